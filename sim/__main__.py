@@ -1,0 +1,5 @@
+"""``python -m sim`` is the ``orchsim`` command."""
+
+from sim.cli import entry
+
+entry()

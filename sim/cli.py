@@ -1,0 +1,91 @@
+"""Command-line interface: parses arguments and delegates to ``sim.commands``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from sim import __version__
+from sim.loading import ScenarioError
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``orchsim`` argument parser with one sub-command per verb."""
+    parser = argparse.ArgumentParser(
+        prog="orchsim",
+        description="Simulate, compare and load-test the routing layer of an LLM service.",
+    )
+    parser.add_argument("--version", action="version", version=f"orchsim {__version__}")
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+
+    run = verbs.add_parser(
+        "run", help="simulate one scenario", description="Simulate one scenario and write its output folder."
+    )
+    run.add_argument("scenario", nargs="?", help="scenario file (default: the flagship scenario shipped in scenarios/)")
+    run.add_argument("--seed", type=_non_negative, help="root seed (default: the scenario's seed)")
+    _add_set(run)
+    run.add_argument("--out", metavar="DIR", help="output folder (default: a new folder under runs/)")
+    run.add_argument("--no-plots", dest="plots", action="store_false", help="skip the PNG plots")
+
+    check = verbs.add_parser("check", help="validate scenario files", description="Validate scenario files.")
+    check.add_argument("files", nargs="*", metavar="SCENARIO")
+    check.add_argument("--schema", action="store_true", help="print the JSON Schema of scenario files")
+    _add_set(check)
+
+    verbs.add_parser("strategies", help="list load-balancing strategies", description="List load-balancing strategies.")
+    return parser
+
+
+def _add_set(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="PATH=VALUE",
+        help="override a scenario field, e.g. router.strategy=power_of_two or clusters.0.servers=32",
+    )
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number (got {text!r})") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0 (got {value})")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``orchsim`` and ``python -m sim``; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    from sim import commands  # deferred: keeps --help fast
+
+    try:
+        if args.verb == "run":
+            return commands.run(args.scenario, args.seed, args.overrides, args.out, args.plots)
+        if args.verb == "check":
+            return commands.check(args.files, args.schema, args.overrides)
+        return commands.strategies()
+    except ScenarioError as exc:
+        for line in exc.lines:
+            print(line, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("orchsim: interrupted; files already written are complete", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a failure while running: one line, exit 1 (ORCHSIM_DEBUG=1 for the traceback)
+        if os.environ.get("ORCHSIM_DEBUG"):
+            raise
+        print(f"orchsim: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+def entry() -> None:
+    """Console-script wrapper."""
+    sys.exit(main())

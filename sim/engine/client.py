@@ -1,0 +1,96 @@
+"""Clients: open-loop arrivals from the trace, per-attempt timeouts, retries with backoff."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sim.engine.kernel import Attempt, Kernel
+from sim.engine.retry import Budget, backoff_s
+from sim.rng import Draws
+from sim.scenario import Clients as ClientsSpec
+from sim.workload import Trace
+
+__all__ = ["Clients"]
+
+
+class Clients:
+    """Every user of the trace; tracks each user request until its final answer."""
+
+    def __init__(
+        self,
+        kernel: Kernel,
+        spec: ClientsSpec,
+        trace: Trace,
+        draws: Draws,
+        submit: Callable[[Attempt], None],
+        release: Callable[[Attempt], None],
+        cancel: Callable[[Attempt], None],
+        log: Callable[[Attempt], None],
+    ) -> None:
+        self.kernel = kernel
+        self.spec = spec
+        self.policy = spec.retries
+        self.retry_on = frozenset(spec.retries.on)
+        self.arrival_s: list[float] = trace.arrival_s.tolist()
+        self.klass: list[int] = trace.klass.tolist()
+        n = len(self.arrival_s)
+        self.code = [0] * n
+        self.end_s = [float("nan")] * n
+        self.attempts = [0] * n
+        self._backoff_s = [0.0] * n
+        self.draws = draws
+        self.budget = None if spec.retries.budget is None else Budget(spec.retries.budget)
+        self._submit, self._release, self._cancel, self._log = submit, release, cancel, log
+
+    def start(self) -> None:
+        """Schedule the first arrival."""
+        if self.arrival_s:
+            self.kernel.call_later(self.arrival_s[0], self._arrive, 0)
+
+    def _arrive(self, req: int) -> None:
+        following = req + 1
+        if following < len(self.arrival_s):
+            self.kernel.call_later(self.arrival_s[following] - self.kernel.now, self._arrive, following)
+        if self.budget is not None:
+            self.budget.deposit(self.kernel.now)
+        self._send(req, 1)
+
+    def _retry(self, key: tuple[int, int]) -> None:
+        self._send(*key)
+
+    def _send(self, req: int, number: int) -> None:
+        attempt = Attempt(req, number, self.klass[req], self.kernel.now)
+        self.attempts[req] = number
+        if self.spec.timeout is not None:
+            self.kernel.call_later(self.spec.timeout, self._timeout, attempt)
+        self._submit(attempt)
+
+    def _timeout(self, attempt: Attempt) -> None:
+        if attempt.client_done:
+            return
+        self.answer(attempt, 504)
+        if self.spec.cancel_on_timeout:
+            self._cancel(attempt)
+
+    def answer(self, attempt: Attempt, code: int) -> None:
+        """The client sees ``code`` for ``attempt``: succeed, retry, or give up."""
+        now = self.kernel.now
+        attempt.client_done = True
+        attempt.end_s = now
+        attempt.code = code
+        self._release(attempt)
+        if attempt.server_done:
+            self._log(attempt)
+        req = attempt.req
+        if code != 200 and self._may_retry(attempt.number, code, now):
+            delay_s = backoff_s(self.policy, attempt.number, self._backoff_s[req], self.draws)
+            self._backoff_s[req] = delay_s
+            self.kernel.call_later(delay_s, self._retry, (req, attempt.number + 1))
+            return
+        self.code[req] = code
+        self.end_s[req] = now
+
+    def _may_retry(self, number: int, code: int, now_s: float) -> bool:
+        if number > self.policy.max or code not in self.retry_on:
+            return False
+        return self.budget is None or self.budget.withdraw(now_s)

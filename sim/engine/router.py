@@ -1,0 +1,82 @@
+"""The routing (orchestration) layer: finite capacity, per-request overhead, cluster choice."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sim.engine.cluster import Cluster
+from sim.engine.kernel import Attempt, Gauge, Kernel
+from sim.rng import Draws
+from sim.scenario import Router as RouterSpec
+
+__all__ = ["Router"]
+
+
+class Router:
+    """Holds a slot per attempt from arrival to answer (or client give-up); full -> 503."""
+
+    def __init__(
+        self,
+        kernel: Kernel,
+        spec: RouterSpec,
+        candidates: list[list[Cluster]],
+        draws: Draws,
+        finish: Callable[[Attempt, int], None],
+        gauge: Gauge,
+    ) -> None:
+        self.kernel = kernel
+        self.capacity = None if spec.concurrency is None else spec.instances * spec.concurrency
+        self.overhead_s = spec.overhead
+        self.least_loaded = spec.cluster_strategy == "least_loaded"
+        self.candidates = candidates  # per request class, the clusters able to serve it
+        self.draws = draws
+        self.in_flight = 0
+        self.gauge = gauge
+        self._finish = finish
+
+    def submit(self, attempt: Attempt) -> None:
+        """Admit ``attempt`` (503 when every router slot is taken) and route it."""
+        if self.capacity is not None and self.in_flight >= self.capacity:
+            self._finish(attempt, 503)
+            return
+        self.in_flight += 1
+        self.gauge.add(1, self.kernel.now)
+        attempt.in_router = True
+        if self.overhead_s > 0:
+            self.kernel.call_later(self.overhead_s, self._dispatch, attempt)
+        else:
+            self._dispatch(attempt)
+
+    def release(self, attempt: Attempt) -> None:
+        """Free the router slot of ``attempt`` (its client has its answer or gave up)."""
+        if attempt.in_router:
+            attempt.in_router = False
+            self.in_flight -= 1
+            self.gauge.add(-1, self.kernel.now)
+
+    def _dispatch(self, attempt: Attempt) -> None:
+        if attempt.client_done:
+            self._finish(attempt, 0)
+            return
+        cluster = self._pick_cluster(self.candidates[attempt.klass])
+        if cluster is None:
+            self._finish(attempt, 503)
+        else:
+            cluster.submit(attempt)
+
+    def _pick_cluster(self, clusters: list[Cluster]) -> Cluster | None:
+        if len(clusters) == 1:
+            return clusters[0]
+        slots = [c.routable_slots for c in clusters]
+        if self.least_loaded:
+            usable = [(c.load / s, i) for i, (c, s) in enumerate(zip(clusters, slots, strict=True)) if s > 0]
+            return clusters[min(usable)[1]] if usable else None
+        total = sum(slots)
+        if total == 0:
+            return None
+        mark = self.draws.uniform() * total
+        for cluster, weight in zip(clusters, slots, strict=True):
+            mark -= weight
+            if mark < 0:
+                return cluster
+        return clusters[-1]

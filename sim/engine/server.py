@@ -1,0 +1,177 @@
+"""A server: ``slots`` concurrent requests, a FCFS waiting room, fault state."""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING
+
+from sim.engine.kernel import Attempt, Gauge, Kernel
+from sim.rng import Draws
+from sim.service import ServiceTimes
+
+if TYPE_CHECKING:
+    from sim.engine.cluster import Cluster
+
+__all__ = ["Server"]
+
+
+class Server:
+    """One server of a cluster. Attributes read by strategies: busy, queued, in_flight, slots."""
+
+    __slots__ = (
+        "busy",
+        "busy_gauge",
+        "cluster",
+        "down_count",
+        "error_fractions",
+        "fault_draws",
+        "global_index",
+        "in_flight",
+        "index",
+        "kernel",
+        "queue",
+        "queue_gauge",
+        "queue_limit",
+        "queued",
+        "running",
+        "service",
+        "slots",
+        "slow_factor",
+    )
+
+    def __init__(
+        self,
+        kernel: Kernel,
+        cluster: Cluster,
+        index: int,
+        global_index: int,
+        slots: int,
+        queue_limit: int | None,
+        service: ServiceTimes,
+        fault_draws: Draws,
+        gauges: tuple[Gauge, Gauge],
+    ) -> None:
+        self.kernel = kernel
+        self.cluster = cluster
+        self.index = index
+        self.global_index = global_index
+        self.slots = slots
+        self.queue_limit = queue_limit
+        self.busy = 0
+        self.queued = 0
+        self.in_flight = 0
+        self.queue: deque[Attempt] = deque()
+        self.running: dict[Attempt, None] = {}
+        self.service = service
+        self.fault_draws = fault_draws
+        self.down_count = 0
+        self.slow_factor = 1.0
+        self.error_fractions: list[tuple[float, float]] = []  # (fraction, error latency s)
+        self.busy_gauge, self.queue_gauge = gauges
+
+    @property
+    def up(self) -> bool:
+        """True unless a crash fault holds this server down."""
+        return self.down_count == 0
+
+    def accept(self, attempt: Attempt) -> None:
+        """Start ``attempt`` on a free slot, queue it, or refuse it with 503 when the queue is full."""
+        if self.busy < self.slots:
+            self.start(attempt)
+        elif self.queue_limit is not None and self.queued >= self.queue_limit:
+            self.cluster.reject(attempt, 503)
+        else:
+            attempt.server = self
+            self.queue.append(attempt)
+            self.queued += 1
+            self.in_flight += 1
+            self.queue_gauge.add(1, self.kernel.now)
+
+    def start(self, attempt: Attempt) -> None:
+        """Begin service of ``attempt`` on a free slot."""
+        now = self.kernel.now
+        self.busy += 1
+        self.in_flight += 1
+        self.busy_gauge.add(1, now)
+        self.running[attempt] = None
+        attempt.start_s = now
+        attempt.server = self
+        delay_s, attempt.outcome = self._service_outcome(attempt)
+        self.kernel.call_later(delay_s, self._complete, attempt)
+
+    def _service_outcome(self, attempt: Attempt) -> tuple[float, int]:
+        for fraction, latency_s in self.error_fractions:
+            if self.fault_draws.uniform() < fraction:
+                return latency_s, 500
+        work = self.cluster.class_work[attempt.klass]
+        return self.service.next_s() * work * self.slow_factor, 200
+
+    def _complete(self, attempt: Attempt) -> None:
+        if attempt.server is not self or attempt.server_done:
+            return  # aborted by a crash or a cancellation while in service
+        self._release(attempt)
+        self.cluster.finish(attempt, attempt.outcome)
+        self.pull()
+
+    def _release(self, attempt: Attempt) -> None:
+        del self.running[attempt]
+        self.busy -= 1
+        self.in_flight -= 1
+        self.busy_gauge.add(-1, self.kernel.now)
+
+    def pull(self) -> None:
+        """Fill free slots from this server's queue, or from the cluster's central queue."""
+        while self.busy < self.slots and self.up:
+            attempt = self._pop_own() if self.queue else None
+            if attempt is None:
+                attempt = self.cluster.pop_central()
+            if attempt is None:
+                return
+            self.start(attempt)
+
+    def _pop_own(self) -> Attempt | None:
+        while self.queue:
+            attempt = self.queue.popleft()
+            if attempt.cancelled:
+                continue
+            self.queued -= 1
+            self.in_flight -= 1
+            self.queue_gauge.add(-1, self.kernel.now)
+            return attempt
+        return None
+
+    def cancel(self, attempt: Attempt) -> None:
+        """Drop an abandoned attempt: out of the queue, or its service stopped."""
+        if attempt in self.running:
+            self._release(attempt)
+            self.cluster.finish(attempt, 0)
+            self.pull()
+        elif not attempt.cancelled:
+            attempt.cancelled = True
+            self.queued -= 1
+            self.in_flight -= 1
+            self.queue_gauge.add(-1, self.kernel.now)
+            self.cluster.finish(attempt, 0)
+
+    def crash(self) -> list[Attempt]:
+        """Go down; return every attempt it held (queued or in service), now failed."""
+        self.down_count += 1
+        if self.down_count > 1:
+            return []
+        lost = list(self.running)
+        for attempt in lost:
+            self._release(attempt)
+        while self.queue:
+            attempt = self.queue.popleft()
+            if not attempt.cancelled:
+                self.queued -= 1
+                self.in_flight -= 1
+                self.queue_gauge.add(-1, self.kernel.now)
+                lost.append(attempt)
+        return lost
+
+    def recover(self) -> None:
+        """End one crash; the server takes traffic again once no crash holds it."""
+        self.down_count -= 1
+        if self.down_count == 0:
+            self.pull()

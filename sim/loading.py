@@ -1,0 +1,146 @@
+"""Scenario files to validated ``Scenario`` objects, with ``--set`` overrides and exact error lines."""
+
+from __future__ import annotations
+
+import copy
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from sim.scenario import Scenario
+
+__all__ = ["ScenarioError", "apply_overrides", "load_scenario", "parse_assignment", "parse_scenario"]
+
+_PATH_PREFIX = re.compile(r"^([A-Za-z_][\w]*(?:\.[\w]+)*): (.*)$", re.DOTALL)
+
+
+class ScenarioError(Exception):
+    """An invalid scenario or override; ``lines`` holds one message per problem."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scenario:
+    """Read, override and validate the scenario file at ``path``."""
+    path = Path(path)
+    label = path.name
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScenarioError([f"{path}: cannot read file ({exc.strerror or exc})"]) from None
+    raw = _parse_text(text, label, toml=path.suffix.lower() == ".toml")
+    return parse_scenario(raw, label, overrides)
+
+
+def parse_scenario(raw: Any, label: str, overrides: list[str] | None = None) -> Scenario:
+    """Validate an already parsed mapping; ``label`` prefixes every error line."""
+    if not isinstance(raw, dict):
+        raise ScenarioError([f"{label}: top level must be a mapping of fields (got {type(raw).__name__})"])
+    data = apply_overrides(raw, overrides or [], label)
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(format_validation_error(exc, label)) from None
+
+
+def _parse_text(text: str, label: str, *, toml: bool) -> Any:
+    if toml:
+        try:
+            return tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ScenarioError([f"{label}: TOML syntax error: {exc}"]) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1} column {mark.column + 1}" if mark is not None else "?"
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ScenarioError([f"{label}: {where}: YAML syntax error: {problem}"]) from None
+
+
+def format_validation_error(exc: ValidationError, label: str) -> list[str]:
+    """One ``FILE: field.path: message (got X)`` line per pydantic error."""
+    lines = []
+    for err in exc.errors(include_url=False):
+        path = ".".join(str(part) for part in err["loc"])
+        message = _reword(err["msg"])
+        match = _PATH_PREFIX.match(message)
+        if match and err["type"] == "value_error":
+            path, message = ".".join(p for p in (path, match.group(1)) if p), match.group(2)
+        shown = err.get("input")
+        plain = not isinstance(shown, (dict, list)) and err["type"] != "missing"
+        got = f" (got {_show(shown)})" if plain and "(got " not in message else ""
+        lines.append(f"{label}: {path or '(top level)'}: {message}{got}")
+    return lines
+
+
+def _reword(message: str) -> str:
+    message = message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    message = message.replace("Input should be", "must be").replace("Field required", "is required")
+    message = message.replace("Extra inputs are not permitted", "unknown field")
+    message = message.replace("List should have at least", "must list at least")
+    return message[:1].lower() + message[1:]
+
+
+def _show(value: Any) -> str:
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def parse_assignment(text: str) -> tuple[list[str | int], Any]:
+    """Split ``a.b.0.c=VALUE`` into a path and a YAML-parsed value."""
+    key, sep, value_text = text.partition("=")
+    if not sep or not key.strip():
+        raise ValueError(f"expected PATH=VALUE (got {text!r})")
+    parts: list[str | int] = [int(p) if p.isdigit() else p for p in key.strip().split(".")]
+    if any(p == "" for p in parts):
+        raise ValueError(f"empty field name in path (got {key!r})")
+    try:
+        value = yaml.safe_load(value_text) if value_text.strip() else None
+    except yaml.YAMLError:
+        value = value_text
+    return parts, value
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str], label: str = "--set") -> dict[str, Any]:
+    """Copy of ``raw`` with every ``PATH=VALUE`` override applied (missing mapping keys are created)."""
+    data = copy.deepcopy(raw)
+    problems = []
+    for text in overrides:
+        try:
+            path, value = parse_assignment(text)
+            _set_path(data, path, value)
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            problems.append(f"{label}: --set {text}: {exc}")
+    if problems:
+        raise ScenarioError(problems)
+    return data
+
+
+def _set_path(node: Any, path: list[str | int], value: Any) -> None:
+    for depth, part in enumerate(path):
+        last = depth == len(path) - 1
+        shown = ".".join(str(p) for p in path[: depth + 1])
+        if isinstance(node, list):
+            if not isinstance(part, int) or part >= len(node):
+                raise IndexError(f"{shown}: no such list index (list has {len(node)} items)")
+            if last:
+                node[part] = value
+                return
+            node = node[part]
+        elif isinstance(node, dict):
+            key = str(part)
+            if last:
+                node[key] = value
+                return
+            if node.get(key) is None:
+                node[key] = [] if isinstance(path[depth + 1], int) else {}
+            node = node[key]
+        else:
+            raise TypeError(f"{shown}: cannot set a field inside a {type(node).__name__}")

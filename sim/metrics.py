@@ -1,0 +1,187 @@
+"""Records to the contract's figures: ``summary.json`` and per-window time series.
+
+Shared by the simulator and the load-test side: both hand over per-request and per-attempt arrays.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from sim.engine.records import SimResult
+from sim.scenario import Scenario
+
+__all__ = ["PERCENTILES", "stats", "summarize", "timeseries"]
+
+PERCENTILES = (50, 90, 95, 99)
+
+
+def stats(values: np.ndarray) -> dict[str, float | None]:
+    """Mean, percentiles and max of ``values`` (all None when empty)."""
+    keys = ["mean", *(f"p{p}" for p in PERCENTILES), "max"]
+    if values.size == 0:
+        return dict.fromkeys(keys)
+    figures = [float(values.mean()), *(float(v) for v in np.percentile(values, PERCENTILES)), float(values.max())]
+    return dict(zip(keys, figures, strict=True))
+
+
+def _measured(result: SimResult) -> np.ndarray:
+    """Mask of user requests inside the measurement period (arrived at or after warm-up)."""
+    sc = result.scenario
+    return (result.arrival_s >= sc.warmup) & (result.arrival_s < sc.duration)
+
+
+def summarize(result: SimResult, series: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
+    """The ``summary.json`` figures of one run (times in s, rates per s, fractions in 0..1).
+
+    ``series`` is ``timeseries(result)`` when the caller has it already.
+    """
+    sc = result.scenario
+    mask = _measured(result)
+    codes = result.req_code[mask]
+    offered = int(mask.sum())
+    ok = codes == 200
+    succeeded = int(ok.sum())
+    failed_codes = codes[(codes != 200) & (codes != 0)]
+    latency = (result.req_end_s - result.arrival_s)[mask][ok]
+    att = result.attempts
+    att_mask = mask[att["req"]]
+    wait = (att["start_s"] - att["sent_s"])[att_mask]
+    measured_s = sc.duration - sc.warmup
+    goodput = succeeded if sc.slo.latency is None else int((latency <= sc.slo.latency).sum())
+    series = timeseries(result) if series is None else series
+    triggers = recovery(sc, series)
+    return {
+        "scenario": sc.name,
+        "seed": result.seed,
+        "strategy": result.strategy,
+        "duration_s": sc.duration,
+        "warmup_s": sc.warmup,
+        "requests": {
+            "offered": offered,
+            "attempts": int(att_mask.sum()),
+            "succeeded": succeeded,
+            "failed": int(failed_codes.size),
+            "in_flight": int((codes == 0).sum()),
+        },
+        "errors_by_code": {str(c): int(n) for c, n in zip(*np.unique(failed_codes, return_counts=True), strict=True)},
+        "availability": succeeded / offered if offered else None,
+        "uptime": _uptime(sc, series),
+        "latency_s": stats(latency),
+        "wait_s": stats(wait[~np.isnan(wait)]),
+        "ttft_s": stats(np.empty(0)),
+        "throughput_rps": succeeded / measured_s,
+        "goodput_rps": goodput / measured_s,
+        "retry_amplification": int(att_mask.sum()) / offered if offered else None,
+        "utilization": _utilization(sc, series),
+        "metastable": triggers[-1]["metastable"] if triggers else None,
+        "triggers": triggers,
+        "wall_s": result.wall_s,
+        "events": result.events,
+        "requests_per_wall_s": result.arrival_s.size / result.wall_s if result.wall_s > 0 else None,
+    }
+
+
+def timeseries(result: SimResult) -> dict[str, np.ndarray]:
+    """Per-window columns over ``[0, duration)``: counts by time of event, gauges time-averaged."""
+    sc = result.scenario
+    start = result.windows["start_s"]
+    n = start.size
+    end = np.minimum(start + sc.window, sc.duration)
+
+    def count(times: np.ndarray) -> np.ndarray:
+        idx = np.floor(times[(times >= 0) & (times < sc.duration)] / sc.window).astype(np.int64)
+        return np.bincount(idx, minlength=n)[:n]
+
+    done = result.req_code != 0
+    ok = result.req_code == 200
+    cols: dict[str, np.ndarray] = {"start_s": start, "end_s": end}
+    cols["offered"] = count(result.arrival_s)
+    cols["attempts"] = count(result.attempts["sent_s"])
+    cols["succeeded"] = count(result.req_end_s[ok])
+    cols["failed"] = count(result.req_end_s[done & ~ok])
+    for code in sorted(set(np.unique(result.req_code[done & ~ok]).tolist())):
+        cols[f"errors_{code}"] = count(result.req_end_s[result.req_code == code])
+    completed = cols["succeeded"] + cols["failed"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cols["availability"] = np.where(completed > 0, cols["succeeded"] / np.maximum(completed, 1), np.nan)
+    cols.update(_window_latency(result, ok, n))
+    for name in ("queue_depth", "busy_slots", "healthy_servers", "router_in_flight"):
+        cols[name] = result.windows[name]
+    cols["utilization"] = result.windows["busy_slots"] / sum(c.servers * c.slots for c in sc.clusters)
+    cols["active_faults"] = np.array(
+        [sum(f.at < e and f.end_s > s for f in sc.faults) for s, e in zip(start, end, strict=True)]
+    )
+    return cols
+
+
+def _window_latency(result: SimResult, ok: np.ndarray, n: int) -> dict[str, np.ndarray]:
+    sc = result.scenario
+    end_s = result.req_end_s[ok]
+    latency = end_s - result.arrival_s[ok]
+    inside = end_s < sc.duration
+    idx = np.floor(end_s[inside] / sc.window).astype(np.int64)
+    latency = latency[inside]
+    order = np.argsort(idx, kind="stable")
+    idx, latency = idx[order], latency[order]
+    bounds = np.searchsorted(idx, np.arange(n + 1))
+    out = {f"latency_p{p}_s": np.full(n, np.nan) for p in (50, 95, 99)}
+    for w in range(n):
+        chunk = latency[bounds[w] : bounds[w + 1]]
+        if chunk.size:
+            for p, value in zip((50, 95, 99), np.percentile(chunk, (50, 95, 99)), strict=True):
+                out[f"latency_p{p}_s"][w] = value
+    return out
+
+
+def _window_up(series: dict[str, np.ndarray], threshold: float) -> np.ndarray:
+    """A window is up when its availability meets the threshold; with no answers, when nobody asked."""
+    availability = series["availability"]
+    return np.where(np.isnan(availability), series["offered"] == 0, availability >= threshold)
+
+
+def _uptime(sc: Scenario, series: dict[str, np.ndarray]) -> float | None:
+    measured = series["start_s"] + 0.5 * (series["end_s"] - series["start_s"]) >= sc.warmup
+    if not measured.any():
+        return None
+    return float(_window_up(series, sc.slo.availability)[measured].mean())
+
+
+def _utilization(sc: Scenario, series: dict[str, np.ndarray]) -> float:
+    overlap = np.clip(np.minimum(series["end_s"], sc.duration) - np.maximum(series["start_s"], sc.warmup), 0, None)
+    slots = sum(c.servers * c.slots for c in sc.clusters)
+    return float((series["busy_slots"] * overlap).sum() / (slots * overlap.sum()))
+
+
+def recovery(sc: Scenario, series: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+    """Per trigger (a fault or a surge), whether service failed, when it recovered, and if it stayed failed.
+
+    A trigger is metastable when service failed during it (or just after) and no window starting
+    within ``slo.recovery`` after its end, or before the run ended, was up again.
+    """
+    up = _window_up(series, sc.slo.availability)
+    start = series["start_s"]
+    out = []
+    triggers: list[tuple[str, str, float, float]] = [(f.kind, f.target, f.at, f.end_s) for f in sc.faults]
+    triggers += [("surge", f"x{s.factor:g}", s.at, s.end_s) for s in sc.workload.surges]
+    for kind, target, at_s, end_s in sorted(triggers, key=lambda t: t[3]):
+        during = (series["end_s"] > at_s) & (start < end_s + sc.window)
+        failed = bool((~up[during]).any())
+        after = np.nonzero((start >= end_s) & up)[0]
+        recovery_s = float(start[after[0]] - end_s) if after.size else math.inf
+        if not failed:
+            recovery_s = 0.0
+        out.append(
+            {
+                "kind": kind,
+                "target": target,
+                "start_s": at_s,
+                "end_s": end_s,
+                "failed": failed,
+                "recovery_s": recovery_s if math.isfinite(recovery_s) else None,
+                "metastable": failed and not recovery_s <= sc.slo.recovery,
+            }
+        )
+    return out

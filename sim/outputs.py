@@ -1,0 +1,96 @@
+"""Output folders: every file written atomically (temp file in the same folder, then rename)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from sim import __version__
+from sim.scenario import Scenario
+
+__all__ = ["atomic_path", "new_run_dir", "write_atomic", "write_csv", "write_json", "write_resolved"]
+
+
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the whole new one."""
+    payload = data.encode() if isinstance(data, str) else data
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(payload)
+
+
+class atomic_path:  # noqa: N801  (used as a context manager, reads like a function)
+    """Context manager yielding a temp path next to ``path``; renamed onto it on success."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.tmp = path
+
+    def __enter__(self) -> Path:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=self.path.suffix, dir=self.path.parent)
+        os.close(fd)
+        self.tmp = Path(name)
+        return self.tmp
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            os.replace(self.tmp, self.path)
+        else:
+            self.tmp.unlink(missing_ok=True)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Pretty JSON, no NaN or infinity (null instead is the caller's job)."""
+    write_atomic(path, json.dumps(data, indent=2, allow_nan=False, default=_plain) + "\n")
+
+
+def write_csv(path: Path, columns: dict[str, np.ndarray | list[Any]]) -> None:
+    """Columns of equal length as CSV with a header; NaN as an empty cell."""
+    names = list(columns)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(names)
+    rows = zip(*(np.asarray(columns[n]).tolist() for n in names), strict=True)
+    for row in rows:
+        writer.writerow(["" if isinstance(v, float) and v != v else _cell(v) for v in row])
+    write_atomic(path, buffer.getvalue())
+
+
+def _cell(value: Any) -> Any:
+    return f"{value:.6g}" if isinstance(value, float) else value
+
+
+def write_resolved(path: Path, scenario: Scenario, seed: int) -> None:
+    """The scenario after defaults and overrides, loadable again, with seed and version."""
+    data = scenario.model_dump(mode="json")
+    data["seed"] = seed
+    header = f"# resolved by orchsim {__version__}; run it again with: orchsim run {path.name}\n"
+    write_atomic(path, header + yaml.safe_dump(data, sort_keys=False))
+
+
+def new_run_dir(root: Path, name: str, clock: Callable[[], str]) -> Path:
+    """A fresh folder ``root/NAME-STAMP`` (a counter is added if it exists)."""
+    stamp = clock()
+    for n in range(1000):
+        candidate = root / (f"{name}-{stamp}" + (f"-{n}" if n else ""))
+        try:
+            candidate.mkdir(parents=True)
+            return candidate
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"cannot make a new folder under {root}")

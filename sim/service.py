@@ -1,0 +1,42 @@
+"""Service-time models: per-server streams of service times in seconds, drawn in blocks."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from sim.scenario import ServiceModel
+
+__all__ = ["ServiceTimes"]
+
+
+class ServiceTimes:
+    """The n-th call returns the n-th service time of this server's own stream (seconds)."""
+
+    __slots__ = ("_block", "_buf", "_model", "_pos", "_rng")
+
+    def __init__(self, model: ServiceModel, rng: np.random.Generator, block: int = 1024) -> None:
+        self._model = model
+        self._rng = rng
+        self._block = block
+        self._buf: list[float] = []
+        self._pos = 0
+
+    def next_s(self) -> float:
+        """The next service time, in seconds."""
+        if self._pos >= len(self._buf):
+            self._buf = self._draw(self._block).tolist()
+            self._pos = 0
+        value = self._buf[self._pos]
+        self._pos += 1
+        return value
+
+    def _draw(self, n: int) -> np.ndarray:
+        model = self._model
+        if model.kind == "exponential":
+            return self._rng.exponential(model.mean, n)
+        if model.kind == "deterministic":
+            return np.full(n, model.mean)
+        sigma2 = math.log1p(model.cv**2)
+        return self._rng.lognormal(math.log(model.mean) - sigma2 / 2.0, math.sqrt(sigma2), n)

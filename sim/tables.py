@@ -1,0 +1,68 @@
+"""Human-readable tables of results (rich), for the CLI."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+from sim.units import format_duration
+
+__all__ = ["fmt", "summary_table"]
+
+
+def fmt(value: Any, kind: str = "") -> str:
+    """Format a figure: ``pct`` as a percentage, ``s`` as seconds, else compactly."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if kind == "pct":
+        return f"{100 * value:.3f}%"
+    if kind == "s":
+        return f"{value:.3f} s" if value < 100 else format_duration(value)
+    if isinstance(value, float):
+        return f"{value:,.3f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def summary_table(summary: dict[str, Any]) -> Table:
+    """One run's key figures as a two-column table."""
+    table = Table(title=f"{summary['scenario']} (seed {summary['seed']}, strategy {summary['strategy']})")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    req = summary["requests"]
+    rows: list[tuple[str, str]] = [
+        ("user requests offered", fmt(req["offered"])),
+        ("attempts (retries included)", fmt(req["attempts"])),
+        ("succeeded / failed / in flight", f"{req['succeeded']:,} / {req['failed']:,} / {req['in_flight']:,}"),
+        ("availability", fmt(summary["availability"], "pct")),
+        ("uptime (windows meeting SLO)", fmt(summary["uptime"], "pct")),
+        ("errors by code", ", ".join(f"{c}: {n:,}" for c, n in summary["errors_by_code"].items()) or "none"),
+    ]
+    for key, label in (("latency_s", "latency"), ("wait_s", "queueing wait")):
+        figures = summary[key]
+        rows.append((f"{label} mean / p50 / p99", " / ".join(fmt(figures[k], "s") for k in ("mean", "p50", "p99"))))
+    rows += [
+        ("throughput / goodput", f"{fmt(summary['throughput_rps'])} / {fmt(summary['goodput_rps'])} req/s"),
+        ("retry amplification", fmt(summary["retry_amplification"])),
+        ("utilisation", fmt(summary["utilization"], "pct")),
+    ]
+    for trig in summary["triggers"]:
+        recovered = "never" if trig["recovery_s"] is None else format_duration(trig["recovery_s"])
+        rows.append(
+            (
+                f"{trig['kind']} on {trig['target']} at {format_duration(trig['start_s'])}",
+                f"failed: {fmt(trig['failed'])}, recovered after: {recovered}",
+            )
+        )
+    rows += [
+        ("metastable", fmt(summary["metastable"]) if summary["metastable"] is not None else "- (no trigger)"),
+        ("simulated / wall time", f"{format_duration(summary['duration_s'])} in {summary['wall_s']:.2f} s"),
+        ("simulated requests per wall second", fmt(summary["requests_per_wall_s"])),
+    ]
+    for label, value in rows:
+        table.add_row(label, value)
+    return table
