@@ -12,6 +12,7 @@ lint:
 
 types:
 	$(PY) -m mypy
+	$(PY) -m mypy tests benchmarks
 
 test:
 	$(PY) -m pytest -q

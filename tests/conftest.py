@@ -22,7 +22,7 @@ BASE: dict[str, Any] = {
 }
 
 
-def make_scenario(overrides: list[str] | None = None, **fields: Any) -> Scenario:
+def make_scenario(*, overrides: list[str] | None = None, **fields: Any) -> Scenario:
     """BASE updated with ``fields`` (top-level keys replaced) and ``--set`` style overrides."""
     data = copy.deepcopy(BASE)
     data.update(copy.deepcopy(fields))
