@@ -110,7 +110,7 @@ def timeseries(result: SimResult) -> dict[str, np.ndarray]:
     cols.update(_window_latency(result, ok, n))
     for name in ("queue_depth", "busy_slots", "healthy_servers", "router_in_flight"):
         cols[name] = result.windows[name]
-    cols["utilization"] = result.windows["busy_slots"] / sum(c.servers * c.slots for c in sc.clusters)
+    cols["utilization"] = result.windows["busy_slots"] / sc.total_slots
     cols["active_faults"] = np.array(
         [sum(f.at < e and f.end_s > s for f in sc.faults) for s, e in zip(start, end, strict=True)]
     )
@@ -151,8 +151,7 @@ def _uptime(sc: Scenario, series: dict[str, np.ndarray]) -> float | None:
 
 def _utilization(sc: Scenario, series: dict[str, np.ndarray]) -> float:
     overlap = np.clip(np.minimum(series["end_s"], sc.duration) - np.maximum(series["start_s"], sc.warmup), 0, None)
-    slots = sum(c.servers * c.slots for c in sc.clusters)
-    return float((series["busy_slots"] * overlap).sum() / (slots * overlap.sum()))
+    return float((series["busy_slots"] * overlap).sum() / (sc.total_slots * overlap.sum()))
 
 
 def recovery(sc: Scenario, series: dict[str, np.ndarray]) -> list[dict[str, Any]]:

@@ -286,6 +286,11 @@ class Scenario(_Model):
             raise ValueError("duration and drain must be finite")
         return self
 
+    @property
+    def total_slots(self) -> int:
+        """Configured slots over every cluster."""
+        return sum(c.servers * c.slots for c in self.clusters)
+
     def cluster_index(self, name: str) -> int:
         """Index of the cluster called ``name``."""
         return [c.name for c in self.clusters].index(name)

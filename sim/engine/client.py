@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sim.engine.kernel import Attempt, Kernel
+from sim.engine.kernel import Attempt, Call, Kernel
+from sim.engine.records import AttemptLog
 from sim.engine.retry import Budget, backoff_s
 from sim.rng import Draws
 from sim.scenario import Clients as ClientsSpec
@@ -25,47 +26,53 @@ class Clients:
         submit: Callable[[Attempt], None],
         release: Callable[[Attempt], None],
         cancel: Callable[[Attempt], None],
-        log: Callable[[Attempt], None],
+        log: AttemptLog,
     ) -> None:
         self.kernel = kernel
+        self.env = kernel.env
         self.spec = spec
+        self.timeout_s = spec.timeout
         self.policy = spec.retries
         self.retry_on = frozenset(spec.retries.on)
         self.arrival_s: list[float] = trace.arrival_s.tolist()
         self.klass: list[int] = trace.klass.tolist()
-        n = len(self.arrival_s)
+        n = self.n_requests = len(self.arrival_s)
         self.code = [0] * n
         self.end_s = [float("nan")] * n
         self.attempts = [0] * n
         self._backoff_s = [0.0] * n
         self.draws = draws
         self.budget = None if spec.retries.budget is None else Budget(spec.retries.budget)
-        self._submit, self._release, self._cancel, self._log = submit, release, cancel, log
+        self._submit, self._release, self._cancel, self.log = submit, release, cancel, log
+        self.unlogged: dict[Attempt, None] = {}  # sent attempts whose record is not written yet
 
     def start(self) -> None:
         """Schedule the first arrival."""
         if self.arrival_s:
-            self.kernel.call_later(self.arrival_s[0], self._arrive, 0)
+            self.kernel.call_at(self.arrival_s[0], self._arrive, 0)
 
-    def _arrive(self, req: int) -> None:
+    def _arrive(self, call: Call) -> None:
+        req: int = call.arg
         following = req + 1
-        if following < len(self.arrival_s):
-            self.kernel.call_later(self.arrival_s[following] - self.kernel.now, self._arrive, following)
+        if following < self.n_requests:
+            self.kernel.call_at(self.arrival_s[following], self._arrive, following)
         if self.budget is not None:
-            self.budget.deposit(self.kernel.now)
+            self.budget.deposit(self.env._now)
         self._send(req, 1)
 
-    def _retry(self, key: tuple[int, int]) -> None:
-        self._send(*key)
+    def _retry(self, call: Call) -> None:
+        self._send(*call.arg)
 
     def _send(self, req: int, number: int) -> None:
-        attempt = Attempt(req, number, self.klass[req], self.kernel.now)
+        attempt = Attempt(req, number, self.klass[req], self.env._now)
         self.attempts[req] = number
-        if self.spec.timeout is not None:
-            self.kernel.call_later(self.spec.timeout, self._timeout, attempt)
+        self.unlogged[attempt] = None
+        if self.timeout_s is not None:
+            self.kernel.call_at(attempt.sent_s + self.timeout_s, self._timeout, attempt)
         self._submit(attempt)
 
-    def _timeout(self, attempt: Attempt) -> None:
+    def _timeout(self, call: Call) -> None:
+        attempt: Attempt = call.arg
         if attempt.client_done:
             return
         self.answer(attempt, 504)
@@ -74,13 +81,15 @@ class Clients:
 
     def answer(self, attempt: Attempt, code: int) -> None:
         """The client sees ``code`` for ``attempt``: succeed, retry, or give up."""
-        now = self.kernel.now
+        now = self.env._now
         attempt.client_done = True
         attempt.end_s = now
         attempt.code = code
-        self._release(attempt)
+        if attempt.in_router:
+            self._release(attempt)
         if attempt.server_done:
-            self._log(attempt)
+            del self.unlogged[attempt]
+            self.log.append(attempt)
         req = attempt.req
         if code != 200 and self._may_retry(attempt.number, code, now):
             delay_s = backoff_s(self.policy, attempt.number, self._backoff_s[req], self.draws)
@@ -89,6 +98,11 @@ class Clients:
             return
         self.code[req] = code
         self.end_s[req] = now
+
+    def record(self, attempt: Attempt) -> None:
+        """Write the record of ``attempt`` (its client and server are both done with it)."""
+        del self.unlogged[attempt]
+        self.log.append(attempt)
 
     def _may_retry(self, number: int, code: int, now_s: float) -> bool:
         if number > self.policy.max or code not in self.retry_on:

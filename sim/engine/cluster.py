@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 
-from sim.engine.kernel import Attempt, Gauge, Kernel
+from sim.engine.kernel import Attempt, Kernel
 from sim.engine.server import Server
 from sim.rng import Draws, stream
 from sim.scenario import Cluster as ClusterSpec
@@ -27,7 +27,6 @@ class Cluster:
         strategy: Strategy,
         seed: int,
         class_work: tuple[float, ...],
-        gauges: tuple[Gauge, Gauge],
         finish: Callable[[Attempt, int], None],
         central_limit: int | None,
     ) -> None:
@@ -41,8 +40,7 @@ class Cluster:
         self.central_limit = central_limit
         self.central_queue: deque[Attempt] = deque()
         self.central_queued = 0
-        self.queue_gauge = gauges[1]
-        self._finish = finish
+        self.finish = finish  # server side of an attempt is over with a code (0: dropped, nobody told)
         self.servers = [
             Server(
                 kernel,
@@ -53,7 +51,6 @@ class Cluster:
                 spec.queue_limit,
                 ServiceTimes(spec.service, stream(seed, "service", index, i)),
                 Draws(stream(seed, "faults", index, i)),
-                gauges,
             )
             for i in range(spec.servers)
         ]
@@ -81,15 +78,17 @@ class Cluster:
             servers[self.strategy.choose(servers, self.route_draws)].accept(attempt)
 
     def _submit_central(self, attempt: Attempt, servers: list[Server]) -> None:
-        free = [s for s in servers if s.busy < s.slots]
-        if free:
-            free[self.strategy.choose(free, self.route_draws)].start(attempt)
-        elif self.central_limit is not None and self.central_queued >= self.central_limit:
+        # A waiting attempt means no slot is free: every freed slot pulls from this queue first.
+        if not self.central_queued:
+            position = self.strategy.choose(servers, self.route_draws)
+            if position >= 0:
+                servers[position].start(attempt)
+                return
+        if self.central_limit is not None and self.central_queued >= self.central_limit:
             self.reject(attempt, 503)
         else:
             self.central_queue.append(attempt)
             self.central_queued += 1
-            self.queue_gauge.add(1, self.kernel.now)
 
     def pop_central(self) -> Attempt | None:
         """Next live attempt of the central queue, if any."""
@@ -98,17 +97,12 @@ class Cluster:
             if attempt.cancelled:
                 continue
             self.central_queued -= 1
-            self.queue_gauge.add(-1, self.kernel.now)
             return attempt
         return None
 
     def reject(self, attempt: Attempt, code: int) -> None:
         """Answer ``attempt`` at once with an error ``code``."""
-        self._finish(attempt, code)
-
-    def finish(self, attempt: Attempt, code: int) -> None:
-        """Server side of ``attempt`` is over with ``code`` (0: dropped, nobody is told)."""
-        self._finish(attempt, code)
+        self.finish(attempt, code)
 
     def cancel(self, attempt: Attempt) -> None:
         """The client gave up on ``attempt``: drop the work it still holds."""
@@ -119,8 +113,7 @@ class Cluster:
         elif not attempt.cancelled and attempt.cluster == self.index:
             attempt.cancelled = True
             self.central_queued -= 1
-            self.queue_gauge.add(-1, self.kernel.now)
-            self._finish(attempt, 0)
+            self.finish(attempt, 0)
 
     def refresh_routable(self) -> None:
         """Recompute the servers the router may use (after a crash or recovery)."""

@@ -1,45 +1,64 @@
-"""Thin helpers over SimPy's event queue: callbacks at a delay, time-weighted gauges, attempts."""
+"""Thin helpers over SimPy's event queue: scheduled callbacks, time-weighted gauges, attempts."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from heapq import heappush
 from typing import Any
 
 import simpy
-from simpy.events import Timeout
+from simpy.events import NORMAL
 
-__all__ = ["Attempt", "Gauge", "Kernel"]
+__all__ = ["Attempt", "Call", "Gauge", "Kernel"]
 
 
 class Kernel:
     """The SimPy environment plus a counter of scheduled events.
 
-    Requests are not SimPy processes: each step is a ``Timeout`` with a callback, which costs a
-    fraction of a generator-based process and keeps the run deterministic (SimPy breaks time ties
-    by insertion order).
+    Requests are not SimPy processes: each step is an event with one callback, pushed on SimPy's
+    queue the way ``Environment.schedule`` does, which costs a fraction of a generator-based
+    process and keeps the run deterministic (SimPy breaks time ties by insertion order).
     """
 
-    __slots__ = ("env", "events")
+    __slots__ = ("env",)
 
     def __init__(self) -> None:
         self.env = simpy.Environment()
-        self.events = 0
+
+    def count_events(self) -> int:
+        """Events scheduled so far, from SimPy's own event id counter (call once, at the end)."""
+        return int(next(self.env._eid))
 
     @property
     def now(self) -> float:
         """Simulated time in seconds."""
         return self.env._now
 
-    def call_later(self, delay_s: float, callback: Callable[[Any], None], value: Any) -> None:
-        """Call ``callback(value)`` after ``delay_s`` simulated seconds."""
-        event = Timeout(self.env, delay_s, (callback, value))
-        event.callbacks.append(_dispatch)
-        self.events += 1
+    def call_later(self, delay_s: float, callback: Callable[[Call], None], arg: Any) -> None:
+        """Call ``callback(call)`` after ``delay_s`` simulated seconds, with ``call.arg == arg``."""
+        self.call_at(self.env._now + delay_s, callback, arg)
+
+    def call_at(self, at_s: float, callback: Callable[[Call], None], arg: Any) -> None:
+        """Call ``callback(call)`` at simulated time ``at_s`` (not before now), with ``call.arg == arg``."""
+        env = self.env
+        queue: list[Any] = env._queue  # holds Events; a Call quacks like one (see Call)
+        heappush(queue, (at_s, NORMAL, next(env._eid), Call(callback, arg)))
 
 
-def _dispatch(event: Any) -> None:
-    callback, value = event._value
-    callback(value)
+class Call:
+    """A scheduled callback carrying one argument, queued on SimPy's own event queue.
+
+    ``Environment.step`` reads only ``callbacks`` and ``_ok`` of what it pops (the unique event id
+    decides ties, so entries are never compared), which lets this slotted object stand in for a
+    full ``Event`` with its per-instance dict: a large share of the engine's cost per request.
+    """
+
+    __slots__ = ("_ok", "arg", "callbacks")
+
+    def __init__(self, callback: Callable[[Call], None], arg: Any) -> None:
+        self.callbacks = [callback]
+        self._ok = True
+        self.arg = arg
 
 
 class Gauge:
@@ -79,6 +98,7 @@ class Attempt:
         "klass",
         "number",
         "outcome",
+        "outcome_delay_s",
         "req",
         "sent_s",
         "server",
@@ -99,6 +119,7 @@ class Attempt:
         self.server: Any = None
         self.cluster = -1
         self.outcome = 200  # what the server will answer when service ends
+        self.outcome_delay_s = 0.0  # when the answer is an injected error: its latency
         self.in_router = False
         self.client_done = False
         self.server_done = False

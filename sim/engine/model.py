@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable, Generator
 from typing import Any
@@ -14,6 +15,7 @@ from sim.engine.faults import start_faults
 from sim.engine.kernel import Attempt, Gauge, Kernel
 from sim.engine.records import AttemptLog, SimResult
 from sim.engine.router import Router
+from sim.intervals import open_count_means
 from sim.rng import Draws, stream
 from sim.scenario import Scenario
 from sim.strategies import make_strategy
@@ -33,9 +35,6 @@ class Simulation:
         self.trace = generate_trace(scenario, self.seed) if trace is None else trace
         self.kernel = Kernel()
         self.log = AttemptLog()
-        self.unlogged: dict[Attempt, None] = {}
-        self.busy, self.queued = Gauge(), Gauge()
-        self.router_gauge = Gauge()
         self.clusters = self._build_clusters()
         self.healthy = Gauge(sum(len(c.servers) for c in self.clusters))
         self.router = Router(
@@ -44,24 +43,18 @@ class Simulation:
             self._candidates(),
             Draws(stream(self.seed, "cluster-choice")),
             self._server_done,
-            self.router_gauge,
         )
         self.clients = Clients(
             self.kernel,
             scenario.clients,
             self.trace,
             Draws(stream(self.seed, "clients")),
-            self._submit,
+            self.router.submit,
             self.router.release,
             self._cancel,
-            self._log,
+            self.log,
         )
-        self.window_rows: dict[str, list[float]] = {
-            "queue_depth": [],
-            "busy_slots": [],
-            "healthy_servers": [],
-            "router_in_flight": [],
-        }
+        self.healthy_rows: list[float] = []
 
     def _build_clusters(self) -> list[Cluster]:
         clusters, first = [], 0
@@ -75,7 +68,6 @@ class Simulation:
                     make_strategy(self.scenario.router.strategy),
                     self.seed,
                     self.trace.class_work,
-                    (self.busy, self.queued),
                     self._server_done,
                     self.scenario.router.queue_limit,
                 )
@@ -89,38 +81,26 @@ class Simulation:
             for model in self.trace.class_models
         ]
 
-    def _submit(self, attempt: Attempt) -> None:
-        self.unlogged[attempt] = None
-        self.router.submit(attempt)
-
     def _server_done(self, attempt: Attempt, code: int) -> None:
         attempt.server_done = True
-        attempt.server_end_s = self.kernel.now
+        attempt.server_end_s = self.kernel.env._now
         if not attempt.client_done and code != 0:
             self.clients.answer(attempt, code)
         elif attempt.client_done:
-            self._log(attempt)
+            self.clients.record(attempt)
 
     def _cancel(self, attempt: Attempt) -> None:
         if attempt.cluster >= 0:
             self.clusters[attempt.cluster].cancel(attempt)
 
-    def _log(self, attempt: Attempt) -> None:
-        del self.unlogged[attempt]
-        self.log.append(attempt)
-
     def _monitor(self) -> Generator[Any, Any, None]:
+        """Healthy servers, time-averaged per window (the other gauges come from the records)."""
         env, window, duration = self.kernel.env, self.scenario.window, self.scenario.duration
         start = 0.0
         while start < duration:
             end = min(start + window, duration)
             yield env.timeout(end - start)
-            length = end - start
-            rows = self.window_rows
-            rows["queue_depth"].append(self.queued.take_area(end) / length)
-            rows["busy_slots"].append(self.busy.take_area(end) / length)
-            rows["healthy_servers"].append(self.healthy.take_area(end) / length)
-            rows["router_in_flight"].append(self.router_gauge.take_area(end) / length)
+            self.healthy_rows.append(self.healthy.take_area(end) / (end - start))
             start = end
 
     def run(self, progress: ProgressFn | None = None, steps: int = 100) -> SimResult:
@@ -130,20 +110,26 @@ class Simulation:
         self.clients.start()
         self.kernel.env.process(self._monitor())
         end_s = self.scenario.duration + self.scenario.drain
-        for step in range(1, steps + 1):
-            until = end_s * step / steps
-            self.kernel.env.run(until=until)
-            if progress is not None:
-                progress(until, end_s)
-        return self._result(end_s, time.perf_counter() - started)
+        collecting = gc.isenabled()
+        gc.disable()  # millions of short-lived acyclic objects: reference counting frees them all
+        try:
+            for step in range(1, steps + 1):
+                until = end_s * step / steps
+                self.kernel.env.run(until=until)
+                if progress is not None:
+                    progress(until, end_s)
+        finally:
+            if collecting:
+                gc.enable()
+        result = self._result(end_s)
+        result.wall_s = time.perf_counter() - started
+        return result
 
-    def _result(self, end_s: float, wall_s: float) -> SimResult:
-        for attempt in list(self.unlogged):
+    def _result(self, end_s: float) -> SimResult:
+        for attempt in list(self.clients.unlogged):
             self.log.append(attempt)  # still in flight at the end: code 0 unless the client had its answer
         clients = self.clients
-        windows = {name: np.array(values) for name, values in self.window_rows.items()}
-        n_windows = len(windows["queue_depth"])
-        windows["start_s"] = np.arange(n_windows) * self.scenario.window
+        attempts = self.log.to_numpy()
         return SimResult(
             scenario=self.scenario,
             seed=self.seed,
@@ -152,19 +138,34 @@ class Simulation:
             req_code=np.array(clients.code, dtype=np.int32),
             req_end_s=np.array(clients.end_s, dtype=np.float64),
             req_attempts=np.array(clients.attempts, dtype=np.int32),
-            attempts=self.log.to_numpy(),
-            windows=windows,
+            attempts=attempts,
+            windows=self._windows(attempts, end_s),
             end_s=end_s,
-            events=self.kernel.events,
-            wall_s=wall_s,
+            events=self.kernel.count_events(),
         )
+
+    def _windows(self, a: dict[str, np.ndarray], end_s: float) -> dict[str, np.ndarray]:
+        """Per-window time averages of busy slots, queued attempts, router slots held, healthy servers.
+
+        An attempt holds a router slot over [sent, client end), waits in a queue over
+        [sent + router overhead, service start or server end), and holds a slot over
+        [service start, server end); anything still open at the end is open until ``end_s``.
+        """
+        sc = self.scenario
+        starts = np.arange(len(self.healthy_rows)) * sc.window
+        edges = np.append(starts, sc.duration)
+        server_end = np.nan_to_num(a["server_end_s"], nan=end_s)
+        served = ~np.isnan(a["start_s"])
+        queue_out = np.where(served, a["start_s"], server_end)
+        return {
+            "start_s": starts,
+            "busy_slots": open_count_means(a["start_s"][served], server_end[served], edges),
+            "queue_depth": open_count_means(a["sent_s"] + sc.router.overhead, queue_out, edges),
+            "router_in_flight": open_count_means(a["sent_s"], np.nan_to_num(a["end_s"], nan=end_s), edges),
+            "healthy_servers": np.array(self.healthy_rows),
+        }
 
 
 def simulate(scenario: Scenario, seed: int | None = None, progress: ProgressFn | None = None) -> SimResult:
     """Run ``scenario`` once with ``seed`` (default: the scenario's seed)."""
     return Simulation(scenario, seed).run(progress)
-
-
-def total_slots(scenario: Scenario) -> int:
-    """Configured slots over every cluster."""
-    return sum(c.servers * c.slots for c in scenario.clusters)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from array import array
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -13,46 +12,49 @@ from sim.scenario import Scenario
 __all__ = ["ATTEMPT_COLUMNS", "AttemptLog", "SimResult"]
 
 ATTEMPT_COLUMNS = ("req", "number", "cluster", "server", "code", "sent_s", "start_s", "end_s", "server_end_s")
+INT_COLUMNS = 5  # the first five columns hold integers
 
 
 class AttemptLog:
-    """Append-only columns, one row per attempt; numpy arrays on demand."""
+    """Rows of attempts: tuples in a list (the cheapest append), packed into float64 blocks.
+
+    A packed row is 72 bytes, so a million-request run stays small; integer columns are exact
+    in float64.
+    """
+
+    BLOCK = 65536
 
     def __init__(self) -> None:
-        self.req = array("q")
-        self.number = array("l")
-        self.cluster = array("l")
-        self.server = array("l")
-        self.code = array("l")
-        self.sent_s = array("d")
-        self.start_s = array("d")
-        self.end_s = array("d")
-        self.server_end_s = array("d")
+        self._pending: list[tuple[float, ...]] = []
+        self._blocks: list[np.ndarray] = []
 
     def append(self, a: Attempt) -> None:
         """Record ``a`` (called once both client and server are done with it, or at the end)."""
-        self.req.append(a.req)
-        self.number.append(a.number)
-        self.cluster.append(a.cluster)
-        self.server.append(-1 if a.server is None else a.server.global_index)
-        self.code.append(a.code)
-        self.sent_s.append(a.sent_s)
-        self.start_s.append(a.start_s)
-        self.end_s.append(a.end_s)
-        self.server_end_s.append(a.server_end_s)
+        server = -1 if a.server is None else a.server.global_index
+        pending = self._pending
+        pending.append((a.req, a.number, a.cluster, server, a.code, a.sent_s, a.start_s, a.end_s, a.server_end_s))
+        if len(pending) >= self.BLOCK:
+            self._pack()
+
+    def _pack(self) -> None:
+        if self._pending:
+            self._blocks.append(np.array(self._pending, dtype=np.float64))
+            self._pending = []
+
+    def __len__(self) -> int:
+        return sum(len(b) for b in self._blocks) + len(self._pending)
 
     def to_numpy(self) -> dict[str, np.ndarray]:
-        """Columns as numpy arrays, sorted by send time then request."""
-        cols: dict[str, np.ndarray] = {
-            name: np.frombuffer(getattr(self, name), dtype=_dtype(name)).copy() for name in ATTEMPT_COLUMNS
+        """Columns as numpy arrays (integers as int64), sorted by send time, request, attempt."""
+        self._pack()
+        width = len(ATTEMPT_COLUMNS)
+        table = np.concatenate(self._blocks) if self._blocks else np.empty((0, width))
+        cols = {
+            name: table[:, i].astype(np.int64) if i < INT_COLUMNS else table[:, i].copy()
+            for i, name in enumerate(ATTEMPT_COLUMNS)
         }
         order = np.lexsort((cols["number"], cols["req"], cols["sent_s"]))
         return {name: col[order] for name, col in cols.items()}
-
-
-def _dtype(name: str) -> type:
-    typecode = {"req": "q", "number": "l", "cluster": "l", "server": "l", "code": "l"}.get(name, "d")
-    return np.dtype(typecode).type
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from sim.engine.cluster import Cluster
-from sim.engine.kernel import Attempt, Gauge, Kernel
+from sim.engine.kernel import Attempt, Call, Kernel
 from sim.rng import Draws
 from sim.scenario import Router as RouterSpec
 
@@ -22,7 +22,6 @@ class Router:
         candidates: list[list[Cluster]],
         draws: Draws,
         finish: Callable[[Attempt, int], None],
-        gauge: Gauge,
     ) -> None:
         self.kernel = kernel
         self.capacity = None if spec.concurrency is None else spec.instances * spec.concurrency
@@ -31,7 +30,6 @@ class Router:
         self.candidates = candidates  # per request class, the clusters able to serve it
         self.draws = draws
         self.in_flight = 0
-        self.gauge = gauge
         self._finish = finish
 
     def submit(self, attempt: Attempt) -> None:
@@ -40,10 +38,9 @@ class Router:
             self._finish(attempt, 503)
             return
         self.in_flight += 1
-        self.gauge.add(1, self.kernel.now)
         attempt.in_router = True
         if self.overhead_s > 0:
-            self.kernel.call_later(self.overhead_s, self._dispatch, attempt)
+            self.kernel.call_later(self.overhead_s, self._after_overhead, attempt)
         else:
             self._dispatch(attempt)
 
@@ -52,21 +49,22 @@ class Router:
         if attempt.in_router:
             attempt.in_router = False
             self.in_flight -= 1
-            self.gauge.add(-1, self.kernel.now)
+
+    def _after_overhead(self, call: Call) -> None:
+        self._dispatch(call.arg)
 
     def _dispatch(self, attempt: Attempt) -> None:
         if attempt.client_done:
             self._finish(attempt, 0)
             return
-        cluster = self._pick_cluster(self.candidates[attempt.klass])
+        clusters = self.candidates[attempt.klass]
+        cluster = clusters[0] if len(clusters) == 1 else self._pick_cluster(clusters)
         if cluster is None:
             self._finish(attempt, 503)
         else:
             cluster.submit(attempt)
 
     def _pick_cluster(self, clusters: list[Cluster]) -> Cluster | None:
-        if len(clusters) == 1:
-            return clusters[0]
         slots = [c.routable_slots for c in clusters]
         if self.least_loaded:
             usable = [(c.load / s, i) for i, (c, s) in enumerate(zip(clusters, slots, strict=True)) if s > 0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING
 
-from sim.engine.kernel import Attempt, Gauge, Kernel
+from sim.engine.kernel import Attempt, Call, Kernel
 from sim.rng import Draws
 from sim.service import ServiceTimes
 
@@ -20,17 +20,18 @@ class Server:
 
     __slots__ = (
         "busy",
-        "busy_gauge",
+        "class_work",
         "cluster",
         "down_count",
+        "env",
         "error_fractions",
         "fault_draws",
+        "finish",
         "global_index",
         "in_flight",
         "index",
         "kernel",
         "queue",
-        "queue_gauge",
         "queue_limit",
         "queued",
         "running",
@@ -49,9 +50,9 @@ class Server:
         queue_limit: int | None,
         service: ServiceTimes,
         fault_draws: Draws,
-        gauges: tuple[Gauge, Gauge],
     ) -> None:
         self.kernel = kernel
+        self.env = kernel.env
         self.cluster = cluster
         self.index = index
         self.global_index = global_index
@@ -67,7 +68,8 @@ class Server:
         self.down_count = 0
         self.slow_factor = 1.0
         self.error_fractions: list[tuple[float, float]] = []  # (fraction, error latency s)
-        self.busy_gauge, self.queue_gauge = gauges
+        self.class_work = cluster.class_work
+        self.finish = cluster.finish
 
     @property
     def up(self) -> bool:
@@ -85,43 +87,49 @@ class Server:
             self.queue.append(attempt)
             self.queued += 1
             self.in_flight += 1
-            self.queue_gauge.add(1, self.kernel.now)
 
     def start(self, attempt: Attempt) -> None:
         """Begin service of ``attempt`` on a free slot."""
-        now = self.kernel.now
         self.busy += 1
         self.in_flight += 1
-        self.busy_gauge.add(1, now)
         self.running[attempt] = None
-        attempt.start_s = now
+        now = attempt.start_s = self.env._now
         attempt.server = self
-        delay_s, attempt.outcome = self._service_outcome(attempt)
-        self.kernel.call_later(delay_s, self._complete, attempt)
+        if self.error_fractions and self._fails(attempt):
+            self.kernel.call_at(now + attempt.outcome_delay_s, self._complete, attempt)
+            return
+        attempt.outcome = 200
+        delay_s = self.service.next_s() * self.class_work[attempt.klass] * self.slow_factor
+        self.kernel.call_at(now + delay_s, self._complete, attempt)
 
-    def _service_outcome(self, attempt: Attempt) -> tuple[float, int]:
+    def _fails(self, attempt: Attempt) -> bool:
+        """Draw whether an active error-rate fault answers ``attempt`` with a quick 500."""
         for fraction, latency_s in self.error_fractions:
             if self.fault_draws.uniform() < fraction:
-                return latency_s, 500
-        work = self.cluster.class_work[attempt.klass]
-        return self.service.next_s() * work * self.slow_factor, 200
+                attempt.outcome = 500
+                attempt.outcome_delay_s = latency_s
+                return True
+        return False
 
-    def _complete(self, attempt: Attempt) -> None:
+    def _complete(self, call: Call) -> None:
+        attempt: Attempt = call.arg
         if attempt.server is not self or attempt.server_done:
             return  # aborted by a crash or a cancellation while in service
-        self._release(attempt)
-        self.cluster.finish(attempt, attempt.outcome)
-        self.pull()
+        del self.running[attempt]
+        self.busy -= 1
+        self.in_flight -= 1
+        self.finish(attempt, attempt.outcome)
+        if self.queue or self.cluster.central_queued:
+            self.pull()
 
     def _release(self, attempt: Attempt) -> None:
         del self.running[attempt]
         self.busy -= 1
         self.in_flight -= 1
-        self.busy_gauge.add(-1, self.kernel.now)
 
     def pull(self) -> None:
         """Fill free slots from this server's queue, or from the cluster's central queue."""
-        while self.busy < self.slots and self.up:
+        while self.busy < self.slots and self.down_count == 0:
             attempt = self._pop_own() if self.queue else None
             if attempt is None:
                 attempt = self.cluster.pop_central()
@@ -136,7 +144,6 @@ class Server:
                 continue
             self.queued -= 1
             self.in_flight -= 1
-            self.queue_gauge.add(-1, self.kernel.now)
             return attempt
         return None
 
@@ -150,7 +157,6 @@ class Server:
             attempt.cancelled = True
             self.queued -= 1
             self.in_flight -= 1
-            self.queue_gauge.add(-1, self.kernel.now)
             self.cluster.finish(attempt, 0)
 
     def crash(self) -> list[Attempt]:
@@ -166,7 +172,6 @@ class Server:
             if not attempt.cancelled:
                 self.queued -= 1
                 self.in_flight -= 1
-                self.queue_gauge.add(-1, self.kernel.now)
                 lost.append(attempt)
         return lost
 

@@ -21,7 +21,11 @@ class ServerView(Protocol):
 
 
 class Strategy(Protocol):
-    """Picks one of ``servers`` (all routable) for the next attempt and returns its position."""
+    """Picks one of ``servers`` (all routable) for the next attempt and returns its position.
+
+    A ``central`` strategy is asked only while the router's queue is empty and may answer -1
+    (no slot free): the attempt then waits in the router's FCFS queue.
+    """
 
     name: ClassVar[str]
     description: ClassVar[str]

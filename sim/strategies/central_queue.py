@@ -15,6 +15,8 @@ class CentralQueue:
     central = True
 
     def choose(self, servers: Sequence[ServerView], draws: Draws) -> int:
-        """Among servers with a free slot, the least busy (the cluster only asks when one is free)."""
-        best = min(range(len(servers)), key=lambda i: servers[i].busy / servers[i].slots)
-        return best
+        """The first server with a free slot, or -1: none is free, so the request waits at the router."""
+        for position, server in enumerate(servers):
+            if server.busy < server.slots:
+                return position
+        return -1
