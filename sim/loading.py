@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from sim.messages import reword
 from sim.scenario import Scenario
 
 __all__ = ["ScenarioError", "apply_overrides", "load_scenario", "parse_assignment", "parse_scenario"]
@@ -69,7 +70,7 @@ def format_validation_error(exc: ValidationError, label: str) -> list[str]:
     lines = []
     for err in exc.errors(include_url=False):
         path = ".".join(str(part) for part in err["loc"])
-        message = _reword(err["msg"])
+        message = reword(err["msg"])
         match = _PATH_PREFIX.match(message)
         if match and err["type"] == "value_error":
             path, message = ".".join(p for p in (path, match.group(1)) if p), match.group(2)
@@ -78,14 +79,6 @@ def format_validation_error(exc: ValidationError, label: str) -> list[str]:
         got = f" (got {_show(shown)})" if plain and "(got " not in message else ""
         lines.append(f"{label}: {path or '(top level)'}: {message}{got}")
     return lines
-
-
-def _reword(message: str) -> str:
-    message = message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
-    message = message.replace("Input should be", "must be").replace("Field required", "is required")
-    message = message.replace("Extra inputs are not permitted", "unknown field")
-    message = message.replace("List should have at least", "must list at least")
-    return message[:1].lower() + message[1:]
 
 
 def _show(value: Any) -> str:

@@ -92,7 +92,9 @@ def _shade(ax: Axes, scenario: Scenario) -> None:
     for i, fault in enumerate(scenario.faults):
         ax.axvspan(fault.at / 60.0, fault.end_s / 60.0, color="grey", alpha=0.2, label="fault" if i == 0 else None)
     for i, surge in enumerate(scenario.workload.surges):
-        ax.axvspan(surge.at / 60.0, surge.end_s / 60.0, color="tab:orange", alpha=0.12, label="surge" if i == 0 else None)
+        ax.axvspan(
+            surge.at / 60.0, surge.end_s / 60.0, color="tab:orange", alpha=0.12, label="surge" if i == 0 else None
+        )
     if scenario.warmup > 0:
         ax.axvspan(0, scenario.warmup / 60.0, color="yellow", alpha=0.1)
 

@@ -16,7 +16,7 @@ from pydantic import (
     model_validator,
 )
 
-from sim.strategies import STRATEGIES
+from sim.strategies import STRATEGIES, strategy_problems
 from sim.units import parse_duration_s
 
 __all__ = [
@@ -76,6 +76,7 @@ class RequestClass(_Model):
     weight: float = Field(default=1.0, gt=0)
     model: str | None = Field(default=None, description="model it asks for; null = any cluster")
     work: float = Field(default=1.0, gt=0, description="service-time multiplier")
+    region: str | None = Field(default=None, description="where its users are (region_spillover routing)")
 
 
 class Surge(_Model):
@@ -91,6 +92,13 @@ class Surge(_Model):
         return self.at + self.duration
 
 
+class Sessions(_Model):
+    """Requests belong to sessions (affinity keys) with Zipf-like popularity."""
+
+    count: int = Field(gt=0, description="number of distinct sessions")
+    skew: float = Field(default=0.0, ge=0, description="popularity exponent: 0 uniform, 1 Zipf")
+
+
 class Workload(_Model):
     """Open-loop Poisson arrivals at ``rate``, optionally shaped by a profile over time."""
 
@@ -98,6 +106,7 @@ class Workload(_Model):
     profile: list[ProfilePoint] | None = None
     classes: list[RequestClass] = Field(default_factory=list)
     surges: list[Surge] = Field(default_factory=list, description="bursts on top of rate/profile; triggers")
+    sessions: Sessions | None = Field(default=None, description="affinity keys; null = one per request")
 
     @field_validator("profile")
     @classmethod
@@ -153,6 +162,17 @@ class Cluster(_Model):
     queue_limit: int | None = Field(default=None, ge=0, description="waiting room per server; full -> 503")
     service: ServiceModel = Field(default_factory=ServiceModel)
     models: list[str] | None = Field(default=None, description="models served; null = all")
+    region: str | None = Field(default=None, description="its region (region_spillover routing)")
+    weight: float = Field(default=1.0, gt=0, description="share of traffic (weighted cluster routing)")
+    strategy: str | None = Field(default=None, description="server choice here; null = router.strategy")
+    params: dict[str, Any] | None = Field(default=None, description="parameters of this cluster's strategy")
+
+    @field_validator("strategy")
+    @classmethod
+    def _known_strategy(cls, name: str | None) -> str | None:
+        if name is not None and name not in STRATEGIES:
+            raise ValueError(f"unknown strategy; known: {', '.join(sorted(STRATEGIES))}")
+        return name
 
     @field_validator("name")
     @classmethod
@@ -166,7 +186,16 @@ class Router(_Model):
     """The orchestration layer: picks a cluster able to serve the request, then a server."""
 
     strategy: str = "random"
-    cluster_strategy: Literal["capacity_weighted", "least_loaded"] = "capacity_weighted"
+    params: dict[str, Any] = Field(default_factory=dict, description="parameters of the strategy")
+    cluster_strategy: Literal["capacity_weighted", "least_loaded", "weighted", "region_spillover"] = Field(
+        default="capacity_weighted", description="first level: which cluster able to serve the model"
+    )
+    spill_threshold: float = Field(
+        default=0.9, gt=0, description="region_spillover: leave the home region above this utilisation"
+    )
+    report_interval: PositiveDuration | None = Field(
+        default=None, description="servers report load this often; strategies see the last report (stale)"
+    )
     instances: int = Field(default=1, gt=0)
     concurrency: int | None = Field(default=None, gt=0, description="requests per instance; null = unbounded")
     overhead: Duration = Field(default=0.0, description="routing delay added to every attempt")
@@ -277,6 +306,8 @@ class Scenario(_Model):
             raise ValueError(f"cluster names must be unique (repeated: {', '.join(dupes)})")
         for i, fault in enumerate(self.faults):
             _check_target(self, i, fault)
+        for i, cluster in enumerate(self.clusters):
+            _check_strategy(self, i, cluster)
         served = {m for c in self.clusters if c.models is not None for m in c.models}
         serves_all = any(c.models is None for c in self.clusters)
         for i, klass in enumerate(self.workload.classes):
@@ -294,6 +325,16 @@ class Scenario(_Model):
     def cluster_index(self, name: str) -> int:
         """Index of the cluster called ``name``."""
         return [c.name for c in self.clusters].index(name)
+
+
+def _check_strategy(scenario: Scenario, i: int, cluster: Cluster) -> None:
+    if cluster.strategy is None:
+        name, params, where = scenario.router.strategy, scenario.router.params, "router.params"
+    else:
+        name, params, where = cluster.strategy, cluster.params or {}, f"clusters.{i}.params"
+    problems = strategy_problems(name, params, cluster.servers)
+    if problems:
+        raise ValueError(f"{where}.{problems[0]}")
 
 
 def _check_target(scenario: Scenario, i: int, fault: Fault) -> None:

@@ -18,9 +18,11 @@ class Trace:
 
     arrival_s: np.ndarray  # float64, sorted
     klass: np.ndarray  # int32, index into class_names
-    class_names: tuple[str, ...]
-    class_models: tuple[str | None, ...]
-    class_work: tuple[float, ...]
+    session: np.ndarray  # int64 affinity key per request (its own index when there are no sessions)
+    class_names: tuple[str, ...] = ("default",)
+    class_models: tuple[str | None, ...] = (None,)
+    class_work: tuple[float, ...] = (1.0,)
+    class_regions: tuple[str | None, ...] = (None,)
 
     def __len__(self) -> int:
         return int(self.arrival_s.size)
@@ -29,7 +31,7 @@ class Trace:
     def from_arrivals(cls, arrival_s: np.ndarray | list[float]) -> Trace:
         """A single-class trace with the given arrival times (tests, trace replay)."""
         arrivals = np.sort(np.asarray(arrival_s, dtype=np.float64))
-        return cls(arrivals, np.zeros(arrivals.size, dtype=np.int32), ("default",), (None,), (1.0,))
+        return cls(arrivals, np.zeros(arrivals.size, dtype=np.int32), np.arange(arrivals.size))
 
 
 def rate_at(workload: Workload, t_s: np.ndarray) -> np.ndarray:
@@ -69,15 +71,27 @@ def generate_trace(scenario: Scenario, seed: int | None = None) -> Trace:
     if workload.profile is not None or workload.surges:
         keep = arrivals_rng.random(n) * peak_rps < rate_at(workload, times)
         times = times[keep]
+    session = _sessions(workload, seed, times.size)
     classes = workload.classes
     if not classes:
-        return Trace.from_arrivals(times)
+        return Trace(times, np.zeros(times.size, dtype=np.int32), session)
     weights = np.array([c.weight for c in classes], dtype=np.float64)
     klass = stream(seed, "classes").choice(len(classes), size=times.size, p=weights / weights.sum())
     return Trace(
         arrival_s=times,
         klass=klass.astype(np.int32),
+        session=session,
         class_names=tuple(c.name for c in classes),
         class_models=tuple(c.model for c in classes),
         class_work=tuple(c.work for c in classes),
+        class_regions=tuple(c.region for c in classes),
     )
+
+
+def _sessions(workload: Workload, seed: int, n: int) -> np.ndarray:
+    """Session id per request: Zipf-like popularity over ``count`` sessions, or one per request."""
+    if workload.sessions is None:
+        return np.arange(n, dtype=np.int64)
+    ranks = np.arange(1, workload.sessions.count + 1, dtype=np.float64)
+    popularity = ranks**-workload.sessions.skew
+    return stream(seed, "sessions").choice(ranks.size, size=n, p=popularity / popularity.sum()).astype(np.int64)

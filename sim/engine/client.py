@@ -36,6 +36,8 @@ class Clients:
         self.retry_on = frozenset(spec.retries.on)
         self.arrival_s: list[float] = trace.arrival_s.tolist()
         self.klass: list[int] = trace.klass.tolist()
+        self.session: list[int] = trace.session.tolist()
+        self.class_work = trace.class_work
         n = self.n_requests = len(self.arrival_s)
         self.code = [0] * n
         self.end_s = [float("nan")] * n
@@ -64,7 +66,8 @@ class Clients:
         self._send(*call.arg)
 
     def _send(self, req: int, number: int) -> None:
-        attempt = Attempt(req, number, self.klass[req], self.env._now)
+        klass = self.klass[req]
+        attempt = Attempt(req, number, klass, self.session[req], self.class_work[klass], self.env._now)
         self.attempts[req] = number
         self.unlogged[attempt] = None
         if self.timeout_s is not None:

@@ -3,16 +3,36 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Generator, Sequence
+from typing import Any
 
 from sim.engine.kernel import Attempt, Kernel
 from sim.engine.server import Server
 from sim.rng import Draws, stream
 from sim.scenario import Cluster as ClusterSpec
+from sim.scenario import Router as RouterSpec
 from sim.service import ServiceTimes
-from sim.strategies import Strategy
+from sim.strategies import ServerView, make_strategy
 
-__all__ = ["Cluster"]
+__all__ = ["Cluster", "LoadReport"]
+
+
+class LoadReport:
+    """A server's load as it last reported it: what strategies see when information is stale."""
+
+    __slots__ = ("busy", "in_flight", "index", "queued", "server", "slots", "work_in_flight")
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.index = server.index
+        self.slots = server.slots
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Copy the server's current load."""
+        server = self.server
+        self.busy, self.queued, self.in_flight = server.busy, server.queued, server.in_flight
+        self.work_in_flight = server.work_in_flight
 
 
 class Cluster:
@@ -22,25 +42,21 @@ class Cluster:
         self,
         kernel: Kernel,
         spec: ClusterSpec,
+        router: RouterSpec,
         index: int,
         first_global: int,
-        strategy: Strategy,
         seed: int,
-        class_work: tuple[float, ...],
         finish: Callable[[Attempt, int], None],
-        central_limit: int | None,
     ) -> None:
         self.kernel = kernel
         self.spec = spec
         self.index = index
-        self.strategy = strategy
-        self.class_work = class_work
         self.route_draws = Draws(stream(seed, "routing", index))
-        self.central = strategy.central
-        self.central_limit = central_limit
+        self.central_limit = router.queue_limit
         self.central_queue: deque[Attempt] = deque()
         self.central_queued = 0
         self.finish = finish  # server side of an attempt is over with a code (0: dropped, nobody told)
+        self.observe: Callable[[Server, Attempt, float], None] | None = None
         self.servers = [
             Server(
                 kernel,
@@ -54,7 +70,30 @@ class Cluster:
             )
             for i in range(spec.servers)
         ]
+        name, params = (router.strategy, router.params) if spec.strategy is None else (spec.strategy, spec.params or {})
+        self.strategy = make_strategy(name, params, self.servers, self.route_draws)
+        self.central = self.strategy.central
+        self.observe = getattr(self.strategy, "on_complete", None)
+        for server in self.servers:
+            server.observe = self.observe
+        self.report_interval_s = router.report_interval
+        self.reports = [LoadReport(s) for s in self.servers]
         self.routable: list[Server] = list(self.servers)
+        self.views: Sequence[ServerView] = self._views()
+
+    def _views(self) -> Sequence[ServerView]:
+        if self.report_interval_s is None:
+            return self.routable
+        return [self.reports[s.index] for s in self.routable]
+
+    def reporting(self) -> Generator[Any, Any, None]:
+        """SimPy process: every server reports its load each ``report_interval`` (stale mode only)."""
+        if self.report_interval_s is None:
+            return
+        while True:
+            yield self.kernel.env.timeout(self.report_interval_s)
+            for report in self.reports:
+                report.refresh()
 
     @property
     def routable_slots(self) -> int:
@@ -75,12 +114,12 @@ class Cluster:
         elif self.central:
             self._submit_central(attempt, servers)
         else:
-            servers[self.strategy.choose(servers, self.route_draws)].accept(attempt)
+            servers[self.strategy.choose(self.views, attempt, self.route_draws)].accept(attempt)
 
     def _submit_central(self, attempt: Attempt, servers: list[Server]) -> None:
         # A waiting attempt means no slot is free: every freed slot pulls from this queue first.
         if not self.central_queued:
-            position = self.strategy.choose(servers, self.route_draws)
+            position = self.strategy.choose(servers, attempt, self.route_draws)
             if position >= 0:
                 servers[position].start(attempt)
                 return
@@ -118,3 +157,4 @@ class Cluster:
     def refresh_routable(self) -> None:
         """Recompute the servers the router may use (after a crash or recovery)."""
         self.routable = [s for s in self.servers if s.up]
+        self.views = self._views()

@@ -104,13 +104,17 @@ class Attempt:
         "server",
         "server_done",
         "server_end_s",
+        "session",
         "start_s",
+        "work",
     )
 
-    def __init__(self, req: int, number: int, klass: int, sent_s: float) -> None:
+    def __init__(self, req: int, number: int, klass: int, session: int, work: float, sent_s: float) -> None:
         self.req = req
         self.number = number
         self.klass = klass
+        self.session = session  # affinity key (a session or prefix id)
+        self.work = work  # work units: the class's service-time multiplier
         self.sent_s = sent_s
         self.start_s = float("nan")
         self.end_s = float("nan")

@@ -18,7 +18,6 @@ from sim.engine.router import Router
 from sim.intervals import open_count_means
 from sim.rng import Draws, stream
 from sim.scenario import Scenario
-from sim.strategies import make_strategy
 from sim.workload import Trace, generate_trace
 
 __all__ = ["Simulation", "simulate"]
@@ -41,6 +40,7 @@ class Simulation:
             self.kernel,
             scenario.router,
             self._candidates(),
+            self.trace.class_regions,
             Draws(stream(self.seed, "cluster-choice")),
             self._server_done,
         )
@@ -60,17 +60,7 @@ class Simulation:
         clusters, first = [], 0
         for index, spec in enumerate(self.scenario.clusters):
             clusters.append(
-                Cluster(
-                    self.kernel,
-                    spec,
-                    index,
-                    first,
-                    make_strategy(self.scenario.router.strategy),
-                    self.seed,
-                    self.trace.class_work,
-                    self._server_done,
-                    self.scenario.router.queue_limit,
-                )
+                Cluster(self.kernel, spec, self.scenario.router, index, first, self.seed, self._server_done)
             )
             first += spec.servers
         return clusters
@@ -109,6 +99,8 @@ class Simulation:
         start_faults(self.kernel, list(self.scenario.faults), self.clusters, self.seed, self.healthy, self._server_done)
         self.clients.start()
         self.kernel.env.process(self._monitor())
+        for cluster in self.clusters:
+            self.kernel.env.process(cluster.reporting())
         end_s = self.scenario.duration + self.scenario.drain
         collecting = gc.isenabled()
         gc.disable()  # millions of short-lived acyclic objects: reference counting frees them all

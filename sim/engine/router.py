@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from sim.engine.cluster import Cluster
+from sim.engine.cluster_choice import CLUSTER_CHOICES
 from sim.engine.kernel import Attempt, Call, Kernel
 from sim.rng import Draws
 from sim.scenario import Router as RouterSpec
@@ -20,14 +21,17 @@ class Router:
         kernel: Kernel,
         spec: RouterSpec,
         candidates: list[list[Cluster]],
+        regions: tuple[str | None, ...],
         draws: Draws,
         finish: Callable[[Attempt, int], None],
     ) -> None:
         self.kernel = kernel
         self.capacity = None if spec.concurrency is None else spec.instances * spec.concurrency
         self.overhead_s = spec.overhead
-        self.least_loaded = spec.cluster_strategy == "least_loaded"
+        self.choice = CLUSTER_CHOICES[spec.cluster_strategy]
+        self.spill = spec.spill_threshold
         self.candidates = candidates  # per request class, the clusters able to serve it
+        self.regions = regions  # per request class, where its users are
         self.draws = draws
         self.in_flight = 0
         self._finish = finish
@@ -58,23 +62,11 @@ class Router:
             self._finish(attempt, 0)
             return
         clusters = self.candidates[attempt.klass]
-        cluster = clusters[0] if len(clusters) == 1 else self._pick_cluster(clusters)
+        if len(clusters) == 1:
+            cluster: Cluster | None = clusters[0]
+        else:
+            cluster = self.choice(clusters, self.regions[attempt.klass], self.draws, self.spill)
         if cluster is None:
             self._finish(attempt, 503)
         else:
             cluster.submit(attempt)
-
-    def _pick_cluster(self, clusters: list[Cluster]) -> Cluster | None:
-        slots = [c.routable_slots for c in clusters]
-        if self.least_loaded:
-            usable = [(c.load / s, i) for i, (c, s) in enumerate(zip(clusters, slots, strict=True)) if s > 0]
-            return clusters[min(usable)[1]] if usable else None
-        total = sum(slots)
-        if total == 0:
-            return None
-        mark = self.draws.uniform() * total
-        for cluster, weight in zip(clusters, slots, strict=True):
-            mark -= weight
-            if mark < 0:
-                return cluster
-        return clusters[-1]

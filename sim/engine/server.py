@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from sim.engine.kernel import Attempt, Call, Kernel
@@ -16,11 +17,10 @@ __all__ = ["Server"]
 
 
 class Server:
-    """One server of a cluster. Attributes read by strategies: busy, queued, in_flight, slots."""
+    """One server of a cluster. Strategies read: index, slots, busy, queued, in_flight, work_in_flight."""
 
     __slots__ = (
         "busy",
-        "class_work",
         "cluster",
         "down_count",
         "env",
@@ -31,6 +31,7 @@ class Server:
         "in_flight",
         "index",
         "kernel",
+        "observe",
         "queue",
         "queue_limit",
         "queued",
@@ -38,6 +39,7 @@ class Server:
         "service",
         "slots",
         "slow_factor",
+        "work_in_flight",
     )
 
     def __init__(
@@ -61,6 +63,8 @@ class Server:
         self.busy = 0
         self.queued = 0
         self.in_flight = 0
+        self.work_in_flight = 0.0  # work units (class work) of the attempts it holds
+        self.observe: Callable[[Server, Attempt, float], None] | None = None  # the strategy's on_complete
         self.queue: deque[Attempt] = deque()
         self.running: dict[Attempt, None] = {}
         self.service = service
@@ -68,7 +72,6 @@ class Server:
         self.down_count = 0
         self.slow_factor = 1.0
         self.error_fractions: list[tuple[float, float]] = []  # (fraction, error latency s)
-        self.class_work = cluster.class_work
         self.finish = cluster.finish
 
     @property
@@ -87,11 +90,13 @@ class Server:
             self.queue.append(attempt)
             self.queued += 1
             self.in_flight += 1
+            self.work_in_flight += attempt.work
 
     def start(self, attempt: Attempt) -> None:
         """Begin service of ``attempt`` on a free slot."""
         self.busy += 1
         self.in_flight += 1
+        self.work_in_flight += attempt.work
         self.running[attempt] = None
         now = attempt.start_s = self.env._now
         attempt.server = self
@@ -99,7 +104,7 @@ class Server:
             self.kernel.call_at(now + attempt.outcome_delay_s, self._complete, attempt)
             return
         attempt.outcome = 200
-        delay_s = self.service.next_s() * self.class_work[attempt.klass] * self.slow_factor
+        delay_s = self.service.next_s() * attempt.work * self.slow_factor
         self.kernel.call_at(now + delay_s, self._complete, attempt)
 
     def _fails(self, attempt: Attempt) -> bool:
@@ -118,14 +123,18 @@ class Server:
         del self.running[attempt]
         self.busy -= 1
         self.in_flight -= 1
+        self.work_in_flight -= attempt.work
         self.finish(attempt, attempt.outcome)
         if self.queue or self.cluster.central_queued:
             self.pull()
+        if self.observe is not None:
+            self.observe(self, attempt, self.env._now)
 
     def _release(self, attempt: Attempt) -> None:
         del self.running[attempt]
         self.busy -= 1
         self.in_flight -= 1
+        self.work_in_flight -= attempt.work
 
     def pull(self) -> None:
         """Fill free slots from this server's queue, or from the cluster's central queue."""
@@ -144,6 +153,7 @@ class Server:
                 continue
             self.queued -= 1
             self.in_flight -= 1
+            self.work_in_flight -= attempt.work
             return attempt
         return None
 
@@ -157,6 +167,7 @@ class Server:
             attempt.cancelled = True
             self.queued -= 1
             self.in_flight -= 1
+            self.work_in_flight -= attempt.work
             self.cluster.finish(attempt, 0)
 
     def crash(self) -> list[Attempt]:
@@ -172,6 +183,7 @@ class Server:
             if not attempt.cancelled:
                 self.queued -= 1
                 self.in_flight -= 1
+                self.work_in_flight -= attempt.work
                 lost.append(attempt)
         return lost
 

@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sim.rng import Draws
-from sim.strategies.base import ServerView, register
+from sim.strategies.base import RequestView, ServerView, StrategyBase, register
 
 
 @register
-class RoundRobin:
+class RoundRobin(StrategyBase):
     name = "round_robin"
     description = "servers in turn, blind to their load"
-    central = False
 
-    def __init__(self) -> None:
+    def __init__(self, params: Any, servers: Sequence[ServerView], draws: Draws) -> None:
+        super().__init__(params, servers, draws)
         self._next = 0
 
-    def choose(self, servers: Sequence[ServerView], draws: Draws) -> int:
+    def choose(self, servers: Sequence[ServerView], request: RequestView, draws: Draws) -> int:
         position = self._next % len(servers)
         self._next = position + 1
         return position
