@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from sim import __version__
 from sim.loading import ScenarioError
@@ -37,7 +38,35 @@ def build_parser() -> argparse.ArgumentParser:
     _add_set(check)
 
     verbs.add_parser("strategies", help="list load-balancing strategies", description="List load-balancing strategies.")
+    _add_compare(verbs)
     return parser
+
+
+def _add_compare(verbs: Any) -> None:
+    compare = verbs.add_parser(
+        "compare",
+        help="compare strategies on identical traffic over many seeds",
+        description="Run every strategy on the same workload (common random numbers) for N seeds; print means with "
+        "95%% confidence intervals, a ranking, and paired differences to the best.",
+    )
+    compare.add_argument("scenario", metavar="SCENARIO")
+    compare.add_argument(
+        "--strategies",
+        required=True,
+        metavar="A,B,...",
+        help="strategies, each with optional parameters: power_of_two,peak_ewma:decay=10s,power_of_d:d=3",
+    )
+    compare.add_argument("--seeds", type=_positive, default=5, help="seeds per strategy (default 5)")
+    compare.add_argument("--jobs", type=_positive, default=os.cpu_count() or 1, help="processes (default: all cores)")
+    compare.add_argument(
+        "--rank-by",
+        default="availability",
+        metavar="METRIC",
+        help="summary figure to rank by, e.g. availability, latency_s.p99 (default availability)",
+    )
+    _add_set(compare)
+    compare.add_argument("--out", metavar="DIR", help="output folder (default: a new folder under runs/)")
+    compare.add_argument("--no-plots", dest="plots", action="store_false", help="skip the PNG plots")
 
 
 def _add_set(sub: argparse.ArgumentParser) -> None:
@@ -49,6 +78,13 @@ def _add_set(sub: argparse.ArgumentParser) -> None:
         metavar="PATH=VALUE",
         help="override a scenario field, e.g. router.strategy=power_of_two or clusters.0.servers=32",
     )
+
+
+def _positive(text: str) -> int:
+    value = _non_negative(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be >= 1 (got 0)")
+    return value
 
 
 def _non_negative(text: str) -> int:
@@ -71,6 +107,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             return commands.run(args.scenario, args.seed, args.overrides, args.out, args.plots)
         if args.verb == "check":
             return commands.check(args.files, args.schema, args.overrides)
+        if args.verb == "compare":
+            return commands.compare(
+                args.scenario,
+                args.strategies,
+                args.seeds,
+                args.jobs,
+                args.rank_by,
+                args.overrides,
+                args.out,
+                args.plots,
+            )
         return commands.strategies()
     except ScenarioError as exc:
         for line in exc.lines:

@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from sim.compare import CRN_NOTE, check_metric, parse_variants, run_comparison, variant_scenarios
+from sim.compare_output import comparison_table, write_comparison
 from sim.engine import Simulation
 from sim.loading import ScenarioError, load_scenario
 from sim.metrics import summarize, timeseries
@@ -23,9 +25,9 @@ from sim.scenario import Scenario, json_schema
 from sim.strategies import STRATEGIES
 from sim.tables import summary_table
 
-__all__ = ["check", "run", "strategies"]
+__all__ = ["check", "compare", "run", "strategies"]
 
-out = Console()
+out = Console(width=None if sys.stdout.isatty() else 160)  # logs and pipes get whole tables
 err = Console(stderr=True)
 
 
@@ -51,9 +53,7 @@ def run(scenario_path: str | None, seed: int | None, overrides: list[str], out_d
         result = Simulation(scenario, seed).run(update)
     series = timeseries(result)
     summary = summarize(result, series)
-    folder = (
-        Path(out_dir) if out_dir else new_run_dir(Path("runs"), scenario.name, lambda: time.strftime("%Y%m%d-%H%M%S"))
-    )
+    folder = Path(out_dir) if out_dir else new_run_dir(Path("runs"), scenario.name, _stamp)
     write_outputs(folder, scenario, seed, summary, series, plots)
     out.print(summary_table(summary))
     out.print(f"outputs written to {folder}/")
@@ -70,6 +70,51 @@ def write_outputs(
     if plots:
         plot_run(folder, scenario, series)
     write_json(folder / "summary.json", summary)
+
+
+def compare(
+    scenario_path: str,
+    strategies_text: str,
+    seeds: int,
+    jobs: int,
+    rank_by: str,
+    overrides: list[str],
+    out_dir: str | None,
+    plots: bool,
+) -> int:
+    """``orchsim compare``: every strategy on the same workloads, N seeds, means and 95% CIs."""
+    try:
+        variants = parse_variants(strategies_text)
+        check_metric(rank_by)
+    except ValueError as exc:
+        print(f"orchsim compare: {exc}", file=sys.stderr)
+        return 2
+    scenarios = variant_scenarios(Path(scenario_path), overrides, variants)
+    first = next(iter(scenarios.values()))
+    seed_list = [first.seed + k for k in range(seeds)]
+    print(f"{len(variants)} strategies x {seeds} seeds on {jobs} process(es); {CRN_NOTE}")
+    with Progress(*_bar_columns(), console=err, transient=True, disable=not err.is_terminal) as bar:
+        task = bar.add_task("simulating", total=len(variants) * seeds, clock="")
+        comparison = run_comparison(scenarios, seed_list, jobs, rank_by, lambda n, _: bar.update(task, completed=n))
+    folder = Path(out_dir) if out_dir else new_run_dir(Path("runs"), f"compare-{first.name}", _stamp)
+    write_comparison(folder, comparison, first.name, plots)
+    out.print(comparison_table(comparison, first.name))
+    out.print(f"outputs written to {folder}/")
+    return 0
+
+
+def _stamp() -> str:
+    return time.strftime("%Y%m%d-%H%M%S")
+
+
+def _bar_columns() -> tuple[Any, ...]:
+    return (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
 
 
 def check(files: list[str], schema: bool, overrides: list[str]) -> int:

@@ -7,7 +7,7 @@ import io
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +59,7 @@ def write_json(path: Path, data: Any) -> None:
     write_atomic(path, json.dumps(data, indent=2, allow_nan=False, default=_plain) + "\n")
 
 
-def write_csv(path: Path, columns: dict[str, np.ndarray | list[Any]]) -> None:
+def write_csv(path: Path, columns: Mapping[str, np.ndarray | list[Any]]) -> None:
     """Columns of equal length as CSV with a header; NaN as an empty cell."""
     names = list(columns)
     buffer = io.StringIO()

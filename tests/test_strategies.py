@@ -45,9 +45,18 @@ def build(name: str, servers: list[View], **params: Any) -> Any:
 
 def test_catalogue_is_registered_with_descriptions() -> None:
     expected = {
-        "random", "round_robin", "least_connections", "power_of_two", "central_queue", "weighted_round_robin",
-        "power_of_d", "least_outstanding_work", "peak_ewma", "join_idle_queue", "consistent_hash_bounded",
-    }  # fmt: skip
+        "random",
+        "round_robin",
+        "least_connections",
+        "power_of_two",
+        "central_queue",
+        "weighted_round_robin",
+        "power_of_d",
+        "least_outstanding_work",
+        "peak_ewma",
+        "join_idle_queue",
+        "consistent_hash_bounded",
+    }
     assert expected <= set(STRATEGIES)
     assert all(cls.description for cls in STRATEGIES.values())
 
@@ -137,8 +146,12 @@ def test_strategies_at_load_09_on_100_servers() -> None:
     Theory: random = M/M/1 = 10 (three seeds, tolerance 10%); power_of_two = JSQ(2) mean field
     2.61 (4%); least_connections = JSQ, close to 1 (between 1.0 and 1.15).
     """
-    fields: dict[str, Any] = {"duration": 3000, "warmup": 300, "workload": {"rate": 90},
-                              "clusters": [{"name": "p", "servers": 100}]}  # fmt: skip
+    fields: dict[str, Any] = {
+        "duration": 3000,
+        "warmup": 300,
+        "workload": {"rate": 90},
+        "clusters": [{"name": "p", "servers": 100}],
+    }
 
     def mean_time(strategy: str, seed: int) -> float:
         _, summary = run_summary(make_scenario(**fields, router={"strategy": strategy}), seed)

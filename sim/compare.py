@@ -1,0 +1,252 @@
+"""``orchsim compare``: the same workload for every strategy (common random numbers), many seeds."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from sim.engine import simulate
+from sim.loading import ScenarioError, load_scenario
+from sim.metrics import summarize, timeseries
+from sim.scenario import Scenario
+from sim.stats import Interval, mean_ci
+
+__all__ = [
+    "CRN_NOTE",
+    "Comparison",
+    "Variant",
+    "check_metric",
+    "flatten",
+    "higher_is_better",
+    "parse_variants",
+    "run_comparison",
+    "variant_scenarios",
+]
+
+CRN_NOTE = (
+    "common random numbers: for each seed every strategy sees the identical arrival trace and the "
+    "identical service-time stream of each server; only routing differs"
+)
+HIGHER_IS_BETTER = {"availability", "uptime", "throughput_rps", "goodput_rps", "requests.succeeded"}
+_CODE = re.compile(r"^\d{3}$")
+_SCALARS = {
+    "availability",
+    "uptime",
+    "throughput_rps",
+    "goodput_rps",
+    "retry_amplification",
+    "utilization",
+    "metastable",
+}
+QUANTILES = np.linspace(0.0, 1.0, 201)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One strategy with its parameters, as written on the command line."""
+
+    label: str
+    strategy: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_variants(text: str) -> list[Variant]:
+    """``a,b:k=v,k2=v,c`` -> variants; a ``k=v`` item without ``:`` belongs to the one before it."""
+    variants: list[tuple[str, list[str]]] = []
+    for item in (t.strip() for t in text.split(",")):
+        if not item:
+            continue
+        if "=" in item and ":" not in item:
+            if not variants:
+                raise ValueError(f"--strategies: parameter {item!r} comes before any strategy")
+            variants[-1][1].append(item)
+        else:
+            name, _, first = item.partition(":")
+            variants.append((name.strip(), [first] if first else []))
+    if not variants:
+        raise ValueError("--strategies: give at least one strategy")
+    out = [_variant(name, items) for name, items in variants]
+    labels = [v.label for v in out]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"--strategies: a strategy is listed twice ({', '.join(labels)})")
+    return out
+
+
+def _variant(name: str, items: list[str]) -> Variant:
+    params = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--strategies: expected NAME:PARAM=VALUE (got {name}:{item})")
+        params[key.strip()] = yaml.safe_load(value) if value.strip() else None
+    return Variant(label=f"{name}:{','.join(items)}" if items else name, strategy=name, params=params)
+
+
+def variant_scenarios(path: Path, overrides: list[str], variants: list[Variant]) -> dict[str, Scenario]:
+    """The scenario for each variant: its strategy on every cluster, validated (ScenarioError on problems)."""
+    base = load_scenario(path, overrides)
+    reset = [f"clusters.{i}.strategy=null" for i in range(len(base.clusters))]
+    reset += [f"clusters.{i}.params=null" for i in range(len(base.clusters))]
+    out, problems = {}, []
+    for v in variants:
+        sets = [*overrides, *reset, f"router.strategy={v.strategy}", "router.params={}"]
+        sets += [f"router.params.{k}={_yaml(value)}" for k, value in v.params.items()]
+        try:
+            out[v.label] = load_scenario(path, sets)
+        except ScenarioError as exc:
+            problems += [f"{line} [in --strategies {v.label}]" for line in exc.lines]
+    if problems:
+        raise ScenarioError(problems)
+    return out
+
+
+def _yaml(value: Any) -> str:
+    return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
+
+
+def higher_is_better(metric: str) -> bool:
+    """True for figures where more is better (availability, throughput, ...)."""
+    return metric in HIGHER_IS_BETTER
+
+
+def check_metric(metric: str) -> None:
+    """Raise ValueError unless ``metric`` names a numeric ``summary.json`` figure."""
+    head, _, tail = metric.partition(".")
+    stats = ("mean", "p50", "p90", "p95", "p99", "max")
+    known = {
+        "requests": ("offered", "attempts", "succeeded", "failed", "in_flight"),
+        "latency_s": stats,
+        "wait_s": stats,
+        "ttft_s": stats,
+    }
+    if head in known:
+        ok = tail in known[head]
+    elif head == "errors_by_code":
+        ok = bool(_CODE.match(tail))
+    else:
+        ok = not tail and head in _SCALARS
+    if not ok:
+        raise ValueError(f"--rank-by: unknown metric {metric!r} (e.g. availability, latency_s.p99, errors_by_code.503)")
+
+
+def flatten(summary: dict[str, Any], prefix: str = "") -> dict[str, float]:
+    """Numeric figures of a summary by dotted name (booleans as 0/1, None left out)."""
+    out: dict[str, float] = {}
+    for key, value in summary.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{name}."))
+        elif isinstance(value, bool) or (
+            isinstance(value, (int, float)) and not (isinstance(value, float) and math.isnan(value))
+        ):
+            out[name] = float(value)
+    return out
+
+
+def run_one(label: str, scenario: Scenario, seed: int) -> dict[str, Any]:
+    """One (strategy, seed) run: its summary, a few per-window series and latency quantiles."""
+    result = simulate(scenario, seed)
+    series = timeseries(result)
+    summary = summarize(result, series)
+    ok = result.req_code == 200
+    measured = ok & (result.arrival_s >= scenario.warmup)
+    latency = (result.req_end_s - result.arrival_s)[measured]
+    quantiles = np.quantile(latency, QUANTILES).tolist() if latency.size else None
+    return {
+        "strategy": label,
+        "seed": seed,
+        "summary": summary,
+        "series": {k: series[k].tolist() for k in ("start_s", "failed", "queue_depth")},
+        "latency_quantiles": quantiles,
+    }
+
+
+@dataclass
+class Comparison:
+    """All runs of a comparison and their aggregates."""
+
+    labels: list[str]
+    seeds: list[int]
+    runs: list[dict[str, Any]]
+    rank_by: str
+
+    def values(self, label: str, metric: str) -> list[float]:
+        """The metric's value in each seed's run of ``label`` (0 for an error code that never occurred)."""
+        default = 0.0 if metric.startswith("errors_by_code.") else math.nan
+        rows = [flatten(r["summary"]).get(metric, default) for r in self.runs if r["strategy"] == label]
+        return [v for v in rows if not math.isnan(v)]
+
+    def metrics(self) -> list[str]:
+        """Every numeric figure seen in any run, sorted."""
+        return sorted({k for r in self.runs for k in flatten(r["summary"])})
+
+    def aggregate(self) -> dict[str, dict[str, Interval]]:
+        """Per strategy and metric: mean and 95% interval over seeds."""
+        return {label: {m: mean_ci(self.values(label, m)) for m in self.metrics()} for label in self.labels}
+
+    def ranking(self) -> list[dict[str, Any]]:
+        """Strategies best first on ``rank_by``, each with its paired difference to the best."""
+        sign = -1.0 if higher_is_better(self.rank_by) else 1.0
+        means = {label: mean_ci(self.values(label, self.rank_by))["mean"] for label in self.labels}
+
+        def key(label: str) -> tuple[float, str]:
+            mean = means[label]
+            return (math.inf if mean is None else sign * mean, label)
+
+        order = sorted(self.labels, key=key)
+        best = order[0]
+        out = []
+        for label in order:
+            diff = mean_ci(self._paired(label, best))
+            low, high = diff["ci_low"], diff["ci_high"]
+            distinct = low is not None and high is not None and (low > 0 or high < 0)
+            out.append(
+                {"strategy": label, "mean": means[label], "difference_to_best": diff, "distinguishable": distinct}
+            )
+        return out
+
+    def _paired(self, label: str, best: str) -> list[float]:
+        mine = dict(zip(self._seeds(label), self.values(label, self.rank_by), strict=False))
+        theirs = dict(zip(self._seeds(best), self.values(best, self.rank_by), strict=False))
+        return [mine[s] - theirs[s] for s in self.seeds if s in mine and s in theirs]
+
+    def _seeds(self, label: str) -> list[int]:
+        return [r["seed"] for r in self.runs if r["strategy"] == label]
+
+
+def run_comparison(
+    scenarios: dict[str, Scenario],
+    seeds: list[int],
+    jobs: int,
+    rank_by: str,
+    progress: Callable[[int, int], None] | None = None,
+) -> Comparison:
+    """Run every (strategy, seed) pair on ``jobs`` processes; results do not depend on ``jobs``."""
+    tasks = [(label, scenario, seed) for label, scenario in scenarios.items() for seed in seeds]
+    done: dict[tuple[str, int], dict[str, Any]] = {}
+    for result in _execute(tasks, jobs):
+        done[(result["strategy"], result["seed"])] = result
+        if progress is not None:
+            progress(len(done), len(tasks))
+    runs = [done[(label, seed)] for label, _, seed in tasks]
+    return Comparison(labels=list(scenarios), seeds=seeds, runs=runs, rank_by=rank_by)
+
+
+def _execute(tasks: list[tuple[str, Scenario, int]], jobs: int) -> Iterable[dict[str, Any]]:
+    if jobs == 1 or len(tasks) == 1:
+        for task in tasks:
+            yield run_one(*task)
+        return
+    with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=get_context("spawn")) as pool:
+        futures = [pool.submit(run_one, *task) for task in tasks]
+        for future in as_completed(futures):
+            yield future.result()

@@ -1,0 +1,172 @@
+"""Files, plots and the table of ``orchsim compare``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+from rich.table import Table
+
+from sim.compare import CRN_NOTE, QUANTILES, Comparison, flatten, higher_is_better
+from sim.outputs import atomic_path, write_csv, write_json
+from sim.stats import Interval
+
+__all__ = ["TABLE_METRICS", "comparison_table", "write_comparison"]
+
+TABLE_METRICS = [
+    ("availability", "availability", "pct"),
+    ("latency_s.mean", "latency mean", "s"),
+    ("latency_s.p50", "p50", "s"),
+    ("latency_s.p99", "p99", "s"),
+    ("wait_s.p99", "wait p99", "s"),
+    ("throughput_rps", "throughput/s", ""),
+    ("goodput_rps", "goodput/s", ""),
+    ("errors_by_code.503", "503s", ""),
+    ("errors_by_code.504", "504s", ""),
+]
+
+
+def _show(interval: Interval, kind: str) -> str:
+    mean, low, high = interval["mean"], interval["ci_low"], interval["ci_high"]
+    if mean is None:
+        return "-"
+    scale, unit = (100.0, "%") if kind == "pct" else (1.0, "")
+    text = f"{mean * scale:,.3f}{unit}" if kind else f"{mean:,.1f}"
+    if low is not None and high is not None:
+        half = (high - low) / 2 * scale
+        text += f" ±{half:,.3f}" if kind else f" ±{half:,.1f}"
+    return text
+
+
+def comparison_table(comparison: Comparison, scenario_name: str) -> Table:
+    """Mean ± 95% half-width per strategy, ranked, with the paired difference to the best."""
+    aggregate = comparison.aggregate()
+    rank_by = comparison.rank_by
+    direction = "higher" if higher_is_better(rank_by) else "lower"
+    table = Table(
+        title=f"{scenario_name}: {len(comparison.seeds)} seeds, ranked by {rank_by} ({direction} is better)",
+        caption=f"mean ± 95% CI half-width (Student t over seeds); {CRN_NOTE}",
+    )
+    table.add_column("#")
+    table.add_column("strategy")
+    for _, title, _ in TABLE_METRICS:
+        table.add_column(title, justify="right")
+    table.add_column(f"vs best ({rank_by})", justify="right")
+    for place, row in enumerate(comparison.ranking(), start=1):
+        label = row["strategy"]
+        cells = [
+            _show(aggregate[label].get(m, {"mean": 0.0, "ci_low": None, "ci_high": None}), kind)
+            for m, _, kind in TABLE_METRICS
+        ]
+        table.add_row(str(place), label, *cells, _verdict(row, place))
+    return table
+
+
+def _verdict(row: dict[str, Any], place: int) -> str:
+    if place == 1:
+        return "best"
+    diff = row["difference_to_best"]
+    if diff["ci_low"] is None:
+        return f"{diff['mean']:+.4g} (one seed)"
+    interval = f"{diff['mean']:+.4g} [{diff['ci_low']:+.4g}, {diff['ci_high']:+.4g}]"
+    return interval + (" worse" if row["distinguishable"] else " n.s.")
+
+
+def write_comparison(folder: Path, comparison: Comparison, scenario_name: str, plots: bool) -> None:
+    """comparison.json, comparison.csv and the plots."""
+    aggregate = comparison.aggregate()
+    document = {
+        "scenario": scenario_name,
+        "seeds": comparison.seeds,
+        "rank_by": comparison.rank_by,
+        "higher_is_better": higher_is_better(comparison.rank_by),
+        "common_random_numbers": CRN_NOTE,
+        "strategies": aggregate,
+        "ranking": comparison.ranking(),
+        "runs": [{"strategy": r["strategy"], "seed": r["seed"], "summary": r["summary"]} for r in comparison.runs],
+    }
+    if plots:
+        _plot_bars(folder / "compare_bars.png", comparison, aggregate)
+        _plot_cdf(folder / "latency_cdf.png", comparison)
+        _plot_series(folder / "compare_timeseries.png", comparison)
+    write_csv(folder / "comparison.csv", _csv_columns(comparison, aggregate))
+    write_json(folder / "comparison.json", document)
+
+
+def _csv_columns(comparison: Comparison, aggregate: dict[str, dict[str, Interval]]) -> dict[str, list[Any]]:
+    metrics = comparison.metrics()
+    rows: list[tuple[str, str, dict[str, Any]]] = []
+    for run in comparison.runs:
+        flat = flatten(run["summary"])
+        rows.append((run["strategy"], str(run["seed"]), {m: flat.get(m, _missing(m)) for m in metrics}))
+    for label in comparison.labels:
+        for stat in ("mean", "ci_low", "ci_high"):
+            rows.append((label, stat, {m: aggregate[label][m][stat] for m in metrics}))
+    columns: dict[str, list[Any]] = {"strategy": [r[0] for r in rows], "seed": [r[1] for r in rows]}
+    for m in metrics:
+        columns[m] = [np.nan if r[2][m] is None else r[2][m] for r in rows]
+    return columns
+
+
+def _missing(metric: str) -> float:
+    return 0.0 if metric.startswith("errors_by_code.") else np.nan
+
+
+def _plot_bars(path: Path, comparison: Comparison, aggregate: dict[str, dict[str, Interval]]) -> None:
+    metrics = ["availability", "latency_s.p99", "goodput_rps", "wait_s.p99"]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4 * len(metrics), 4), layout="constrained")
+    labels = comparison.labels
+    for ax, metric in zip(axes, metrics, strict=True):
+        means = np.array([aggregate[lb].get(metric, {}).get("mean") or 0.0 for lb in labels], dtype=float)
+        errors = np.array([_half(aggregate[lb].get(metric)) for lb in labels], dtype=float)
+        ax.bar(range(len(labels)), means, yerr=errors, capsize=4, color="tab:blue", alpha=0.8)
+        ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
+        ax.set_title(metric)
+    fig.suptitle("mean and 95% CI over seeds")
+    _save(fig, path)
+
+
+def _half(interval: Interval | None) -> float:
+    if not interval or interval["ci_low"] is None or interval["ci_high"] is None:
+        return 0.0
+    return (interval["ci_high"] - interval["ci_low"]) / 2
+
+
+def _plot_cdf(path: Path, comparison: Comparison) -> None:
+    fig, ax = plt.subplots(figsize=(8, 5), layout="constrained")
+    for label in comparison.labels:
+        curves = [r["latency_quantiles"] for r in comparison.runs if r["strategy"] == label and r["latency_quantiles"]]
+        if curves:
+            ax.plot(np.mean(curves, axis=0), QUANTILES, label=label)
+    ax.set_xscale("log")
+    ax.set_xlabel("latency of successful requests (s), log scale")
+    ax.set_ylabel("fraction of requests")
+    ax.set_title("latency CDF (quantiles averaged over seeds)")
+    ax.legend()
+    _save(fig, path)
+
+
+def _plot_series(path: Path, comparison: Comparison) -> None:
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 7), sharex=True, layout="constrained")
+    for label in comparison.labels:
+        runs = [r["series"] for r in comparison.runs if r["strategy"] == label]
+        minutes = np.array(runs[0]["start_s"]) / 60.0
+        top.plot(minutes, np.mean([r["failed"] for r in runs], axis=0), label=label)
+        bottom.plot(minutes, np.mean([r["queue_depth"] for r in runs], axis=0), label=label)
+    top.set_ylabel("failed user requests per window")
+    bottom.set_ylabel("queue depth (time-averaged)")
+    bottom.set_xlabel("simulated time (min)")
+    top.set_title("errors and queue depth per strategy (mean over seeds)")
+    top.legend()
+    _save(fig, path)
+
+
+def _save(fig: Any, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100)
+    plt.close(fig)

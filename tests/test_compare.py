@@ -1,0 +1,159 @@
+"""orchsim compare: variants, statistics, determinism over job counts, files, bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from sim.compare import Comparison, Variant, check_metric, flatten, parse_variants
+from sim.stats import mean_ci
+
+SMALL = {
+    "name": "cmp",
+    "duration": "20m",
+    "warmup": "1m",
+    "seed": 11,
+    "workload": {"rate": 18},
+    "clusters": [{"name": "a", "servers": 20, "service": {"kind": "exponential", "mean": 1}}],
+    "clients": {"timeout": "20s"},
+}
+WALL_CLOCK = ("wall_s", "requests_per_wall_s")
+
+
+def orchsim(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "sim", *args], capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture
+def small(tmp_path: Path) -> Path:
+    path = tmp_path / "cmp.yaml"
+    path.write_text(yaml.safe_dump(SMALL))
+    return path
+
+
+def test_parse_variants_with_parameters() -> None:
+    variants = parse_variants("random, peak_ewma:decay=10s,default_latency=2 ,power_of_d:d=3")
+    assert variants == [
+        Variant("random", "random", {}),
+        Variant("peak_ewma:decay=10s,default_latency=2", "peak_ewma", {"decay": "10s", "default_latency": 2}),
+        Variant("power_of_d:d=3", "power_of_d", {"d": 3}),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("", "at least one"), ("d=3,random", "before any strategy"), ("random,random", "listed twice")],
+)
+def test_parse_variants_refuses_nonsense(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_variants(text)
+
+
+def test_rank_metric_must_exist() -> None:
+    for good in ("availability", "latency_s.p99", "errors_by_code.503", "wait_s.mean"):
+        check_metric(good)
+    for bad in ("latency", "latency_s", "speed", "errors_by_code.x"):
+        with pytest.raises(ValueError, match="unknown metric"):
+            check_metric(bad)
+
+
+def test_mean_ci_is_student_t() -> None:
+    interval = mean_ci([1.0, 2.0, 3.0])
+    assert interval["mean"] == 2.0
+    assert interval["ci_high"] == pytest.approx(2.0 + 4.302653 * 1.0 / 3**0.5, rel=1e-6)
+    assert mean_ci([5.0]) == {"mean": 5.0, "ci_low": None, "ci_high": None}
+
+
+def fake_runs(values: dict[str, list[float]]) -> list[dict[str, Any]]:
+    return [
+        {"strategy": label, "seed": seed, "summary": {"latency_s": {"p99": v}}}
+        for label, vs in values.items()
+        for seed, v in enumerate(vs)
+    ]
+
+
+def test_ranking_claims_a_difference_only_when_the_paired_interval_excludes_zero() -> None:
+    runs = fake_runs({"a": [1.0, 2.0, 3.0, 4.0], "b": [1.5, 2.5, 3.4, 4.6], "c": [2.0, 1.0, 4.0, 3.0]})
+    comparison = Comparison(labels=["a", "b", "c"], seeds=[0, 1, 2, 3], runs=runs, rank_by="latency_s.p99")
+    ranking = {row["strategy"]: row for row in comparison.ranking()}
+    assert [row["strategy"] for row in comparison.ranking()] == ["a", "c", "b"]
+    assert ranking["b"]["distinguishable"]  # always about +0.5 worse, per seed
+    assert not ranking["c"]["distinguishable"]  # same mean, differences +1 -1 +1 -1
+
+
+def test_flatten_names_figures_by_dotted_path() -> None:
+    flat = flatten({"a": 1, "b": {"c": 2.5, "d": None}, "e": True, "f": "text"})
+    assert flat == {"a": 1.0, "b.c": 2.5, "e": 1.0}
+
+
+def test_compare_writes_outputs_and_does_not_depend_on_jobs(small: Path, tmp_path: Path) -> None:
+    outputs = []
+    for jobs in ("1", "2"):
+        out = tmp_path / f"jobs{jobs}"
+        args = ["compare", str(small), "--strategies", "random,least_connections,power_of_d:d=2", "--seeds", "3"]
+        done = orchsim(*args, "--jobs", jobs, "--out", str(out), *(["--no-plots"] if jobs == "1" else []))
+        assert done.returncode == 0, done.stderr
+        assert "common random numbers" in done.stdout
+        outputs.append(json.loads((out / "comparison.json").read_text()))
+    for document in outputs:
+        for run in document["runs"]:
+            for key in WALL_CLOCK:
+                run["summary"].pop(key)
+        for figures in document["strategies"].values():
+            for key in WALL_CLOCK:
+                figures.pop(key)
+    assert outputs[0] == outputs[1]
+    document = outputs[0]
+    assert set(document["strategies"]) == {"random", "least_connections", "power_of_d:d=2"}
+    assert set(document["strategies"]["random"]["latency_s.p99"]) == {"mean", "ci_low", "ci_high"}
+    assert [r["seed"] for r in document["runs"] if r["strategy"] == "random"] == [11, 12, 13]
+    best = document["ranking"][0]["strategy"]
+    assert best != "random" or document["rank_by"] != "latency_s.mean"
+    csv_rows = (tmp_path / "jobs2" / "comparison.csv").read_text().splitlines()
+    assert len(csv_rows) == 1 + 3 * 3 + 3 * 3  # header, strategy x seed, and mean/ci_low/ci_high per strategy
+    for png in ("compare_bars.png", "latency_cdf.png", "compare_timeseries.png"):
+        assert (tmp_path / "jobs2" / png).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_compare_ranks_least_connections_ahead_of_random_on_latency(small: Path, tmp_path: Path) -> None:
+    done = orchsim(
+        "compare",
+        str(small),
+        "--strategies",
+        "random,least_connections",
+        "--seeds",
+        "3",
+        "--rank-by",
+        "latency_s.mean",
+        "--out",
+        str(tmp_path / "o"),
+        "--no-plots",
+    )
+    assert done.returncode == 0, done.stderr
+    ranking = json.loads((tmp_path / "o" / "comparison.json").read_text())["ranking"]
+    assert [r["strategy"] for r in ranking] == ["least_connections", "random"]
+    assert ranking[1]["distinguishable"] and ranking[1]["difference_to_best"]["ci_low"] > 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--strategies", "fastest"], "unknown strategy; known: central_queue"),
+        (["--strategies", "power_of_d:k=3"], "power_of_d takes no parameter 'k'"),
+        (["--strategies", "random", "--seeds", "0"], "must be >= 1"),
+        (["--strategies", "random", "--jobs", "-2"], "must be >= 0"),
+        (["--strategies", "random", "--rank-by", "speed"], "unknown metric 'speed'"),
+    ],
+)
+def test_compare_bad_input_exits_2(small: Path, tmp_path: Path, args: list[str], message: str) -> None:
+    done = orchsim("compare", str(small), *args, "--out", str(tmp_path / "never"))
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "never").exists()
