@@ -39,7 +39,57 @@ def build_parser() -> argparse.ArgumentParser:
 
     verbs.add_parser("strategies", help="list load-balancing strategies", description="List load-balancing strategies.")
     _add_compare(verbs)
+    _add_sweep(verbs)
+    _add_capacity(verbs)
     return parser
+
+
+def _add_capacity(verbs: Any) -> None:
+    capacity = verbs.add_parser(
+        "capacity",
+        help="smallest value of a parameter that meets a target",
+        description="Find the smallest (or with --maximize the largest) value of a scenario parameter that meets "
+        "a target over N seeds, judged on the 95%% CI bound on the unfavourable side, by bracketing and bisection.",
+    )
+    capacity.add_argument("scenario", metavar="SCENARIO")
+    capacity.add_argument("--param", required=True, metavar="PATH", help="scenario field, e.g. clusters.0.servers")
+    capacity.add_argument(
+        "--target", required=True, metavar="EXPR", help="e.g. 'availability>=0.999 and latency_s.p99<=20'"
+    )
+    capacity.add_argument("--range", dest="range_", metavar="LO:HI", help="search only in this range")
+    capacity.add_argument("--maximize", action="store_true", help="largest value that meets the target")
+    capacity.add_argument("--tolerance", type=float, default=0.01, help="relative precision for real parameters")
+    capacity.add_argument("--seeds", type=_positive, default=3, help="seeds per value (default 3)")
+    capacity.add_argument("--jobs", type=_positive, default=os.cpu_count() or 1, help="local processes")
+    capacity.add_argument("--executor", metavar="URL", help="dask://HOST:PORT runs on a Dask distributed cluster")
+    _add_set(capacity)
+    capacity.add_argument("--out", metavar="DIR", help="output folder (default: a new folder under runs/)")
+
+
+def _add_sweep(verbs: Any) -> None:
+    sweep = verbs.add_parser(
+        "sweep",
+        help="run a parameter grid x seeds (resumable; local cores or Dask)",
+        description="Run every point of a parameter grid for N seeds. Each finished run is saved at once; "
+        "rerunning the same command skips finished runs.",
+    )
+    sweep.add_argument("scenario", metavar="SCENARIO")
+    sweep.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        required=True,
+        metavar="PATH=V1,V2,...",
+        help="a scenario field and its values, or an inclusive range LO:HI:STEP (repeat for more dimensions)",
+    )
+    sweep.add_argument("--seeds", type=_positive, default=3, help="seeds per point (default 3)")
+    sweep.add_argument(
+        "--jobs", type=_positive, default=os.cpu_count() or 1, help="local processes (default: all cores)"
+    )
+    sweep.add_argument("--executor", metavar="URL", help="dask://HOST:PORT runs on a Dask distributed cluster")
+    _add_set(sweep)
+    sweep.add_argument("--out", metavar="DIR", help="output folder (default runs/sweep-NAME; reused to resume)")
+    sweep.add_argument("--no-plots", dest="plots", action="store_false", help="skip the PNG plots")
 
 
 def _add_compare(verbs: Any) -> None:
@@ -107,6 +157,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return commands.run(args.scenario, args.seed, args.overrides, args.out, args.plots)
         if args.verb == "check":
             return commands.check(args.files, args.schema, args.overrides)
+        if args.verb == "capacity":
+            options = commands.CapacityOptions(args.seeds, args.jobs, args.executor, args.maximize, args.tolerance)
+            return commands.capacity(
+                args.scenario, args.param, args.target, args.range_, options, args.overrides, args.out
+            )
+        if args.verb == "sweep":
+            return commands.sweep(
+                args.scenario, args.grid, args.seeds, args.jobs, args.executor, args.overrides, args.out, args.plots
+            )
         if args.verb == "compare":
             return commands.compare(
                 args.scenario,

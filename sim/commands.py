@@ -7,15 +7,18 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from sim.capacity import RULE, Evaluation, judge, parse_range, parse_target, search
 from sim.compare import CRN_NOTE, check_metric, parse_variants, run_comparison, variant_scenarios
 from sim.compare_output import comparison_table, write_comparison
 from sim.engine import Simulation
+from sim.executors import ExecutorError, run_tasks
 from sim.loading import ScenarioError, load_scenario
 from sim.metrics import summarize, timeseries
 from sim.outputs import new_run_dir, write_csv, write_json, write_resolved
@@ -23,9 +26,47 @@ from sim.paths import flagship_scenario
 from sim.plots import plot_run
 from sim.scenario import Scenario, json_schema
 from sim.strategies import STRATEGIES
-from sim.tables import summary_table
+from sim.sweep import (
+    Grid,
+    SweepRun,
+    load_results,
+    manifest,
+    parse_grid,
+    point_scenarios,
+    prepare_folder,
+    run_point,
+    run_sweep,
+)
+from sim.sweep_output import aggregate, sweep_table, write_sweep
+from sim.tables import capacity_table, summary_table
 
-__all__ = ["check", "compare", "run", "strategies"]
+__all__ = ["CapacityOptions", "capacity", "check", "compare", "run", "strategies", "sweep"]
+
+
+@dataclass(frozen=True)
+class CapacityOptions:
+    """How ``orchsim capacity`` searches and runs."""
+
+    seeds: int
+    jobs: int
+    executor: str | None
+    maximize: bool
+    tolerance: float
+
+
+def field_value(scenario: Scenario, path: str) -> Any:
+    """The value at a dotted ``--set`` path of ``scenario`` (None where it is unset)."""
+    node: Any = scenario.model_dump(mode="json")
+    for part in path.split("."):
+        node = (
+            node[int(part)]
+            if isinstance(node, list) and part.isdigit()
+            else node.get(part)
+            if isinstance(node, dict)
+            else None
+        )
+    return node
+
 
 out = Console(width=None if sys.stdout.isatty() else 160)  # logs and pipes get whole tables
 err = Console(stderr=True)
@@ -100,6 +141,123 @@ def compare(
     write_comparison(folder, comparison, first.name, plots)
     out.print(comparison_table(comparison, first.name))
     out.print(f"outputs written to {folder}/")
+    return 0
+
+
+def sweep(
+    scenario_path: str,
+    grid_texts: list[str],
+    seeds: int,
+    jobs: int,
+    executor: str | None,
+    overrides: list[str],
+    out_dir: str | None,
+    plots: bool,
+) -> int:
+    """``orchsim sweep``: every grid point x seed, each result saved as it completes; rerun to resume."""
+    try:
+        grid = parse_grid(grid_texts)
+    except ValueError as exc:
+        print(f"orchsim sweep: {exc}", file=sys.stderr)
+        return 2
+    path = Path(scenario_path)
+    scenarios = point_scenarios(path, overrides, grid)
+    seed_list = [scenarios[0].seed + k for k in range(seeds)]
+    folder = Path(out_dir) if out_dir else Path("runs") / f"sweep-{scenarios[0].name}"
+    try:
+        prepare_folder(folder, manifest(path, overrides, grid, seed_list))
+        state = _run_sweep_with_bar(folder, grid, scenarios, seed_list, jobs, executor)
+    except (ValueError, ExecutorError) as exc:
+        print(f"orchsim sweep: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        _finish_sweep(folder, grid, seed_list, plots=False)
+        print(
+            f"orchsim sweep: interrupted; finished runs are saved in {folder}/points/. Resume with the same command.",
+            file=sys.stderr,
+        )
+        return 130
+    _finish_sweep(folder, grid, seed_list, plots)
+    print(f"{state.total} runs: {state.skipped} already done, {state.done - state.skipped} new, {state.failed} failed")
+    print(f"outputs written to {folder}/")
+    return 1 if state.failed else 0
+
+
+def _run_sweep_with_bar(
+    folder: Path, grid: Grid, scenarios: list[Scenario], seeds: list[int], jobs: int, executor: str | None
+) -> SweepRun:
+    columns = (*_bar_columns(), TextColumn("{task.fields[failed]} failed"))
+    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:
+        task = bar.add_task("sweep", total=len(grid.points()) * len(seeds), failed=0)
+
+        def update(state: SweepRun) -> None:
+            bar.update(task, completed=state.done + state.failed, failed=state.failed)
+
+        return run_sweep(folder, grid, scenarios, seeds, jobs, executor, update)
+
+
+def _finish_sweep(folder: Path, grid: Grid, seeds: list[int], plots: bool) -> None:
+    records = load_results(folder, grid, seeds)
+    write_sweep(folder, grid, records, plots)
+    out.print(sweep_table(grid, aggregate(grid, records)))
+
+
+def capacity(
+    scenario_path: str,
+    param: str,
+    target_text: str,
+    range_text: str | None,
+    options: CapacityOptions,
+    overrides: list[str],
+    out_dir: str | None,
+) -> int:
+    """``orchsim capacity``: smallest (or largest) value of ``param`` meeting the target."""
+    path = Path(scenario_path)
+    base = load_scenario(path, overrides)
+    current = field_value(base, param)
+    integer = isinstance(current, int) and not isinstance(current, bool)
+    try:
+        clauses = parse_target(target_text)
+        bounds = parse_range(range_text, integer) if range_text else None
+        if bounds is None and not isinstance(current, (int, float)):
+            raise ValueError(f"--range: {param} has no numeric value in the scenario ({current!r}); give LO:HI")
+        seeds = [base.seed + k for k in range(options.seeds)]
+
+        def evaluate(value: float) -> Evaluation:
+            scenario = load_scenario(path, [*overrides, f"{param}={int(value) if integer else value!r}"])
+            tasks = [(scenario, s) for s in seeds]
+            outcomes = sorted(run_tasks(run_point, tasks, options.jobs, options.executor), key=lambda o: o[0])
+            failed = [error for _, _, error in outcomes if error is not None]
+            if failed:
+                raise RuntimeError(f"{param}={value:g}: a run failed: {failed[0]}") from failed[0]
+            met, figures = judge(clauses, [summary for _, summary, _ in outcomes])
+            return Evaluation(value, met, figures)
+
+        answer, evaluations = search(
+            evaluate, float(current or 0), bounds, integer, options.maximize, options.tolerance
+        )
+    except (ValueError, ExecutorError) as exc:
+        print(f"orchsim capacity: {exc}", file=sys.stderr)
+        return 2
+    target = " and ".join(str(c) for c in clauses)
+    document = {
+        "param": param,
+        "value": answer,
+        "target": target,
+        "met": answer is not None,
+        "rule": RULE,
+        "maximize": options.maximize,
+        "seeds": seeds,
+        "evaluations": [e.as_dict() for e in evaluations],
+    }
+    folder = Path(out_dir) if out_dir else new_run_dir(Path("runs"), f"capacity-{base.name}", _stamp)
+    write_json(folder / "capacity.json", document)
+    out.print(capacity_table(param, clauses, evaluations))
+    shown = "none in the range searched" if answer is None else f"{int(answer) if integer else answer:g}"
+    word = "largest" if options.maximize else "smallest"
+    print(f"{word} {param} meeting {target} over {len(seeds)} seeds: {shown} ({len(evaluations)} evaluations)")
+    print(f"rule: {RULE}")
+    print(f"outputs written to {folder}/")
     return 0
 
 

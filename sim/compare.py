@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +13,7 @@ import numpy as np
 import yaml
 
 from sim.engine import simulate
+from sim.executors import run_tasks
 from sim.loading import ScenarioError, load_scenario
 from sim.metrics import summarize, timeseries
 from sim.scenario import Scenario
@@ -232,21 +231,12 @@ def run_comparison(
 ) -> Comparison:
     """Run every (strategy, seed) pair on ``jobs`` processes; results do not depend on ``jobs``."""
     tasks = [(label, scenario, seed) for label, scenario in scenarios.items() for seed in seeds]
-    done: dict[tuple[str, int], dict[str, Any]] = {}
-    for result in _execute(tasks, jobs):
-        done[(result["strategy"], result["seed"])] = result
+    done: dict[int, dict[str, Any]] = {}
+    for index, result, error in run_tasks(run_one, tasks, jobs):
+        if error is not None:
+            label, _, seed = tasks[index]
+            raise RuntimeError(f"{label} seed {seed} failed: {type(error).__name__}: {error}") from error
+        done[index] = result
         if progress is not None:
             progress(len(done), len(tasks))
-    runs = [done[(label, seed)] for label, _, seed in tasks]
-    return Comparison(labels=list(scenarios), seeds=seeds, runs=runs, rank_by=rank_by)
-
-
-def _execute(tasks: list[tuple[str, Scenario, int]], jobs: int) -> Iterable[dict[str, Any]]:
-    if jobs == 1 or len(tasks) == 1:
-        for task in tasks:
-            yield run_one(*task)
-        return
-    with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(run_one, *task) for task in tasks]
-        for future in as_completed(futures):
-            yield future.result()
+    return Comparison(labels=list(scenarios), seeds=seeds, runs=[done[i] for i in range(len(tasks))], rank_by=rank_by)

@@ -13,7 +13,8 @@ import numpy as np
 from rich.table import Table
 
 from sim.compare import CRN_NOTE, QUANTILES, Comparison, flatten, higher_is_better
-from sim.outputs import atomic_path, write_csv, write_json
+from sim.outputs import write_csv, write_json
+from sim.plots import save_figure
 from sim.stats import Interval
 
 __all__ = ["TABLE_METRICS", "comparison_table", "write_comparison"]
@@ -128,7 +129,7 @@ def _plot_bars(path: Path, comparison: Comparison, aggregate: dict[str, dict[str
         ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
         ax.set_title(metric)
     fig.suptitle("mean and 95% CI over seeds")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def _half(interval: Interval | None) -> float:
@@ -148,7 +149,7 @@ def _plot_cdf(path: Path, comparison: Comparison) -> None:
     ax.set_ylabel("fraction of requests")
     ax.set_title("latency CDF (quantiles averaged over seeds)")
     ax.legend()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def _plot_series(path: Path, comparison: Comparison) -> None:
@@ -163,10 +164,4 @@ def _plot_series(path: Path, comparison: Comparison) -> None:
     bottom.set_xlabel("simulated time (min)")
     top.set_title("errors and queue depth per strategy (mean over seeds)")
     top.legend()
-    _save(fig, path)
-
-
-def _save(fig: Any, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)

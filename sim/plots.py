@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from sim.outputs import atomic_path
 from sim.scenario import Scenario
 
-__all__ = ["PLOT_FILES", "plot_run"]
+__all__ = ["PLOT_FILES", "plot_run", "save_figure"]
 
 PLOT_FILES = ("load.png", "errors.png", "latency.png", "queue.png")
 
@@ -32,7 +32,7 @@ def plot_run(out_dir: Path, scenario: Scenario, series: dict[str, np.ndarray]) -
         draw(ax, minutes, width, series)
         ax.set_xlabel("simulated time (min)")
         ax.set_title(f"{scenario.name}: {ax.get_title()}")
-        paths.append(_save(fig, out_dir / name))
+        paths.append(save_figure(fig, out_dir / name))
     return paths
 
 
@@ -99,7 +99,8 @@ def _shade(ax: Axes, scenario: Scenario) -> None:
         ax.axvspan(0, scenario.warmup / 60.0, color="yellow", alpha=0.1)
 
 
-def _save(fig: Figure, path: Path) -> Path:
+def save_figure(fig: Figure, path: Path) -> Path:
+    """Write ``fig`` as PNG atomically, release it, return ``path``."""
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=100)
     plt.close(fig)

@@ -66,3 +66,21 @@ def summary_table(summary: dict[str, Any]) -> Table:
     for label, value in rows:
         table.add_row(label, value)
     return table
+
+
+def capacity_table(param: str, clauses: list[Any], evaluations: list[Any]) -> Table:
+    """The search path of ``orchsim capacity``: one row per value tried."""
+    table = Table(title=f"capacity search over {param}")
+    table.add_column("step", justify="right")
+    table.add_column(param, justify="right")
+    for clause in clauses:
+        table.add_column(f"{clause} (mean [95% CI])", justify="right")
+    table.add_column("met")
+    for step, e in enumerate(evaluations, start=1):
+        cells = []
+        for clause in clauses:
+            i = e.figures[clause.metric]
+            bounds = "" if i["ci_low"] is None else f" [{i['ci_low']:.4g}, {i['ci_high']:.4g}]"
+            cells.append("-" if i["mean"] is None else f"{i['mean']:.4g}{bounds}")
+        table.add_row(str(step), f"{e.value:g}", *cells, "yes" if e.met else "no")
+    return table

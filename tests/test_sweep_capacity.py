@@ -1,0 +1,215 @@
+"""orchsim sweep and capacity: grids, validation, resumable results, Dask, agreement with Erlang C."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sim import theory
+from sim.capacity import Clause, parse_range, parse_target
+from sim.sweep import parse_grid
+
+MMC = {
+    "name": "mmc8",
+    "duration": "1h",
+    "warmup": "5m",
+    "seed": 1,
+    "workload": {"rate": 8},
+    "clusters": [{"name": "pool", "servers": 9, "service": {"kind": "exponential", "mean": 1}}],
+    "router": {"strategy": "central_queue"},
+}
+WALL = ("wall_s", "requests_per_wall_s")
+
+
+def orchsim(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "sim", *args], capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture
+def mmc(tmp_path: Path) -> Path:
+    path = tmp_path / "mmc8.yaml"
+    path.write_text(yaml.safe_dump(MMC))
+    return path
+
+
+def rows(path: Path) -> list[dict[str, str]]:
+    return [{k: v for k, v in r.items() if k not in WALL} for r in csv.DictReader(path.read_text().splitlines())]
+
+
+def test_grid_values_and_ranges() -> None:
+    grid = parse_grid(["workload.rate=50:300:125", "router.strategy=random,power_of_two", "x=0.5:1.0:0.25"])
+    assert grid.values == [[50, 175, 300], ["random", "power_of_two"], [0.5, 0.75, 1.0]]
+    assert len(grid.points()) == 18
+    assert grid.points()[1] == {"workload.rate": 50, "router.strategy": "random", "x": 0.75}
+
+
+@pytest.mark.parametrize(
+    ("texts", "message"),
+    [
+        ([], "at least one"),
+        (["a=5:1:1"], "empty range"),
+        (["a=1:5:0"], "empty range"),
+        (["a"], "expected PATH"),
+        (["a=x:y:z"], "needs numbers"),
+        (["a=1,2", "a=3"], "given twice"),
+    ],
+)
+def test_bad_grids_are_refused(texts: list[str], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_grid(texts)
+
+
+def test_targets_and_ranges_parse() -> None:
+    assert parse_target("availability>=0.999 and latency_s.p99<=20") == [
+        Clause("availability", ">=", 0.999),
+        Clause("latency_s.p99", "<=", 20.0),
+    ]
+    assert Clause("availability", ">=", 0.99).met({"mean": 0.995, "ci_low": 0.98, "ci_high": 1.0}) is False
+    assert Clause("latency_s.p99", "<=", 20).met({"mean": 10.0, "ci_low": 5.0, "ci_high": 19.0}) is True
+    for bad, message in (("availability>>1", "cannot read"), ("speed<=3", "unknown metric"), ("", "cannot read")):
+        with pytest.raises(ValueError, match=message):
+            parse_target(bad)
+    assert parse_range("8:16", integer=True) == (8.0, 16.0)
+    with pytest.raises(ValueError, match="LO < HI"):
+        parse_range("16:8", integer=True)
+
+
+def test_sweep_writes_results_and_resumes(mmc: Path, tmp_path: Path) -> None:
+    out = tmp_path / "sweep"
+    args = [
+        "sweep",
+        str(mmc),
+        "--grid",
+        "clusters.0.servers=9:11:1",
+        "--grid",
+        "router.strategy=central_queue,random",
+        "--seeds",
+        "2",
+        "--jobs",
+        "2",
+        "--out",
+        str(out),
+    ]
+    first = orchsim(*args)
+    assert first.returncode == 0, first.stderr
+    assert "12 runs: 0 already done, 12 new, 0 failed" in first.stdout
+    table = rows(out / "sweep.csv")
+    assert len(table) == 12
+    assert {"clusters.0.servers", "router.strategy", "seed", "availability", "latency_s.p99"} <= set(table[0])
+    aggregate = rows(out / "sweep_aggregate.csv")
+    assert len(aggregate) == 6 and "wait_s.mean.ci_low" in aggregate[0]
+    assert (out / "sweep_heatmap.png").read_bytes()[:4] == b"\x89PNG"
+    removed = sorted((out / "points").glob("*.json"))[:3]
+    for file in removed:
+        file.unlink()
+    again = orchsim(*args)
+    assert again.returncode == 0, again.stderr
+    assert "12 runs: 9 already done, 3 new, 0 failed" in again.stdout
+    assert rows(out / "sweep.csv") == table
+
+
+def test_sweep_refuses_bad_points_before_running(mmc: Path, tmp_path: Path) -> None:
+    done = orchsim("sweep", str(mmc), "--grid", "clusters.0.servers=4,0", "--out", str(tmp_path / "never"))
+    assert done.returncode == 2
+    assert "clusters.0.servers: must be greater than 0 (got 0) [at point clusters.0.servers=0]" in done.stderr
+    assert not (tmp_path / "never").exists()
+    missing = orchsim("sweep", str(mmc), "--grid", "clusters.0.nonsense=1,2", "--out", str(tmp_path / "never"))
+    assert missing.returncode == 2 and "unknown field" in missing.stderr
+    empty = orchsim("sweep", str(mmc), "--grid", "workload.rate=5:1:1", "--out", str(tmp_path / "never"))
+    assert empty.returncode == 2 and "empty range" in empty.stderr
+    assert not (tmp_path / "never").exists()
+
+
+def test_sweep_folder_of_another_sweep_is_refused(mmc: Path, tmp_path: Path) -> None:
+    out = str(tmp_path / "s")
+    assert orchsim("sweep", str(mmc), "--grid", "workload.rate=7,8", "--seeds", "1", "--out", out).returncode == 0
+    other = orchsim("sweep", str(mmc), "--grid", "workload.rate=6", "--seeds", "1", "--out", out)
+    assert other.returncode == 2 and "holds a different sweep" in other.stderr
+
+
+def test_unreachable_dask_scheduler_exits_2(mmc: Path, tmp_path: Path) -> None:
+    done = orchsim(
+        "sweep", str(mmc), "--grid", "workload.rate=7", "--executor", "dask://127.0.0.1:9", "--out", str(tmp_path / "d")
+    )
+    assert done.returncode == 2
+    assert "cannot reach the Dask scheduler" in done.stderr
+    bad = orchsim("sweep", str(mmc), "--grid", "workload.rate=7", "--executor", "spark://x", "--out", str(tmp_path))
+    assert bad.returncode == 2 and "expected dask://HOST:PORT" in bad.stderr
+
+
+@pytest.fixture
+def dask_scheduler() -> Iterator[str]:
+    """A LocalCluster of two worker processes on 127.0.0.1, stopped at the end even on failure."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    ) as cluster:
+        yield "dask://" + cluster.scheduler_address.removeprefix("tcp://")
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::ResourceWarning", "ignore::UserWarning")
+def test_dask_sweep_equals_local_sweep(mmc: Path, tmp_path: Path, dask_scheduler: str) -> None:
+    grid = ["--grid", "clusters.0.servers=9,10", "--grid", "router.strategy=central_queue,power_of_two"]
+    local = orchsim("sweep", str(mmc), *grid, "--seeds", "2", "--jobs", "2", "--no-plots", "--out", str(tmp_path / "l"))
+    assert local.returncode == 0, local.stderr
+    remote = orchsim(
+        "sweep",
+        str(mmc),
+        *grid,
+        "--seeds",
+        "2",
+        "--executor",
+        dask_scheduler,
+        "--no-plots",
+        "--out",
+        str(tmp_path / "d"),
+    )
+    assert remote.returncode == 0, remote.stderr
+    assert rows(tmp_path / "d" / "sweep.csv") == rows(tmp_path / "l" / "sweep.csv")
+
+
+def test_capacity_finds_the_erlang_c_answer(mmc: Path, tmp_path: Path) -> None:
+    """M/M/c at 8 requests/s, mean service 1 s, mean wait <= 0.15 s: Erlang C says 11 servers."""
+    expected = theory.smallest_servers(8.0, 1.0, 0.15)
+    assert expected == 11
+    done = orchsim(
+        "capacity",
+        str(mmc),
+        "--param",
+        "clusters.0.servers",
+        "--target",
+        "wait_s.mean<=0.15",
+        "--seeds",
+        "3",
+        "--set",
+        "duration=3h",
+        "--out",
+        str(tmp_path / "cap"),
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads((tmp_path / "cap" / "capacity.json").read_text())
+    assert result["value"] == expected and result["met"] is True
+    assert len(result["evaluations"]) < 8  # fewer runs than the 10-value grid 9..18
+    assert result["target"] == "wait_s.mean<=0.15"
+
+
+def test_capacity_bad_input_exits_2(mmc: Path, tmp_path: Path) -> None:
+    base = ["capacity", str(mmc), "--out", str(tmp_path / "never")]
+    for args, message in (
+        (["--param", "clusters.0.servers", "--target", "wait<=1"], "unknown metric"),
+        (["--param", "clusters.0.servers", "--target", "wait_s.mean=1"], "cannot read"),
+        (["--param", "clusters.0.servers", "--target", "wait_s.mean<=1", "--range", "9:x"], "--range"),
+        (["--param", "clusters.0.nope", "--target", "wait_s.mean<=1"], "--range"),
+    ):
+        done = orchsim(*base, *args)
+        assert done.returncode == 2, (args, done.stderr)
+        assert message in done.stderr
+        assert "Traceback" not in done.stderr
+    assert not (tmp_path / "never").exists()
