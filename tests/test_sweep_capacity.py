@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import csv
 import json
+import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import distributed
+import pyarrow.parquet as pq
 import pytest
 import yaml
 
 from sim import theory
-from sim.capacity import Clause, parse_range, parse_target
+from sim.capacity import Clause, Evaluation, parse_range, parse_target, search
 from sim.sweep import parse_grid
 
 MMC = {
@@ -106,6 +110,8 @@ def test_sweep_writes_results_and_resumes(mmc: Path, tmp_path: Path) -> None:
     aggregate = rows(out / "sweep_aggregate.csv")
     assert len(aggregate) == 6 and "wait_s.mean.ci_low" in aggregate[0]
     assert (out / "sweep_heatmap.png").read_bytes()[:4] == b"\x89PNG"
+    parquet = pq.read_table(out / "sweep.parquet")
+    assert parquet.num_rows == 12 and "latency_s.p99" in parquet.column_names
     removed = sorted((out / "points").glob("*.json"))[:3]
     for file in removed:
         file.unlink()
@@ -147,10 +153,10 @@ def test_unreachable_dask_scheduler_exits_2(mmc: Path, tmp_path: Path) -> None:
 @pytest.fixture
 def dask_scheduler() -> Iterator[str]:
     """A LocalCluster of two worker processes on 127.0.0.1, stopped at the end even on failure."""
-    distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(
+    cluster = distributed.LocalCluster(  # type: ignore[no-untyped-call]
         n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
-    ) as cluster:
+    )
+    with cluster:
         yield "dask://" + cluster.scheduler_address.removeprefix("tcp://")
 
 
@@ -213,3 +219,69 @@ def test_capacity_bad_input_exits_2(mmc: Path, tmp_path: Path) -> None:
         assert message in done.stderr
         assert "Traceback" not in done.stderr
     assert not (tmp_path / "never").exists()
+
+
+def fake_evaluate(threshold: float, maximize: bool = False) -> Callable[[float], Evaluation]:
+    """A target met at or above ``threshold`` (or, for ``maximize``, at or below it)."""
+
+    def evaluate(value: float) -> Evaluation:
+        met = value <= threshold if maximize else value >= threshold
+        return Evaluation(value, met, {})
+
+    return evaluate
+
+
+@pytest.mark.parametrize("start", [1.0, 5.0, 37.0, 500.0])
+def test_search_finds_the_smallest_integer_from_any_start(start: float) -> None:
+    answer, path = search(fake_evaluate(37), start, None, integer=True)
+    assert answer == 37
+    assert len(path) <= 2 * 10 + 2
+
+
+def test_search_maximize_and_real_values_and_ranges() -> None:
+    answer, _ = search(fake_evaluate(123, maximize=True), 10, None, integer=True, maximize=True)
+    assert answer == 123
+    real, _ = search(fake_evaluate(2.5), 1.0, None, integer=False, tolerance=0.001)
+    assert real is not None and 2.5 <= real <= 2.5 * 1.001
+    assert search(fake_evaluate(50), 1, (1, 40), integer=True)[0] is None  # nothing in range meets it
+    assert search(fake_evaluate(5), 1, (10, 40), integer=True)[0] == 10  # the whole range meets it
+
+
+def test_interrupted_sweep_keeps_results_and_says_how_to_resume(mmc: Path, tmp_path: Path) -> None:
+    out = tmp_path / "s"
+    command = [
+        sys.executable,
+        "-m",
+        "sim",
+        "sweep",
+        str(mmc),
+        "--grid",
+        "workload.rate=6:8:0.25",
+        "--seeds",
+        "2",
+        "--jobs",
+        "1",
+        "--set",
+        "duration=2h",
+        "--no-plots",
+        "--out",
+        str(out),
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not list((out / "points").glob("*.json")) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130
+    assert "Resume with the same command" in stderr
+    finished = len(list((out / "points").glob("*.json")))
+    assert 1 <= finished < 18
+    assert len(rows(out / "sweep.csv")) == finished
+    resumed = orchsim(*command[3:])
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"18 runs: {finished} already done, {18 - finished} new, 0 failed" in resumed.stdout
