@@ -20,6 +20,7 @@ from sim.strategies import STRATEGIES, strategy_problems
 from sim.units import parse_duration_s
 
 __all__ = [
+    "AdaptiveThrottling",
     "Clients",
     "Cluster",
     "Fault",
@@ -27,6 +28,7 @@ __all__ = [
     "RequestClass",
     "RetryBudget",
     "RetryPolicy",
+    "RetryThrottle",
     "Router",
     "Scenario",
     "ServiceModel",
@@ -142,6 +144,34 @@ class ServiceModel(_Model):
     kind: Literal["exponential", "deterministic", "lognormal"] = "exponential"
     mean: PositiveDuration = 1.0
     cv: float = Field(default=1.0, gt=0, description="lognormal only: coefficient of variation")
+    concurrency_curve: list[tuple[int, float]] | None = Field(
+        default=None,
+        description="[[concurrent, factor], ...]: service time x factor at the concurrency a request starts at "
+        "(linear between points, flat outside); e.g. [[1, 1.0], [8, 3.0]] for batching slowdown",
+    )
+
+    @field_validator("concurrency_curve")
+    @classmethod
+    def _curve_ordered(cls, curve: list[tuple[int, float]] | None) -> list[tuple[int, float]] | None:
+        if curve is None:
+            return None
+        if not curve:
+            raise ValueError("must list at least one [concurrent, factor] point, or be null")
+        for (n_before, _), (n_after, _) in itertools.pairwise(curve):
+            if n_after <= n_before:
+                raise ValueError(f"concurrency must increase from point to point (got {n_after} after {n_before})")
+        for n, factor in curve:
+            if n < 1 or factor <= 0:
+                raise ValueError(f"points need concurrency >= 1 and factor > 0 (got [{n}, {factor}])")
+        return curve
+
+    def factors(self, slots: int) -> list[float] | None:
+        """Service-time factor by concurrency 0..slots (None when service time ignores concurrency)."""
+        if self.concurrency_curve is None:
+            return None
+        xs = [float(n) for n, _ in self.concurrency_curve]
+        ys = [f for _, f in self.concurrency_curve]
+        return [_interp(float(n), xs, ys) for n in range(slots + 1)]
 
     @property
     def second_moment_s2(self) -> float:
@@ -151,6 +181,16 @@ class ServiceModel(_Model):
         if self.kind == "deterministic":
             return self.mean**2
         return self.mean**2 * (1.0 + self.cv**2)
+
+
+def _interp(x: float, xs: list[float], ys: list[float]) -> float:
+    """Piecewise-linear interpolation, flat outside the points."""
+    if x <= xs[0]:
+        return ys[0]
+    for (x0, y0), (x1, y1) in itertools.pairwise(zip(xs, ys, strict=True)):
+        if x <= x1:
+            return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+    return ys[-1]
 
 
 class Cluster(_Model):
@@ -217,6 +257,22 @@ class RetryBudget(_Model):
     ttl: PositiveDuration = 10.0
 
 
+class RetryThrottle(_Model):
+    """gRPC retry throttling: a token bucket; a failure costs 1 token, a success adds token_ratio,
+    and retries are allowed only while more than half of max_tokens remain."""
+
+    max_tokens: float = Field(default=10.0, gt=0)
+    token_ratio: float = Field(default=0.1, gt=0)
+
+
+class AdaptiveThrottling(_Model):
+    """Client-side adaptive throttling (Google SRE book, "Handling Overload"): an attempt is refused
+    locally (429) with probability max(0, (requests - k x accepts) / (requests + 1)) over the window."""
+
+    k: float = Field(default=2.0, ge=1)
+    window: PositiveDuration = 120.0
+
+
 class RetryPolicy(_Model):
     """How a client retries a failed or timed-out attempt."""
 
@@ -226,6 +282,7 @@ class RetryPolicy(_Model):
     cap: Duration = 30.0
     jitter: Literal["none", "full", "equal", "decorrelated"] = "full"
     budget: RetryBudget | None = None
+    throttle: RetryThrottle | None = Field(default=None, description="gRPC-style retry token bucket")
     on: list[int] = Field(default_factory=lambda: [500, 502, 503, 504], description="codes retried")
 
     @model_validator(mode="after")
@@ -240,6 +297,7 @@ class Clients(_Model):
 
     timeout: PositiveDuration | None = None
     cancel_on_timeout: bool = Field(default=False, description="servers drop work of abandoned attempts")
+    adaptive_throttling: AdaptiveThrottling | None = Field(default=None, description="refuse locally when overloaded")
     retries: RetryPolicy = Field(default_factory=RetryPolicy)
 
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from sim.engine.kernel import Attempt, Call, Kernel
 from sim.engine.records import AttemptLog
-from sim.engine.retry import Budget, backoff_s
+from sim.engine.retry import AdaptiveThrottle, Budget, TokenBucket, backoff_s
 from sim.rng import Draws
 from sim.scenario import Clients as ClientsSpec
 from sim.workload import Trace
@@ -45,6 +45,8 @@ class Clients:
         self._backoff_s = [0.0] * n
         self.draws = draws
         self.budget = None if spec.retries.budget is None else Budget(spec.retries.budget)
+        self.bucket = None if spec.retries.throttle is None else TokenBucket(spec.retries.throttle)
+        self.adaptive = None if spec.adaptive_throttling is None else AdaptiveThrottle(spec.adaptive_throttling, draws)
         self._submit, self._release, self._cancel, self.log = submit, release, cancel, log
         self.unlogged: dict[Attempt, None] = {}  # sent attempts whose record is not written yet
 
@@ -70,6 +72,11 @@ class Clients:
         attempt = Attempt(req, number, klass, self.session[req], self.class_work[klass], self.env._now)
         self.attempts[req] = number
         self.unlogged[attempt] = None
+        if self.adaptive is not None and self.adaptive.refuses(attempt.sent_s):
+            attempt.server_done = True  # refused by the client itself: never reaches the router
+            attempt.server_end_s = attempt.sent_s
+            self.answer(attempt, 429)
+            return
         if self.timeout_s is not None:
             self.kernel.call_at(attempt.sent_s + self.timeout_s, self._timeout, attempt)
         self._submit(attempt)
@@ -94,6 +101,8 @@ class Clients:
             del self.unlogged[attempt]
             self.log.append(attempt)
         req = attempt.req
+        if code != 429:
+            self._learn(code, now)
         if code != 200 and self._may_retry(attempt.number, code, now):
             delay_s = backoff_s(self.policy, attempt.number, self._backoff_s[req], self.draws)
             self._backoff_s[req] = delay_s
@@ -107,7 +116,16 @@ class Clients:
         del self.unlogged[attempt]
         self.log.append(attempt)
 
+    def _learn(self, code: int, now_s: float) -> None:
+        """Feed an answer from the service to the throttles that watch answers."""
+        if self.bucket is not None and (code == 200 or code in self.retry_on):
+            self.bucket.record(code == 200)
+        if self.adaptive is not None:
+            self.adaptive.record(now_s, code)
+
     def _may_retry(self, number: int, code: int, now_s: float) -> bool:
         if number > self.policy.max or code not in self.retry_on:
+            return False
+        if self.bucket is not None and not self.bucket.allows_retry():
             return False
         return self.budget is None or self.budget.withdraw(now_s)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import deque
 
 from sim.rng import Draws
-from sim.scenario import RetryBudget, RetryPolicy
+from sim.scenario import AdaptiveThrottling, RetryBudget, RetryPolicy, RetryThrottle
 
-__all__ = ["Budget", "backoff_s"]
+__all__ = ["AdaptiveThrottle", "Budget", "TokenBucket", "backoff_s"]
 
 
 def backoff_s(policy: RetryPolicy, retry: int, previous_s: float, draws: Draws) -> float:
@@ -55,3 +55,56 @@ class Budget:
             return False
         self._retries.append(now_s)
         return True
+
+
+class TokenBucket:
+    """gRPC retry throttling: retries only while tokens > max_tokens / 2."""
+
+    __slots__ = ("_spec", "tokens")
+
+    def __init__(self, spec: RetryThrottle) -> None:
+        self._spec = spec
+        self.tokens = spec.max_tokens
+
+    def record(self, success: bool) -> None:
+        """An attempt ended: a success refills token_ratio, a failure costs one token."""
+        if success:
+            self.tokens = min(self._spec.max_tokens, self.tokens + self._spec.token_ratio)
+        else:
+            self.tokens = max(0.0, self.tokens - 1.0)
+
+    def allows_retry(self) -> bool:
+        """True while more than half of the bucket is left."""
+        return self.tokens > self._spec.max_tokens / 2
+
+
+class AdaptiveThrottle:
+    """Client-side adaptive throttling: refuse locally with p = max(0, (requests - k accepts)/(requests + 1)).
+
+    Requests are attempts the client wanted to send in the window; accepts are those the backend
+    accepted (any answer but an overload one: 429, 503, 504).
+    """
+
+    __slots__ = ("_accepts", "_draws", "_requests", "_spec")
+
+    def __init__(self, spec: AdaptiveThrottling, draws: Draws) -> None:
+        self._spec = spec
+        self._draws = draws
+        self._requests: deque[float] = deque()
+        self._accepts: deque[float] = deque()
+
+    def refuses(self, now_s: float) -> bool:
+        """Count an attempt at ``now_s``; True if the client drops it locally."""
+        horizon = now_s - self._spec.window
+        for times in (self._requests, self._accepts):
+            while times and times[0] <= horizon:
+                times.popleft()
+        requests = len(self._requests)
+        self._requests.append(now_s)
+        p = max(0.0, (requests - self._spec.k * len(self._accepts)) / (requests + 1))
+        return p > 0 and self._draws.uniform() < p
+
+    def record(self, now_s: float, code: int) -> None:
+        """The backend answered ``code`` at ``now_s``."""
+        if code not in (429, 503, 504):
+            self._accepts.append(now_s)

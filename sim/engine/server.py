@@ -25,6 +25,7 @@ class Server:
         "down_count",
         "env",
         "error_fractions",
+        "factors",
         "fault_draws",
         "finish",
         "global_index",
@@ -68,6 +69,7 @@ class Server:
         self.queue: deque[Attempt] = deque()
         self.running: dict[Attempt, None] = {}
         self.service = service
+        self.factors = cluster.spec.service.factors(slots)  # service-time factor by concurrency, or None
         self.fault_draws = fault_draws
         self.down_count = 0
         self.slow_factor = 1.0
@@ -105,6 +107,8 @@ class Server:
             return
         attempt.outcome = 200
         delay_s = self.service.next_s() * attempt.work * self.slow_factor
+        if self.factors is not None:
+            delay_s *= self.factors[self.busy]
         self.kernel.call_at(now + delay_s, self._complete, attempt)
 
     def _fails(self, attempt: Attempt) -> bool:

@@ -1,0 +1,85 @@
+"""Overload controls at the client: retry arithmetic, budgets, token buckets, adaptive throttling;
+service time that grows with concurrency."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from sim.engine import Simulation
+from sim.loading import ScenarioError
+from sim.workload import Trace
+from tests.conftest import make_scenario, run_summary
+
+ALL_FAIL = [{"kind": "error_rate", "target": "c", "at": 0, "duration": 10000, "fraction": 1.0}]
+
+
+def amplification(retries: dict[str, Any]) -> float:
+    scenario = make_scenario(
+        duration=2000,
+        workload={"rate": 20},
+        clusters=[{"name": "c", "servers": 10}],
+        faults=ALL_FAIL,
+        clients={"retries": {"max": 3, "backoff": "none", **retries}},
+    )
+    return float(run_summary(scenario)[1]["retry_amplification"])
+
+
+def test_all_attempts_failing_with_n_retries_makes_n_plus_one_attempts() -> None:
+    assert amplification({}) == pytest.approx(4.0, abs=0.01)
+
+
+def test_a_ten_percent_retry_budget_caps_amplification_near_1_1() -> None:
+    assert amplification({"budget": {"ratio": 0.1}}) <= 1.11
+
+
+def test_grpc_token_bucket_stops_retries_when_everything_fails() -> None:
+    """Ten failures drain the bucket below half: retries stop after the first few."""
+    assert amplification({"throttle": {"max_tokens": 10, "token_ratio": 0.1}}) == pytest.approx(1.0, abs=0.001)
+
+
+def test_adaptive_throttling_sends_about_k_times_what_the_backend_accepts() -> None:
+    """Offered 100/s to a backend that accepts about 5/s: the backend receives about K = 2 times that."""
+    scenario = make_scenario(
+        duration=2000,
+        warmup=300,
+        workload={"rate": 100},
+        clusters=[{"name": "c", "servers": 10, "queue_limit": 0}],
+        clients={"adaptive_throttling": {"k": 2, "window": 60}},
+    )
+    result, summary = run_summary(scenario)
+    a = result.attempts
+    measured = a["sent_s"] >= 300
+    reached_backend = np.sum(measured & (a["code"] != 429))
+    accepted = np.sum(measured & (a["code"] == 200))
+    assert reached_backend / accepted == pytest.approx(2.0, rel=0.05)
+    assert summary["errors_by_code"]["429"] > summary["errors_by_code"]["503"]
+
+
+def test_service_time_grows_with_concurrency_as_configured() -> None:
+    curve = [[1, 1.0], [3, 2.0]]
+    clusters = [
+        {
+            "name": "c",
+            "servers": 1,
+            "slots": 4,
+            "service": {"kind": "deterministic", "mean": 1.0, "concurrency_curve": curve},
+        }
+    ]
+    scenario = make_scenario(duration=10, drain=20, clusters=clusters)
+    result = Simulation(scenario, trace=Trace.from_arrivals([0.0, 0.0, 0.0, 0.0])).run()
+    # started at concurrency 1, 2, 3, 4: factors 1, 1.5, 2, 2 (flat past the last point)
+    assert sorted((result.attempts["server_end_s"] - result.attempts["start_s"]).tolist()) == [1.0, 1.5, 2.0, 2.0]
+
+
+@pytest.mark.parametrize(
+    ("curve", "message"),
+    [([[2, 1.0], [1, 2.0]], "must increase"), ([[0, 1.0]], "concurrency >= 1"), ([], "at least one")],
+)
+def test_bad_concurrency_curves_are_refused(curve: list[list[float]], message: str) -> None:
+    clusters = [{"name": "c", "servers": 1, "service": {"concurrency_curve": curve}}]
+    with pytest.raises(ScenarioError, match=message) as info:
+        make_scenario(clusters=clusters)
+    assert info.value.lines[0].startswith("test.yaml: clusters.0.service.concurrency_curve: ")
