@@ -298,6 +298,9 @@ class Clients(_Model):
     timeout: PositiveDuration | None = None
     cancel_on_timeout: bool = Field(default=False, description="servers drop work of abandoned attempts")
     adaptive_throttling: AdaptiveThrottling | None = Field(default=None, description="refuse locally when overloaded")
+    deadline: PositiveDuration | None = Field(
+        default=None, description="users abandon a request this long after it arrived: no retry is sent later"
+    )
     retries: RetryPolicy = Field(default_factory=RetryPolicy)
 
 

@@ -8,8 +8,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from sim.engine import Simulation
-from sim.loading import ScenarioError
+from sim.engine import Simulation, simulate
+from sim.loading import ScenarioError, load_scenario
+from sim.metrics import summarize, timeseries
+from sim.paths import scenarios_dir
 from sim.workload import Trace
 from tests.conftest import make_scenario, run_summary
 
@@ -83,3 +85,31 @@ def test_bad_concurrency_curves_are_refused(curve: list[list[float]], message: s
     with pytest.raises(ScenarioError, match=message) as info:
         make_scenario(clusters=clusters)
     assert info.value.lines[0].startswith("test.yaml: clusters.0.service.concurrency_curve: ")
+
+
+def test_short_spike_without_backoff_stays_collapsed_and_jittered_backoff_recovers() -> None:
+    """scenarios/retry-storm.yaml: 10 servers x 16 slots, service time x1 alone to x3 at 16 at once,
+    20 requests/s, a 10x spike for 5 s at 10 min, client timeout 3 s, users' deadline 10 s, up to 3
+    retries, servers finish abandoned work. Immediate retries: goodput in the last 5 minutes stays
+    under 5% of the offered rate. Exponential backoff (base 4 s, full jitter): above 90%."""
+    path = scenarios_dir() / "retry-storm.yaml"
+
+    def late_goodput(backoff: str) -> tuple[float, Any]:
+        result = simulate(load_scenario(path, [f"clients.retries.backoff={backoff}"]))
+        series = timeseries(result)
+        late = series["start_s"] >= result.scenario.duration - 300
+        return float(series["succeeded"][late].sum() / 300), summarize(result, series)["metastable"]
+
+    immediate, stuck = late_goodput("none")
+    backoff, recovered = late_goodput("exponential")
+    assert immediate < 0.05 * 20 and stuck is True
+    assert backoff > 0.9 * 20 and recovered is False
+
+
+def test_deadline_stops_retries_after_users_give_up() -> None:
+    faults = [{"kind": "error_rate", "target": "c", "at": 0, "duration": 100, "fraction": 1.0, "error_latency": 0}]
+    clients = {"deadline": 2.5, "retries": {"max": 5, "backoff": "constant", "base": 1.0, "jitter": "none"}}
+    scenario = make_scenario(duration=10, drain=10, faults=faults, clients=clients)
+    result = Simulation(scenario, trace=Trace.from_arrivals([0.0])).run()
+    assert result.attempts["sent_s"].tolist() == [0.0, 1.0, 2.0]  # the retry due at 3 s is past the deadline
+    assert result.req_code.tolist() == [500]

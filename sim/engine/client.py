@@ -32,6 +32,7 @@ class Clients:
         self.env = kernel.env
         self.spec = spec
         self.timeout_s = spec.timeout
+        self.deadline_s = spec.deadline
         self.policy = spec.retries
         self.retry_on = frozenset(spec.retries.on)
         self.arrival_s: list[float] = trace.arrival_s.tolist()
@@ -105,9 +106,10 @@ class Clients:
             self._learn(code, now)
         if code != 200 and self._may_retry(attempt.number, code, now):
             delay_s = backoff_s(self.policy, attempt.number, self._backoff_s[req], self.draws)
-            self._backoff_s[req] = delay_s
-            self.kernel.call_later(delay_s, self._retry, (req, attempt.number + 1))
-            return
+            if self.deadline_s is None or now + delay_s < self.arrival_s[req] + self.deadline_s:
+                self._backoff_s[req] = delay_s
+                self.kernel.call_later(delay_s, self._retry, (req, attempt.number + 1))
+                return
         self.code[req] = code
         self.end_s[req] = now
 
