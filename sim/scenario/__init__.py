@@ -1,0 +1,31 @@
+"""Typed scenario models: what a scenario file may say, validated at load time."""
+
+from sim.scenario.base import Duration, PositiveDuration
+from sim.scenario.clients import AdaptiveThrottling, Clients, RetryBudget, RetryPolicy, RetryThrottle
+from sim.scenario.cluster import Cluster, ServiceModel
+from sim.scenario.faults import Fault
+from sim.scenario.model import Scenario, Slo, json_schema
+from sim.scenario.router import Router
+from sim.scenario.workload import ProfilePoint, RequestClass, Sessions, Surge, Workload
+
+__all__ = [
+    "AdaptiveThrottling",
+    "Clients",
+    "Cluster",
+    "Duration",
+    "Fault",
+    "PositiveDuration",
+    "ProfilePoint",
+    "RequestClass",
+    "RetryBudget",
+    "RetryPolicy",
+    "RetryThrottle",
+    "Router",
+    "Scenario",
+    "ServiceModel",
+    "Sessions",
+    "Slo",
+    "Surge",
+    "Workload",
+    "json_schema",
+]

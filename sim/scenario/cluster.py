@@ -1,0 +1,97 @@
+"""Cluster fields: servers, slots, waiting room, service-time model, models served."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from sim.scenario.base import PositiveDuration, ScenarioModel
+from sim.strategies import STRATEGIES
+
+__all__ = ["Cluster", "ServiceModel"]
+
+
+class ServiceModel(ScenarioModel):
+    """Service-time distribution of one request on one slot, in seconds."""
+
+    kind: Literal["exponential", "deterministic", "lognormal"] = "exponential"
+    mean: PositiveDuration = 1.0
+    cv: float = Field(default=1.0, gt=0, description="lognormal only: coefficient of variation")
+    concurrency_curve: list[tuple[int, float]] | None = Field(
+        default=None,
+        description="[[concurrent, factor], ...]: service time x factor at the concurrency a request starts at "
+        "(linear between points, flat outside); e.g. [[1, 1.0], [8, 3.0]] for batching slowdown",
+    )
+
+    @field_validator("concurrency_curve")
+    @classmethod
+    def _curve_ordered(cls, curve: list[tuple[int, float]] | None) -> list[tuple[int, float]] | None:
+        if curve is None:
+            return None
+        if not curve:
+            raise ValueError("must list at least one [concurrent, factor] point, or be null")
+        for (n_before, _), (n_after, _) in itertools.pairwise(curve):
+            if n_after <= n_before:
+                raise ValueError(f"concurrency must increase from point to point (got {n_after} after {n_before})")
+        for n, factor in curve:
+            if n < 1 or factor <= 0:
+                raise ValueError(f"points need concurrency >= 1 and factor > 0 (got [{n}, {factor}])")
+        return curve
+
+    def factors(self, slots: int) -> list[float] | None:
+        """Service-time factor by concurrency 0..slots (None when service time ignores concurrency)."""
+        if self.concurrency_curve is None:
+            return None
+        xs = [float(n) for n, _ in self.concurrency_curve]
+        ys = [f for _, f in self.concurrency_curve]
+        return [_interp(float(n), xs, ys) for n in range(slots + 1)]
+
+    @property
+    def second_moment_s2(self) -> float:
+        """E[S^2] in s^2, for Pollaczek-Khinchine."""
+        if self.kind == "exponential":
+            return 2.0 * self.mean**2
+        if self.kind == "deterministic":
+            return self.mean**2
+        return self.mean**2 * (1.0 + self.cv**2)
+
+
+def _interp(x: float, xs: list[float], ys: list[float]) -> float:
+    """Piecewise-linear interpolation, flat outside the points."""
+    if x <= xs[0]:
+        return ys[0]
+    for (x0, y0), (x1, y1) in itertools.pairwise(zip(xs, ys, strict=True)):
+        if x <= x1:
+            return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+    return ys[-1]
+
+
+class Cluster(ScenarioModel):
+    """A group of identical servers serving a set of models."""
+
+    name: str = Field(min_length=1)
+    servers: int = Field(gt=0)
+    slots: int = Field(default=1, gt=0, description="concurrent requests one server serves")
+    queue_limit: int | None = Field(default=None, ge=0, description="waiting room per server; full -> 503")
+    service: ServiceModel = Field(default_factory=ServiceModel)
+    models: list[str] | None = Field(default=None, description="models served; null = all")
+    region: str | None = Field(default=None, description="its region (region_spillover routing)")
+    weight: float = Field(default=1.0, gt=0, description="share of traffic (weighted cluster routing)")
+    strategy: str | None = Field(default=None, description="server choice here; null = router.strategy")
+    params: dict[str, Any] | None = Field(default=None, description="parameters of this cluster's strategy")
+
+    @field_validator("strategy")
+    @classmethod
+    def _known_strategy(cls, name: str | None) -> str | None:
+        if name is not None and name not in STRATEGIES:
+            raise ValueError(f"unknown strategy; known: {', '.join(sorted(STRATEGIES))}")
+        return name
+
+    @field_validator("name")
+    @classmethod
+    def _no_slash(cls, name: str) -> str:
+        if "/" in name:
+            raise ValueError("must not contain '/' (it separates a cluster from a server index)")
+        return name

@@ -1,0 +1,99 @@
+"""Workload fields: base rate, rate profile, surges, request classes, sessions."""
+
+from __future__ import annotations
+
+import itertools
+
+from pydantic import Field, field_validator, model_validator
+
+from sim.scenario.base import Duration, PositiveDuration, ScenarioModel
+
+__all__ = ["ProfilePoint", "RequestClass", "Sessions", "Surge", "Workload"]
+
+
+class ProfilePoint(ScenarioModel):
+    """One point of the rate profile; the rate ramps linearly to the next point.
+
+    Give ``rate`` (arrivals per second) or ``factor`` (a multiple of ``workload.rate``).
+    """
+
+    at: Duration
+    rate: float | None = Field(default=None, ge=0, description="arrivals per second at this time")
+    factor: float | None = Field(default=None, ge=0, description="multiple of workload.rate at this time")
+
+    @model_validator(mode="after")
+    def _one_of(self) -> ProfilePoint:
+        if (self.rate is None) == (self.factor is None):
+            raise ValueError("give exactly one of rate or factor")
+        return self
+
+    def rate_rps(self, base_rps: float) -> float:
+        """Arrival rate at this point, per second."""
+        return self.rate if self.rate is not None else base_rps * (self.factor or 0.0)
+
+
+class RequestClass(ScenarioModel):
+    """A kind of user request, drawn with probability proportional to its weight."""
+
+    name: str
+    weight: float = Field(default=1.0, gt=0)
+    model: str | None = Field(default=None, description="model it asks for; null = any cluster")
+    work: float = Field(default=1.0, gt=0, description="service-time multiplier")
+    region: str | None = Field(default=None, description="where its users are (region_spillover routing)")
+
+
+class Surge(ScenarioModel):
+    """A burst of traffic: the rate is multiplied by ``factor`` during ``[at, at + duration)``."""
+
+    at: Duration
+    duration: PositiveDuration
+    factor: float = Field(gt=0, description="rate multiplier during the surge")
+
+    @property
+    def end_s(self) -> float:
+        """End of the surge in simulated seconds."""
+        return self.at + self.duration
+
+
+class Sessions(ScenarioModel):
+    """Requests belong to sessions (affinity keys) with Zipf-like popularity."""
+
+    count: int = Field(gt=0, description="number of distinct sessions")
+    skew: float = Field(default=0.0, ge=0, description="popularity exponent: 0 uniform, 1 Zipf")
+
+
+class Workload(ScenarioModel):
+    """Open-loop Poisson arrivals at ``rate``, optionally shaped by a profile over time."""
+
+    rate: float = Field(gt=0, description="base arrival rate, requests per second")
+    profile: list[ProfilePoint] | None = None
+    classes: list[RequestClass] = Field(default_factory=list)
+    surges: list[Surge] = Field(default_factory=list, description="bursts on top of rate/profile; triggers")
+    sessions: Sessions | None = Field(default=None, description="affinity keys; null = one per request")
+
+    @field_validator("profile")
+    @classmethod
+    def _profile_ordered(cls, points: list[ProfilePoint] | None) -> list[ProfilePoint] | None:
+        if points is None:
+            return None
+        if not points:
+            raise ValueError("must list at least one point, or be null")
+        for before, after in itertools.pairwise(points):
+            if after.at < before.at:
+                raise ValueError(f"times must not go backwards ({after.at:g}s after {before.at:g}s)")
+        return points
+
+    @model_validator(mode="after")
+    def _positive_somewhere(self) -> Workload:
+        if self.profile is not None and max(p.rate_rps(self.rate) for p in self.profile) <= 0:
+            raise ValueError("profile: must have a positive rate somewhere")
+        return self
+
+    @field_validator("classes")
+    @classmethod
+    def _unique_classes(cls, classes: list[RequestClass]) -> list[RequestClass]:
+        names = [c.name for c in classes]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"class names must be unique (repeated: {', '.join(dupes)})")
+        return classes
