@@ -108,7 +108,14 @@ def timeseries(result: SimResult) -> dict[str, np.ndarray]:
     with np.errstate(invalid="ignore", divide="ignore"):
         cols["availability"] = np.where(completed > 0, cols["succeeded"] / np.maximum(completed, 1), np.nan)
     cols.update(_window_latency(result, ok, n))
-    for name in ("queue_depth", "busy_slots", "healthy_servers", "router_in_flight"):
+    for name in (
+        "queue_depth",
+        "busy_slots",
+        "healthy_servers",
+        "routable_servers",
+        "ejected_servers",
+        "router_in_flight",
+    ):
         cols[name] = result.windows[name]
     cols["utilization"] = result.windows["busy_slots"] / sc.total_slots
     cols["active_faults"] = np.array(

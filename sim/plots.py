@@ -74,13 +74,9 @@ def _queue(ax: Axes, minutes: np.ndarray, width: np.ndarray, s: dict[str, np.nda
     ax.set_title("queue depth, utilisation, healthy servers")
     right = ax.twinx()
     right.plot(minutes, s["utilization"], color="tab:red", label="utilisation")
-    right.plot(
-        minutes,
-        s["healthy_servers"] / max(float(s["healthy_servers"].max()), 1.0),
-        color="tab:green",
-        label="healthy servers (share)",
-        linestyle="--",
-    )
+    servers = max(float(s["healthy_servers"].max()), float(s["routable_servers"].max()), 1.0)
+    right.plot(minutes, s["healthy_servers"] / servers, color="tab:green", label="servers up (share)", ls="--")
+    right.plot(minutes, s["routable_servers"] / servers, color="tab:purple", label="servers routed to (share)", ls=":")
     right.set_ylim(0, 1.05)
     right.set_ylabel("fraction")
     lines = ax.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]

@@ -6,7 +6,8 @@ from collections import deque
 from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
-from sim.engine.kernel import Attempt, Kernel
+from sim.engine.health import HealthChecker, OutlierDetector
+from sim.engine.kernel import Attempt, Call, Gauge, Kernel
 from sim.engine.server import Server
 from sim.rng import Draws, stream
 from sim.scenario import Cluster as ClusterSpec
@@ -80,6 +81,18 @@ class Cluster:
         self.reports = [LoadReport(s) for s in self.servers]
         self.routable: list[Server] = list(self.servers)
         self.views: Sequence[ServerView] = self._views()
+        self.partitioned = 0  # partition faults in force: the router cannot connect
+        self.ejected_count = 0
+        self.connect_timeout_s = router.connect_timeout
+        self.panic_threshold = router.panic_threshold
+        self.gauges: tuple[Gauge, Gauge] | None = None  # (routable, ejected) totals, set by the model
+        self.health: HealthChecker | None = None
+        if router.health_check is not None:
+            self.health = HealthChecker(kernel, self, router.health_check, Draws(stream(seed, "health", index)))
+        if router.outlier_ejection is not None:
+            detector = OutlierDetector(kernel, self, router.outlier_ejection)
+            for server in self.servers:
+                server.outlier = detector
 
     def _views(self) -> Sequence[ServerView]:
         if self.report_interval_s is None:
@@ -111,6 +124,8 @@ class Cluster:
         servers = self.routable
         if not servers:
             self.reject(attempt, 503)
+        elif self.partitioned:
+            self.kernel.call_later(self.connect_timeout_s, self._connect_failed, attempt)
         elif self.central:
             self._submit_central(attempt, servers)
         else:
@@ -121,7 +136,12 @@ class Cluster:
         if not self.central_queued:
             position = self.strategy.choose(servers, attempt, self.route_draws)
             if position >= 0:
-                servers[position].start(attempt)
+                server = servers[position]
+                if server.down_count:
+                    attempt.server = server
+                    self.reject(attempt, 503)  # connection refused: a crash not yet noticed
+                else:
+                    server.start(attempt)
                 return
         if self.central_limit is not None and self.central_queued >= self.central_limit:
             self.reject(attempt, 503)
@@ -154,7 +174,25 @@ class Cluster:
             self.central_queued -= 1
             self.finish(attempt, 0)
 
+    def _connect_failed(self, call: Call) -> None:
+        self.reject(call.arg, 503)
+
     def refresh_routable(self) -> None:
-        """Recompute the servers the router may use (after a crash or recovery)."""
-        self.routable = [s for s in self.servers if s.up]
+        """Recompute the servers the router sends to, after any change of health, ejection or drain.
+
+        Without health checks the router sees crashes at once; with them it sees the probes' verdict.
+        Below ``panic_threshold`` of usable servers it routes to every server not drained.
+        """
+        checked = self.health is not None
+        candidates = [s for s in self.servers if not s.drained]
+        usable = [s for s in candidates if (s.probed_healthy if checked else s.down_count == 0) and not s.ejected]
+        if candidates and len(usable) < self.panic_threshold * len(candidates):
+            usable = candidates
+        ejected_now = sum(s.ejected for s in self.servers)
+        if self.gauges is not None:
+            routable, ejected = self.gauges
+            routable.add(len(usable) - len(self.routable), self.kernel.now)
+            ejected.add(ejected_now - self.ejected_count, self.kernel.now)
+        self.ejected_count = ejected_now
+        self.routable = usable
         self.views = self._views()

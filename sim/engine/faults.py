@@ -1,7 +1,9 @@
-"""Fault injectors: SimPy processes that change server state during their window.
+"""Fault injectors: SimPy processes that change server, cluster or router state during their window.
 
 Faults on the same target compose: a server is down while any crash holds it, slowdown factors
-multiply, and error rates act as independent failures (each active one may fail a request).
+multiply, error rates and health-check flaps act as independent failures, partitions nest, and
+router_saturation factors multiply. A drain is permanent: it retires servers one by one over its
+window and they stay retired.
 """
 
 from __future__ import annotations
@@ -12,33 +14,41 @@ from typing import Any
 
 from sim.engine.cluster import Cluster
 from sim.engine.kernel import Attempt, Gauge, Kernel
+from sim.engine.router import Router
 from sim.engine.server import Server
 from sim.rng import stream
 from sim.scenario import Fault
 
 __all__ = ["fault_servers", "start_faults"]
 
+Finish = Callable[[Attempt, int], None]
+PER_REQUEST = ("error_rate", "healthcheck_flap", "partition")  # they act on every server of the target
+
 
 def fault_servers(fault: Fault, clusters: list[Cluster], seed: int, number: int) -> list[Server]:
-    """Servers hit by ``fault``: one server, or ``fraction`` of a cluster chosen by its own stream."""
+    """Servers hit by ``fault``: one server, a whole cluster, or ``fraction`` of it (own stream)."""
+    if fault.target == "router":
+        return []
     name, _, index = fault.target.partition("/")
     cluster = next(c for c in clusters if c.spec.name == name)
     if index:
         return [cluster.servers[int(index)]]
-    if fault.kind == "error_rate":
+    if fault.kind in PER_REQUEST:
         return list(cluster.servers)
     count = max(1, math.ceil(fault.fraction * len(cluster.servers) - 1e-9))
     order = stream(seed, "fault-targets", number).permutation(len(cluster.servers))
-    return [cluster.servers[i] for i in sorted(order[:count])]
+    chosen = order[:count] if fault.kind == "drain" else sorted(order[:count])
+    return [cluster.servers[i] for i in chosen]
 
 
 def start_faults(
     kernel: Kernel,
     faults: list[Fault],
     clusters: list[Cluster],
+    router: Router,
     seed: int,
     healthy: Gauge,
-    finish: Callable[[Attempt, int], None],
+    finish: Finish,
 ) -> None:
     """Start one SimPy process per fault.
 
@@ -48,57 +58,90 @@ def start_faults(
     for number, fault in enumerate(faults):
         servers = fault_servers(fault, clusters, seed, number)
         begin = kernel.env.timeout(fault.at)
-        kernel.env.process(_run(kernel, fault, begin, servers, healthy, finish))
+        if fault.kind == "drain":
+            kernel.env.process(_drain(kernel, fault, begin, servers))
+        else:
+            effect = _Effect(kernel, fault, servers, router, healthy, finish)
+            kernel.env.process(_window(kernel, fault, begin, effect))
 
 
-def _run(
-    kernel: Kernel,
-    fault: Fault,
-    begin: Any,
-    servers: list[Server],
-    healthy: Gauge,
-    finish: Callable[[Attempt, int], None],
-) -> Generator[Any, Any, None]:
+def _window(kernel: Kernel, fault: Fault, begin: Any, effect: _Effect) -> Generator[Any, Any, None]:
     yield begin
-    _apply(kernel, fault, servers, healthy, finish)
+    effect.apply()
     yield kernel.env.timeout(fault.end_s - fault.at)
-    _lift(kernel, fault, servers, healthy)
+    effect.lift()
 
 
-def _apply(
-    kernel: Kernel, fault: Fault, servers: list[Server], healthy: Gauge, finish: Callable[[Attempt, int], None]
-) -> None:
-    if fault.kind == "crash":
+def _drain(kernel: Kernel, fault: Fault, begin: Any, servers: list[Server]) -> Generator[Any, Any, None]:
+    """Retire the servers one by one, evenly over the window: the first at its start, the last at its end."""
+    yield begin
+    step_s = (fault.end_s - fault.at) / max(1, len(servers) - 1)
+    for k, server in enumerate(servers):
+        yield kernel.env.timeout(step_s if k else 0.0)
+        server.drained = True
+        server.cluster.refresh_routable()
+
+
+class _Effect:
+    """What one windowed fault does when it starts and undoes when it ends."""
+
+    def __init__(
+        self, kernel: Kernel, fault: Fault, servers: list[Server], router: Router, healthy: Gauge, finish: Finish
+    ) -> None:
+        self.kernel, self.fault, self.servers = kernel, fault, servers
+        self.router, self.healthy, self.finish = router, healthy, finish
+
+    def apply(self) -> None:
+        kind, servers = self.fault.kind, self.servers
+        if kind == "crash":
+            self._crash()
+        elif kind == "slowdown":
+            for server in servers:
+                server.slow_factor *= self.fault.factor
+        elif kind == "error_rate":
+            for server in servers:
+                server.error_fractions.append((self.fault.fraction, self.fault.error_latency))
+        elif kind == "healthcheck_flap":
+            for server in servers:
+                server.flap_fractions.append(self.fault.fraction)
+        elif kind == "partition":
+            servers[0].cluster.partitioned += 1
+        else:
+            self.router.scale_capacity(self.fault.factor)
+
+    def lift(self) -> None:
+        kind, servers = self.fault.kind, self.servers
+        if kind == "crash":
+            for server in servers:
+                server.recover()
+                if server.up:
+                    self.healthy.add(1, self.kernel.now)
+            _refresh(servers)
+        elif kind == "slowdown":
+            for server in servers:
+                server.slow_factor /= self.fault.factor
+        elif kind == "error_rate":
+            for server in servers:
+                server.error_fractions.remove((self.fault.fraction, self.fault.error_latency))
+        elif kind == "healthcheck_flap":
+            for server in servers:
+                server.flap_fractions.remove(self.fault.fraction)
+        elif kind == "partition":
+            servers[0].cluster.partitioned -= 1
+        else:
+            self.router.scale_capacity(1.0 / self.fault.factor)
+
+    def _crash(self) -> None:
         lost: list[Attempt] = []
-        for server in servers:
+        for server in self.servers:
             was_up = server.up
             lost.extend(server.crash())
             if was_up:
-                healthy.add(-1, kernel.now)
-        _refresh(servers)
+                self.healthy.add(-1, self.kernel.now)
+        _refresh(self.servers)
+        code = 500 if self.fault.in_flight == "fail" else 0  # 0: nobody is told; clients time out
         for attempt in lost:
-            finish(attempt, 500)  # connection reset: the client sees an error at once
-    elif fault.kind == "slowdown":
-        for server in servers:
-            server.slow_factor *= fault.factor
-    else:
-        for server in servers:
-            server.error_fractions.append((fault.fraction, fault.error_latency))
-
-
-def _lift(kernel: Kernel, fault: Fault, servers: list[Server], healthy: Gauge) -> None:
-    if fault.kind == "crash":
-        for server in servers:
-            server.recover()
-            if server.up:
-                healthy.add(1, kernel.now)
-        _refresh(servers)
-    elif fault.kind == "slowdown":
-        for server in servers:
-            server.slow_factor /= fault.factor
-    else:
-        for server in servers:
-            server.error_fractions.remove((fault.fraction, fault.error_latency))
+            self.finish(attempt, code)
 
 
 def _refresh(servers: list[Server]) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+import itertools
+import math
 import time
 from collections.abc import Callable, Generator
 from typing import Any
@@ -35,7 +37,10 @@ class Simulation:
         self.kernel = Kernel()
         self.log = AttemptLog()
         self.clusters = self._build_clusters()
-        self.healthy = Gauge(sum(len(c.servers) for c in self.clusters))
+        total = sum(len(c.servers) for c in self.clusters)
+        self.gauges = {"healthy_servers": Gauge(total), "routable_servers": Gauge(total), "ejected_servers": Gauge()}
+        for cluster in self.clusters:
+            cluster.gauges = (self.gauges["routable_servers"], self.gauges["ejected_servers"])
         self.router = Router(
             self.kernel,
             scenario.router,
@@ -54,7 +59,7 @@ class Simulation:
             self._cancel,
             self.log,
         )
-        self.healthy_rows: list[float] = []
+        self.gauge_rows: dict[str, list[float]] = {}
 
     def _build_clusters(self) -> list[Cluster]:
         clusters, first = [], 0
@@ -83,24 +88,40 @@ class Simulation:
         if attempt.cluster >= 0:
             self.clusters[attempt.cluster].cancel(attempt)
 
+    def _window_edges(self) -> list[float]:
+        duration, window = self.scenario.duration, self.scenario.window
+        count = math.ceil(duration / window - 1e-9)
+        return [min(k * window, duration) for k in range(count + 1)]
+
     def _monitor(self) -> Generator[Any, Any, None]:
-        """Healthy servers, time-averaged per window (the other gauges come from the records)."""
-        env, window, duration = self.kernel.env, self.scenario.window, self.scenario.duration
-        start = 0.0
-        while start < duration:
-            end = min(start + window, duration)
-            yield env.timeout(end - start)
-            self.healthy_rows.append(self.healthy.take_area(end) / (end - start))
-            start = end
+        """Server counts (up, routable, ejected), time-averaged per window; the rest comes from records."""
+        edges = self._window_edges()
+        for start, end in itertools.pairwise(edges):
+            yield self.kernel.env.timeout(end - start)
+            self._close_window(start, end)
+
+    def _close_window(self, start_s: float, end_s: float) -> None:
+        for name, gauge in self.gauges.items():
+            self.gauge_rows.setdefault(name, []).append(gauge.take_area(end_s) / (end_s - start_s))
 
     def run(self, progress: ProgressFn | None = None, steps: int = 100) -> SimResult:
         """Simulate until duration + drain; ``progress(now_s, end_s)`` is called ``steps`` times."""
         started = time.perf_counter()
-        start_faults(self.kernel, list(self.scenario.faults), self.clusters, self.seed, self.healthy, self._server_done)
+        start_faults(
+            self.kernel,
+            list(self.scenario.faults),
+            self.clusters,
+            self.router,
+            self.seed,
+            self.gauges["healthy_servers"],
+            self._server_done,
+        )
         self.clients.start()
         self.kernel.env.process(self._monitor())
         for cluster in self.clusters:
             self.kernel.env.process(cluster.reporting())
+            if cluster.health is not None:
+                self.kernel.env.process(cluster.health.process())
         end_s = self.scenario.duration + self.scenario.drain
         collecting = gc.isenabled()
         gc.disable()  # millions of short-lived acyclic objects: reference counting frees them all
@@ -118,6 +139,10 @@ class Simulation:
         return result
 
     def _result(self, end_s: float) -> SimResult:
+        edges = self._window_edges()
+        done = len(self.gauge_rows.get("healthy_servers", []))
+        if done < len(edges) - 1:  # the run stopped exactly at the end of the last window
+            self._close_window(edges[-2], edges[-1])
         for attempt in list(self.clients.unlogged):
             self.log.append(attempt)  # still in flight at the end: code 0 unless the client had its answer
         clients = self.clients
@@ -144,7 +169,7 @@ class Simulation:
         [service start, server end); anything still open at the end is open until ``end_s``.
         """
         sc = self.scenario
-        starts = np.arange(len(self.healthy_rows)) * sc.window
+        starts = np.arange(len(self.gauge_rows["healthy_servers"])) * sc.window
         edges = np.append(starts, sc.duration)
         server_end = np.nan_to_num(a["server_end_s"], nan=end_s)
         served = ~np.isnan(a["start_s"])
@@ -154,7 +179,7 @@ class Simulation:
             "busy_slots": open_count_means(a["start_s"][served], server_end[served], edges),
             "queue_depth": open_count_means(a["sent_s"] + sc.router.overhead, queue_out, edges),
             "router_in_flight": open_count_means(a["sent_s"], np.nan_to_num(a["end_s"], nan=end_s), edges),
-            "healthy_servers": np.array(self.healthy_rows),
+            **{name: np.array(rows) for name, rows in self.gauge_rows.items()},
         }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from sim.engine.cluster import Cluster
@@ -26,7 +27,9 @@ class Router:
         finish: Callable[[Attempt, int], None],
     ) -> None:
         self.kernel = kernel
-        self.capacity = None if spec.concurrency is None else spec.instances * spec.concurrency
+        self.base_capacity = None if spec.concurrency is None else spec.instances * spec.concurrency
+        self.capacity = self.base_capacity
+        self.capacity_scale = 1.0
         self.overhead_s = spec.overhead
         self.choice = CLUSTER_CHOICES[spec.cluster_strategy]
         self.spill = spec.spill_threshold
@@ -35,6 +38,12 @@ class Router:
         self.draws = draws
         self.in_flight = 0
         self._finish = finish
+
+    def scale_capacity(self, factor: float) -> None:
+        """Multiply the routing layer's capacity (router_saturation faults); slots held stay held."""
+        self.capacity_scale *= factor
+        if self.base_capacity is not None:
+            self.capacity = max(0, math.floor(self.base_capacity * self.capacity_scale + 1e-9))
 
     def submit(self, attempt: Attempt) -> None:
         """Admit ``attempt`` (503 when every router slot is taken) and route it."""

@@ -12,6 +12,7 @@ from sim.service import ServiceTimes
 
 if TYPE_CHECKING:
     from sim.engine.cluster import Cluster
+    from sim.engine.health import OutlierDetector
 
 __all__ = ["Server"]
 
@@ -22,17 +23,26 @@ class Server:
     __slots__ = (
         "busy",
         "cluster",
+        "consecutive_5xx",
         "down_count",
+        "drained",
+        "ejected",
+        "ejections",
         "env",
         "error_fractions",
         "factors",
         "fault_draws",
         "finish",
+        "flap_fractions",
         "global_index",
         "in_flight",
         "index",
         "kernel",
         "observe",
+        "outlier",
+        "probe_failures",
+        "probe_successes",
+        "probed_healthy",
         "queue",
         "queue_limit",
         "queued",
@@ -74,6 +84,15 @@ class Server:
         self.down_count = 0
         self.slow_factor = 1.0
         self.error_fractions: list[tuple[float, float]] = []  # (fraction, error latency s)
+        self.flap_fractions: list[float] = []  # healthcheck_flap faults: share of probes dropped
+        self.probed_healthy = True  # the router's view from active health checks
+        self.probe_failures = 0
+        self.probe_successes = 0
+        self.consecutive_5xx = 0
+        self.ejected = False
+        self.ejections = 0
+        self.drained = False  # a drain fault retired it: no new requests
+        self.outlier: OutlierDetector | None = None
         self.finish = cluster.finish
 
     @property
@@ -83,16 +102,25 @@ class Server:
 
     def accept(self, attempt: Attempt) -> None:
         """Start ``attempt`` on a free slot, queue it, or refuse it with 503 when the queue is full."""
-        if self.busy < self.slots:
+        if self.down_count:
+            self._refuse(attempt)  # connection refused: the router has not noticed the crash yet
+        elif self.busy < self.slots:
             self.start(attempt)
         elif self.queue_limit is not None and self.queued >= self.queue_limit:
-            self.cluster.reject(attempt, 503)
+            self._refuse(attempt)
         else:
             attempt.server = self
             self.queue.append(attempt)
             self.queued += 1
             self.in_flight += 1
             self.work_in_flight += attempt.work
+
+    def _refuse(self, attempt: Attempt) -> None:
+        """Answer 503 at once (waiting room full, or server down); the record names this server."""
+        attempt.server = self
+        self.cluster.reject(attempt, 503)
+        if self.outlier is not None:
+            self.outlier.observe(self, 503)
 
     def start(self, attempt: Attempt) -> None:
         """Begin service of ``attempt`` on a free slot."""
@@ -129,6 +157,8 @@ class Server:
         self.in_flight -= 1
         self.work_in_flight -= attempt.work
         self.finish(attempt, attempt.outcome)
+        if self.outlier is not None:
+            self.outlier.observe(self, attempt.outcome)
         if self.queue or self.cluster.central_queued:
             self.pull()
         if self.observe is not None:

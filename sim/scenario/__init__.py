@@ -5,7 +5,7 @@ from sim.scenario.clients import AdaptiveThrottling, Clients, RetryBudget, Retry
 from sim.scenario.cluster import Cluster, ServiceModel
 from sim.scenario.faults import Fault
 from sim.scenario.model import Scenario, Slo, json_schema
-from sim.scenario.router import Router
+from sim.scenario.router import HealthCheck, OutlierEjection, Router
 from sim.scenario.workload import ProfilePoint, RequestClass, Sessions, Surge, Workload
 
 __all__ = [
@@ -14,6 +14,8 @@ __all__ = [
     "Cluster",
     "Duration",
     "Fault",
+    "HealthCheck",
+    "OutlierEjection",
     "PositiveDuration",
     "ProfilePoint",
     "RequestClass",

@@ -85,6 +85,12 @@ def _check_strategy(scenario: Scenario, i: int, cluster: Cluster) -> None:
 
 
 def _check_target(scenario: Scenario, i: int, fault: Fault) -> None:
+    if fault.kind == "router_saturation":
+        if scenario.router.concurrency is None:
+            raise ValueError(f"faults.{i}: router_saturation needs a finite router.concurrency to cut")
+        return
+    if fault.kind == "healthcheck_flap" and scenario.router.health_check is None:
+        raise ValueError(f"faults.{i}: healthcheck_flap needs router.health_check")
     cluster, _, index = fault.target.partition("/")
     names = [c.name for c in scenario.clusters]
     if cluster not in names:

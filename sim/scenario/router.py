@@ -9,7 +9,25 @@ from pydantic import Field, field_validator
 from sim.scenario.base import Duration, PositiveDuration, ScenarioModel
 from sim.strategies import STRATEGIES
 
-__all__ = ["Router"]
+__all__ = ["HealthCheck", "OutlierEjection", "Router"]
+
+
+class HealthCheck(ScenarioModel):
+    """Active health checks: a probe per server every interval; it fails when the server is down,
+    unreachable, or so loaded that the probe would wait longer than its timeout behind the queue."""
+
+    interval: PositiveDuration = 5.0
+    timeout: PositiveDuration = 1.0
+    unhealthy_threshold: int = Field(default=3, ge=1, description="consecutive failures to mark unhealthy")
+    healthy_threshold: int = Field(default=2, ge=1, description="consecutive successes to mark healthy again")
+
+
+class OutlierEjection(ScenarioModel):
+    """Passive outlier ejection (Envoy style): eject a server after consecutive 5xx answers."""
+
+    consecutive_5xx: int = Field(default=5, ge=1)
+    base_ejection: PositiveDuration = Field(default=30.0, description="ejected for this x number of ejections")
+    max_ejected_fraction: float = Field(default=0.1, gt=0, le=1, description="at least one server may be ejected")
 
 
 class Router(ScenarioModel):
@@ -30,6 +48,12 @@ class Router(ScenarioModel):
     concurrency: int | None = Field(default=None, gt=0, description="requests per instance; null = unbounded")
     overhead: Duration = Field(default=0.0, description="routing delay added to every attempt")
     queue_limit: int | None = Field(default=None, ge=0, description="central_queue only: router queue cap")
+    health_check: HealthCheck | None = Field(default=None, description="null: the router sees crashes at once")
+    outlier_ejection: OutlierEjection | None = None
+    panic_threshold: float = Field(
+        default=0.0, ge=0, le=1, description="below this share of routable servers, route to all of them"
+    )
+    connect_timeout: PositiveDuration = Field(default=1.0, description="partition: time until a connect fails")
 
     @field_validator("strategy")
     @classmethod
