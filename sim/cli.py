@@ -41,7 +41,26 @@ def build_parser() -> argparse.ArgumentParser:
     _add_compare(verbs)
     _add_sweep(verbs)
     _add_capacity(verbs)
+    _add_phase(verbs)
     return parser
+
+
+def _add_phase(verbs: Any) -> None:
+    phase = verbs.add_parser(
+        "phase",
+        help="metastability phase diagram over trigger size x duration",
+        description="Replace the scenario's surges and faults by one trigger, run every magnitude x duration for "
+        "N seeds, and draw which ones the system recovers from and which leave it metastable.",
+    )
+    phase.add_argument("scenario", metavar="SCENARIO")
+    phase.add_argument("--trigger", default="surge", help="surge, or KIND:TARGET: crash:us-east, slowdown:us-east/3")
+    phase.add_argument("--magnitudes", required=True, help="surge/slowdown factors or crash/error shares: 2,4,8")
+    phase.add_argument("--durations", required=True, help="trigger durations: 5s,30s,2m")
+    phase.add_argument("--at", default="10m", help="when the trigger starts (default 10m)")
+    phase.add_argument("--seeds", type=_positive, default=3, help="seeds per cell (default 3)")
+    phase.add_argument("--jobs", type=_positive, default=os.cpu_count() or 1, help="local processes")
+    _add_set(phase)
+    phase.add_argument("--out", metavar="DIR", help="output folder (default: a new folder under runs/)")
 
 
 def _add_capacity(verbs: Any) -> None:
@@ -157,6 +176,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             return commands.run(args.scenario, args.seed, args.overrides, args.out, args.plots)
         if args.verb == "check":
             return commands.check(args.files, args.schema, args.overrides)
+        if args.verb == "phase":
+            return commands.phase(
+                args.scenario,
+                args.trigger,
+                args.magnitudes,
+                args.durations,
+                args.at,
+                args.seeds,
+                args.jobs,
+                args.overrides,
+                args.out,
+            )
         if args.verb == "capacity":
             options = commands.CapacityOptions(args.seeds, args.jobs, args.executor, args.maximize, args.tolerance)
             return commands.capacity(

@@ -23,6 +23,7 @@ from sim.loading import ScenarioError, load_scenario
 from sim.metrics import summarize, timeseries
 from sim.outputs import new_run_dir, write_csv, write_json, write_resolved
 from sim.paths import flagship_scenario
+from sim.phase import PhaseSpec, parse_durations, parse_list, parse_trigger, run_phase, write_phase
 from sim.plots import plot_run
 from sim.scenario import Scenario, json_schema
 from sim.strategies import STRATEGIES
@@ -38,9 +39,10 @@ from sim.sweep import (
     run_sweep,
 )
 from sim.sweep_output import aggregate, sweep_table, write_sweep
-from sim.tables import capacity_table, summary_table
+from sim.tables import capacity_table, phase_table, summary_table
+from sim.units import parse_duration_s
 
-__all__ = ["CapacityOptions", "capacity", "check", "compare", "run", "strategies", "sweep"]
+__all__ = ["CapacityOptions", "capacity", "check", "compare", "phase", "run", "strategies", "sweep"]
 
 
 @dataclass(frozen=True)
@@ -257,6 +259,39 @@ def capacity(
     word = "largest" if options.maximize else "smallest"
     print(f"{word} {param} meeting {target} over {len(seeds)} seeds: {shown} ({len(evaluations)} evaluations)")
     print(f"rule: {RULE}")
+    print(f"outputs written to {folder}/")
+    return 0
+
+
+def phase(
+    scenario_path: str,
+    trigger: str,
+    magnitudes: str,
+    durations: str,
+    at: str,
+    seeds: int,
+    jobs: int,
+    overrides: list[str],
+    out_dir: str | None,
+) -> int:
+    """``orchsim phase``: which trigger sizes and durations leave the system metastable."""
+    try:
+        kind, target = parse_trigger(trigger)
+        spec = PhaseSpec(
+            kind, target, parse_duration_s(at), parse_list(magnitudes, "magnitudes", float), parse_durations(durations)
+        )
+    except ValueError as exc:
+        print(f"orchsim phase: {exc}", file=sys.stderr)
+        return 2
+    path = Path(scenario_path)
+    base = load_scenario(path, overrides)
+    seed_list = [base.seed + k for k in range(seeds)]
+    with Progress(*_bar_columns(), console=err, transient=True, disable=not err.is_terminal) as bar:
+        task = bar.add_task("phase diagram", total=len(spec.magnitudes) * len(spec.durations_s) * seeds, clock="")
+        cells = run_phase(path, overrides, spec, seed_list, jobs, lambda n, _: bar.update(task, completed=n))
+    folder = Path(out_dir) if out_dir else new_run_dir(Path("runs"), f"phase-{base.name}", _stamp)
+    write_phase(folder, spec, seed_list, cells)
+    out.print(phase_table(spec, cells))
     print(f"outputs written to {folder}/")
     return 0
 

@@ -84,3 +84,18 @@ def capacity_table(param: str, clauses: list[Any], evaluations: list[Any]) -> Ta
             cells.append("-" if i["mean"] is None else f"{i['mean']:.4g}{bounds}")
         table.add_row(str(step), f"{e.value:g}", *cells, "yes" if e.met else "no")
     return table
+
+
+def phase_table(spec: Any, cells: list[Any]) -> Table:
+    """Magnitude x duration: share of seeds left metastable."""
+    table = Table(title=f"metastability after a {spec.kind} trigger (share of seeds that did not recover)")
+    table.add_column("magnitude", justify="right")
+    for duration_s in spec.durations_s:
+        table.add_column(format_duration(duration_s), justify="right")
+    for magnitude in spec.magnitudes:
+        row = [c for c in cells if c.magnitude == magnitude]
+        table.add_row(
+            f"{magnitude:g}",
+            *(("METASTABLE " if c.metastable_share >= 0.5 else "recovers ") + f"{c.metastable_share:.0%}" for c in row),
+        )
+    return table
