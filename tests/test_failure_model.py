@@ -7,9 +7,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from sim.engine import SimResult, Simulation
-from sim.loading import ScenarioError
-from sim.metrics import timeseries
+from sim.engine import SimResult, Simulation, simulate
+from sim.loading import ScenarioError, load_scenario
+from sim.metrics import summarize, timeseries
+from sim.paths import scenarios_dir
 from sim.workload import Trace
 from tests.conftest import make_scenario
 
@@ -137,3 +138,24 @@ def test_fault_checks(fault: dict[str, Any], line: str) -> None:
     with pytest.raises(ScenarioError) as info:
         make_scenario(faults=[fault])
     assert info.value.lines == [f"test.yaml: {line}"]
+
+
+def test_gray_failure_least_connections_routes_around_a_slow_server() -> None:
+    path = scenarios_dir() / "gray-failure.yaml"
+    availability = {
+        s: summarize(simulate(load_scenario(path, [f"router.strategy={s}"])))["availability"]
+        for s in ("round_robin", "least_connections")
+    }
+    assert availability["round_robin"] < 0.97
+    assert availability["least_connections"] > 0.998
+
+
+def test_healthcheck_cascade_and_the_panic_threshold() -> None:
+    path = scenarios_dir() / "healthcheck-cascade.yaml"
+    cascade = simulate(load_scenario(path))
+    series = timeseries(cascade)
+    after_surge = series["start_s"] >= 25 * 60
+    assert series["routable_servers"][after_surge].max() <= 5  # most of the pool stays out of rotation
+    assert summarize(cascade, series)["availability"] < 0.7
+    panic = summarize(simulate(load_scenario(path, ["router.panic_threshold=0.5"])))
+    assert panic["availability"] > 0.999
