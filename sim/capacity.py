@@ -108,6 +108,7 @@ class Search:
     maximize: bool = False
     tolerance: float = 0.01
     max_steps: int = 40
+    max_bracket_steps: int = 10  # doublings (x1,024) or halvings before giving up
 
     def run(self, start: float, bounds: tuple[float, float] | None) -> tuple[float | None, list[Evaluation]]:
         """The best value meeting the target (None if none was found) and every evaluation made."""
@@ -136,17 +137,21 @@ class Search:
             if not self._check(easy):
                 return None, None
             return (None, hard) if self._check(hard) else (hard, easy)
-        value = start
+        value = start if start > 0 else 1.0  # doubling or halving needs a positive start
         met = self._check(value)
         grow = met == self.maximize  # met: move toward harder values; not met: toward easier ones
-        while len(self.evaluations) < self.max_steps:
+        for _ in range(self.max_bracket_steps):
             following = self._round(value * 2 if grow else value / 2)
-            if following == value or following <= 0:
-                return (None, value) if met else (None, None)
+            if following == value:
+                break
             if self._check(following) != met:
                 return (value, following) if not met else (following, value)
             value = following
-        return (None, value) if met else (None, None)
+        if met:
+            return None, value  # every value tried meets the target: the last is the best found
+        raise ValueError(
+            f"no value from {start:g} to {value:g} meets the target; give --range LO:HI to search elsewhere"
+        )
 
     def _round(self, value: float) -> float:
         return float(max(1, round(value))) if self.integer else value

@@ -57,16 +57,15 @@ class CapacityOptions:
 
 
 def field_value(scenario: Scenario, path: str) -> Any:
-    """The value at a dotted ``--set`` path of ``scenario`` (None where it is unset)."""
+    """The value at a dotted ``--set`` path of ``scenario`` (None where it is unset or absent)."""
     node: Any = scenario.model_dump(mode="json")
     for part in path.split("."):
-        node = (
-            node[int(part)]
-            if isinstance(node, list) and part.isdigit()
-            else node.get(part)
-            if isinstance(node, dict)
-            else None
-        )
+        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        elif isinstance(node, dict):
+            node = node.get(part)
+        else:
+            return None
     return node
 
 
@@ -92,6 +91,9 @@ def run(scenario_path: str | None, seed: int | None, overrides: list[str], out_d
     path = Path(scenario_path) if scenario_path else flagship_scenario()
     scenario = load_scenario(path, overrides)
     seed = scenario.seed if seed is None else seed
+    if out_dir and Path(out_dir).exists() and not Path(out_dir).is_dir():
+        print(f"orchsim run: --out {out_dir} is a file, not a folder", file=sys.stderr)
+        return 2
     with sim_progress(f"simulating {scenario.name}", err.is_terminal) as update:
         result = Simulation(scenario, seed).run(update)
     series = timeseries(result)
@@ -180,6 +182,8 @@ def sweep(
         )
         return 130
     _finish_sweep(folder, grid, seed_list, plots)
+    for line in state.errors:
+        print(f"orchsim sweep: failed run {line}", file=sys.stderr)
     print(f"{state.total} runs: {state.skipped} already done, {state.done - state.skipped} new, {state.failed} failed")
     print(f"outputs written to {folder}/")
     return 1 if state.failed else 0
@@ -217,6 +221,7 @@ def capacity(
     path = Path(scenario_path)
     base = load_scenario(path, overrides)
     current = field_value(base, param)
+    load_scenario(path, [*overrides, f"{param}={1 if current is None else current}"])  # names a bad --param
     integer = isinstance(current, int) and not isinstance(current, bool)
     try:
         clauses = parse_target(target_text)

@@ -18,6 +18,7 @@ from sim.loading import ScenarioError, load_scenario
 from sim.metrics import summarize, timeseries
 from sim.scenario import Scenario
 from sim.stats import Interval, mean_ci
+from sim.yamlio import load_yaml
 
 __all__ = [
     "CRN_NOTE",
@@ -47,6 +48,7 @@ _SCALARS = {
     "metastable",
 }
 QUANTILES = np.linspace(0.0, 1.0, 201)
+SETTINGS = {"seed", "duration_s", "warmup_s"}  # summary keys that describe the run, not its outcome
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,10 @@ def _variant(name: str, items: list[str]) -> Variant:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise ValueError(f"--strategies: expected NAME:PARAM=VALUE (got {name}:{item})")
-        params[key.strip()] = yaml.safe_load(value) if value.strip() else None
+        try:
+            params[key.strip()] = load_yaml(value) if value.strip() else None
+        except yaml.YAMLError:
+            raise ValueError(f"--strategies: cannot read the value of {name}:{item}") from None
     return Variant(label=f"{name}:{','.join(items)}" if items else name, strategy=name, params=params)
 
 
@@ -178,15 +183,22 @@ class Comparison:
     runs: list[dict[str, Any]]
     rank_by: str
 
-    def values(self, label: str, metric: str) -> list[float]:
-        """The metric's value in each seed's run of ``label`` (0 for an error code that never occurred)."""
+    def by_seed(self, label: str, metric: str) -> dict[int, float]:
+        """The metric per seed for ``label``; seeds where it is undefined (e.g. no success) are absent.
+
+        An error code that never occurred counts 0.
+        """
         default = 0.0 if metric.startswith("errors_by_code.") else math.nan
-        rows = [flatten(r["summary"]).get(metric, default) for r in self.runs if r["strategy"] == label]
-        return [v for v in rows if not math.isnan(v)]
+        rows = {r["seed"]: flatten(r["summary"]).get(metric, default) for r in self.runs if r["strategy"] == label}
+        return {seed: v for seed, v in rows.items() if not math.isnan(v)}
+
+    def values(self, label: str, metric: str) -> list[float]:
+        """The metric's defined values over seeds, in seed order."""
+        return list(self.by_seed(label, metric).values())
 
     def metrics(self) -> list[str]:
-        """Every numeric figure seen in any run, sorted."""
-        return sorted({k for r in self.runs for k in flatten(r["summary"])})
+        """Every numeric figure seen in any run (not the run's own settings), sorted."""
+        return sorted({k for r in self.runs for k in flatten(r["summary"])} - SETTINGS)
 
     def aggregate(self) -> dict[str, dict[str, Interval]]:
         """Per strategy and metric: mean and 95% interval over seeds."""
@@ -196,10 +208,12 @@ class Comparison:
         """Strategies best first on ``rank_by``, each with its paired difference to the best."""
         sign = -1.0 if higher_is_better(self.rank_by) else 1.0
         means = {label: mean_ci(self.values(label, self.rank_by))["mean"] for label in self.labels}
+        missing = {label: len(self.seeds) - len(self.by_seed(label, self.rank_by)) for label in self.labels}
 
-        def key(label: str) -> tuple[float, str]:
+        def key(label: str) -> tuple[int, float, str]:
+            # a strategy whose figure is undefined on some seeds (nothing succeeded) ranks after the rest
             mean = means[label]
-            return (math.inf if mean is None else sign * mean, label)
+            return (missing[label], math.inf if mean is None else sign * mean, label)
 
         order = sorted(self.labels, key=key)
         best = order[0]
@@ -209,17 +223,19 @@ class Comparison:
             low, high = diff["ci_low"], diff["ci_high"]
             distinct = low is not None and high is not None and (low > 0 or high < 0)
             out.append(
-                {"strategy": label, "mean": means[label], "difference_to_best": diff, "distinguishable": distinct}
+                {
+                    "strategy": label,
+                    "mean": means[label],
+                    "difference_to_best": diff,
+                    "distinguishable": distinct,
+                    "undefined_seeds": missing[label],
+                }
             )
         return out
 
     def _paired(self, label: str, best: str) -> list[float]:
-        mine = dict(zip(self._seeds(label), self.values(label, self.rank_by), strict=False))
-        theirs = dict(zip(self._seeds(best), self.values(best, self.rank_by), strict=False))
+        mine, theirs = self.by_seed(label, self.rank_by), self.by_seed(best, self.rank_by)
         return [mine[s] - theirs[s] for s in self.seeds if s in mine and s in theirs]
-
-    def _seeds(self, label: str) -> list[int]:
-        return [r["seed"] for r in self.runs if r["strategy"] == label]
 
 
 def run_comparison(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import re
 import tomllib
 from pathlib import Path
@@ -13,6 +12,7 @@ from pydantic import ValidationError
 
 from sim.messages import reword
 from sim.scenario import Scenario
+from sim.yamlio import load_yaml
 
 __all__ = ["ScenarioError", "apply_overrides", "load_scenario", "parse_assignment", "parse_scenario"]
 
@@ -35,6 +35,8 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scena
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ScenarioError([f"{path}: cannot read file ({exc.strerror or exc})"]) from None
+    except UnicodeDecodeError as exc:
+        raise ScenarioError([f"{label}: not UTF-8 text (byte {exc.start})"]) from None
     raw = _parse_text(text, label, toml=path.suffix.lower() == ".toml")
     return parse_scenario(raw, label, overrides)
 
@@ -57,7 +59,7 @@ def _parse_text(text: str, label: str, *, toml: bool) -> Any:
         except tomllib.TOMLDecodeError as exc:
             raise ScenarioError([f"{label}: TOML syntax error: {exc}"]) from None
     try:
-        return yaml.safe_load(text)
+        return load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1} column {mark.column + 1}" if mark is not None else "?"
@@ -66,18 +68,19 @@ def _parse_text(text: str, label: str, *, toml: bool) -> Any:
 
 
 def format_validation_error(exc: ValidationError, label: str) -> list[str]:
-    """One ``FILE: field.path: message (got X)`` line per pydantic error."""
+    """One ``FILE: field.path: message (got X)`` line per problem (a check across fields may report several)."""
     lines = []
     for err in exc.errors(include_url=False):
-        path = ".".join(str(part) for part in err["loc"])
-        message = reword(err["msg"])
-        match = _PATH_PREFIX.match(message)
-        if match and err["type"] == "value_error":
-            path, message = ".".join(p for p in (path, match.group(1)) if p), match.group(2)
+        base = ".".join(str(part) for part in err["loc"])
         shown = err.get("input")
         plain = not isinstance(shown, (dict, list)) and err["type"] != "missing"
-        got = f" (got {_show(shown)})" if plain and "(got " not in message else ""
-        lines.append(f"{label}: {path or '(top level)'}: {message}{got}")
+        for message in reword(err["msg"]).split("\n"):
+            path = base
+            match = _PATH_PREFIX.match(message)
+            if match and err["type"] == "value_error":
+                path, message = ".".join(p for p in (base, match.group(1)) if p), match.group(2)
+            got = f" (got {_show(shown)})" if plain and "(got " not in message else ""
+            lines.append(f"{label}: {path or '(top level)'}: {message}{got}")
     return lines
 
 
@@ -95,7 +98,7 @@ def parse_assignment(text: str) -> tuple[list[str | int], Any]:
     if any(p == "" for p in parts):
         raise ValueError(f"empty field name in path (got {key!r})")
     try:
-        value = yaml.safe_load(value_text) if value_text.strip() else None
+        value = load_yaml(value_text) if value_text.strip() else None
     except yaml.YAMLError:
         value = value_text
     return parts, value
@@ -103,7 +106,7 @@ def parse_assignment(text: str) -> tuple[list[str | int], Any]:
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str], label: str = "--set") -> dict[str, Any]:
     """Copy of ``raw`` with every ``PATH=VALUE`` override applied (missing mapping keys are created)."""
-    data = copy.deepcopy(raw)
+    data: dict[str, Any] = _unshared(raw)
     problems = []
     for text in overrides:
         try:
@@ -114,6 +117,15 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str], label: str = "--s
     if problems:
         raise ScenarioError(problems)
     return data
+
+
+def _unshared(node: Any) -> Any:
+    """Deep copy in which YAML aliases become separate copies, so ``--set`` changes one place only."""
+    if isinstance(node, dict):
+        return {key: _unshared(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_unshared(value) for value in node]
+    return node
 
 
 def _set_path(node: Any, path: list[str | int], value: Any) -> None:

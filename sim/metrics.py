@@ -165,7 +165,8 @@ def recovery(sc: Scenario, series: dict[str, np.ndarray]) -> list[dict[str, Any]
     """Per trigger (a fault or a surge), whether service failed, when it recovered, and if it stayed failed.
 
     A trigger is metastable when service failed during it (or just after) and no window starting
-    within ``slo.recovery`` after its end, or before the run ended, was up again.
+    within ``slo.recovery`` after its end was up again. When the run ends sooner than that after
+    the trigger and service had not recovered yet, the verdict is None (undetermined).
     """
     up = _window_up(series, sc.slo.availability)
     start = series["start_s"]
@@ -187,7 +188,13 @@ def recovery(sc: Scenario, series: dict[str, np.ndarray]) -> list[dict[str, Any]
                 "end_s": end_s,
                 "failed": failed,
                 "recovery_s": recovery_s if math.isfinite(recovery_s) else None,
-                "metastable": failed and not recovery_s <= sc.slo.recovery,
+                "metastable": _verdict(failed, recovery_s, sc.duration - end_s, sc.slo.recovery),
             }
         )
     return out
+
+
+def _verdict(failed: bool, recovery_s: float, observed_s: float, budget_s: float) -> bool | None:
+    if not failed or recovery_s <= budget_s:
+        return False
+    return True if observed_s >= budget_s else None

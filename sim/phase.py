@@ -112,7 +112,9 @@ def run_phase(
         summaries = [results[p * len(seeds) + k] for k in range(len(seeds))]
         triggers = [s["triggers"][-1] for s in summaries]
         cells.append(
-            Cell(magnitude, duration_s, [bool(t["metastable"]) for t in triggers], [t["recovery_s"] for t in triggers])
+            Cell(
+                magnitude, duration_s, [t["metastable"] is True for t in triggers], [t["recovery_s"] for t in triggers]
+            )
         )
     return cells
 

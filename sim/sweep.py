@@ -7,7 +7,7 @@ import itertools
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from sim.loading import ScenarioError, load_scenario
 from sim.metrics import summarize
 from sim.outputs import write_json
 from sim.scenario import Scenario
+from sim.yamlio import load_yaml
 
 __all__ = ["Grid", "SweepRun", "parse_grid", "point_scenarios", "run_point", "run_sweep"]
 
@@ -53,12 +54,14 @@ def parse_grid(texts: list[str]) -> Grid:
         values.append(
             _range(text, spec) if spec.count(":") == 2 else [_scalar(v) for v in spec.split(",") if v.strip()]
         )
+        if len({json.dumps(v, sort_keys=True, default=str) for v in values[-1]}) != len(values[-1]):
+            raise ValueError(f"--grid: a value is listed twice in {text!r}")
     return Grid(params, values)
 
 
 def _scalar(text: str) -> Any:
     try:
-        return yaml.safe_load(text.strip())
+        return load_yaml(text.strip())
     except yaml.YAMLError:
         return text.strip()
 
@@ -68,6 +71,8 @@ def _range(text: str, spec: str) -> list[Any]:
     if not all(isinstance(p, (int, float)) and not isinstance(p, bool) for p in parts):
         raise ValueError(f"--grid: a range needs numbers LO:HI:STEP (got {text!r})")
     low, high, step = parts
+    if not all(math.isfinite(p) for p in parts):
+        raise ValueError(f"--grid: a range needs finite numbers (got {text!r})")
     if step <= 0 or high < low:
         raise ValueError(f"--grid: empty range in {text!r} (need STEP > 0 and HI >= LO)")
     count = math.floor((high - low) / step + 1e-9) + 1
@@ -113,6 +118,7 @@ class SweepRun:
     done: int = 0
     failed: int = 0
     skipped: int = 0
+    errors: list[str] = field(default_factory=list)
 
 
 def manifest(path: Path, overrides: list[str], grid: Grid, seeds: list[int]) -> dict[str, Any]:
@@ -161,6 +167,7 @@ def run_sweep(
         point_index, seed = pending[index]
         if error is not None:
             state.failed += 1
+            state.errors.append(f"{points[point_index]} seed {seed}: {type(error).__name__}: {error}")
         else:
             record = {"point": points[point_index], "seed": seed, "summary": summary}
             write_json(folder / "points" / f"{task_key(points[point_index], seed)}.json", record)

@@ -59,7 +59,7 @@ def summary_table(summary: dict[str, Any]) -> Table:
             )
         )
     rows += [
-        ("metastable", fmt(summary["metastable"]) if summary["metastable"] is not None else "- (no trigger)"),
+        ("metastable", _metastable(summary)),
         ("simulated / wall time", f"{format_duration(summary['duration_s'])} in {summary['wall_s']:.2f} s"),
         ("simulated requests per wall second", fmt(summary["requests_per_wall_s"])),
     ]
@@ -99,3 +99,9 @@ def phase_table(spec: Any, cells: list[Any]) -> Table:
             *(("METASTABLE " if c.metastable_share >= 0.5 else "recovers ") + f"{c.metastable_share:.0%}" for c in row),
         )
     return table
+
+
+def _metastable(summary: dict[str, Any]) -> str:
+    if summary["metastable"] is not None:
+        return fmt(summary["metastable"])
+    return "undetermined (the run ends too soon after the trigger)" if summary["triggers"] else "- (no trigger)"

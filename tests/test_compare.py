@@ -157,3 +157,13 @@ def test_compare_bad_input_exits_2(small: Path, tmp_path: Path, args: list[str],
     assert message in done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "never").exists()
+
+
+def test_undefined_figures_neither_shift_pairs_nor_win_the_ranking() -> None:
+    runs = fake_runs({"a": [1.0, 2.0, 3.0], "b": [1.1, 2.1, 3.1]})
+    del runs[4]["summary"]["latency_s"]["p99"]  # b, seed 1: nothing succeeded, p99 undefined
+    comparison = Comparison(labels=["b", "a"], seeds=[0, 1, 2], runs=runs, rank_by="latency_s.p99")
+    ranking = comparison.ranking()
+    assert [row["strategy"] for row in ranking] == ["a", "b"]
+    assert ranking[1]["undefined_seeds"] == 1
+    assert ranking[1]["difference_to_best"]["mean"] == pytest.approx(0.1)

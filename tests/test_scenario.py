@@ -126,7 +126,7 @@ def test_negative_retry_delay_is_refused(tmp_path: Path) -> None:
 
 def test_warmup_must_be_shorter_than_duration(tmp_path: Path) -> None:
     lines = errors_of(tmp_path, yaml.safe_dump({**BASE, "warmup": 2000}))
-    assert lines == ["bad.yaml: (top level): warmup must be shorter than duration (got 2000s >= 1000s)"]
+    assert lines == ["bad.yaml: warmup: must be shorter than duration (got 2000s >= 1000s)"]
 
 
 def test_class_for_unserved_model_is_refused(tmp_path: Path) -> None:
@@ -210,3 +210,45 @@ def test_contract_example_scenario_is_accepted() -> None:
     scenario = parse_scenario(yaml.safe_load(text), "contract_example.yaml")
     assert scenario.faults[0].end_s == 40 * 60 + 30 * 60
     assert scenario.clients.retries.budget is not None and scenario.clients.retries.budget.ratio == 0.1
+
+
+def test_problems_across_fields_are_all_reported(tmp_path: Path) -> None:
+    data = {
+        **BASE,
+        "warmup": 5000,
+        "clusters": [{"name": "c", "servers": 1, "params": {"d": 2}}, {"name": "c", "servers": 1}],
+        "faults": [{"kind": "crash", "target": "nowhere", "at": 1, "duration": 1}],
+    }
+    assert errors_of(tmp_path, yaml.safe_dump(data)) == [
+        "bad.yaml: warmup: must be shorter than duration (got 5000s >= 1000s)",
+        "bad.yaml: clusters: names must be unique (repeated: c)",
+        "bad.yaml: faults.0.target: no cluster named 'nowhere' (known: c, c)",
+        "bad.yaml: clusters.0.params: only with clusters.0.strategy (the router's strategy takes router.params)",
+    ]
+
+
+def test_yaml_1_1_booleans_do_not_eat_keys(tmp_path: Path) -> None:
+    path = tmp_path / "on.yaml"
+    path.write_text(yaml.safe_dump(BASE) + "clients: {retries: {max: 1, on: [503]}}\nrouter: {strategy: random}\n")
+    assert load_scenario(path).clients.retries.on == [503]
+
+
+def test_set_changes_one_place_even_under_a_yaml_alias(tmp_path: Path) -> None:
+    path = tmp_path / "alias.yaml"
+    path.write_text(
+        "duration: 100\nworkload: {rate: 1}\nclusters:\n"
+        "  - {name: a, servers: 1, service: &svc {kind: exponential, mean: 1}}\n"
+        "  - {name: b, servers: 1, service: *svc}\n"
+    )
+    scenario = load_scenario(path, ["clusters.0.service.mean=2"])
+    assert [c.service.mean for c in scenario.clusters] == [2.0, 1.0]
+
+
+def test_infinite_numbers_and_non_utf8_files_are_refused(tmp_path: Path) -> None:
+    assert errors_of(tmp_path, yaml.safe_dump(BASE).replace("rate: 1.0", "rate: .inf")) == [
+        "bad.yaml: workload.rate: must be a finite number (got inf)"
+    ]
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("name: caf\xe9\n".encode("latin-1"))
+    with pytest.raises(ScenarioError, match=r"latin1\.yaml: not UTF-8 text"):
+        load_scenario(path)

@@ -212,7 +212,12 @@ def test_capacity_bad_input_exits_2(mmc: Path, tmp_path: Path) -> None:
         (["--param", "clusters.0.servers", "--target", "wait<=1"], "unknown metric"),
         (["--param", "clusters.0.servers", "--target", "wait_s.mean=1"], "cannot read"),
         (["--param", "clusters.0.servers", "--target", "wait_s.mean<=1", "--range", "9:x"], "--range"),
-        (["--param", "clusters.0.nope", "--target", "wait_s.mean<=1"], "--range"),
+        (["--param", "clusters.0.nope", "--target", "wait_s.mean<=1"], "clusters.0.nope: unknown field"),
+        (["--param", "clusters.3.servers", "--target", "wait_s.mean<=1"], "clusters.3: no such list index"),
+        (
+            ["--param", "clusters.0.servers", "--target", "wait_s.mean<0", "--seeds", "1", "--set", "duration=10m"],
+            "give --range LO:HI",
+        ),
     ):
         done = orchsim(*base, *args)
         assert done.returncode == 2, (args, done.stderr)

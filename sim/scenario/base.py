@@ -20,6 +20,6 @@ PositiveDuration = Annotated[Duration, Field(gt=0)]
 
 
 class ScenarioModel(BaseModel):
-    """Frozen, and unknown keys are errors."""
+    """Frozen; unknown keys, infinities and NaN are errors."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)

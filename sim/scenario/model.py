@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from pydantic import Field, model_validator
@@ -45,23 +44,28 @@ class Scenario(ScenarioModel):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Scenario:
+        """Checks across fields; every problem is one ``path: message`` line."""
+        problems = []
         if self.warmup >= self.duration:
-            raise ValueError(f"warmup must be shorter than duration (got {self.warmup:g}s >= {self.duration:g}s)")
+            problems.append(f"warmup: must be shorter than duration (got {self.warmup:g}s >= {self.duration:g}s)")
         names = [c.name for c in self.clusters]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
-            raise ValueError(f"cluster names must be unique (repeated: {', '.join(dupes)})")
+            problems.append(f"clusters: names must be unique (repeated: {', '.join(dupes)})")
         for i, fault in enumerate(self.faults):
-            _check_target(self, i, fault)
+            problems += _fault_problems(self, i, fault)
         for i, cluster in enumerate(self.clusters):
-            _check_strategy(self, i, cluster)
+            problems += _strategy_problems(self, i, cluster)
+        central = self.router.strategy == "central_queue" or any(c.strategy == "central_queue" for c in self.clusters)
+        if self.router.queue_limit is not None and not central:
+            problems.append("router.queue_limit: only with the central_queue strategy (servers have queue_limit)")
         served = {m for c in self.clusters if c.models is not None for m in c.models}
         serves_all = any(c.models is None for c in self.clusters)
         for i, klass in enumerate(self.workload.classes):
             if klass.model is not None and not serves_all and klass.model not in served:
-                raise ValueError(f"workload.classes.{i}.model: no cluster serves model {klass.model!r}")
-        if not math.isfinite(self.duration + self.drain):
-            raise ValueError("duration and drain must be finite")
+                problems.append(f"workload.classes.{i}.model: no cluster serves model {klass.model!r}")
+        if problems:
+            raise ValueError("\n".join(problems))
         return self
 
     @property
@@ -74,31 +78,33 @@ class Scenario(ScenarioModel):
         return [c.name for c in self.clusters].index(name)
 
 
-def _check_strategy(scenario: Scenario, i: int, cluster: Cluster) -> None:
+def _strategy_problems(scenario: Scenario, i: int, cluster: Cluster) -> list[str]:
     if cluster.strategy is None:
+        if cluster.params is not None:
+            return [f"clusters.{i}.params: only with clusters.{i}.strategy (the router's strategy takes router.params)"]
         name, params, where = scenario.router.strategy, scenario.router.params, "router.params"
     else:
         name, params, where = cluster.strategy, cluster.params or {}, f"clusters.{i}.params"
-    problems = strategy_problems(name, params, cluster.servers)
-    if problems:
-        raise ValueError(f"{where}.{problems[0]}")
+    return [f"{where}.{problem}" for problem in strategy_problems(name, params, cluster.servers)]
 
 
-def _check_target(scenario: Scenario, i: int, fault: Fault) -> None:
+def _fault_problems(scenario: Scenario, i: int, fault: Fault) -> list[str]:
     if fault.kind == "router_saturation":
         if scenario.router.concurrency is None:
-            raise ValueError(f"faults.{i}: router_saturation needs a finite router.concurrency to cut")
-        return
+            return [f"faults.{i}: router_saturation needs a finite router.concurrency to cut"]
+        return []
     if fault.kind == "healthcheck_flap" and scenario.router.health_check is None:
-        raise ValueError(f"faults.{i}: healthcheck_flap needs router.health_check")
+        return [f"faults.{i}: healthcheck_flap needs router.health_check"]
     cluster, _, index = fault.target.partition("/")
     names = [c.name for c in scenario.clusters]
     if cluster not in names:
-        raise ValueError(f"faults.{i}.target: no cluster named {cluster!r} (known: {', '.join(names)})")
-    if index:
-        servers = scenario.clusters[names.index(cluster)].servers
-        if not index.isdigit() or int(index) >= servers:
-            raise ValueError(f"faults.{i}.target: server index must be 0..{servers - 1} (got {index!r})")
+        return [f"faults.{i}.target: no cluster named {cluster!r} (known: {', '.join(names)})"]
+    servers = scenario.clusters[names.index(cluster)].servers
+    if index and (not index.isdigit() or int(index) >= servers):
+        return [f"faults.{i}.target: server index must be 0..{servers - 1} (got {index!r})"]
+    if index and fault.kind in ("partition", "drain"):
+        return [f"faults.{i}.target: a {fault.kind} targets a whole cluster (got {fault.target!r})"]
+    return []
 
 
 def json_schema() -> dict[str, Any]:

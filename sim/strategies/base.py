@@ -63,7 +63,7 @@ class Strategy(Protocol):
 class StrategyParams(BaseModel):
     """Base of each strategy's parameters: validated, frozen, unknown names refused."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class NoParams(StrategyParams):
