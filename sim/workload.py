@@ -23,6 +23,7 @@ class Trace:
     class_models: tuple[str | None, ...] = (None,)
     class_work: tuple[float, ...] = (1.0,)
     class_regions: tuple[str | None, ...] = (None,)
+    class_priorities: tuple[int, ...] = (0,)
 
     def __len__(self) -> int:
         return int(self.arrival_s.size)
@@ -85,6 +86,7 @@ def generate_trace(scenario: Scenario, seed: int | None = None) -> Trace:
         class_models=tuple(c.model for c in classes),
         class_work=tuple(c.work for c in classes),
         class_regions=tuple(c.region for c in classes),
+        class_priorities=tuple(c.priority for c in classes),
     )
 
 

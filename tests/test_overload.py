@@ -113,3 +113,36 @@ def test_deadline_stops_retries_after_users_give_up() -> None:
     result = Simulation(scenario, trace=Trace.from_arrivals([0.0])).run()
     assert result.attempts["sent_s"].tolist() == [0.0, 1.0, 2.0]  # the retry due at 3 s is past the deadline
     assert result.req_code.tolist() == [500]
+
+
+def test_full_waiting_room_evicts_the_lowest_priority_first() -> None:
+    classes = [{"name": "batch", "priority": 0}, {"name": "interactive", "priority": 10}]
+    clusters = [{"name": "c", "servers": 1, "queue_limit": 1, "service": {"kind": "deterministic", "mean": 1.0}}]
+    scenario = make_scenario(duration=10, drain=10, workload={"rate": 1, "classes": classes}, clusters=clusters)
+    trace = Trace(
+        np.array([0.0, 0.1, 0.2, 0.3]),
+        np.array([0, 0, 1, 0], dtype=np.int32),
+        np.arange(4),
+        ("batch", "interactive"),
+        (None, None),
+        (1.0, 1.0),
+        (None, None),
+        (0, 10),
+    )
+    result = Simulation(scenario, trace=trace).run()
+    # the queued batch request (0.1) makes room for the interactive one (0.2); a later batch one is refused
+    assert result.req_code.tolist() == [200, 503, 200, 503]
+    assert result.req_end_s.tolist()[:3] == [1.0, 0.2, 2.0]
+
+
+def test_codel_keeps_queueing_delay_bounded_under_overload() -> None:
+    """One server, 1 s service, 2 requests/s for 400 s: without shedding waits grow to minutes;
+    with CoDel (target 0.5 s, interval 2 s) the attempts it serves waited only a few seconds."""
+    base: dict[str, Any] = {"duration": 400, "drain": 0, "workload": {"rate": 2.0}}
+    service = {"kind": "deterministic", "mean": 1.0}
+    plain = run_summary(make_scenario(**base, clusters=[{"name": "c", "servers": 1, "service": service}]))[1]
+    codel = {"name": "c", "servers": 1, "service": service, "codel": {"target": 0.5, "interval": 2}}
+    shed = run_summary(make_scenario(**base, clusters=[codel]))[1]
+    assert plain["wait_s"]["p99"] > 100
+    assert shed["wait_s"]["p99"] < 5
+    assert shed["errors_by_code"]["503"] > 0.3 * shed["requests"]["offered"]

@@ -39,6 +39,7 @@ class Clients:
         self.klass: list[int] = trace.klass.tolist()
         self.session: list[int] = trace.session.tolist()
         self.class_work = trace.class_work
+        self.class_priority = trace.class_priorities
         n = self.n_requests = len(self.arrival_s)
         self.code = [0] * n
         self.end_s = [float("nan")] * n
@@ -71,6 +72,7 @@ class Clients:
     def _send(self, req: int, number: int) -> None:
         klass = self.klass[req]
         attempt = Attempt(req, number, klass, self.session[req], self.class_work[klass], self.env._now)
+        attempt.priority = self.class_priority[klass]
         self.attempts[req] = number
         self.unlogged[attempt] = None
         if self.adaptive is not None and self.adaptive.refuses(attempt.sent_s):

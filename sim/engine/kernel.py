@@ -94,11 +94,13 @@ class Attempt:
         "cluster",
         "code",
         "end_s",
+        "enqueued_s",
         "in_router",
         "klass",
         "number",
         "outcome",
         "outcome_delay_s",
+        "priority",
         "req",
         "sent_s",
         "server",
@@ -115,6 +117,8 @@ class Attempt:
         self.klass = klass
         self.session = session  # affinity key (a session or prefix id)
         self.work = work  # work units: the class's service-time multiplier
+        self.priority = 0  # criticality of its class: lower is shed first
+        self.enqueued_s = sent_s  # when it entered a server's waiting room
         self.sent_s = sent_s
         self.start_s = float("nan")
         self.end_s = float("nan")

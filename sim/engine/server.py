@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from sim.engine.kernel import Attempt, Call, Kernel
+from sim.engine.shedding import Codel, lowest_priority_victim
 from sim.rng import Draws
 from sim.service import ServiceTimes
 
@@ -23,6 +24,7 @@ class Server:
     __slots__ = (
         "busy",
         "cluster",
+        "codel",
         "consecutive_5xx",
         "down_count",
         "drained",
@@ -93,6 +95,7 @@ class Server:
         self.ejections = 0
         self.drained = False  # a drain fault retired it: no new requests
         self.outlier: OutlierDetector | None = None
+        self.codel = None if cluster.spec.codel is None else Codel(cluster.spec.codel)
         self.finish = cluster.finish
 
     @property
@@ -107,13 +110,38 @@ class Server:
         elif self.busy < self.slots:
             self.start(attempt)
         elif self.queue_limit is not None and self.queued >= self.queue_limit:
-            self._refuse(attempt)
+            self._full(attempt)
         else:
             attempt.server = self
+            attempt.enqueued_s = self.env._now
             self.queue.append(attempt)
             self.queued += 1
             self.in_flight += 1
             self.work_in_flight += attempt.work
+
+    def _full(self, attempt: Attempt) -> None:
+        """Waiting room full: evict a lower-priority queued request for ``attempt``, or refuse it."""
+        victim = lowest_priority_victim(self.queue, attempt.priority)
+        if victim is None:
+            self._refuse(attempt)
+            return
+        self.queue.remove(victim)
+        self._unqueue(victim)
+        self._refuse(victim)
+        attempt.server = self
+        attempt.enqueued_s = self.env._now
+        self.queue.append(attempt)
+        self._enqueued(attempt)
+
+    def _enqueued(self, attempt: Attempt) -> None:
+        self.queued += 1
+        self.in_flight += 1
+        self.work_in_flight += attempt.work
+
+    def _unqueue(self, attempt: Attempt) -> None:
+        self.queued -= 1
+        self.in_flight -= 1
+        self.work_in_flight -= attempt.work
 
     def _refuse(self, attempt: Attempt) -> None:
         """Answer 503 at once (waiting room full, or server down); the record names this server."""
@@ -185,9 +213,11 @@ class Server:
             attempt = self.queue.popleft()
             if attempt.cancelled:
                 continue
-            self.queued -= 1
-            self.in_flight -= 1
-            self.work_in_flight -= attempt.work
+            self._unqueue(attempt)
+            now = self.env._now
+            if self.codel is not None and self.codel.drops(now - attempt.enqueued_s, now):
+                self._refuse(attempt)
+                continue
             return attempt
         return None
 

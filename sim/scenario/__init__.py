@@ -2,7 +2,7 @@
 
 from sim.scenario.base import Duration, PositiveDuration
 from sim.scenario.clients import AdaptiveThrottling, Clients, RetryBudget, RetryPolicy, RetryThrottle
-from sim.scenario.cluster import Cluster, ServiceModel
+from sim.scenario.cluster import Cluster, Codel, ServiceModel
 from sim.scenario.faults import Fault
 from sim.scenario.model import Scenario, Slo, json_schema
 from sim.scenario.router import HealthCheck, OutlierEjection, Router
@@ -12,6 +12,7 @@ __all__ = [
     "AdaptiveThrottling",
     "Clients",
     "Cluster",
+    "Codel",
     "Duration",
     "Fault",
     "HealthCheck",

@@ -10,7 +10,7 @@ from pydantic import Field, field_validator
 from sim.scenario.base import PositiveDuration, ScenarioModel
 from sim.strategies import STRATEGIES
 
-__all__ = ["Cluster", "ServiceModel"]
+__all__ = ["Cluster", "Codel", "ServiceModel"]
 
 
 class ServiceModel(ScenarioModel):
@@ -68,13 +68,23 @@ def _interp(x: float, xs: list[float], ys: list[float]) -> float:
     return ys[-1]
 
 
+class Codel(ScenarioModel):
+    """CoDel shedding on each server's waiting room: drop while waits stay above target for an interval."""
+
+    target: PositiveDuration = Field(default=0.005, description="acceptable standing queueing delay")
+    interval: PositiveDuration = Field(default=0.1, description="how long waits may stay above target")
+
+
 class Cluster(ScenarioModel):
     """A group of identical servers serving a set of models."""
 
     name: str = Field(min_length=1)
     servers: int = Field(gt=0)
     slots: int = Field(default=1, gt=0, description="concurrent requests one server serves")
-    queue_limit: int | None = Field(default=None, ge=0, description="waiting room per server; full -> 503")
+    queue_limit: int | None = Field(
+        default=None, ge=0, description="waiting room per server; full -> 503, or evict a lower-priority request"
+    )
+    codel: Codel | None = Field(default=None, description="CoDel shedding of each server's waiting room")
     service: ServiceModel = Field(default_factory=ServiceModel)
     models: list[str] | None = Field(default=None, description="models served; null = all")
     region: str | None = Field(default=None, description="its region (region_spillover routing)")

@@ -40,6 +40,7 @@ class RequestClass(ScenarioModel):
     model: str | None = Field(default=None, description="model it asks for; null = any cluster")
     work: float = Field(default=1.0, gt=0, description="service-time multiplier")
     region: str | None = Field(default=None, description="where its users are (region_spillover routing)")
+    priority: int = Field(default=0, description="criticality: a full waiting room evicts lower priorities first")
 
 
 class Surge(ScenarioModel):
