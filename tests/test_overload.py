@@ -146,3 +146,42 @@ def test_codel_keeps_queueing_delay_bounded_under_overload() -> None:
     assert plain["wait_s"]["p99"] > 100
     assert shed["wait_s"]["p99"] < 5
     assert shed["errors_by_code"]["503"] > 0.3 * shed["requests"]["offered"]
+
+
+def test_adaptive_concurrency_limit_sheds_instead_of_queueing() -> None:
+    """10 single-slot servers (1 s exponential service), 20 minutes: offered 20/s (twice capacity)
+    the limit keeps latency low while serving near capacity; offered 8/s it sheds almost nothing."""
+
+    def figures(rate: float, limit: bool) -> dict[str, Any]:
+        router: dict[str, Any] = {"strategy": "least_connections"}
+        if limit:
+            router["adaptive_concurrency"] = {"initial_limit": 50}
+        scenario = make_scenario(
+            duration=1200,
+            warmup=120,
+            drain=0,
+            workload={"rate": rate},
+            clusters=[{"name": "c", "servers": 10}],
+            router=router,
+        )
+        return run_summary(scenario)[1]
+
+    plain, limited = figures(20, limit=False), figures(20, limit=True)
+    assert plain["latency_s"]["p50"] > 60  # the queue grows all along
+    assert limited["latency_s"]["p50"] < 5
+    assert limited["throughput_rps"] > 0.95 * 10
+    assert figures(8, limit=True)["availability"] > 0.99
+
+
+def test_cross_region_latency_is_added_when_served_elsewhere() -> None:
+    classes = [{"name": "eu-users", "region": "eu"}]
+    clusters = [{"name": "us", "servers": 1, "region": "us", "service": {"kind": "deterministic", "mean": 1.0}}]
+    router = {"cross_region_latency": 0.05}
+    scenario = make_scenario(
+        duration=10, drain=5, workload={"rate": 1, "classes": classes}, clusters=clusters, router=router
+    )
+    trace = Trace(
+        np.array([0.0]), np.array([0], dtype=np.int32), np.arange(1), ("eu-users",), (None,), (1.0,), ("eu",), (0,)
+    )
+    result = Simulation(scenario, trace=trace).run()
+    assert result.req_end_s.tolist() == [pytest.approx(1.05)]

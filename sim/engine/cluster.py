@@ -9,6 +9,7 @@ from typing import Any
 from sim.engine.health import HealthChecker, OutlierDetector
 from sim.engine.kernel import Attempt, Call, Gauge, Kernel
 from sim.engine.server import Server
+from sim.engine.shedding import GradientLimit
 from sim.rng import Draws, stream
 from sim.scenario import Cluster as ClusterSpec
 from sim.scenario import Router as RouterSpec
@@ -87,6 +88,7 @@ class Cluster:
         self.panic_threshold = router.panic_threshold
         self.gauges: tuple[Gauge, Gauge] | None = None  # (routable, ejected) totals, set by the model
         self.health: HealthChecker | None = None
+        self.limiter = None if router.adaptive_concurrency is None else GradientLimit(router.adaptive_concurrency)
         if router.health_check is not None:
             self.health = HealthChecker(kernel, self, router.health_check, Draws(stream(seed, "health", index)))
         if router.outlier_ejection is not None:
@@ -98,6 +100,15 @@ class Cluster:
         if self.report_interval_s is None:
             return self.routable
         return [self.reports[s.index] for s in self.routable]
+
+    def limiting(self) -> Generator[Any, Any, None]:
+        """SimPy process: recompute the adaptive concurrency limit each interval (when configured)."""
+        if self.limiter is None:
+            return
+        interval_s = self.limiter.interval_s
+        while True:
+            yield self.kernel.env.timeout(interval_s)
+            self.limiter.update()
 
     def reporting(self) -> Generator[Any, Any, None]:
         """SimPy process: every server reports its load each ``report_interval`` (stale mode only)."""
@@ -122,6 +133,11 @@ class Cluster:
         """Route ``attempt`` to a server (or the central queue); 503 when nothing can take it."""
         attempt.cluster = self.index
         servers = self.routable
+        if self.limiter is not None:
+            if not self.limiter.admits():
+                self.reject(attempt, 503)
+                return
+            attempt.limited = True
         if not servers:
             self.reject(attempt, 503)
         elif self.partitioned:

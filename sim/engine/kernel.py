@@ -97,6 +97,7 @@ class Attempt:
         "enqueued_s",
         "in_router",
         "klass",
+        "limited",
         "number",
         "outcome",
         "outcome_delay_s",
@@ -118,6 +119,7 @@ class Attempt:
         self.session = session  # affinity key (a session or prefix id)
         self.work = work  # work units: the class's service-time multiplier
         self.priority = 0  # criticality of its class: lower is shed first
+        self.limited = False  # counted by a cluster's adaptive concurrency limit
         self.enqueued_s = sent_s  # when it entered a server's waiting room
         self.sent_s = sent_s
         self.start_s = float("nan")

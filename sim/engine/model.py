@@ -78,7 +78,11 @@ class Simulation:
 
     def _server_done(self, attempt: Attempt, code: int) -> None:
         attempt.server_done = True
-        attempt.server_end_s = self.kernel.env._now
+        now = attempt.server_end_s = self.kernel.env._now
+        if attempt.limited:
+            limiter = self.clusters[attempt.cluster].limiter
+            if limiter is not None:
+                limiter.done(now - attempt.sent_s, code == 200)
         if not attempt.client_done and code != 0:
             self.clients.answer(attempt, code)
         elif attempt.client_done:
@@ -120,6 +124,7 @@ class Simulation:
         self.kernel.env.process(self._monitor())
         for cluster in self.clusters:
             self.kernel.env.process(cluster.reporting())
+            self.kernel.env.process(cluster.limiting())
             if cluster.health is not None:
                 self.kernel.env.process(cluster.health.process())
         end_s = self.scenario.duration + self.scenario.drain

@@ -33,6 +33,7 @@ class Router:
         self.overhead_s = spec.overhead
         self.choice = CLUSTER_CHOICES[spec.cluster_strategy]
         self.spill = spec.spill_threshold
+        self.remote_s = spec.cross_region_latency
         self.candidates = candidates  # per request class, the clusters able to serve it
         self.regions = regions  # per request class, where its users are
         self.draws = draws
@@ -63,6 +64,13 @@ class Router:
             attempt.in_router = False
             self.in_flight -= 1
 
+    def _arrive_remote(self, call: Call) -> None:
+        cluster, attempt = call.arg
+        if attempt.client_done:
+            self._finish(attempt, 0)
+        else:
+            cluster.submit(attempt)
+
     def _after_overhead(self, call: Call) -> None:
         self._dispatch(call.arg)
 
@@ -75,6 +83,10 @@ class Router:
             cluster: Cluster | None = clusters[0]
         else:
             cluster = self.choice(clusters, self.regions[attempt.klass], self.draws, self.spill)
+        home = self.regions[attempt.klass]
+        if cluster is not None and self.remote_s > 0 and home is not None and cluster.spec.region not in (None, home):
+            self.kernel.call_later(self.remote_s, self._arrive_remote, (cluster, attempt))
+            return
         if cluster is None:
             self._finish(attempt, 503)
         else:

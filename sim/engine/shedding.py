@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections import deque
 
 from sim.engine.kernel import Attempt
+from sim.scenario import AdaptiveConcurrency as AdaptiveConcurrencySpec
 from sim.scenario import Codel as CodelSpec
 
-__all__ = ["Codel", "lowest_priority_victim"]
+__all__ = ["Codel", "GradientLimit", "lowest_priority_victim"]
 
 
 class Codel:
@@ -49,3 +51,50 @@ def lowest_priority_victim(queue: deque[Attempt], priority: int) -> Attempt | No
         if attempt.priority < priority and (victim is None or attempt.priority <= victim.priority):
             victim = attempt
     return victim
+
+
+class GradientLimit:
+    """Adaptive concurrency limit of one cluster, seen from the router (Netflix Gradient2 style).
+
+    Each interval: short = mean latency of the successes since the last update, base = the
+    smallest short of the last ``window`` intervals (an unloaded latency that slowly forgets);
+    gradient = clamp(tolerance x base / short, 0.5, 1); the limit moves a fifth of the way
+    towards limit x gradient + sqrt(limit). Attempts over it get 503 at once.
+    """
+
+    __slots__ = ("_history", "_latency_sum_s", "_samples", "_spec", "interval_s", "limit", "outstanding")
+
+    def __init__(self, spec: AdaptiveConcurrencySpec) -> None:
+        self._spec = spec
+        self.interval_s = spec.interval
+        self.limit = float(spec.initial_limit)
+        self.outstanding = 0
+        self._history: deque[float] = deque(maxlen=spec.window)
+        self._latency_sum_s = 0.0
+        self._samples = 0
+
+    def admits(self) -> bool:
+        """True (and counted) if one more attempt fits under the limit."""
+        if self.outstanding >= self.limit:
+            return False
+        self.outstanding += 1
+        return True
+
+    def done(self, latency_s: float, success: bool) -> None:
+        """An admitted attempt ended; successes feed the latency sample."""
+        self.outstanding -= 1
+        if success:
+            self._latency_sum_s += latency_s
+            self._samples += 1
+
+    def update(self) -> None:
+        """Recompute the limit from the latency sample of the last interval."""
+        if not self._samples:
+            return
+        short_s = self._latency_sum_s / self._samples
+        self._latency_sum_s, self._samples = 0.0, 0
+        self._history.append(short_s)
+        gradient = min(1.0, max(0.5, self._spec.tolerance * min(self._history) / short_s))
+        target = self.limit * gradient + math.sqrt(self.limit)
+        self.limit += 0.2 * (target - self.limit)
+        self.limit = min(float(self._spec.max_limit), max(float(self._spec.min_limit), self.limit))

@@ -5,10 +5,11 @@ from sim.scenario.clients import AdaptiveThrottling, Clients, RetryBudget, Retry
 from sim.scenario.cluster import Cluster, Codel, ServiceModel
 from sim.scenario.faults import Fault
 from sim.scenario.model import Scenario, Slo, json_schema
-from sim.scenario.router import HealthCheck, OutlierEjection, Router
+from sim.scenario.router import AdaptiveConcurrency, HealthCheck, OutlierEjection, Router
 from sim.scenario.workload import ProfilePoint, RequestClass, Sessions, Surge, Workload
 
 __all__ = [
+    "AdaptiveConcurrency",
     "AdaptiveThrottling",
     "Clients",
     "Cluster",

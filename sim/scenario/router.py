@@ -9,7 +9,7 @@ from pydantic import Field, field_validator
 from sim.scenario.base import Duration, PositiveDuration, ScenarioModel
 from sim.strategies import STRATEGIES
 
-__all__ = ["HealthCheck", "OutlierEjection", "Router"]
+__all__ = ["AdaptiveConcurrency", "HealthCheck", "OutlierEjection", "Router"]
 
 
 class HealthCheck(ScenarioModel):
@@ -28,6 +28,19 @@ class OutlierEjection(ScenarioModel):
     consecutive_5xx: int = Field(default=5, ge=1)
     base_ejection: PositiveDuration = Field(default=30.0, description="ejected for this x number of ejections")
     max_ejected_fraction: float = Field(default=0.1, gt=0, le=1, description="at least one server may be ejected")
+
+
+class AdaptiveConcurrency(ScenarioModel):
+    """Gradient concurrency limit per cluster (after Netflix concurrency-limits): every interval the limit
+    moves toward limit x clamp(tolerance x lowest recent latency / latency now, 0.5, 1) + sqrt(limit);
+    attempts over the limit get 503 from the router."""
+
+    interval: PositiveDuration = Field(default=5.0, description="how often the limit moves (enough samples each)")
+    tolerance: float = Field(default=1.5, ge=1, description="latency growth tolerated before the limit shrinks")
+    window: int = Field(default=60, ge=1, description="intervals over which the lowest latency is kept")
+    initial_limit: int = Field(default=100, ge=1)
+    min_limit: int = Field(default=1, ge=1)
+    max_limit: int = Field(default=10000, ge=1)
 
 
 class Router(ScenarioModel):
@@ -54,6 +67,10 @@ class Router(ScenarioModel):
         default=0.0, ge=0, le=1, description="below this share of routable servers, route to all of them"
     )
     connect_timeout: PositiveDuration = Field(default=1.0, description="partition: time until a connect fails")
+    cross_region_latency: Duration = Field(
+        default=0.0, description="added when a request is served outside its class's region (failover, spill-over)"
+    )
+    adaptive_concurrency: AdaptiveConcurrency | None = Field(default=None, description="per-cluster gradient limit")
 
     @field_validator("strategy")
     @classmethod
