@@ -24,6 +24,12 @@ class Trace:
     class_work: tuple[float, ...] = (1.0,)
     class_regions: tuple[str | None, ...] = (None,)
     class_priorities: tuple[int, ...] = (0,)
+    has_sessions: bool = False  # False: ``session`` is just the request index
+
+    def __post_init__(self) -> None:
+        fields = (self.class_names, self.class_models, self.class_work, self.class_regions, self.class_priorities)
+        if len({len(f) for f in fields}) != 1:
+            raise ValueError("Trace: every class_* tuple needs one entry per class")
 
     def __len__(self) -> int:
         return int(self.arrival_s.size)
@@ -75,7 +81,7 @@ def generate_trace(scenario: Scenario, seed: int | None = None) -> Trace:
     session = _sessions(workload, seed, times.size)
     classes = workload.classes
     if not classes:
-        return Trace(times, np.zeros(times.size, dtype=np.int32), session)
+        return Trace(times, np.zeros(times.size, dtype=np.int32), session, has_sessions=workload.sessions is not None)
     weights = np.array([c.weight for c in classes], dtype=np.float64)
     klass = stream(seed, "classes").choice(len(classes), size=times.size, p=weights / weights.sum())
     return Trace(
@@ -87,6 +93,7 @@ def generate_trace(scenario: Scenario, seed: int | None = None) -> Trace:
         class_work=tuple(c.work for c in classes),
         class_regions=tuple(c.region for c in classes),
         class_priorities=tuple(c.priority for c in classes),
+        has_sessions=workload.sessions is not None,
     )
 
 

@@ -160,7 +160,14 @@ def test_requests_still_running_at_the_end_are_in_flight() -> None:
 
 def test_class_work_scales_service_time() -> None:
     trace = Trace(
-        np.array([0.0, 2.0]), np.array([0, 1], dtype=np.int32), np.arange(2), ("s", "l"), (None, None), (1.0, 4.0)
+        np.array([0.0, 2.0]),
+        np.array([0, 1], dtype=np.int32),
+        np.arange(2),
+        ("s", "l"),
+        (None, None),
+        (1.0, 4.0),
+        (None, None),
+        (0, 0),
     )
     sc = make_scenario(duration=10, drain=10, clusters=[{"name": "c", "servers": 1, "service": DET}])
     result = Simulation(sc, trace=trace).run()

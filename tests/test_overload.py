@@ -185,3 +185,18 @@ def test_cross_region_latency_is_added_when_served_elsewhere() -> None:
     )
     result = Simulation(scenario, trace=trace).run()
     assert result.req_end_s.tolist() == [pytest.approx(1.05)]
+
+
+def test_retries_at_two_layers_multiply() -> None:
+    """Every try fails: 2 client retries x 2 router retries = (2+1)^2 = 9 tries per user request."""
+    scenario = make_scenario(
+        duration=1000,
+        workload={"rate": 5},
+        clusters=[{"name": "c", "servers": 10}],
+        faults=ALL_FAIL,
+        router={"retries": {"max": 2}},
+        clients={"retries": {"max": 2, "backoff": "none"}},
+    )
+    result, summary = run_summary(scenario)
+    assert summary["retry_amplification"] == pytest.approx(9.0, abs=0.01)
+    assert int(np.sum(result.attempts["hop"] == 0)) == int(result.req_attempts.sum())  # client attempts

@@ -37,7 +37,8 @@ class Clients:
         self.retry_on = frozenset(spec.retries.on)
         self.arrival_s: list[float] = trace.arrival_s.tolist()
         self.klass: list[int] = trace.klass.tolist()
-        self.session: list[int] = trace.session.tolist()
+        # sessions matter only when the workload has them; otherwise the request id is the key
+        self.session: list[int] | None = trace.session.tolist() if trace.has_sessions else None
         self.class_work = trace.class_work
         self.class_priority = trace.class_priorities
         n = self.n_requests = len(self.arrival_s)
@@ -49,6 +50,7 @@ class Clients:
         self.budget = None if spec.retries.budget is None else Budget(spec.retries.budget)
         self.bucket = None if spec.retries.throttle is None else TokenBucket(spec.retries.throttle)
         self.adaptive = None if spec.adaptive_throttling is None else AdaptiveThrottle(spec.adaptive_throttling, draws)
+        self.watching = self.bucket is not None or self.adaptive is not None  # throttles that learn from answers
         self._submit, self._release, self._cancel, self.log = submit, release, cancel, log
         self.unlogged: dict[Attempt, None] = {}  # sent attempts whose record is not written yet
 
@@ -71,7 +73,8 @@ class Clients:
 
     def _send(self, req: int, number: int) -> None:
         klass = self.klass[req]
-        attempt = Attempt(req, number, klass, self.session[req], self.class_work[klass], self.env._now)
+        session = req if self.session is None else self.session[req]
+        attempt = Attempt(req, number, klass, session, self.class_work[klass], self.env._now)
         attempt.priority = self.class_priority[klass]
         self.attempts[req] = number
         self.unlogged[attempt] = None
@@ -104,7 +107,7 @@ class Clients:
             del self.unlogged[attempt]
             self.log.append(attempt)
         req = attempt.req
-        if code != 429:
+        if self.watching and code != 429:
             self._learn(code, now)
         if code != 200 and self._may_retry(attempt.number, code, now):
             delay_s = backoff_s(self.policy, attempt.number, self._backoff_s[req], self.draws)

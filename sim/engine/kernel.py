@@ -86,7 +86,11 @@ class Gauge:
 
 
 class Attempt:
-    """One attempt of a user request, from the client's send to its answer."""
+    """One attempt of a user request, from the client's send to its answer.
+
+    ``outcome`` and ``outcome_delay_s`` are set when service starts and ``enqueued_s`` when it
+    joins a waiting room; they are read only after that, so the constructor leaves them unset.
+    """
 
     __slots__ = (
         "cancelled",
@@ -95,6 +99,7 @@ class Attempt:
         "code",
         "end_s",
         "enqueued_s",
+        "hop",
         "in_router",
         "klass",
         "limited",
@@ -112,6 +117,10 @@ class Attempt:
         "work",
     )
 
+    outcome: int  # what the server will answer when service ends
+    outcome_delay_s: float  # when the answer is an injected error: its latency
+    enqueued_s: float  # when it entered a server's waiting room
+
     def __init__(self, req: int, number: int, klass: int, session: int, work: float, sent_s: float) -> None:
         self.req = req
         self.number = number
@@ -120,7 +129,7 @@ class Attempt:
         self.work = work  # work units: the class's service-time multiplier
         self.priority = 0  # criticality of its class: lower is shed first
         self.limited = False  # counted by a cluster's adaptive concurrency limit
-        self.enqueued_s = sent_s  # when it entered a server's waiting room
+        self.hop = 0  # router retries of this client attempt so far
         self.sent_s = sent_s
         self.start_s = float("nan")
         self.end_s = float("nan")
@@ -128,8 +137,6 @@ class Attempt:
         self.code = 0
         self.server: Any = None
         self.cluster = -1
-        self.outcome = 200  # what the server will answer when service ends
-        self.outcome_delay_s = 0.0  # when the answer is an injected error: its latency
         self.in_router = False
         self.client_done = False
         self.server_done = False

@@ -60,6 +60,9 @@ class Simulation:
             self.log,
         )
         self.gauge_rows: dict[str, list[float]] = {}
+        retries = scenario.router.retries
+        self.router_retries = 0 if retries is None else retries.max
+        self.router_retry_on = frozenset(() if retries is None else retries.on)
 
     def _build_clusters(self) -> list[Cluster]:
         clusters, first = [], 0
@@ -83,10 +86,26 @@ class Simulation:
             limiter = self.clusters[attempt.cluster].limiter
             if limiter is not None:
                 limiter.done(now - attempt.sent_s, code == 200)
-        if not attempt.client_done and code != 0:
+        if (
+            self.router_retries
+            and not attempt.client_done
+            and code in self.router_retry_on
+            and attempt.hop < self.router_retries
+        ):
+            self._router_retry(attempt, code, now)
+        elif not attempt.client_done and code != 0:
             self.clients.answer(attempt, code)
         elif attempt.client_done:
             self.clients.record(attempt)
+
+    def _router_retry(self, attempt: Attempt, code: int, now_s: float) -> None:
+        """The routing layer retries a failed try itself (the client sees only the last one)."""
+        self.log.append_router_try(attempt, code, now_s)
+        attempt.hop += 1
+        attempt.server, attempt.cluster, attempt.limited = None, -1, False
+        attempt.start_s = attempt.server_end_s = float("nan")
+        attempt.server_done = attempt.cancelled = False
+        self.router.redispatch(attempt)
 
     def _cancel(self, attempt: Attempt) -> None:
         if attempt.cluster >= 0:

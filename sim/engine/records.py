@@ -11,8 +11,8 @@ from sim.scenario import Scenario
 
 __all__ = ["ATTEMPT_COLUMNS", "AttemptLog", "SimResult"]
 
-ATTEMPT_COLUMNS = ("req", "number", "cluster", "server", "code", "sent_s", "start_s", "end_s", "server_end_s")
-INT_COLUMNS = 5  # the first five columns hold integers
+ATTEMPT_COLUMNS = ("req", "number", "hop", "cluster", "server", "code", "sent_s", "start_s", "end_s", "server_end_s")
+INT_COLUMNS = 6  # the first six columns hold integers
 
 
 class AttemptLog:
@@ -32,9 +32,16 @@ class AttemptLog:
         """Record ``a`` (called once both client and server are done with it, or at the end)."""
         server = -1 if a.server is None else a.server.global_index
         pending = self._pending
-        pending.append((a.req, a.number, a.cluster, server, a.code, a.sent_s, a.start_s, a.end_s, a.server_end_s))
+        pending.append(
+            (a.req, a.number, a.hop, a.cluster, server, a.code, a.sent_s, a.start_s, a.end_s, a.server_end_s)
+        )
         if len(pending) >= self.BLOCK:
             self._pack()
+
+    def append_router_try(self, a: Attempt, code: int, now_s: float) -> None:
+        """Record a try the router retried: it ended at ``now_s`` with ``code`` and the client never saw it."""
+        server = -1 if a.server is None else a.server.global_index
+        self._pending.append((a.req, a.number, a.hop, a.cluster, server, code, a.sent_s, a.start_s, now_s, now_s))
 
     def _pack(self) -> None:
         if self._pending:
@@ -49,12 +56,13 @@ class AttemptLog:
         self._pack()
         width = len(ATTEMPT_COLUMNS)
         table = np.concatenate(self._blocks) if self._blocks else np.empty((0, width))
-        cols = {
-            name: table[:, i].astype(np.int64) if i < INT_COLUMNS else table[:, i].copy()
+        self._blocks = []  # the table below replaces them: one copy of the rows at a time
+        index = {name: i for i, name in enumerate(ATTEMPT_COLUMNS)}
+        order = np.lexsort(tuple(table[:, index[n]] for n in ("hop", "number", "req", "sent_s")))
+        return {
+            name: table[order, i].astype(np.int64) if i < INT_COLUMNS else table[order, i]
             for i, name in enumerate(ATTEMPT_COLUMNS)
         }
-        order = np.lexsort((cols["number"], cols["req"], cols["sent_s"]))
-        return {name: col[order] for name, col in cols.items()}
 
 
 @dataclass

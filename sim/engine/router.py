@@ -64,12 +64,20 @@ class Router:
             attempt.in_router = False
             self.in_flight -= 1
 
+    def _is_remote(self, cluster: Cluster, attempt: Attempt) -> bool:
+        home = self.regions[attempt.klass]
+        return home is not None and cluster.spec.region not in (None, home)
+
     def _arrive_remote(self, call: Call) -> None:
         cluster, attempt = call.arg
         if attempt.client_done:
             self._finish(attempt, 0)
         else:
             cluster.submit(attempt)
+
+    def redispatch(self, attempt: Attempt) -> None:
+        """Route a retried try again; it keeps the router slot it holds."""
+        self._dispatch(attempt)
 
     def _after_overhead(self, call: Call) -> None:
         self._dispatch(call.arg)
@@ -83,8 +91,7 @@ class Router:
             cluster: Cluster | None = clusters[0]
         else:
             cluster = self.choice(clusters, self.regions[attempt.klass], self.draws, self.spill)
-        home = self.regions[attempt.klass]
-        if cluster is not None and self.remote_s > 0 and home is not None and cluster.spec.region not in (None, home):
+        if self.remote_s and cluster is not None and self._is_remote(cluster, attempt):
             self.kernel.call_later(self.remote_s, self._arrive_remote, (cluster, attempt))
             return
         if cluster is None:

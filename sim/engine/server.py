@@ -127,11 +127,11 @@ class Server:
             return
         self.queue.remove(victim)
         self._unqueue(victim)
-        self._refuse(victim)
         attempt.server = self
         attempt.enqueued_s = self.env._now
         self.queue.append(attempt)
         self._enqueued(attempt)
+        self._refuse(victim)  # last: a router retry of the victim must find the room full again
 
     def _enqueued(self, attempt: Attempt) -> None:
         self.queued += 1

@@ -5,7 +5,7 @@ from sim.scenario.clients import AdaptiveThrottling, Clients, RetryBudget, Retry
 from sim.scenario.cluster import Cluster, Codel, ServiceModel
 from sim.scenario.faults import Fault
 from sim.scenario.model import Scenario, Slo, json_schema
-from sim.scenario.router import AdaptiveConcurrency, HealthCheck, OutlierEjection, Router
+from sim.scenario.router import AdaptiveConcurrency, HealthCheck, OutlierEjection, Router, RouterRetries
 from sim.scenario.workload import ProfilePoint, RequestClass, Sessions, Surge, Workload
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "RetryPolicy",
     "RetryThrottle",
     "Router",
+    "RouterRetries",
     "Scenario",
     "ServiceModel",
     "Sessions",

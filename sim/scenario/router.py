@@ -9,7 +9,7 @@ from pydantic import Field, field_validator
 from sim.scenario.base import Duration, PositiveDuration, ScenarioModel
 from sim.strategies import STRATEGIES
 
-__all__ = ["AdaptiveConcurrency", "HealthCheck", "OutlierEjection", "Router"]
+__all__ = ["AdaptiveConcurrency", "HealthCheck", "OutlierEjection", "Router", "RouterRetries"]
 
 
 class HealthCheck(ScenarioModel):
@@ -43,6 +43,14 @@ class AdaptiveConcurrency(ScenarioModel):
     max_limit: int = Field(default=10000, ge=1)
 
 
+class RouterRetries(ScenarioModel):
+    """Retries made by the routing layer itself, before the client sees an answer (retries at a second
+    layer: with N client retries and M router retries one user request can cost (N+1)(M+1) tries)."""
+
+    max: int = Field(default=1, ge=0)
+    on: list[int] = Field(default_factory=lambda: [500, 502, 503], description="server answers retried")
+
+
 class Router(ScenarioModel):
     """The orchestration layer: picks a cluster able to serve the request, then a server."""
 
@@ -71,6 +79,7 @@ class Router(ScenarioModel):
         default=0.0, description="added when a request is served outside its class's region (failover, spill-over)"
     )
     adaptive_concurrency: AdaptiveConcurrency | None = Field(default=None, description="per-cluster gradient limit")
+    retries: RouterRetries | None = Field(default=None, description="retries by the routing layer itself")
 
     @field_validator("strategy")
     @classmethod
