@@ -65,6 +65,7 @@ def summarize(result: SimResult, series: dict[str, np.ndarray] | None = None) ->
             "succeeded": succeeded,
             "failed": int(failed_codes.size),
             "in_flight": int((codes == 0).sum()),
+            "regenerated": int((result.req_origin[mask] >= 0).sum()),
         },
         "errors_by_code": {str(c): int(n) for c, n in zip(*np.unique(failed_codes, return_counts=True), strict=True)},
         "availability": succeeded / offered if offered else None,

@@ -200,3 +200,21 @@ def test_retries_at_two_layers_multiply() -> None:
     result, summary = run_summary(scenario)
     assert summary["retry_amplification"] == pytest.approx(9.0, abs=0.01)
     assert int(np.sum(result.attempts["hop"] == 0)) == int(result.req_attempts.sum())  # client attempts
+
+
+def test_users_regenerate_failed_requests() -> None:
+    """Every try fails and half of the failures are asked again after 5 s: a geometric series,
+    so about half of all measured user requests are regenerations (tolerance 3 points)."""
+    scenario = make_scenario(
+        duration=4000,
+        warmup=200,
+        workload={"rate": 5},
+        clusters=[{"name": "c", "servers": 10}],
+        faults=ALL_FAIL,
+        clients={"regenerate": {"probability": 0.5, "delay": 5}},
+    )
+    result, summary = run_summary(scenario)
+    requests = summary["requests"]
+    assert requests["regenerated"] / requests["offered"] == pytest.approx(0.5, abs=0.03)
+    again = result.req_origin >= 0
+    np.testing.assert_allclose(result.arrival_s[again], result.req_end_s[result.req_origin[again]] + 5.0)

@@ -46,6 +46,8 @@ class Clients:
         self.end_s = [float("nan")] * n
         self.attempts = [0] * n
         self._backoff_s = [0.0] * n
+        self.origin = [-1] * n  # for a regenerated request, the failed request it repeats
+        self.regenerate = spec.regenerate
         self.draws = draws
         self.budget = None if spec.retries.budget is None else Budget(spec.retries.budget)
         self.bucket = None if spec.retries.throttle is None else TokenBucket(spec.retries.throttle)
@@ -117,6 +119,27 @@ class Clients:
                 return
         self.code[req] = code
         self.end_s[req] = now
+        if self.regenerate is not None and code != 200 and self.draws.uniform() < self.regenerate.probability:
+            self._ask_again(req, now + self.regenerate.delay)
+
+    def _ask_again(self, req: int, at_s: float) -> None:
+        """A new user request, like ``req``, arriving at ``at_s`` (it counts as offered load)."""
+        again = len(self.arrival_s)
+        self.arrival_s.append(at_s)
+        self.klass.append(self.klass[req])
+        if self.session is not None:
+            self.session.append(self.session[req])
+        self.code.append(0)
+        self.end_s.append(float("nan"))
+        self.attempts.append(0)
+        self._backoff_s.append(0.0)
+        self.origin.append(req)
+        self.kernel.call_at(at_s, self._arrive_again, again)
+
+    def _arrive_again(self, call: Call) -> None:
+        if self.budget is not None:
+            self.budget.deposit(self.env._now)
+        self._send(call.arg, 1)
 
     def record(self, attempt: Attempt) -> None:
         """Write the record of ``attempt`` (its client and server are both done with it)."""

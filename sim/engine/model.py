@@ -174,8 +174,9 @@ class Simulation:
         return SimResult(
             scenario=self.scenario,
             seed=self.seed,
-            arrival_s=self.trace.arrival_s,
-            klass=self.trace.klass,
+            arrival_s=np.array(clients.arrival_s, dtype=np.float64),
+            klass=np.array(clients.klass, dtype=np.int32),
+            req_origin=np.array(clients.origin, dtype=np.int64),
             req_code=np.array(clients.code, dtype=np.int32),
             req_end_s=np.array(clients.end_s, dtype=np.float64),
             req_attempts=np.array(clients.attempts, dtype=np.int32),

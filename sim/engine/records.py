@@ -76,6 +76,7 @@ class SimResult:
     req_code: np.ndarray  # final code of each user request; 0 = still in flight at the end
     req_end_s: np.ndarray  # time of the final answer (NaN while in flight)
     req_attempts: np.ndarray
+    req_origin: np.ndarray  # -1, or for a regenerated request the failed request it repeats
     attempts: dict[str, np.ndarray]
     windows: dict[str, np.ndarray]
     end_s: float

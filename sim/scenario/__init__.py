@@ -1,7 +1,7 @@
 """Typed scenario models: what a scenario file may say, validated at load time."""
 
 from sim.scenario.base import Duration, PositiveDuration
-from sim.scenario.clients import AdaptiveThrottling, Clients, RetryBudget, RetryPolicy, RetryThrottle
+from sim.scenario.clients import AdaptiveThrottling, Clients, Regenerate, RetryBudget, RetryPolicy, RetryThrottle
 from sim.scenario.cluster import Cluster, Codel, ServiceModel
 from sim.scenario.faults import Fault
 from sim.scenario.model import Scenario, Slo, json_schema
@@ -20,6 +20,7 @@ __all__ = [
     "OutlierEjection",
     "PositiveDuration",
     "ProfilePoint",
+    "Regenerate",
     "RequestClass",
     "RetryBudget",
     "RetryPolicy",

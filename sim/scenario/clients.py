@@ -8,7 +8,7 @@ from pydantic import Field, model_validator
 
 from sim.scenario.base import Duration, PositiveDuration, ScenarioModel
 
-__all__ = ["AdaptiveThrottling", "Clients", "RetryBudget", "RetryPolicy", "RetryThrottle"]
+__all__ = ["AdaptiveThrottling", "Clients", "Regenerate", "RetryBudget", "RetryPolicy", "RetryThrottle"]
 
 
 class RetryBudget(ScenarioModel):
@@ -54,6 +54,13 @@ class RetryPolicy(ScenarioModel):
         return self
 
 
+class Regenerate(ScenarioModel):
+    """Users who, after a request finally fails, ask again ("regenerate") as a new request."""
+
+    probability: float = Field(ge=0, le=1, description="share of failed requests asked again")
+    delay: PositiveDuration = Field(default=5.0, description="time between the failure and the new request")
+
+
 class Clients(ScenarioModel):
     """Client behaviour: per-attempt timeout and retries."""
 
@@ -63,4 +70,5 @@ class Clients(ScenarioModel):
     deadline: PositiveDuration | None = Field(
         default=None, description="users abandon a request this long after it arrived: no retry is sent later"
     )
+    regenerate: Regenerate | None = Field(default=None, description="failed requests asked again by users")
     retries: RetryPolicy = Field(default_factory=RetryPolicy)
