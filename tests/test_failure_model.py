@@ -159,3 +159,27 @@ def test_healthcheck_cascade_and_the_panic_threshold() -> None:
     assert summarize(cascade, series)["availability"] < 0.7
     panic = summarize(simulate(load_scenario(path, ["router.panic_threshold=0.5"])))
     assert panic["availability"] > 0.999
+
+
+def test_autoscaler_adds_servers_after_the_cold_start() -> None:
+    """10 servers (1 s deterministic service) at 5/s, then 20/s from 600 s: evaluations every 30 s,
+    a 60 s cold start, target 70% utilisation, at most 40 servers."""
+    workload = {"rate": 5, "profile": [{"at": 0, "rate": 5}, {"at": 599, "rate": 5}, {"at": 600, "rate": 20}]}
+    autoscale = {"target_utilization": 0.7, "interval": 30, "cold_start": 60, "max_servers": 40}
+    clusters = [{"name": "c", "servers": 10, "service": DET, "autoscale": autoscale}]
+    scenario = make_scenario(
+        duration=1500, window=30, workload=workload, clusters=clusters, router={"strategy": "least_connections"}
+    )
+    series = timeseries(simulate(scenario, 1))
+    before = series["start_s"] < 600
+    assert series["routable_servers"][before].max() == 10.0  # never below the initial size, no need to grow
+    assert series["routable_servers"][series["start_s"] < 660].max() <= 10.0  # the cold start delays growth
+    assert 25 <= series["routable_servers"][-1] <= 40  # 20/s at 1 s each needs 20 busy slots at 70%: 29
+    assert series["healthy_servers"][-1] == series["routable_servers"][-1]
+
+
+def test_autoscale_needs_room_to_grow() -> None:
+    clusters = [{"name": "c", "servers": 10, "autoscale": {"max_servers": 5}}]
+    with pytest.raises(ScenarioError) as info:
+        make_scenario(clusters=clusters)
+    assert info.value.lines == ["test.yaml: clusters.0.autoscale.max_servers: must be at least servers, 10 (got 5)"]

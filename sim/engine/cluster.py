@@ -6,6 +6,7 @@ from collections import deque
 from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
+from sim.engine.autoscale import Autoscaler
 from sim.engine.health import HealthChecker, OutlierDetector
 from sim.engine.kernel import Attempt, Call, Gauge, Kernel
 from sim.engine.server import Server
@@ -70,17 +71,20 @@ class Cluster:
                 ServiceTimes(spec.service, stream(seed, "service", index, i)),
                 Draws(stream(seed, "faults", index, i)),
             )
-            for i in range(spec.servers)
+            for i in range(spec.max_servers)
         ]
+        for server in self.servers[spec.servers :]:
+            server.provisioned = False  # room for the autoscaler
         name, params = (router.strategy, router.params) if spec.strategy is None else (spec.strategy, spec.params or {})
         self.strategy = make_strategy(name, params, self.servers, self.route_draws)
         self.central = self.strategy.central
         self.observe = getattr(self.strategy, "on_complete", None)
         for server in self.servers:
             server.observe = self.observe
+        self.autoscaler: Autoscaler | None = None  # set by the model, which owns the healthy gauge
         self.report_interval_s = router.report_interval
         self.reports = [LoadReport(s) for s in self.servers]
-        self.routable: list[Server] = list(self.servers)
+        self.routable: list[Server] = self.servers[: spec.servers]
         self.views: Sequence[ServerView] = self._views()
         self.partitioned = 0  # partition faults in force: the router cannot connect
         self.ejected_count = 0
@@ -200,7 +204,7 @@ class Cluster:
         Below ``panic_threshold`` of usable servers it routes to every server not drained.
         """
         checked = self.health is not None
-        candidates = [s for s in self.servers if not s.drained]
+        candidates = [s for s in self.servers if s.provisioned and not s.drained]
         usable = [s for s in candidates if (s.probed_healthy if checked else s.down_count == 0) and not s.ejected]
         if candidates and len(usable) < self.panic_threshold * len(candidates):
             usable = candidates

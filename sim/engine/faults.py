@@ -33,10 +33,11 @@ def fault_servers(fault: Fault, clusters: list[Cluster], seed: int, number: int)
     cluster = next(c for c in clusters if c.spec.name == name)
     if index:
         return [cluster.servers[int(index)]]
+    initial = cluster.servers[: cluster.spec.servers]  # not the autoscaler's spare room
     if fault.kind in PER_REQUEST:
         return list(cluster.servers)
-    count = max(1, math.ceil(fault.fraction * len(cluster.servers) - 1e-9))
-    order = stream(seed, "fault-targets", number).permutation(len(cluster.servers))
+    count = max(1, math.ceil(fault.fraction * len(initial) - 1e-9))
+    order = stream(seed, "fault-targets", number).permutation(len(initial))
     chosen = order[:count] if fault.kind == "drain" else sorted(order[:count])
     return [cluster.servers[i] for i in chosen]
 

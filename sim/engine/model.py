@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from sim.engine.autoscale import Autoscaler
 from sim.engine.client import Clients
 from sim.engine.cluster import Cluster
 from sim.engine.faults import start_faults
@@ -37,10 +38,14 @@ class Simulation:
         self.kernel = Kernel()
         self.log = AttemptLog()
         self.clusters = self._build_clusters()
-        total = sum(len(c.servers) for c in self.clusters)
+        total = sum(c.spec.servers for c in self.clusters)  # the autoscaler's spare room is not counted
         self.gauges = {"healthy_servers": Gauge(total), "routable_servers": Gauge(total), "ejected_servers": Gauge()}
         for cluster in self.clusters:
             cluster.gauges = (self.gauges["routable_servers"], self.gauges["ejected_servers"])
+            if cluster.spec.autoscale is not None:
+                cluster.autoscaler = Autoscaler(
+                    self.kernel, cluster, cluster.spec.autoscale, cluster.spec.servers, self.gauges["healthy_servers"]
+                )
         self.router = Router(
             self.kernel,
             scenario.router,
@@ -70,7 +75,7 @@ class Simulation:
             clusters.append(
                 Cluster(self.kernel, spec, self.scenario.router, index, first, self.seed, self._server_done)
             )
-            first += spec.servers
+            first += spec.max_servers
         return clusters
 
     def _candidates(self) -> list[list[Cluster]]:
@@ -146,6 +151,8 @@ class Simulation:
             self.kernel.env.process(cluster.limiting())
             if cluster.health is not None:
                 self.kernel.env.process(cluster.health.process())
+            if cluster.autoscaler is not None:
+                self.kernel.env.process(cluster.autoscaler.process())
         end_s = self.scenario.duration + self.scenario.drain
         collecting = gc.isenabled()
         gc.disable()  # millions of short-lived acyclic objects: reference counting frees them all

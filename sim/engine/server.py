@@ -45,6 +45,7 @@ class Server:
         "probe_failures",
         "probe_successes",
         "probed_healthy",
+        "provisioned",
         "queue",
         "queue_limit",
         "queued",
@@ -94,6 +95,7 @@ class Server:
         self.ejected = False
         self.ejections = 0
         self.drained = False  # a drain fault retired it: no new requests
+        self.provisioned = True  # False: an autoscaling slot not in service
         self.outlier: OutlierDetector | None = None
         self.codel = None if cluster.spec.codel is None else Codel(cluster.spec.codel)
         self.finish = cluster.finish

@@ -2,7 +2,7 @@
 
 from sim.scenario.base import Duration, PositiveDuration
 from sim.scenario.clients import AdaptiveThrottling, Clients, Regenerate, RetryBudget, RetryPolicy, RetryThrottle
-from sim.scenario.cluster import Cluster, Codel, ServiceModel
+from sim.scenario.cluster import Autoscale, Cluster, Codel, ServiceModel
 from sim.scenario.faults import Fault
 from sim.scenario.model import Scenario, Slo, json_schema
 from sim.scenario.router import AdaptiveConcurrency, HealthCheck, OutlierEjection, Router, RouterRetries
@@ -11,6 +11,7 @@ from sim.scenario.workload import ProfilePoint, RequestClass, Sessions, Surge, W
 __all__ = [
     "AdaptiveConcurrency",
     "AdaptiveThrottling",
+    "Autoscale",
     "Clients",
     "Cluster",
     "Codel",

@@ -5,12 +5,12 @@ from __future__ import annotations
 import itertools
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from sim.scenario.base import PositiveDuration, ScenarioModel
 from sim.strategies import STRATEGIES
 
-__all__ = ["Cluster", "Codel", "ServiceModel"]
+__all__ = ["Autoscale", "Cluster", "Codel", "ServiceModel"]
 
 
 class ServiceModel(ScenarioModel):
@@ -75,6 +75,18 @@ class Codel(ScenarioModel):
     interval: PositiveDuration = Field(default=0.1, description="how long waits may stay above target")
 
 
+class Autoscale(ScenarioModel):
+    """Add servers toward a target utilisation (requests in flight per slot), after a cold start."""
+
+    target_utilization: float = Field(default=0.7, gt=0, le=1)
+    interval: PositiveDuration = Field(default=60.0, description="how often the autoscaler decides")
+    cold_start: PositiveDuration = Field(default=120.0, description="time until a new server takes traffic")
+    max_servers: int = Field(gt=0, description="the most servers the cluster may have")
+    scale_down_window: PositiveDuration = Field(
+        default=300.0, description="scale down only to the largest recommendation made in this window"
+    )
+
+
 class Cluster(ScenarioModel):
     """A group of identical servers serving a set of models."""
 
@@ -85,6 +97,21 @@ class Cluster(ScenarioModel):
         default=None, ge=0, description="waiting room per server; full -> 503, or evict a lower-priority request"
     )
     codel: Codel | None = Field(default=None, description="CoDel shedding of each server's waiting room")
+    autoscale: Autoscale | None = Field(default=None, description="grow from servers up to max_servers")
+
+    @model_validator(mode="after")
+    def _autoscale_room(self) -> Cluster:
+        if self.autoscale is not None and self.autoscale.max_servers < self.servers:
+            raise ValueError(
+                f"autoscale.max_servers: must be at least servers, {self.servers} (got {self.autoscale.max_servers})"
+            )
+        return self
+
+    @property
+    def max_servers(self) -> int:
+        """Servers it may ever have (autoscaling included)."""
+        return self.servers if self.autoscale is None else self.autoscale.max_servers
+
     service: ServiceModel = Field(default_factory=ServiceModel)
     models: list[str] | None = Field(default=None, description="models served; null = all")
     region: str | None = Field(default=None, description="its region (region_spillover routing)")

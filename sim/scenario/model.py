@@ -85,7 +85,7 @@ def _strategy_problems(scenario: Scenario, i: int, cluster: Cluster) -> list[str
         name, params, where = scenario.router.strategy, scenario.router.params, "router.params"
     else:
         name, params, where = cluster.strategy, cluster.params or {}, f"clusters.{i}.params"
-    return [f"{where}.{problem}" for problem in strategy_problems(name, params, cluster.servers)]
+    return [f"{where}.{problem}" for problem in strategy_problems(name, params, cluster.max_servers)]
 
 
 def _fault_problems(scenario: Scenario, i: int, fault: Fault) -> list[str]:
