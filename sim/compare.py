@@ -18,7 +18,7 @@ from sim.loading import ScenarioError, load_scenario
 from sim.metrics import summarize, timeseries
 from sim.scenario import Scenario
 from sim.stats import Interval, mean_ci
-from sim.yamlio import load_yaml
+from sim.yamlio import flow_yaml, load_yaml
 
 __all__ = [
     "CRN_NOTE",
@@ -103,7 +103,7 @@ def variant_scenarios(path: Path, overrides: list[str], variants: list[Variant])
     out, problems = {}, []
     for v in variants:
         sets = [*overrides, *reset, f"router.strategy={v.strategy}", "router.params={}"]
-        sets += [f"router.params.{k}={_yaml(value)}" for k, value in v.params.items()]
+        sets += [f"router.params.{k}={flow_yaml(value)}" for k, value in v.params.items()]
         try:
             out[v.label] = load_scenario(path, sets)
         except ScenarioError as exc:
@@ -111,10 +111,6 @@ def variant_scenarios(path: Path, overrides: list[str], variants: list[Variant])
     if problems:
         raise ScenarioError(problems)
     return out
-
-
-def _yaml(value: Any) -> str:
-    return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
 
 
 def higher_is_better(metric: str) -> bool:

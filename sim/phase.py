@@ -13,7 +13,6 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
-import yaml
 
 from sim.executors import run_tasks
 from sim.loading import load_scenario
@@ -22,6 +21,7 @@ from sim.plots import save_figure
 from sim.scenario import Scenario
 from sim.sweep import run_point
 from sim.units import format_duration, parse_duration_s
+from sim.yamlio import flow_yaml
 
 __all__ = ["Cell", "PhaseSpec", "parse_trigger", "run_phase", "trigger_overrides", "write_phase"]
 
@@ -64,14 +64,10 @@ def trigger_overrides(spec: PhaseSpec, magnitude: float, duration_s: float) -> l
     """``--set`` lines replacing the scenario's surges and faults by one trigger."""
     if spec.kind == "surge":
         surge = {"at": spec.at_s, "duration": duration_s, "factor": magnitude}
-        return [f"workload.surges={_flow([surge])}", "faults=[]"]
+        return [f"workload.surges={flow_yaml([surge])}", "faults=[]"]
     fault: dict[str, Any] = {"kind": spec.kind, "target": spec.target, "at": spec.at_s, "duration": duration_s}
     fault["factor" if spec.kind == "slowdown" else "fraction"] = magnitude
-    return ["workload.surges=[]", f"faults={_flow([fault])}"]
-
-
-def _flow(value: Any) -> str:
-    return yaml.safe_dump(value, default_flow_style=True).strip()
+    return ["workload.surges=[]", f"faults={flow_yaml([fault])}"]
 
 
 @dataclass

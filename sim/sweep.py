@@ -20,7 +20,7 @@ from sim.loading import ScenarioError, load_scenario
 from sim.metrics import summarize
 from sim.outputs import write_json
 from sim.scenario import Scenario
-from sim.yamlio import load_yaml
+from sim.yamlio import flow_yaml, load_yaml
 
 __all__ = ["Grid", "SweepRun", "parse_grid", "point_scenarios", "run_point", "run_sweep"]
 
@@ -84,7 +84,7 @@ def point_scenarios(path: Path, overrides: list[str], grid: Grid) -> list[Scenar
     """Validate every point before anything runs; ScenarioError names each bad point."""
     scenarios, problems = [], []
     for point in grid.points():
-        sets = [*overrides, *(f"{p}={_dump(v)}" for p, v in point.items())]
+        sets = [*overrides, *(f"{p}={flow_yaml(v)}" for p, v in point.items())]
         try:
             scenarios.append(load_scenario(path, sets))
         except ScenarioError as exc:
@@ -93,10 +93,6 @@ def point_scenarios(path: Path, overrides: list[str], grid: Grid) -> list[Scenar
     if problems:
         raise ScenarioError(problems)
     return scenarios
-
-
-def _dump(value: Any) -> str:
-    return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
 
 
 def run_point(scenario: Scenario, seed: int) -> dict[str, Any]:

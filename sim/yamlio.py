@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["load_yaml"]
+__all__ = ["flow_yaml", "load_yaml"]
 
 _BOOL = "tag:yaml.org,2002:bool"
 
@@ -27,3 +27,8 @@ _Loader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False
 def load_yaml(text: str) -> Any:
     """Parse ``text`` (raises yaml.YAMLError on bad syntax)."""
     return yaml.load(text, Loader=_Loader)
+
+
+def flow_yaml(value: Any) -> str:
+    """``value`` as one line of YAML, as a ``--set PATH=VALUE`` value."""
+    return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()

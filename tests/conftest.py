@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import copy
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -38,3 +41,9 @@ def run_summary(scenario: Scenario, seed: int | None = None) -> tuple[SimResult,
 @pytest.fixture
 def scenario_factory() -> Any:
     return make_scenario
+
+
+def orchsim(*args: str, cwd: Path | None = None, timeout_s: float = 600) -> subprocess.CompletedProcess[str]:
+    """Run the CLI as a user would (``python -m sim``), capturing its output."""
+    command = [sys.executable, "-m", "sim", *args]
+    return subprocess.run(command, capture_output=True, text=True, cwd=cwd, timeout=timeout_s, check=False)

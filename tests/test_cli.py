@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from sim.paths import scenarios_dir
+from tests.conftest import orchsim
 
 SUMMARY_KEYS = {
     "scenario",
@@ -45,10 +46,6 @@ SMALL = {
     "router": {"strategy": "power_of_two"},
     "faults": [{"kind": "crash", "target": "a", "at": "4m", "duration": "1m", "fraction": 0.5}],
 }
-
-
-def orchsim(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "sim", *args], capture_output=True, text=True, cwd=cwd, timeout=120)
 
 
 @pytest.fixture

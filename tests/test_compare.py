@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +11,7 @@ import yaml
 
 from sim.compare import Comparison, Variant, check_metric, flatten, parse_variants
 from sim.stats import mean_ci
+from tests.conftest import orchsim
 
 SMALL = {
     "name": "cmp",
@@ -24,10 +23,6 @@ SMALL = {
     "clients": {"timeout": "20s"},
 }
 WALL_CLOCK = ("wall_s", "requests_per_wall_s")
-
-
-def orchsim(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "sim", *args], capture_output=True, text=True, timeout=300)
 
 
 @pytest.fixture

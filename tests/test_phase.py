@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from sim.paths import scenarios_dir
 from sim.phase import PhaseSpec, parse_trigger, trigger_overrides
-
-
-def orchsim(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "sim", *args], capture_output=True, text=True, timeout=300)
+from tests.conftest import orchsim
 
 
 def test_trigger_replaces_the_scenarios_triggers() -> None:

@@ -19,6 +19,7 @@ import yaml
 from sim import theory
 from sim.capacity import Clause, Evaluation, parse_range, parse_target, search
 from sim.sweep import parse_grid
+from tests.conftest import orchsim
 
 MMC = {
     "name": "mmc8",
@@ -30,10 +31,6 @@ MMC = {
     "router": {"strategy": "central_queue"},
 }
 WALL = ("wall_s", "requests_per_wall_s")
-
-
-def orchsim(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "sim", *args], capture_output=True, text=True, timeout=600)
 
 
 @pytest.fixture
