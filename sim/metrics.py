@@ -102,6 +102,8 @@ def timeseries(result: SimResult) -> dict[str, np.ndarray]:
     cols["offered"] = count(result.arrival_s)
     cols["attempts"] = count(result.attempts["sent_s"])
     cols["succeeded"] = count(result.req_end_s[ok])
+    within = ok if sc.slo.latency is None else ok & (result.req_end_s - result.arrival_s <= sc.slo.latency)
+    cols["goodput"] = count(result.req_end_s[within])  # successes within the SLO latency
     cols["failed"] = count(result.req_end_s[done & ~ok])
     for code in sorted(set(np.unique(result.req_code[done & ~ok]).tolist())):
         cols[f"errors_{code}"] = count(result.req_end_s[result.req_code == code])
@@ -165,19 +167,27 @@ def _utilization(sc: Scenario, series: dict[str, np.ndarray]) -> float:
 def recovery(sc: Scenario, series: dict[str, np.ndarray]) -> list[dict[str, Any]]:
     """Per trigger (a fault or a surge), whether service failed, when it recovered, and if it stayed failed.
 
-    A trigger is metastable when service failed during it (or just after) and no window starting
-    within ``slo.recovery`` after its end was up again. When the run ends sooner than that after
-    the trigger and service had not recovered yet, the verdict is None (undetermined).
+    Recovered means a window starting after the trigger ended is up (availability meets the SLO)
+    and its goodput per answered request is back to at least 90% of what it was before the
+    trigger. A trigger is metastable when service failed during it (or just after) and no window
+    within ``slo.recovery`` after its end recovered. When the run ends sooner than that and
+    service had not recovered yet, the verdict is None (undetermined).
     """
     up = _window_up(series, sc.slo.availability)
     start = series["start_s"]
+    answered = series["succeeded"] + series["failed"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        good_ratio = np.where(answered > 0, series["goodput"] / np.maximum(answered, 1), np.nan)
     out = []
     triggers: list[tuple[str, str, float, float]] = [(f.kind, f.target, f.at, f.end_s) for f in sc.faults]
     triggers += [("surge", f"x{s.factor:g}", s.at, s.end_s) for s in sc.workload.surges]
     for kind, target, at_s, end_s in sorted(triggers, key=lambda t: t[3]):
         during = (series["end_s"] > at_s) & (start < end_s + sc.window)
         failed = bool((~up[during]).any())
-        after = np.nonzero((start >= end_s) & up)[0]
+        before = (start >= sc.warmup) & (series["end_s"] <= at_s) & ~np.isnan(good_ratio)
+        baseline = float(np.mean(good_ratio[before])) if before.any() else 0.0
+        back = np.nan_to_num(good_ratio, nan=1.0) >= 0.9 * baseline
+        after = np.nonzero((start >= end_s) & up & back)[0]
         recovery_s = float(start[after[0]] - end_s) if after.size else math.inf
         if not failed:
             recovery_s = 0.0
@@ -188,6 +198,7 @@ def recovery(sc: Scenario, series: dict[str, np.ndarray]) -> list[dict[str, Any]
                 "start_s": at_s,
                 "end_s": end_s,
                 "failed": failed,
+                "baseline_goodput_ratio": baseline,
                 "recovery_s": recovery_s if math.isfinite(recovery_s) else None,
                 "metastable": _verdict(failed, recovery_s, sc.duration - end_s, sc.slo.recovery),
             }

@@ -183,3 +183,30 @@ def test_autoscale_needs_room_to_grow() -> None:
     with pytest.raises(ScenarioError) as info:
         make_scenario(clusters=clusters)
     assert info.value.lines == ["test.yaml: clusters.0.autoscale.max_servers: must be at least servers, 10 (got 5)"]
+
+
+def test_failover_to_another_region_pays_the_cross_region_latency() -> None:
+    clusters = [
+        {"name": "us", "servers": 2, "region": "us", "service": DET},
+        {"name": "eu", "servers": 2, "region": "eu", "service": DET},
+    ]
+    router = {"cluster_strategy": "region_spillover", "cross_region_latency": 0.1}
+    workload = {"rate": 1, "classes": [{"name": "us-users", "region": "us"}]}
+    faults = [{"kind": "crash", "target": "us", "at": 10, "duration": 20}]
+    scenario = make_scenario(
+        duration=60, drain=10, window=5, workload=workload, clusters=clusters, router=router, faults=faults
+    )
+    trace = Trace(
+        np.array([5.0, 15.0, 40.0]),
+        np.zeros(3, dtype=np.int32),
+        np.arange(3),
+        ("us-users",),
+        (None,),
+        (1.0,),
+        ("us",),
+        (0,),
+    )
+    result = Simulation(scenario, trace=trace).run()
+    assert result.req_code.tolist() == [200, 200, 200]
+    assert result.attempts["cluster"].tolist() == [0, 1, 0]  # home, the other region while home is down, home
+    assert (result.req_end_s - result.arrival_s).tolist() == pytest.approx([1.0, 1.1, 1.0])
