@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
+from pathlib import Path
 from typing import Any
 
 __all__ = ["ExecutorError", "Outcome", "run_tasks"]
@@ -83,8 +86,23 @@ def connect(url: str) -> Any:
         client = Client(address, timeout="5s")
     except (OSError, TimeoutError) as exc:
         raise ExecutorError(f"--executor: cannot reach the Dask scheduler at {url} ({exc})") from None
+    ship_code(client)
     _check_versions(client)
     return client
+
+
+def ship_code(client: Any) -> None:
+    """Send this orchsim's ``sim`` package to every worker, first on their path (workers restart).
+
+    Workers then need only orchsim's dependencies, not orchsim itself, and run exactly this code.
+    """
+    from distributed.diagnostics.plugin import UploadDirectory
+
+    package = Path(__file__).resolve().parent
+    with tempfile.TemporaryDirectory() as tmp:
+        bundle = Path(tmp) / "orchsim_code"
+        shutil.copytree(package, bundle / "sim", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        client.register_plugin(UploadDirectory(str(bundle), restart_workers=True, update_path=True))
 
 
 def _check_versions(client: Any) -> None:
@@ -95,12 +113,14 @@ def _check_versions(client: Any) -> None:
     if not versions or wrong:
         client.close()
         detail = ", ".join(f"{w}: {v}" for w, v in wrong.items()) or "no workers"
-        raise ExecutorError(f"--executor: workers must run orchsim {__version__} ({detail})")
+        raise ExecutorError(f"--executor: workers must run the shipped orchsim {__version__} ({detail})")
 
 
 def _worker_version() -> str:
     try:
-        from sim import __version__
+        import sim
     except ImportError:
-        return "not installed"
-    return __version__
+        return "not importable"
+    return (
+        f"{sim.__version__}" if "orchsim_code" in (sim.__file__ or "") else f"{sim.__version__} (not the shipped code)"
+    )
