@@ -42,7 +42,36 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sweep(verbs)
     _add_capacity(verbs)
     _add_phase(verbs)
+    _add_serve(verbs)
     return parser
+
+
+def _add_serve(verbs: Any) -> None:
+    serve = verbs.add_parser(
+        "serve",
+        help="run the mock service (router + GPU-like backends) on 127.0.0.1",
+        description="Start a router and one backend process per cluster of the scenario on 127.0.0.1; "
+        "Ctrl-C or SIGTERM stops them all.",
+    )
+    serve.add_argument("scenario", nargs="?", metavar="SCENARIO", help="default: the flagship scenario")
+    serve.add_argument(
+        "--time-scale",
+        type=_positive_float,
+        default=1.0,
+        help="K: one simulated second takes 1/K real seconds (default 1)",
+    )
+    serve.add_argument("--port", type=_positive, default=8800, help="router port; backends use the next ones")
+    _add_set(serve)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number (got {text!r})") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number (got {text})")
+    return value
 
 
 def _add_phase(verbs: Any) -> None:
@@ -176,6 +205,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return commands.run(args.scenario, args.seed, args.overrides, args.out, args.plots)
         if args.verb == "check":
             return commands.check(args.files, args.schema, args.overrides)
+        if args.verb == "serve":
+            return commands.serve(args.scenario, args.time_scale, args.port, args.overrides)
         if args.verb == "phase":
             return commands.phase(
                 args.scenario,

@@ -42,7 +42,7 @@ from sim.sweep_output import aggregate, sweep_table, write_sweep
 from sim.tables import capacity_table, phase_table, summary_table
 from sim.units import parse_duration_s
 
-__all__ = ["CapacityOptions", "capacity", "check", "compare", "phase", "run", "strategies", "sweep"]
+__all__ = ["CapacityOptions", "capacity", "check", "compare", "phase", "run", "serve", "strategies", "sweep"]
 
 
 @dataclass(frozen=True)
@@ -299,6 +299,29 @@ def phase(
     out.print(phase_table(spec, cells))
     print(f"outputs written to {folder}/")
     return 0
+
+
+def serve(scenario_path: str | None, time_scale: float, port: int, overrides: list[str]) -> int:
+    """``orchsim serve``: run the mock topology on 127.0.0.1 until Ctrl-C or SIGTERM."""
+    from loadtest.mock.topology import Topology, TopologyError  # deferred: aiohttp only when serving
+
+    path = Path(scenario_path) if scenario_path else flagship_scenario()
+    scenario = load_scenario(path, overrides)
+    topology = Topology(path, scenario, port, time_scale, overrides)
+    try:
+        topology.start()
+    except TopologyError as exc:
+        print(f"orchsim serve: {exc}", file=sys.stderr)
+        return 2
+    rate = scenario.workload.rate * time_scale
+    servers = sum(c.servers for c in scenario.clusters)
+    print(f"orchsim serve: {scenario.name} on {topology.url} (POST /v1/chat/completions, GET /ready, /metrics)")
+    print(
+        f"  {len(scenario.clusters)} backend processes, {servers} servers; time scale {time_scale:g}: "
+        f"1 simulated second = {1 / time_scale:g} s, base rate {rate:g} requests/s real time; ready"
+    )
+    sys.stdout.flush()
+    return topology.serve_forever()
 
 
 def _stamp() -> str:

@@ -1,0 +1,228 @@
+"""GPU stand-in: one process serves every server of one cluster, each with its slots and waiting room.
+
+    python -m loadtest.mock.backend SCENARIO --cluster I --port P [--time-scale K] [--seed S] [--set ...]
+
+Server ``i`` answers ``POST /s/{i}/v1/chat/completions``. Service times come from the scenario's
+service model and the server's own stream (as in the simulator), divided by the time scale; a
+streamed answer spreads its tokens evenly over the service time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+import uuid
+from collections import deque
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from loadtest.mock.openai_api import ChatRequest, RequestError, chunk, completion, error_response, parse_chat_request
+from sim.loading import load_scenario
+from sim.rng import Draws, stream
+from sim.scenario import Cluster
+from sim.service import ServiceTimes
+
+__all__ = ["MockServer", "build_app", "main"]
+
+MAX_BODY_BYTES = 1_000_000
+
+
+class MockServer:
+    """One server: ``slots`` requests at once, FCFS waiting room of ``queue_limit`` (None: unbounded)."""
+
+    def __init__(self, index: int, spec: Cluster, seed: int, cluster_index: int) -> None:
+        self.index = index
+        self.slots = spec.slots
+        self.queue_limit = spec.queue_limit
+        self.service = ServiceTimes(spec.service, stream(seed, "service", cluster_index, index))
+        self.fault_draws = Draws(stream(seed, "faults", cluster_index, index))
+        self.free = spec.slots
+        self.waiting: deque[asyncio.Future[None]] = deque()
+        self.slow_factor = 1.0
+        self.error_fraction = 0.0
+        self.down = False
+
+    @property
+    def queued(self) -> int:
+        return sum(1 for f in self.waiting if not f.done())
+
+    async def acquire(self) -> bool:
+        """Take a slot, waiting in line if needed; False when the waiting room is full."""
+        if self.free > 0:
+            self.free -= 1
+            return True
+        if self.queue_limit is not None and self.queued >= self.queue_limit:
+            return False
+        ticket: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.waiting.append(ticket)
+        try:
+            await ticket
+        except asyncio.CancelledError:
+            if ticket.done() and not ticket.cancelled():
+                self.release()  # the slot was handed over just as the client left: pass it on
+            raise
+        return True
+
+    def release(self) -> None:
+        """Hand the slot to the next in line, or free it."""
+        while self.waiting:
+            ticket = self.waiting.popleft()
+            if not ticket.done():
+                ticket.set_result(None)
+                return
+        self.free += 1
+
+
+class Metrics:
+    """Prometheus figures of one backend process."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "orchsim_backend_requests", "answers by code", ["server", "code"], registry=self.registry
+        )
+        self.in_flight = Gauge("orchsim_backend_in_flight", "requests held", ["server"], registry=self.registry)
+        self.latency = Histogram(
+            "orchsim_backend_latency_seconds", "time to the last byte", ["server"], registry=self.registry
+        )
+        self.ttft = Histogram(
+            "orchsim_backend_ttft_seconds", "time to the first token", ["server"], registry=self.registry
+        )
+
+
+def build_app(spec: Cluster, cluster_index: int, seed: int, time_scale: float) -> web.Application:
+    """The aiohttp application of one cluster's backend process."""
+    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    servers = [MockServer(i, spec, seed, cluster_index) for i in range(spec.servers)]
+    metrics = Metrics()
+
+    async def health(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", "cluster": spec.name, "servers": len(servers)})
+
+    async def chat(request: web.Request) -> web.StreamResponse:
+        try:
+            server = servers[int(request.match_info["server"])]
+        except (ValueError, IndexError):
+            return error_response(404, "no such server", "server")
+        try:
+            body = await request.read()
+            chat_request = parse_chat_request(body)
+        except web.HTTPRequestEntityTooLarge:
+            return error_response(413, f"body larger than {MAX_BODY_BYTES} bytes")
+        except RequestError as exc:
+            return error_response(exc.status, exc.message, exc.param)
+        return await serve(request, server, chat_request)
+
+    async def serve(request: web.Request, server: MockServer, chat_request: ChatRequest) -> web.StreamResponse:
+        label = str(server.index)
+        started = time.perf_counter()
+        if server.down:
+            metrics.requests.labels(label, "503").inc()
+            return error_response(503, "server is down", headers={"Retry-After": "1"})
+        if server.error_fraction and server.fault_draws.uniform() < server.error_fraction:
+            metrics.requests.labels(label, "500").inc()
+            return error_response(500, "injected error")
+        metrics.in_flight.labels(label).inc()
+        try:
+            if not await server.acquire():
+                metrics.requests.labels(label, "503").inc()
+                return error_response(503, "server busy: waiting room full", headers={"Retry-After": "1"})
+            try:
+                service_s = server.service.next_s() * server.slow_factor / time_scale
+                response = await _answer(request, chat_request, service_s, metrics, label, started)
+            finally:
+                server.release()
+        finally:
+            metrics.in_flight.labels(label).dec()
+        metrics.requests.labels(label, "200").inc()
+        metrics.latency.labels(label).observe(time.perf_counter() - started)
+        return response
+
+    async def admin_faults(request: web.Request) -> web.Response:
+        try:
+            fault = await request.json()
+            targets = servers if fault.get("server") is None else [servers[int(fault["server"])]]
+            apply_fault(targets, str(fault["kind"]), float(fault.get("value", 1.0)), float(fault.get("duration_s", 0)))
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            return error_response(400, f"bad fault: {exc}")
+        return web.json_response({"applied": fault})
+
+    async def metrics_page(request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(metrics.registry), content_type="text/plain")
+
+    app.router.add_get("/health", health)
+    app.router.add_post("/s/{server}/v1/chat/completions", chat)
+    app.router.add_post("/admin/faults", admin_faults)
+    app.router.add_get("/metrics", metrics_page)
+    return app
+
+
+def apply_fault(servers: list[MockServer], kind: str, value: float, duration_s: float) -> None:
+    """Start a fault now on ``servers``; it is lifted after ``duration_s`` (0: until changed again)."""
+    if kind not in ("slowdown", "error_rate", "crash"):
+        raise ValueError(f"kind must be slowdown, error_rate or crash (got {kind!r})")
+    for server in servers:
+        _set(server, kind, value, on=True)
+
+    def lift() -> None:
+        for server in servers:
+            _set(server, kind, value, on=False)
+
+    if duration_s > 0:
+        asyncio.get_running_loop().call_later(duration_s, lift)
+
+
+def _set(server: MockServer, kind: str, value: float, *, on: bool) -> None:
+    if kind == "slowdown":
+        server.slow_factor = value if on else 1.0
+    elif kind == "error_rate":
+        server.error_fraction = value if on else 0.0
+    else:
+        server.down = on
+
+
+async def _answer(
+    request: web.Request, chat: ChatRequest, service_s: float, metrics: Metrics, label: str, started: float
+) -> web.StreamResponse:
+    tokens = chat.max_tokens
+    text = " ".join(f"tok{i}" for i in range(tokens))
+    if not chat.stream:
+        await asyncio.sleep(service_s)
+        return web.json_response(completion(chat, text, tokens))
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+    await response.prepare(request)
+    ident = f"chatcmpl-{uuid.uuid4().hex[:24]}"
+    for i in range(tokens):
+        await asyncio.sleep(service_s / tokens)
+        if i == 0:
+            metrics.ttft.labels(label).observe(time.perf_counter() - started)
+        delta = {"role": "assistant", "content": f"tok{i}"} if i == 0 else {"content": f" tok{i}"}
+        await response.write(chunk(chat, ident, delta))
+    await response.write(chunk(chat, ident, {}, finish="length"))
+    if chat.include_usage:
+        await response.write(chunk(chat, ident, {}, usage_tokens=tokens))
+    await response.write(b"data: [DONE]\n\n")
+    await response.write_eof()
+    return response
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run one cluster's backend on 127.0.0.1 until stopped."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("scenario")
+    parser.add_argument("--cluster", type=int, required=True)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--time-scale", type=float, default=1.0)
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--set", dest="overrides", action="append", default=[])
+    args = parser.parse_args(argv)
+    scenario = load_scenario(args.scenario, args.overrides)
+    seed = scenario.seed if args.seed is None else args.seed
+    app = build_app(scenario.clusters[args.cluster], args.cluster, seed, args.time_scale)
+    web.run_app(app, host="127.0.0.1", port=args.port, print=None, access_log=None, handle_signals=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,226 @@
+"""orchsim serve: the mock topology over real HTTP on 127.0.0.1, started and stopped by each test module."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import openai
+import pytest
+import yaml
+
+SCENARIO = {
+    "name": "mock",
+    "duration": "1h",
+    "workload": {"rate": 5},
+    "clusters": [
+        {
+            "name": "a",
+            "servers": 2,
+            "slots": 2,
+            "queue_limit": 1,
+            "models": ["mock-model"],
+            "service": {"kind": "deterministic", "mean": "1s"},
+        }
+    ],
+    "router": {"strategy": "least_connections", "instances": 1, "concurrency": 100},
+    "clients": {"timeout": "60s"},
+}
+TIME_SCALE = 10.0  # 1 s of service = 0.1 s real
+
+
+def free_port_block(count: int) -> int:
+    """A port p such that p..p+count-1 are free on 127.0.0.1 right now."""
+    for _ in range(50):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            base: int = probe.getsockname()[1]
+        if base + count < 65535 and all(_free(p) for p in range(base, base + count)):
+            return base
+    raise RuntimeError("no free block of ports")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``orchsim serve`` in a subprocess; SIGTERM at the end (SIGKILL if it hangs), even on failure."""
+    folder = tmp_path_factory.mktemp("mock")
+    path = folder / "mock.yaml"
+    path.write_text(yaml.safe_dump(SCENARIO))
+    port = free_port_block(2)
+    command = [sys.executable, "-m", "sim", "serve", str(path), "--port", str(port), "--time-scale", str(TIME_SCALE)]
+    with (
+        (folder / "stderr.log").open("w") as log,
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True) as process,
+    ):
+        try:
+            line = process.stdout.readline() if process.stdout else ""
+            assert "orchsim serve: mock on http://127.0.0.1:" in line, (folder / "stderr.log").read_text()
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+    assert process.returncode == 0
+    assert not _listening(port) and not _listening(port + 1)  # router and backend are gone
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def post(url: str, body: Any, raw: bytes | None = None) -> tuple[int, dict[str, Any], dict[str, str]]:
+    data = raw if raw is not None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        f"{url}/v1/chat/completions", data=data, method="POST", headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.load(response), dict(response.headers)
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.load(exc), dict(exc.headers)
+
+
+MESSAGE = {"model": "mock-model", "messages": [{"role": "user", "content": "hello there"}], "max_tokens": 5}
+
+
+def test_completion_follows_the_service_model(service: str) -> None:
+    """Deterministic 1 s service at time scale 10: about 0.1 s; tolerance: 0.1 s to 0.3 s."""
+    started = time.perf_counter()
+    status, body, _ = post(service, MESSAGE)
+    elapsed = time.perf_counter() - started
+    assert status == 200
+    assert body["object"] == "chat.completion"
+    assert body["choices"][0]["message"]["content"].split() == [f"tok{i}" for i in range(5)]
+    assert body["usage"] == {"prompt_tokens": 2, "completion_tokens": 5, "total_tokens": 7}
+    assert 0.1 <= elapsed < 0.3
+
+
+def test_ready_health_models_metrics(service: str) -> None:
+    for path in ("/ready", "/health"):
+        with urllib.request.urlopen(service + path, timeout=5) as response:
+            assert response.status == 200
+    with urllib.request.urlopen(service + "/v1/models", timeout=5) as response:
+        assert [m["id"] for m in json.load(response)["data"]] == ["mock-model"]
+    post(service, MESSAGE)
+    with urllib.request.urlopen(service + "/metrics", timeout=5) as response:
+        text = response.read().decode()
+    assert 'orchsim_router_requests_total{code="200"}' in text
+
+
+@pytest.mark.parametrize(
+    ("raw", "status", "param"),
+    [
+        (b"{not json", 400, None),
+        (b"[1, 2]", 400, None),
+        (json.dumps({"model": "x"}).encode(), 400, "messages"),
+        (json.dumps({"messages": "hi"}).encode(), 422, "messages"),
+        (json.dumps({**MESSAGE, "max_tokens": -1}).encode(), 422, "max_tokens"),
+        (json.dumps({**MESSAGE, "stream": "yes"}).encode(), 422, "stream"),
+        (json.dumps({**MESSAGE, "model": "gpt-nope"}).encode(), 404, "model"),
+        (b'{"messages": [{"role": "user", "content": "' + b"x" * 1_100_000 + b'"}]}', 413, None),
+    ],
+)
+def test_bad_requests_get_openai_errors_and_the_service_keeps_serving(
+    service: str, raw: bytes, status: int, param: str | None
+) -> None:
+    code, body, _ = post(service, None, raw=raw)
+    assert code == status
+    assert body["error"]["param"] == param and body["error"]["message"]
+    assert post(service, MESSAGE)[0] == 200
+
+
+def test_full_waiting_rooms_answer_503_with_retry_after(service: str) -> None:
+    """2 servers x (2 slots + 1 waiting): 6 at once are held, more are refused."""
+
+    async def burst() -> list[tuple[int, str | None]]:
+        async with aiohttp.ClientSession() as session:
+
+            async def one() -> tuple[int, str | None]:
+                async with session.post(f"{service}/v1/chat/completions", json=MESSAGE) as response:
+                    await response.read()
+                    return response.status, response.headers.get("Retry-After")
+
+            return await asyncio.gather(*(one() for _ in range(12)))
+
+    results = asyncio.run(burst())
+    assert sum(code == 200 for code, _ in results) == 6
+    assert all(retry == "1" for code, retry in results if code == 503)
+    assert sum(code == 503 for code, _ in results) == 6
+
+
+def test_streamed_completion_and_a_client_that_leaves_early(service: str) -> None:
+    async def scenario() -> tuple[list[str], float]:
+        async with aiohttp.ClientSession() as session:
+            body = {**MESSAGE, "stream": True, "stream_options": {"include_usage": True}}
+            async with session.post(f"{service}/v1/chat/completions", json=body) as response:
+                lines = [line.decode().strip() async for line in response.content if line.strip()]
+            async with session.post(f"{service}/v1/chat/completions", json={**body, "max_tokens": 200}) as response:
+                await response.content.readline()  # first token, then hang up
+            await asyncio.sleep(0.3)
+            async with session.get(f"{service}/metrics") as response:
+                metrics = await response.text()
+        gauge = [line for line in metrics.splitlines() if line.startswith("orchsim_router_in_flight ")]
+        return lines, float(gauge[0].split()[1])
+
+    lines, in_flight = asyncio.run(scenario())
+    assert lines[-1] == "data: [DONE]"
+    frames = [json.loads(line.removeprefix("data: ")) for line in lines[:-1]]
+    assert "".join(f["choices"][0]["delta"].get("content", "") for f in frames if f["choices"]).split() == [
+        f"tok{i}" for i in range(5)
+    ]
+    assert frames[-1]["usage"]["completion_tokens"] == 5
+    assert in_flight == 0.0  # the abandoned stream freed its slot
+
+
+def test_official_openai_client_works_unchanged(service: str) -> None:
+    client = openai.OpenAI(base_url=f"{service}/v1", api_key="unused", max_retries=0)
+    reply = client.chat.completions.create(
+        model="mock-model", messages=[{"role": "user", "content": "hi"}], max_tokens=3
+    )
+    assert reply.choices[0].message.content == "tok0 tok1 tok2"
+    streamed = client.chat.completions.create(
+        model="mock-model", messages=[{"role": "user", "content": "hi"}], max_tokens=3, stream=True
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in streamed if c.choices).split() == ["tok0", "tok1", "tok2"]
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(model="gpt-nope", messages=[{"role": "user", "content": "hi"}])
+
+
+def test_port_in_use_is_a_usage_error(tmp_path: Path) -> None:
+    path = tmp_path / "mock.yaml"
+    path.write_text(yaml.safe_dump(SCENARIO))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "sim", "serve", str(path), "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 2
+    assert f"127.0.0.1:{port} is already in use" in done.stderr
