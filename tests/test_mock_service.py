@@ -224,3 +224,48 @@ def test_port_in_use_is_a_usage_error(tmp_path: Path) -> None:
         )
     assert done.returncode == 2
     assert f"127.0.0.1:{port} is already in use" in done.stderr
+
+
+def test_runtime_fault_injection_and_its_end(service: str) -> None:
+    fault = {"cluster": "a", "server": None, "kind": "error_rate", "value": 1.0, "duration_s": 1.0}
+    request = urllib.request.Request(
+        f"{service}/admin/faults",
+        data=json.dumps(fault).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        assert response.status == 200
+    status, body, _ = post(service, MESSAGE)
+    assert status == 500 and body["error"]["message"] == "injected error"
+    time.sleep(1.2)
+    assert post(service, MESSAGE)[0] == 200
+    bad = urllib.request.Request(f"{service}/admin/faults", data=b'{"cluster": "nowhere"}', method="POST")
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(bad, timeout=5)
+    assert info.value.code == 400
+
+
+def test_scheduled_crash_drops_connections_and_the_router_answers_502(tmp_path: Path) -> None:
+    """The scenario crashes server a/0 for its whole run: the router gets no answer from it (502)."""
+    scenario = {
+        **SCENARIO,
+        "router": {"strategy": "round_robin"},
+        "faults": [{"kind": "crash", "target": "a/0", "at": 0, "duration": "1h"}],
+    }
+    path = tmp_path / "crash.yaml"
+    path.write_text(yaml.safe_dump(scenario))
+    port = free_port_block(2)
+    with subprocess.Popen(
+        [sys.executable, "-m", "sim", "serve", str(path), "--port", str(port), "--time-scale", "10"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    ) as process:
+        try:
+            assert process.stdout is not None and "ready" in process.stdout.readline() + process.stdout.readline()
+            codes = sorted(post(f"http://127.0.0.1:{port}", MESSAGE)[0] for _ in range(4))
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=15)
+    assert codes == [200, 200, 502, 502]  # round robin: every other request lands on the crashed server

@@ -19,9 +19,10 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from loadtest.mock.openai_api import ChatRequest, RequestError, chunk, completion, error_response, parse_chat_request
+from sim.engine.faults import target_indices
 from sim.loading import load_scenario
 from sim.rng import Draws, stream
-from sim.scenario import Cluster
+from sim.scenario import Cluster, Scenario
 from sim.service import ServiceTimes
 
 __all__ = ["MockServer", "build_app", "main"]
@@ -42,7 +43,8 @@ class MockServer:
         self.waiting: deque[asyncio.Future[None]] = deque()
         self.slow_factor = 1.0
         self.error_fraction = 0.0
-        self.down = False
+        self.down = False  # crash: connections are dropped without an answer
+        self.partitioned = False  # partition: requests hang until it ends, then are dropped
 
     @property
     def queued(self) -> int:
@@ -92,11 +94,17 @@ class Metrics:
         )
 
 
-def build_app(spec: Cluster, cluster_index: int, seed: int, time_scale: float) -> web.Application:
+def build_app(scenario: Scenario, cluster_index: int, seed: int, time_scale: float) -> web.Application:
     """The aiohttp application of one cluster's backend process."""
     app = web.Application(client_max_size=MAX_BODY_BYTES)
+    spec = scenario.clusters[cluster_index]
     servers = [MockServer(i, spec, seed, cluster_index) for i in range(spec.servers)]
     metrics = Metrics()
+
+    async def start_faults(app: web.Application) -> None:
+        schedule_faults(scenario, cluster_index, servers, seed, time_scale)
+
+    app.on_startup.append(start_faults)
 
     async def health(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "cluster": spec.name, "servers": len(servers)})
@@ -118,9 +126,13 @@ def build_app(spec: Cluster, cluster_index: int, seed: int, time_scale: float) -
     async def serve(request: web.Request, server: MockServer, chat_request: ChatRequest) -> web.StreamResponse:
         label = str(server.index)
         started = time.perf_counter()
+        while server.partitioned:
+            await asyncio.sleep(0.05)  # unreachable: hang until the partition ends
         if server.down:
-            metrics.requests.labels(label, "503").inc()
-            return error_response(503, "server is down", headers={"Retry-After": "1"})
+            metrics.requests.labels(label, "dropped").inc()
+            if request.transport is not None:
+                request.transport.close()  # like a crashed process: the connection just ends
+            return web.Response(status=503)
         if server.error_fraction and server.fault_draws.uniform() < server.error_fraction:
             metrics.requests.labels(label, "500").inc()
             return error_response(500, "injected error")
@@ -159,10 +171,13 @@ def build_app(spec: Cluster, cluster_index: int, seed: int, time_scale: float) -
     return app
 
 
+MOCK_FAULTS = ("slowdown", "error_rate", "crash", "partition")
+
+
 def apply_fault(servers: list[MockServer], kind: str, value: float, duration_s: float) -> None:
     """Start a fault now on ``servers``; it is lifted after ``duration_s`` (0: until changed again)."""
-    if kind not in ("slowdown", "error_rate", "crash"):
-        raise ValueError(f"kind must be slowdown, error_rate or crash (got {kind!r})")
+    if kind not in MOCK_FAULTS:
+        raise ValueError(f"kind must be one of {', '.join(MOCK_FAULTS)} (got {kind!r})")
     for server in servers:
         _set(server, kind, value, on=True)
 
@@ -179,8 +194,31 @@ def _set(server: MockServer, kind: str, value: float, *, on: bool) -> None:
         server.slow_factor = value if on else 1.0
     elif kind == "error_rate":
         server.error_fraction = value if on else 0.0
+    elif kind == "partition":
+        server.partitioned = on
     else:
         server.down = on
+
+
+def schedule_faults(
+    scenario: Scenario, cluster_index: int, servers: list[MockServer], seed: int, time_scale: float
+) -> None:
+    """Apply the scenario's faults on this cluster at their times, divided by the time scale.
+
+    The servers hit are those the simulator picks for the same seed. Faults the mock does not
+    play (drain, healthcheck_flap, router_saturation) are left to the simulator.
+    """
+    loop = asyncio.get_running_loop()
+    for number, fault in enumerate(scenario.faults):
+        if fault.kind not in MOCK_FAULTS or fault.target == "router":
+            continue
+        position, indices = target_indices(fault, list(scenario.clusters), seed, number)
+        if position != cluster_index:
+            continue
+        value = fault.factor if fault.kind == "slowdown" else fault.fraction
+        targets = [servers[i] for i in indices if i < len(servers)]
+        span_s = (fault.end_s - fault.at) / time_scale
+        loop.call_later(fault.at / time_scale, apply_fault, targets, fault.kind, value, span_s)
 
 
 async def _answer(
@@ -220,7 +258,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     scenario = load_scenario(args.scenario, args.overrides)
     seed = scenario.seed if args.seed is None else args.seed
-    app = build_app(scenario.clusters[args.cluster], args.cluster, seed, args.time_scale)
+    app = build_app(scenario, args.cluster, seed, args.time_scale)
     web.run_app(app, host="127.0.0.1", port=args.port, print=None, access_log=None, handle_signals=True)
 
 

@@ -145,11 +145,22 @@ def build_app(scenario: Scenario, backend_urls: list[str], time_scale: float) ->
     async def metrics_page(request: web.Request) -> web.Response:
         return web.Response(body=generate_latest(registry), content_type="text/plain")
 
+    async def admin_faults(request: web.Request) -> web.Response:
+        """Inject a fault now: {"cluster": NAME, "server": I or null, "kind", "value", "duration_s"}."""
+        try:
+            fault = await request.json()
+            cluster = next(c for c in clusters if c.name == fault.pop("cluster"))
+        except (ValueError, KeyError, StopIteration, AttributeError) as exc:
+            return error_response(400, f"bad fault: give an existing 'cluster' ({exc})", "cluster")
+        async with app["session"].post(f"{cluster.url}/admin/faults", json=fault) as upstream:
+            return web.Response(body=await upstream.read(), status=upstream.status, content_type="application/json")
+
     app.on_startup.append(startup)
     app.on_cleanup.append(cleanup)
     app.router.add_get("/health", health)
     app.router.add_get("/ready", ready)
     app.router.add_get("/metrics", metrics_page)
+    app.router.add_post("/admin/faults", admin_faults)
     app.router.add_get("/v1/models", models)
     app.router.add_post("/v1/chat/completions", chat)
     return app

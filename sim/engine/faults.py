@@ -17,29 +17,37 @@ from sim.engine.kernel import Attempt, Gauge, Kernel
 from sim.engine.router import Router
 from sim.engine.server import Server
 from sim.rng import stream
+from sim.scenario import Cluster as ClusterSpec
 from sim.scenario import Fault
 
-__all__ = ["fault_servers", "start_faults"]
+__all__ = ["fault_servers", "start_faults", "target_indices"]
 
 Finish = Callable[[Attempt, int], None]
 PER_REQUEST = ("error_rate", "healthcheck_flap", "partition")  # they act on every server of the target
 
 
+def target_indices(fault: Fault, specs: list[ClusterSpec], seed: int, number: int) -> tuple[int, list[int]]:
+    """(cluster index, server indices) hit by fault ``number``: one server, a whole cluster, or
+    ``fraction`` of it drawn from the fault's own stream (the mock service uses the same choice)."""
+    name, _, index = fault.target.partition("/")
+    position = [c.name for c in specs].index(name)
+    spec = specs[position]
+    if index:
+        return position, [int(index)]
+    if fault.kind in PER_REQUEST:
+        return position, list(range(spec.max_servers))
+    count = max(1, math.ceil(fault.fraction * spec.servers - 1e-9))  # not the autoscaler's spare room
+    order = stream(seed, "fault-targets", number).permutation(spec.servers)
+    chosen = order[:count] if fault.kind == "drain" else sorted(order[:count])
+    return position, [int(i) for i in chosen]
+
+
 def fault_servers(fault: Fault, clusters: list[Cluster], seed: int, number: int) -> list[Server]:
-    """Servers hit by ``fault``: one server, a whole cluster, or ``fraction`` of it (own stream)."""
+    """Servers hit by ``fault`` (none for the router)."""
     if fault.target == "router":
         return []
-    name, _, index = fault.target.partition("/")
-    cluster = next(c for c in clusters if c.spec.name == name)
-    if index:
-        return [cluster.servers[int(index)]]
-    initial = cluster.servers[: cluster.spec.servers]  # not the autoscaler's spare room
-    if fault.kind in PER_REQUEST:
-        return list(cluster.servers)
-    count = max(1, math.ceil(fault.fraction * len(initial) - 1e-9))
-    order = stream(seed, "fault-targets", number).permutation(len(initial))
-    chosen = order[:count] if fault.kind == "drain" else sorted(order[:count])
-    return [cluster.servers[i] for i in chosen]
+    position, indices = target_indices(fault, [c.spec for c in clusters], seed, number)
+    return [clusters[position].servers[i] for i in indices]
 
 
 def start_faults(
