@@ -100,7 +100,8 @@ def post(url: str, body: Any, raw: bytes | None = None) -> tuple[int, dict[str, 
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, json.load(response), dict(response.headers)
     except urllib.error.HTTPError as exc:
-        return exc.code, json.load(exc), dict(exc.headers)
+        with exc:
+            return exc.code, json.load(exc), dict(exc.headers)
 
 
 MESSAGE = {"model": "mock-model", "messages": [{"role": "user", "content": "hello there"}], "max_tokens": 5}
@@ -196,17 +197,29 @@ def test_streamed_completion_and_a_client_that_leaves_early(service: str) -> Non
 
 
 def test_official_openai_client_works_unchanged(service: str) -> None:
-    client = openai.OpenAI(base_url=f"{service}/v1", api_key="unused", max_retries=0)
-    reply = client.chat.completions.create(
-        model="mock-model", messages=[{"role": "user", "content": "hi"}], max_tokens=3
-    )
-    assert reply.choices[0].message.content == "tok0 tok1 tok2"
-    streamed = client.chat.completions.create(
-        model="mock-model", messages=[{"role": "user", "content": "hi"}], max_tokens=3, stream=True
-    )
-    assert "".join(c.choices[0].delta.content or "" for c in streamed if c.choices).split() == ["tok0", "tok1", "tok2"]
-    with pytest.raises(openai.NotFoundError):
-        client.chat.completions.create(model="gpt-nope", messages=[{"role": "user", "content": "hi"}])
+    with openai.OpenAI(base_url=f"{service}/v1", api_key="unused", max_retries=0) as client:
+        reply = client.chat.completions.create(
+            model="mock-model", messages=[{"role": "user", "content": "hi"}], max_tokens=3
+        )
+        assert reply.choices[0].message.content == "tok0 tok1 tok2"
+        streamed = client.chat.completions.create(
+            model="mock-model", messages=[{"role": "user", "content": "hi"}], max_tokens=3, stream=True
+        )
+        assert "".join(c.choices[0].delta.content or "" for c in streamed if c.choices).split() == [
+            "tok0",
+            "tok1",
+            "tok2",
+        ]
+        with pytest.raises(openai.NotFoundError):
+            client.chat.completions.create(model="gpt-nope", messages=[{"role": "user", "content": "hi"}])
+        fault = {"cluster": "a", "server": None, "kind": "unavailable", "duration_s": 0.5}
+        urllib.request.urlopen(
+            urllib.request.Request(f"{service}/admin/faults", data=json.dumps(fault).encode(), method="POST"), timeout=5
+        ).close()
+        with pytest.raises(openai.InternalServerError) as info:
+            client.chat.completions.create(model="mock-model", messages=[{"role": "user", "content": "hi"}])
+        assert info.value.status_code == 503
+        time.sleep(0.6)
 
 
 def test_port_in_use_is_a_usage_error(tmp_path: Path) -> None:
@@ -243,6 +256,7 @@ def test_runtime_fault_injection_and_its_end(service: str) -> None:
     bad = urllib.request.Request(f"{service}/admin/faults", data=b'{"cluster": "nowhere"}', method="POST")
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(bad, timeout=5)
+    info.value.close()
     assert info.value.code == 400
 
 
@@ -269,3 +283,61 @@ def test_scheduled_crash_drops_connections_and_the_router_answers_502(tmp_path: 
             process.send_signal(signal.SIGTERM)
             process.wait(timeout=15)
     assert codes == [200, 200, 502, 502]  # round robin: every other request lands on the crashed server
+
+
+def _open_fds(url: str) -> float:
+    with urllib.request.urlopen(url + "/metrics", timeout=5) as response:
+        line = next(x for x in response.read().decode().splitlines() if x.startswith("process_open_fds "))
+    return float(line.split()[1])
+
+
+def test_a_thousand_concurrent_connections(tmp_path: Path) -> None:
+    """1,000 requests at once through the router: every one answered (200 or 503), no file descriptor
+    left open afterwards beyond a few pooled connections."""
+    scenario = {
+        **SCENARIO,
+        "router": {"strategy": "least_connections"},  # no router cap: the backends decide
+        "clusters": [
+            {
+                "name": "a",
+                "servers": 4,
+                "slots": 200,
+                "queue_limit": 10,
+                "service": {"kind": "deterministic", "mean": "200ms"},
+            }
+        ],
+    }
+    path = tmp_path / "wide.yaml"
+    path.write_text(yaml.safe_dump(scenario))
+    port = free_port_block(2)
+    url = f"http://127.0.0.1:{port}"
+    with subprocess.Popen(
+        [sys.executable, "-m", "sim", "serve", str(path), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    ) as process:
+        try:
+            assert process.stdout is not None and "ready" in process.stdout.readline() + process.stdout.readline()
+            before = _open_fds(url)
+            codes = asyncio.run(_burst(url, 1000))
+            time.sleep(3.5)  # idle pooled connections to backends close after 2 s
+            after = _open_fds(url)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=15)
+    assert len(codes) == 1000 and set(codes) <= {200, 503}
+    assert codes.count(200) >= 800
+    assert after <= before + 5
+
+
+async def _burst(url: str, count: int) -> list[int]:
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as session:
+
+        async def one() -> int:
+            async with session.post(f"{url}/v1/chat/completions", json=MESSAGE) as response:
+                await response.read()
+                return response.status
+
+        return list(await asyncio.gather(*(one() for _ in range(count))))

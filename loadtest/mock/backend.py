@@ -18,6 +18,7 @@ from collections import deque
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from loadtest.mock.limits import raise_file_limit
 from loadtest.mock.openai_api import ChatRequest, RequestError, chunk, completion, error_response, parse_chat_request
 from sim.engine.faults import target_indices
 from sim.loading import load_scenario
@@ -45,6 +46,7 @@ class MockServer:
         self.error_fraction = 0.0
         self.down = False  # crash: connections are dropped without an answer
         self.partitioned = False  # partition: requests hang until it ends, then are dropped
+        self.unavailable = False  # answers 503 to everything (runtime fault "unavailable")
 
     @property
     def queued(self) -> int:
@@ -133,6 +135,9 @@ def build_app(scenario: Scenario, cluster_index: int, seed: int, time_scale: flo
             if request.transport is not None:
                 request.transport.close()  # like a crashed process: the connection just ends
             return web.Response(status=503)
+        if server.unavailable:
+            metrics.requests.labels(label, "503").inc()
+            return error_response(503, "server unavailable", headers={"Retry-After": "1"})
         if server.error_fraction and server.fault_draws.uniform() < server.error_fraction:
             metrics.requests.labels(label, "500").inc()
             return error_response(500, "injected error")
@@ -171,7 +176,7 @@ def build_app(scenario: Scenario, cluster_index: int, seed: int, time_scale: flo
     return app
 
 
-MOCK_FAULTS = ("slowdown", "error_rate", "crash", "partition")
+MOCK_FAULTS = ("slowdown", "error_rate", "crash", "partition", "unavailable")  # the last: 503 for all
 
 
 def apply_fault(servers: list[MockServer], kind: str, value: float, duration_s: float) -> None:
@@ -196,6 +201,8 @@ def _set(server: MockServer, kind: str, value: float, *, on: bool) -> None:
         server.error_fraction = value if on else 0.0
     elif kind == "partition":
         server.partitioned = on
+    elif kind == "unavailable":
+        server.unavailable = on
     else:
         server.down = on
 
@@ -256,6 +263,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     args = parser.parse_args(argv)
+    raise_file_limit()
     scenario = load_scenario(args.scenario, args.overrides)
     seed = scenario.seed if args.seed is None else args.seed
     app = build_app(scenario, args.cluster, seed, args.time_scale)

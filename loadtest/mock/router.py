@@ -18,8 +18,9 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, generate_latest
 
+from loadtest.mock.limits import raise_file_limit
 from loadtest.mock.openai_api import RequestError, error_response, parse_chat_request
 from sim.loading import load_scenario
 from sim.rng import Draws, stream
@@ -74,13 +75,15 @@ def build_app(scenario: Scenario, backend_urls: list[str], time_scale: float) ->
     timeout_s = None if scenario.clients.timeout is None else scenario.clients.timeout / time_scale
     state = {"in_flight": 0}
     registry = CollectorRegistry()
+    ProcessCollector(registry=registry)  # process_open_fds and friends, to spot leaks
     answers = Counter("orchsim_router_requests", "answers by code", ["code"], registry=registry)
     in_flight = Gauge("orchsim_router_in_flight", "requests being proxied", registry=registry)
     latency = Histogram("orchsim_router_latency_seconds", "time to the last byte", registry=registry)
     app = web.Application(client_max_size=MAX_BODY_BYTES)
 
     async def startup(app: web.Application) -> None:
-        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=None)
+        # no cap on connections to backends; idle ones close after 2 s so a burst leaves nothing behind
+        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=None, keepalive_timeout=2.0)
         app["session"] = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=timeout_s))
 
     async def cleanup(app: web.Application) -> None:
@@ -222,6 +225,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--time-scale", type=float, default=1.0)
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     args = parser.parse_args(argv)
+    raise_file_limit()
     scenario = load_scenario(args.scenario, args.overrides)
     urls = [f"http://127.0.0.1:{args.backend_port_base + i}" for i in range(len(scenario.clusters))]
     app = build_app(scenario, urls, args.time_scale)
