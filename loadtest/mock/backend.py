@@ -18,7 +18,7 @@ from collections import deque
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from loadtest.mock.limits import raise_file_limit
+from loadtest.mock.limits import quiet_gc, raise_file_limit
 from loadtest.mock.openai_api import ChatRequest, RequestError, chunk, completion, error_response, parse_chat_request
 from sim.engine.faults import target_indices
 from sim.loading import load_scenario
@@ -264,6 +264,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     args = parser.parse_args(argv)
     raise_file_limit()
+    quiet_gc()
     scenario = load_scenario(args.scenario, args.overrides)
     seed = scenario.seed if args.seed is None else args.seed
     app = build_app(scenario, args.cluster, seed, args.time_scale)

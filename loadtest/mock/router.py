@@ -20,7 +20,7 @@ import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, generate_latest
 
-from loadtest.mock.limits import raise_file_limit
+from loadtest.mock.limits import quiet_gc, raise_file_limit
 from loadtest.mock.openai_api import RequestError, error_response, parse_chat_request
 from sim.loading import load_scenario
 from sim.rng import Draws, stream
@@ -226,6 +226,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     args = parser.parse_args(argv)
     raise_file_limit()
+    quiet_gc()
     scenario = load_scenario(args.scenario, args.overrides)
     urls = [f"http://127.0.0.1:{args.backend_port_base + i}" for i in range(len(scenario.clusters))]
     app = build_app(scenario, urls, args.time_scale)

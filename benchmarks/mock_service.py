@@ -1,0 +1,171 @@
+"""Benchmark of the mock service's router: requests/s through it, and the latency it adds.
+
+    python benchmarks/mock_service.py [--seconds 10] [--connections 64]
+
+Starts ``orchsim serve`` with one backend server of near-zero service time (1 us, 10,000 slots),
+then runs the load generator (an aiohttp client in its own process, keep-alive connections):
+1. closed loop with N connections for T seconds through the router: the most requests/s;
+2. open loop at half that rate, through the router and straight to the backend: latency
+   percentiles of both and their difference, the router's added latency.
+Targets: >= 1,500 requests/s through the router; p99 added latency < 5 ms at half that rate.
+A benchmark, not a test: it prints and never asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+SCENARIO = {
+    "name": "bench-mock",
+    "duration": "1h",
+    "workload": {"rate": 1},
+    "clusters": [{"name": "a", "servers": 1, "slots": 10000, "service": {"kind": "deterministic", "mean": 1e-6}}],
+    "router": {"strategy": "round_robin"},
+}
+BODY = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}
+
+
+async def closed_loop(url: str, connections: int, seconds: float) -> int:
+    import aiohttp
+
+    done = 0
+    deadline = time.perf_counter() + seconds
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=connections)) as session:
+
+        async def worker() -> None:
+            nonlocal done
+            while time.perf_counter() < deadline:
+                async with session.post(url, json=BODY) as response:
+                    await response.read()
+                    done += response.status == 200
+
+        await asyncio.gather(*(worker() for _ in range(connections)))
+    return done
+
+
+async def open_loop(url: str, rate: float, seconds: float) -> list[float]:
+    """Send at ``rate`` per second on schedule; latency measured from the scheduled send time."""
+    import aiohttp
+
+    latencies: list[float] = []
+    start = time.perf_counter()
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+
+        async def one(scheduled: float) -> None:
+            async with session.post(url, json=BODY) as response:
+                await response.read()
+            latencies.append(time.perf_counter() - scheduled)
+
+        tasks = []
+        for k in range(int(rate * seconds)):
+            scheduled = start + k / rate
+            await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
+            tasks.append(asyncio.create_task(one(scheduled)))
+        await asyncio.gather(*tasks)
+    return latencies
+
+
+def generator_main(args: argparse.Namespace) -> None:
+    """The load generator process: prints one JSON line of results."""
+    if args.mode == "closed":
+        print(json.dumps({"ok": asyncio.run(closed_loop(args.url, args.connections, args.seconds))}))
+    else:
+        print(json.dumps({"latencies": asyncio.run(open_loop(args.url, args.rate, args.seconds))}))
+
+
+def run_generator(*args: str) -> dict[str, object]:
+    done = subprocess.run([sys.executable, __file__, "--generator", *args], capture_output=True, text=True, check=True)
+    result: dict[str, object] = json.loads(done.stdout)
+    return result
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--generator", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--mode", default="closed", help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--rate", type=float, default=0.0, help=argparse.SUPPRESS)
+    args, _ = parser.parse_known_args()
+    if args.generator:
+        generator_main(args)
+        return
+    port = free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench.yaml"
+        path.write_text(yaml.safe_dump(SCENARIO))
+        server = subprocess.Popen(
+            [sys.executable, "-m", "sim", "serve", str(path), "--port", str(port)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        try:
+            assert server.stdout is not None
+            server.stdout.readline()
+            server.stdout.readline()
+            report(port, args)
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=30)
+
+
+def report(port: int, args: argparse.Namespace) -> None:
+    router = f"http://127.0.0.1:{port}/v1/chat/completions"
+    backend = f"http://127.0.0.1:{port + 1}/s/0/v1/chat/completions"
+    seconds = str(args.seconds)
+    ok = int(
+        str(
+            run_generator(
+                "--mode", "closed", "--url", router, "--seconds", seconds, "--connections", str(args.connections)
+            )["ok"]
+        )
+    )
+    rps = ok / args.seconds
+    half = rps / 2
+    via = np.array(
+        run_generator("--mode", "open", "--url", router, "--rate", str(half), "--seconds", seconds)["latencies"]
+    )
+    direct = np.array(
+        run_generator("--mode", "open", "--url", backend, "--rate", str(half), "--seconds", seconds)["latencies"]
+    )
+    p50, p99 = (np.percentile(via, q) - np.percentile(direct, q) for q in (50, 99))
+    print(
+        f"orchsim mock service benchmark on {os.cpu_count()} cores; load generator: aiohttp client in its own "
+        f"process ({args.connections} keep-alive connections closed-loop, then open-loop at half the rate)"
+    )
+    print(f"through the router: {rps:,.0f} requests/s (target >= 1,500: {'PASS' if rps >= 1500 else 'MISS'})")
+    print(
+        f"at {half:,.0f} requests/s: via router p50 {np.percentile(via, 50) * 1e3:.2f} ms, p99 "
+        f"{np.percentile(via, 99) * 1e3:.2f} ms; straight to the backend p50 {np.percentile(direct, 50) * 1e3:.2f} ms, "
+        f"p99 {np.percentile(direct, 99) * 1e3:.2f} ms"
+    )
+    print(
+        f"router's added latency: p50 {p50 * 1e3:.2f} ms, p99 {p99 * 1e3:.2f} ms "
+        f"(target p99 < 5 ms: {'PASS' if p99 < 0.005 else 'MISS'})"
+    )
+
+
+if __name__ == "__main__":
+    main()
