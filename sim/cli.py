@@ -61,6 +61,7 @@ def _add_serve(verbs: Any) -> None:
         help="K: one simulated second takes 1/K real seconds (default 1)",
     )
     serve.add_argument("--port", type=_positive, default=8800, help="router port; backends use the next ones")
+    serve.add_argument("--max-body", type=_positive, default=1_000_000, help="largest request body in bytes (413)")
     _add_set(serve)
 
 
@@ -206,7 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.verb == "check":
             return commands.check(args.files, args.schema, args.overrides)
         if args.verb == "serve":
-            return commands.serve(args.scenario, args.time_scale, args.port, args.overrides)
+            return commands.serve(args.scenario, args.time_scale, args.port, args.overrides, args.max_body)
         if args.verb == "phase":
             return commands.phase(
                 args.scenario,

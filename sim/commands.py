@@ -301,13 +301,13 @@ def phase(
     return 0
 
 
-def serve(scenario_path: str | None, time_scale: float, port: int, overrides: list[str]) -> int:
+def serve(scenario_path: str | None, time_scale: float, port: int, overrides: list[str], max_body: int) -> int:
     """``orchsim serve``: run the mock topology on 127.0.0.1 until Ctrl-C or SIGTERM."""
     from loadtest.mock.topology import Topology, TopologyError  # deferred: aiohttp only when serving
 
     path = Path(scenario_path) if scenario_path else flagship_scenario()
     scenario = load_scenario(path, overrides)
-    topology = Topology(path, scenario, port, time_scale, overrides)
+    topology = Topology(path, scenario, port, time_scale, overrides, max_body)
     try:
         topology.start()
     except TopologyError as exc:

@@ -66,7 +66,19 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     path = folder / "mock.yaml"
     path.write_text(yaml.safe_dump(SCENARIO))
     port = free_port_block(2)
-    command = [sys.executable, "-m", "sim", "serve", str(path), "--port", str(port), "--time-scale", str(TIME_SCALE)]
+    command = [
+        sys.executable,
+        "-m",
+        "sim",
+        "serve",
+        str(path),
+        "--port",
+        str(port),
+        "--time-scale",
+        str(TIME_SCALE),
+        "--max-body",
+        "100000",
+    ]
     with (
         (folder / "stderr.log").open("w") as log,
         subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True) as process,
@@ -141,7 +153,7 @@ def test_ready_health_models_metrics(service: str) -> None:
         (json.dumps({**MESSAGE, "max_tokens": -1}).encode(), 422, "max_tokens"),
         (json.dumps({**MESSAGE, "stream": "yes"}).encode(), 422, "stream"),
         (json.dumps({**MESSAGE, "model": "gpt-nope"}).encode(), 404, "model"),
-        (b'{"messages": [{"role": "user", "content": "' + b"x" * 1_100_000 + b'"}]}', 413, None),
+        (b'{"messages": [{"role": "user", "content": "' + b"x" * 110_000 + b'"}]}', 413, None),
     ],
 )
 def test_bad_requests_get_openai_errors_and_the_service_keeps_serving(

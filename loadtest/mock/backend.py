@@ -19,7 +19,15 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from loadtest.mock.limits import quiet_gc, raise_file_limit
-from loadtest.mock.openai_api import ChatRequest, RequestError, chunk, completion, error_response, parse_chat_request
+from loadtest.mock.openai_api import (
+    MAX_BODY_BYTES,
+    ChatRequest,
+    RequestError,
+    chunk,
+    completion,
+    error_response,
+    parse_chat_request,
+)
 from sim.engine.faults import target_indices
 from sim.loading import load_scenario
 from sim.rng import Draws, stream
@@ -27,8 +35,6 @@ from sim.scenario import Cluster, Scenario
 from sim.service import ServiceTimes
 
 __all__ = ["MockServer", "build_app", "main"]
-
-MAX_BODY_BYTES = 1_000_000
 
 
 class MockServer:
@@ -96,9 +102,11 @@ class Metrics:
         )
 
 
-def build_app(scenario: Scenario, cluster_index: int, seed: int, time_scale: float) -> web.Application:
+def build_app(
+    scenario: Scenario, cluster_index: int, seed: int, time_scale: float, max_body_bytes: int = MAX_BODY_BYTES
+) -> web.Application:
     """The aiohttp application of one cluster's backend process."""
-    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    app = web.Application(client_max_size=max_body_bytes)
     spec = scenario.clusters[cluster_index]
     servers = [MockServer(i, spec, seed, cluster_index) for i in range(spec.servers)]
     metrics = Metrics()
@@ -120,7 +128,7 @@ def build_app(scenario: Scenario, cluster_index: int, seed: int, time_scale: flo
             body = await request.read()
             chat_request = parse_chat_request(body)
         except web.HTTPRequestEntityTooLarge:
-            return error_response(413, f"body larger than {MAX_BODY_BYTES} bytes")
+            return error_response(413, f"body larger than {max_body_bytes} bytes")
         except RequestError as exc:
             return error_response(exc.status, exc.message, exc.param)
         return await serve(request, server, chat_request)
@@ -262,12 +270,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--time-scale", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument("--max-body", type=int, default=MAX_BODY_BYTES)
     args = parser.parse_args(argv)
     raise_file_limit()
     quiet_gc()
     scenario = load_scenario(args.scenario, args.overrides)
     seed = scenario.seed if args.seed is None else args.seed
-    app = build_app(scenario, args.cluster, seed, args.time_scale)
+    app = build_app(scenario, args.cluster, seed, args.time_scale, args.max_body)
     web.run_app(app, host="127.0.0.1", port=args.port, print=None, access_log=None, handle_signals=True)
 
 

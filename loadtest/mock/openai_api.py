@@ -10,9 +10,18 @@ from typing import Any
 
 from aiohttp import web
 
-__all__ = ["ChatRequest", "RequestError", "chunk", "completion", "error_response", "parse_chat_request"]
+__all__ = [
+    "MAX_BODY_BYTES",
+    "ChatRequest",
+    "RequestError",
+    "chunk",
+    "completion",
+    "error_response",
+    "parse_chat_request",
+]
 
 DEFAULT_MAX_TOKENS = 16
+MAX_BODY_BYTES = 1_000_000  # default request body limit (orchsim serve --max-body)
 
 
 class RequestError(Exception):

@@ -21,15 +21,13 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, generate_latest
 
 from loadtest.mock.limits import quiet_gc, raise_file_limit
-from loadtest.mock.openai_api import RequestError, error_response, parse_chat_request
+from loadtest.mock.openai_api import MAX_BODY_BYTES, RequestError, error_response, parse_chat_request
 from sim.loading import load_scenario
 from sim.rng import Draws, stream
 from sim.scenario import Scenario
 from sim.strategies import Strategy, make_strategy
 
 __all__ = ["BackendView", "build_app", "main"]
-
-MAX_BODY_BYTES = 1_000_000
 
 
 @dataclass
@@ -68,7 +66,9 @@ class _Request:
     sent_s: float = 0.0
 
 
-def build_app(scenario: Scenario, backend_urls: list[str], time_scale: float) -> web.Application:
+def build_app(
+    scenario: Scenario, backend_urls: list[str], time_scale: float, max_body_bytes: int = MAX_BODY_BYTES
+) -> web.Application:
     """The router application for ``scenario`` with one backend URL per cluster."""
     clusters = _clusters(scenario, backend_urls)
     capacity = None if scenario.router.concurrency is None else scenario.router.instances * scenario.router.concurrency
@@ -79,7 +79,7 @@ def build_app(scenario: Scenario, backend_urls: list[str], time_scale: float) ->
     answers = Counter("orchsim_router_requests", "answers by code", ["code"], registry=registry)
     in_flight = Gauge("orchsim_router_in_flight", "requests being proxied", registry=registry)
     latency = Histogram("orchsim_router_latency_seconds", "time to the last byte", registry=registry)
-    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    app = web.Application(client_max_size=max_body_bytes)
 
     async def startup(app: web.Application) -> None:
         # no cap on connections to backends; idle ones close after 2 s so a burst leaves nothing behind
@@ -115,7 +115,7 @@ def build_app(scenario: Scenario, backend_urls: list[str], time_scale: float) ->
             body = await request.read()
             chat_request = parse_chat_request(body)
         except web.HTTPRequestEntityTooLarge:
-            return _count(answers, error_response(413, f"body larger than {MAX_BODY_BYTES} bytes"))
+            return _count(answers, error_response(413, f"body larger than {max_body_bytes} bytes"))
         except RequestError as exc:
             return _count(answers, error_response(exc.status, exc.message, exc.param))
         model = chat_request.model
@@ -224,12 +224,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--backend-port-base", type=int, required=True)
     parser.add_argument("--time-scale", type=float, default=1.0)
     parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument("--max-body", type=int, default=MAX_BODY_BYTES)
     args = parser.parse_args(argv)
     raise_file_limit()
     quiet_gc()
     scenario = load_scenario(args.scenario, args.overrides)
     urls = [f"http://127.0.0.1:{args.backend_port_base + i}" for i in range(len(scenario.clusters))]
-    app = build_app(scenario, urls, args.time_scale)
+    app = build_app(scenario, urls, args.time_scale, args.max_body)
     web.run_app(app, host="127.0.0.1", port=args.port, print=None, access_log=None, handle_signals=True)
 
 

@@ -43,6 +43,7 @@ class Topology:
     port: int
     time_scale: float
     overrides: list[str]
+    max_body_bytes: int = 1_000_000
     children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     @property
@@ -57,7 +58,14 @@ class Topology:
         ports = [self.port, *(self.backend_port(i) for i in range(len(self.scenario.clusters)))]
         check_ports(ports)
         sets = [arg for override in self.overrides for arg in ("--set", override)]
-        common = [str(self.scenario_path), "--time-scale", str(self.time_scale), *sets]
+        common = [
+            str(self.scenario_path),
+            "--time-scale",
+            str(self.time_scale),
+            "--max-body",
+            str(self.max_body_bytes),
+            *sets,
+        ]
         try:
             for i, cluster in enumerate(self.scenario.clusters):
                 self._spawn(
