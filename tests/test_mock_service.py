@@ -353,3 +353,48 @@ async def _burst(url: str, count: int) -> list[int]:
                 return response.status
 
         return list(await asyncio.gather(*(one() for _ in range(count))))
+
+
+def _serve_and_send(tmp_path: Path, scenario: dict[str, Any], count: int, settle_s: float) -> list[int]:
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(scenario))
+    port = free_port_block(2)
+    with subprocess.Popen(
+        [sys.executable, "-m", "sim", "serve", str(path), "--port", str(port), "--time-scale", "10"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    ) as process:
+        try:
+            assert process.stdout is not None and "ready" in process.stdout.readline() + process.stdout.readline()
+            time.sleep(settle_s)
+            return [post(f"http://127.0.0.1:{port}", MESSAGE)[0] for _ in range(count)]
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=15)
+
+
+def test_router_health_checks_route_around_a_crashed_server(tmp_path: Path) -> None:
+    """Probes every 1 s simulated (0.1 s real), one failure marks a server unhealthy."""
+    scenario = {
+        **SCENARIO,
+        "faults": [{"kind": "crash", "target": "a/0", "at": 0, "duration": "1h"}],
+        "router": {
+            "strategy": "round_robin",
+            "health_check": {"interval": 1, "timeout": 0.5, "unhealthy_threshold": 1},
+        },
+    }
+    assert _serve_and_send(tmp_path, scenario, 6, settle_s=0.5) == [200] * 6
+
+
+def test_router_outlier_ejection_removes_a_failing_server(tmp_path: Path) -> None:
+    scenario = {
+        **SCENARIO,
+        "faults": [{"kind": "error_rate", "target": "a/0", "at": 0, "duration": "1h", "fraction": 1.0}],
+        "router": {
+            "strategy": "round_robin",
+            "outlier_ejection": {"consecutive_5xx": 2, "base_ejection": "1h", "max_ejected_fraction": 0.5},
+        },
+    }
+    codes = _serve_and_send(tmp_path, scenario, 10, settle_s=0.0)
+    assert codes.count(500) == 2 and codes[-6:] == [200] * 6  # two 500s from server 0, then it is ejected

@@ -165,6 +165,23 @@ def build_app(
         metrics.latency.labels(label).observe(time.perf_counter() - started)
         return response
 
+    async def server_health(request: web.Request) -> web.Response:
+        """A probe: it waits as long as a request would wait behind the queue (the simulator's estimate)."""
+        try:
+            server = servers[int(request.match_info["server"])]
+        except (ValueError, IndexError):
+            return error_response(404, "no such server", "server")
+        while server.partitioned:
+            await asyncio.sleep(0.05)
+        if server.down:
+            if request.transport is not None:
+                request.transport.close()
+            return web.Response(status=503)
+        if server.free == 0:
+            wait_s = (server.queued + 1) / server.slots * spec.service.mean * server.slow_factor / time_scale
+            await asyncio.sleep(wait_s)
+        return web.json_response({"status": "ok"})
+
     async def admin_faults(request: web.Request) -> web.Response:
         try:
             fault = await request.json()
@@ -179,6 +196,7 @@ def build_app(
 
     app.router.add_get("/health", health)
     app.router.add_post("/s/{server}/v1/chat/completions", chat)
+    app.router.add_get("/s/{server}/health", server_health)
     app.router.add_post("/admin/faults", admin_faults)
     app.router.add_get("/metrics", metrics_page)
     return app

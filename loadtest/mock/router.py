@@ -12,6 +12,7 @@ scaled) 504.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +25,7 @@ from loadtest.mock.limits import quiet_gc, raise_file_limit
 from loadtest.mock.openai_api import MAX_BODY_BYTES, RequestError, error_response, parse_chat_request
 from sim.loading import load_scenario
 from sim.rng import Draws, stream
-from sim.scenario import Scenario
+from sim.scenario import HealthCheck, OutlierEjection, Scenario
 from sim.strategies import Strategy, make_strategy
 
 __all__ = ["BackendView", "build_app", "main"]
@@ -40,6 +41,12 @@ class BackendView:
     queued: int = 0
     in_flight: int = 0
     work_in_flight: float = 0.0
+    healthy: bool = True  # the router's view from its health checks
+    probe_failures: int = 0
+    probe_successes: int = 0
+    consecutive_5xx: int = 0
+    ejected_until: float = 0.0
+    ejections: int = 0
 
 
 @dataclass
@@ -52,10 +59,16 @@ class RoutedCluster:
     draws: Draws
     slots: int = field(default=0)
 
-    def choose(self, request: Any) -> BackendView:
+    def usable(self, panic_threshold: float) -> list[BackendView]:
+        """Servers healthy and not ejected; all of them below the panic threshold."""
+        now = time.monotonic()
+        usable = [v for v in self.views if v.healthy and v.ejected_until <= now]
+        return self.views if len(usable) < panic_threshold * len(self.views) else usable
+
+    def choose(self, request: Any, views: list[BackendView]) -> BackendView:
         if self.strategy.central:  # the mock has no router queue: least in flight, as free as it gets
-            return min(self.views, key=lambda v: (v.in_flight, v.index))
-        return self.views[self.strategy.choose(self.views, request, self.draws)]
+            return min(views, key=lambda v: (v.in_flight, v.index))
+        return views[self.strategy.choose(views, request, self.draws)]
 
 
 @dataclass
@@ -81,12 +94,21 @@ def build_app(
     latency = Histogram("orchsim_router_latency_seconds", "time to the last byte", registry=registry)
     app = web.Application(client_max_size=max_body_bytes)
 
+    outliers = (
+        None if scenario.router.outlier_ejection is None else Outliers(scenario.router.outlier_ejection, time_scale)
+    )
+
     async def startup(app: web.Application) -> None:
         # no cap on connections to backends; idle ones close after 2 s so a burst leaves nothing behind
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=None, keepalive_timeout=2.0)
         app["session"] = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=timeout_s))
+        if scenario.router.health_check is not None:
+            checker = HealthChecks(scenario.router.health_check, time_scale, clusters, app["session"])
+            app["health_task"] = asyncio.create_task(checker.run())
 
     async def cleanup(app: web.Application) -> None:
+        if "health_task" in app:
+            app["health_task"].cancel()
         await app["session"].close()
 
     async def health(request: web.Request) -> web.Response:
@@ -125,7 +147,10 @@ def build_app(
         if capacity is not None and state["in_flight"] >= capacity:
             return _count(answers, error_response(503, "routing layer saturated", headers={"Retry-After": "1"}))
         cluster = max(candidates, key=lambda c: c.slots - sum(v.in_flight for v in c.views))
-        view = cluster.choose(_Request(sent_s=started))
+        views = cluster.usable(scenario.router.panic_threshold)
+        if not views:
+            return _count(answers, error_response(503, "no healthy server", headers={"Retry-After": "1"}))
+        view = cluster.choose(_Request(sent_s=started), views)
         state["in_flight"] += 1
         view.in_flight += 1
         view.busy = min(view.in_flight, view.slots)
@@ -139,6 +164,8 @@ def build_app(
             view.in_flight -= 1
             view.busy = min(view.in_flight, view.slots)
             in_flight.dec()
+        if outliers is not None:
+            outliers.observe(cluster, view, response.status)
         observe = getattr(cluster.strategy, "on_complete", None)
         if observe is not None:
             observe(view, _Request(sent_s=started), time.perf_counter())
@@ -167,6 +194,62 @@ def build_app(
     app.router.add_get("/v1/models", models)
     app.router.add_post("/v1/chat/completions", chat)
     return app
+
+
+class HealthChecks:
+    """Active health checks of every backend server, as the scenario configures them (scaled time)."""
+
+    def __init__(
+        self, spec: HealthCheck, time_scale: float, clusters: list[RoutedCluster], session: aiohttp.ClientSession
+    ) -> None:
+        self.spec, self.time_scale, self.clusters, self.session = spec, time_scale, clusters, session
+
+    async def run(self) -> None:
+        pairs = [(c, v) for c in self.clusters for v in c.views]
+        while True:
+            await asyncio.sleep(self.spec.interval / self.time_scale)
+            results = await asyncio.gather(*(self._probe(c, v) for c, v in pairs))
+            for (_, view), ok in zip(pairs, results, strict=True):
+                self._count(view, ok)
+
+    async def _probe(self, cluster: RoutedCluster, view: BackendView) -> bool:
+        timeout = aiohttp.ClientTimeout(total=self.spec.timeout / self.time_scale)
+        try:
+            async with self.session.get(f"{cluster.url}/s/{view.index}/health", timeout=timeout) as response:
+                await response.read()
+                return response.status == 200
+        except (TimeoutError, aiohttp.ClientError):
+            return False
+
+    def _count(self, view: BackendView, ok: bool) -> None:
+        if ok:
+            view.probe_failures, view.probe_successes = 0, view.probe_successes + 1
+            if not view.healthy and view.probe_successes >= self.spec.healthy_threshold:
+                view.healthy = True
+        else:
+            view.probe_successes, view.probe_failures = 0, view.probe_failures + 1
+            if view.healthy and view.probe_failures >= self.spec.unhealthy_threshold:
+                view.healthy = False
+
+
+class Outliers:
+    """Passive outlier ejection: consecutive 5xx answers eject a server for base x ejections (scaled)."""
+
+    def __init__(self, spec: OutlierEjection, time_scale: float) -> None:
+        self.spec, self.time_scale = spec, time_scale
+
+    def observe(self, cluster: RoutedCluster, view: BackendView, status: int) -> None:
+        if status < 500:
+            view.consecutive_5xx = 0
+            return
+        view.consecutive_5xx += 1
+        now = time.monotonic()
+        ejected = sum(v.ejected_until > now for v in cluster.views)
+        cap = max(1, int(self.spec.max_ejected_fraction * len(cluster.views)))
+        if view.consecutive_5xx >= self.spec.consecutive_5xx and view.ejected_until <= now and ejected < cap:
+            view.ejections += 1
+            view.ejected_until = now + self.spec.base_ejection * view.ejections / self.time_scale
+            view.consecutive_5xx = 0
 
 
 def _count(counter: Counter, response: web.StreamResponse) -> web.StreamResponse:
