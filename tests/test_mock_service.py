@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import socket
@@ -57,6 +58,26 @@ def _free(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+@contextlib.contextmanager
+def serving(tmp_path: Path, scenario: dict[str, Any], *args: str) -> Iterator[str]:
+    """``orchsim serve`` for ``scenario`` until the block ends (SIGTERM, then SIGKILL if it hangs)."""
+    path = tmp_path / f"{scenario['name']}-{len(list(tmp_path.iterdir()))}.yaml"
+    path.write_text(yaml.safe_dump(scenario))
+    port = free_port_block(2)
+    command = [sys.executable, "-m", "sim", "serve", str(path), "--port", str(port), *args]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as process:
+        try:
+            assert process.stdout is not None and "ready" in process.stdout.readline() + process.stdout.readline()
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 @pytest.fixture(scope="module")
@@ -279,21 +300,8 @@ def test_scheduled_crash_drops_connections_and_the_router_answers_502(tmp_path: 
         "router": {"strategy": "round_robin"},
         "faults": [{"kind": "crash", "target": "a/0", "at": 0, "duration": "1h"}],
     }
-    path = tmp_path / "crash.yaml"
-    path.write_text(yaml.safe_dump(scenario))
-    port = free_port_block(2)
-    with subprocess.Popen(
-        [sys.executable, "-m", "sim", "serve", str(path), "--port", str(port), "--time-scale", "10"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    ) as process:
-        try:
-            assert process.stdout is not None and "ready" in process.stdout.readline() + process.stdout.readline()
-            codes = sorted(post(f"http://127.0.0.1:{port}", MESSAGE)[0] for _ in range(4))
-        finally:
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=15)
+    with serving(tmp_path, scenario, "--time-scale", "10") as url:
+        codes = sorted(post(url, MESSAGE)[0] for _ in range(4))
     assert codes == [200, 200, 502, 502]  # round robin: every other request lands on the crashed server
 
 
@@ -319,25 +327,11 @@ def test_a_thousand_concurrent_connections(tmp_path: Path) -> None:
             }
         ],
     }
-    path = tmp_path / "wide.yaml"
-    path.write_text(yaml.safe_dump(scenario))
-    port = free_port_block(2)
-    url = f"http://127.0.0.1:{port}"
-    with subprocess.Popen(
-        [sys.executable, "-m", "sim", "serve", str(path), "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    ) as process:
-        try:
-            assert process.stdout is not None and "ready" in process.stdout.readline() + process.stdout.readline()
-            before = _open_fds(url)
-            codes = asyncio.run(_burst(url, 1000))
-            time.sleep(3.5)  # idle pooled connections to backends close after 2 s
-            after = _open_fds(url)
-        finally:
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=15)
+    with serving(tmp_path, scenario) as url:
+        before = _open_fds(url)
+        codes = asyncio.run(_burst(url, 1000))
+        time.sleep(3.5)  # idle pooled connections to backends close after 2 s
+        after = _open_fds(url)
     assert len(codes) == 1000 and set(codes) <= {200, 503}
     assert codes.count(200) >= 800
     assert after <= before + 5
@@ -356,22 +350,9 @@ async def _burst(url: str, count: int) -> list[int]:
 
 
 def _serve_and_send(tmp_path: Path, scenario: dict[str, Any], count: int, settle_s: float) -> list[int]:
-    path = tmp_path / "s.yaml"
-    path.write_text(yaml.safe_dump(scenario))
-    port = free_port_block(2)
-    with subprocess.Popen(
-        [sys.executable, "-m", "sim", "serve", str(path), "--port", str(port), "--time-scale", "10"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    ) as process:
-        try:
-            assert process.stdout is not None and "ready" in process.stdout.readline() + process.stdout.readline()
-            time.sleep(settle_s)
-            return [post(f"http://127.0.0.1:{port}", MESSAGE)[0] for _ in range(count)]
-        finally:
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=15)
+    with serving(tmp_path, scenario, "--time-scale", "10") as url:
+        time.sleep(settle_s)
+        return [post(url, MESSAGE)[0] for _ in range(count)]
 
 
 def test_router_health_checks_route_around_a_crashed_server(tmp_path: Path) -> None:

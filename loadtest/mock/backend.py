@@ -9,7 +9,6 @@ streamed answer spreads its tokens evenly over the service time.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import time
 import uuid
@@ -18,7 +17,6 @@ from collections import deque
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from loadtest.mock.limits import quiet_gc, raise_file_limit
 from loadtest.mock.openai_api import (
     MAX_BODY_BYTES,
     ChatRequest,
@@ -28,6 +26,7 @@ from loadtest.mock.openai_api import (
     error_response,
     parse_chat_request,
 )
+from loadtest.mock.process import run_on_loopback, server_parser
 from sim.engine.faults import target_indices
 from sim.loading import load_scenario
 from sim.rng import Draws, stream
@@ -281,21 +280,13 @@ async def _answer(
 
 def main(argv: list[str] | None = None) -> None:
     """Run one cluster's backend on 127.0.0.1 until stopped."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("scenario")
+    parser = server_parser(__doc__)
     parser.add_argument("--cluster", type=int, required=True)
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--time-scale", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=None)
-    parser.add_argument("--set", dest="overrides", action="append", default=[])
-    parser.add_argument("--max-body", type=int, default=MAX_BODY_BYTES)
     args = parser.parse_args(argv)
-    raise_file_limit()
-    quiet_gc()
     scenario = load_scenario(args.scenario, args.overrides)
     seed = scenario.seed if args.seed is None else args.seed
-    app = build_app(scenario, args.cluster, seed, args.time_scale, args.max_body)
-    web.run_app(app, host="127.0.0.1", port=args.port, print=None, access_log=None, handle_signals=True)
+    run_on_loopback(build_app(scenario, args.cluster, seed, args.time_scale, args.max_body), args.port)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ scaled) 504.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import time
 from dataclasses import dataclass, field
@@ -21,8 +20,8 @@ import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, generate_latest
 
-from loadtest.mock.limits import quiet_gc, raise_file_limit
 from loadtest.mock.openai_api import MAX_BODY_BYTES, RequestError, error_response, parse_chat_request
+from loadtest.mock.process import run_on_loopback, server_parser
 from sim.loading import load_scenario
 from sim.rng import Draws, stream
 from sim.scenario import HealthCheck, OutlierEjection, Scenario
@@ -301,20 +300,12 @@ def _passed(upstream: aiohttp.ClientResponse) -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> None:
     """Run the router on 127.0.0.1 until stopped."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("scenario")
-    parser.add_argument("--port", type=int, required=True)
+    parser = server_parser(__doc__)
     parser.add_argument("--backend-port-base", type=int, required=True)
-    parser.add_argument("--time-scale", type=float, default=1.0)
-    parser.add_argument("--set", dest="overrides", action="append", default=[])
-    parser.add_argument("--max-body", type=int, default=MAX_BODY_BYTES)
     args = parser.parse_args(argv)
-    raise_file_limit()
-    quiet_gc()
     scenario = load_scenario(args.scenario, args.overrides)
     urls = [f"http://127.0.0.1:{args.backend_port_base + i}" for i in range(len(scenario.clusters))]
-    app = build_app(scenario, urls, args.time_scale, args.max_body)
-    web.run_app(app, host="127.0.0.1", port=args.port, print=None, access_log=None, handle_signals=True)
+    run_on_loopback(build_app(scenario, urls, args.time_scale, args.max_body), args.port)
 
 
 if __name__ == "__main__":
