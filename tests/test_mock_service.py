@@ -379,3 +379,18 @@ def test_router_outlier_ejection_removes_a_failing_server(tmp_path: Path) -> Non
     }
     codes = _serve_and_send(tmp_path, scenario, 10, settle_s=0.0)
     assert codes.count(500) == 2 and codes[-6:] == [200] * 6  # two 500s from server 0, then it is ejected
+
+
+def test_backend_metrics_show_queue_depth_and_busy_slots(service: str) -> None:
+    backend = service.rsplit(":", 1)[0] + ":" + str(int(service.rsplit(":", 1)[1]) + 1)
+    post(service, MESSAGE)
+    with urllib.request.urlopen(backend + "/metrics", timeout=5) as response:
+        text = response.read().decode()
+    for name in (
+        "orchsim_backend_queue_depth",
+        "orchsim_backend_busy_slots",
+        "orchsim_backend_requests_total",
+        "orchsim_backend_latency_seconds_bucket",
+        "orchsim_backend_ttft_seconds",
+    ):
+        assert name in text

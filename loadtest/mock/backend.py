@@ -93,6 +93,8 @@ class Metrics:
             "orchsim_backend_requests", "answers by code", ["server", "code"], registry=self.registry
         )
         self.in_flight = Gauge("orchsim_backend_in_flight", "requests held", ["server"], registry=self.registry)
+        self.queue_depth = Gauge("orchsim_backend_queue_depth", "requests waiting", ["server"], registry=self.registry)
+        self.busy = Gauge("orchsim_backend_busy_slots", "slots serving", ["server"], registry=self.registry)
         self.latency = Histogram(
             "orchsim_backend_latency_seconds", "time to the last byte", ["server"], registry=self.registry
         )
@@ -191,6 +193,9 @@ def build_app(
         return web.json_response({"applied": fault})
 
     async def metrics_page(request: web.Request) -> web.Response:
+        for server in servers:
+            metrics.queue_depth.labels(str(server.index)).set(server.queued)
+            metrics.busy.labels(str(server.index)).set(server.slots - server.free)
         return web.Response(body=generate_latest(metrics.registry), content_type="text/plain")
 
     app.router.add_get("/health", health)
