@@ -80,10 +80,12 @@ async def open_loop(url: str, rate: float, seconds: float) -> list[float]:
 
 def generator_main(args: argparse.Namespace) -> None:
     """The load generator process: prints one JSON line of results."""
+    import uvloop
+
     if args.mode == "closed":
-        print(json.dumps({"ok": asyncio.run(closed_loop(args.url, args.connections, args.seconds))}))
+        print(json.dumps({"ok": uvloop.run(closed_loop(args.url, args.connections, args.seconds))}))
     else:
-        print(json.dumps({"latencies": asyncio.run(open_loop(args.url, args.rate, args.seconds))}))
+        print(json.dumps({"latencies": uvloop.run(open_loop(args.url, args.rate, args.seconds))}))
 
 
 def run_generator(*args: str) -> dict[str, object]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
 import resource
 
@@ -46,4 +47,14 @@ def run_on_loopback(app: web.Application, port: int) -> None:
     """Serve ``app`` on 127.0.0.1 until SIGINT/SIGTERM, with a raised file limit and a quieter GC."""
     raise_file_limit()
     quiet_gc()
-    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None, handle_signals=True)
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None, handle_signals=True, loop=new_loop())
+
+
+def new_loop() -> asyncio.AbstractEventLoop:
+    """uvloop's event loop where it is installed (POSIX): a fraction of asyncio's overhead per request."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+    return loop
