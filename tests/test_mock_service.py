@@ -187,7 +187,11 @@ def test_bad_requests_get_openai_errors_and_the_service_keeps_serving(
 
 
 def test_full_waiting_rooms_answer_503_with_retry_after(service: str) -> None:
-    """2 servers x (2 slots + 1 waiting): 6 at once are held, more are refused."""
+    """2 servers x (2 slots + 1 waiting): 6 at once are held, more are refused. A 10x slowdown
+    (1 s real per request) keeps the first six held while the burst arrives, even on a slow machine."""
+    fault = {"cluster": "a", "server": None, "kind": "slowdown", "value": 10.0, "duration_s": 5.0}
+    request = urllib.request.Request(f"{service}/admin/faults", data=json.dumps(fault).encode(), method="POST")
+    urllib.request.urlopen(request, timeout=5).close()
 
     async def burst() -> list[tuple[int, str | None]]:
         async with aiohttp.ClientSession() as session:
@@ -203,6 +207,10 @@ def test_full_waiting_rooms_answer_503_with_retry_after(service: str) -> None:
     assert sum(code == 200 for code, _ in results) == 6
     assert all(retry == "1" for code, retry in results if code == 503)
     assert sum(code == 503 for code, _ in results) == 6
+    lift = {**fault, "value": 1.0, "duration_s": 0}  # back to normal speed for the tests after this one
+    urllib.request.urlopen(
+        urllib.request.Request(f"{service}/admin/faults", data=json.dumps(lift).encode(), method="POST"), timeout=5
+    ).close()
 
 
 def test_streamed_completion_and_a_client_that_leaves_early(service: str) -> None:
