@@ -338,8 +338,9 @@ def test_a_thousand_concurrent_connections(tmp_path: Path) -> None:
     with serving(tmp_path, scenario) as url:
         before = _open_fds(url)
         codes = asyncio.run(_burst(url, 1000))
-        time.sleep(3.5)  # idle pooled connections to backends close after 2 s
-        after = _open_fds(url)
+        deadline = time.monotonic() + 15  # idle pooled connections to backends close after 2-4 s
+        while (after := _open_fds(url)) > before + 5 and time.monotonic() < deadline:
+            time.sleep(0.5)
     assert len(codes) == 1000 and set(codes) <= {200, 503}
     assert codes.count(200) >= 800
     assert after <= before + 5
