@@ -60,6 +60,16 @@ def _free(port: int) -> bool:
     return True
 
 
+def stop(process: subprocess.Popen[str]) -> None:
+    """SIGTERM, then SIGKILL if the service has not stopped within 15 s."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 @contextlib.contextmanager
 def serving(tmp_path: Path, scenario: dict[str, Any], *args: str) -> Iterator[str]:
     """``orchsim serve`` for ``scenario`` until the block ends (SIGTERM, then SIGKILL if it hangs)."""
@@ -72,12 +82,7 @@ def serving(tmp_path: Path, scenario: dict[str, Any], *args: str) -> Iterator[st
             assert process.stdout is not None and "ready" in process.stdout.readline() + process.stdout.readline()
             yield f"http://127.0.0.1:{port}"
         finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process)
 
 
 @pytest.fixture(scope="module")
@@ -109,12 +114,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             assert "orchsim serve: mock on http://127.0.0.1:" in line, (folder / "stderr.log").read_text()
             yield f"http://127.0.0.1:{port}"
         finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process)
     assert process.returncode == 0
     assert not _listening(port) and not _listening(port + 1)  # router and backend are gone
 
