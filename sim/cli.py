@@ -88,7 +88,7 @@ def _add_phase(verbs: Any) -> None:
     phase.add_argument("--durations", required=True, help="trigger durations: 5s,30s,2m")
     phase.add_argument("--at", default="10m", help="when the trigger starts (default 10m)")
     phase.add_argument("--seeds", type=_positive, default=3, help="seeds per cell (default 3)")
-    phase.add_argument("--jobs", type=_positive, default=os.cpu_count() or 1, help="local processes")
+    _add_jobs(phase)
     _add_set(phase)
     phase.add_argument("--out", metavar="DIR", help="output folder (default: a new folder under runs/)")
 
@@ -109,8 +109,8 @@ def _add_capacity(verbs: Any) -> None:
     capacity.add_argument("--maximize", action="store_true", help="largest value that meets the target")
     capacity.add_argument("--tolerance", type=float, default=0.01, help="relative precision for real parameters")
     capacity.add_argument("--seeds", type=_positive, default=3, help="seeds per value (default 3)")
-    capacity.add_argument("--jobs", type=_positive, default=os.cpu_count() or 1, help="local processes")
-    capacity.add_argument("--executor", metavar="URL", help="dask://HOST:PORT runs on a Dask distributed cluster")
+    _add_jobs(capacity)
+    _add_executor(capacity)
     _add_set(capacity)
     capacity.add_argument("--out", metavar="DIR", help="output folder (default: a new folder under runs/)")
 
@@ -132,10 +132,8 @@ def _add_sweep(verbs: Any) -> None:
         help="a scenario field and its values, or an inclusive range LO:HI:STEP (repeat for more dimensions)",
     )
     sweep.add_argument("--seeds", type=_positive, default=3, help="seeds per point (default 3)")
-    sweep.add_argument(
-        "--jobs", type=_positive, default=os.cpu_count() or 1, help="local processes (default: all cores)"
-    )
-    sweep.add_argument("--executor", metavar="URL", help="dask://HOST:PORT runs on a Dask distributed cluster")
+    _add_jobs(sweep)
+    _add_executor(sweep)
     _add_set(sweep)
     sweep.add_argument("--out", metavar="DIR", help="output folder (default runs/sweep-NAME; reused to resume)")
     sweep.add_argument("--no-plots", dest="plots", action="store_false", help="skip the PNG plots")
@@ -156,7 +154,7 @@ def _add_compare(verbs: Any) -> None:
         help="strategies, each with optional parameters: power_of_two,peak_ewma:decay=10s,power_of_d:d=3",
     )
     compare.add_argument("--seeds", type=_positive, default=5, help="seeds per strategy (default 5)")
-    compare.add_argument("--jobs", type=_positive, default=os.cpu_count() or 1, help="processes (default: all cores)")
+    _add_jobs(compare)
     compare.add_argument(
         "--rank-by",
         default="availability",
@@ -166,6 +164,14 @@ def _add_compare(verbs: Any) -> None:
     _add_set(compare)
     compare.add_argument("--out", metavar="DIR", help="output folder (default: a new folder under runs/)")
     compare.add_argument("--no-plots", dest="plots", action="store_false", help="skip the PNG plots")
+
+
+def _add_jobs(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--jobs", type=_positive, default=os.cpu_count() or 1, help="local processes (default: all cores)")
+
+
+def _add_executor(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--executor", metavar="URL", help="dask://HOST:PORT runs on a Dask distributed cluster")
 
 
 def _add_set(sub: argparse.ArgumentParser) -> None:

@@ -73,10 +73,6 @@ class Scenario(ScenarioModel):
         """Configured slots over every cluster."""
         return sum(c.servers * c.slots for c in self.clusters)
 
-    def cluster_index(self, name: str) -> int:
-        """Index of the cluster called ``name``."""
-        return [c.name for c in self.clusters].index(name)
-
 
 def _strategy_problems(scenario: Scenario, i: int, cluster: Cluster) -> list[str]:
     if cluster.strategy is None:
