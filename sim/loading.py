@@ -38,16 +38,19 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scena
     except UnicodeDecodeError as exc:
         raise ScenarioError([f"{label}: not UTF-8 text (byte {exc.start})"]) from None
     raw = _parse_text(text, label, toml=path.suffix.lower() == ".toml")
-    return parse_scenario(raw, label, overrides)
+    return parse_scenario(raw, label, overrides, base_dir=path.parent)
 
 
-def parse_scenario(raw: Any, label: str, overrides: list[str] | None = None) -> Scenario:
-    """Validate an already parsed mapping; ``label`` prefixes every error line."""
+def parse_scenario(raw: Any, label: str, overrides: list[str] | None = None, base_dir: Path | None = None) -> Scenario:
+    """Validate an already parsed mapping; ``label`` prefixes every error line.
+
+    Data files the scenario names are read relative to ``base_dir`` (default: the working directory).
+    """
     if not isinstance(raw, dict):
         raise ScenarioError([f"{label}: top level must be a mapping of fields (got {type(raw).__name__})"])
     data = apply_overrides(raw, overrides or [], label)
     try:
-        return Scenario.model_validate(data)
+        return Scenario.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as exc:
         raise ScenarioError(format_validation_error(exc, label)) from None
 

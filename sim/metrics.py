@@ -50,7 +50,8 @@ def summarize(result: SimResult, series: dict[str, np.ndarray] | None = None) ->
     att_mask = mask[att["req"]]
     wait = (att["start_s"] - att["sent_s"])[att_mask]
     measured_s = sc.duration - sc.warmup
-    goodput = succeeded if sc.slo.latency is None else int((latency <= sc.slo.latency).sum())
+    tokens = token_figures(result)
+    goodput = int((within_slo(result, tokens) & mask).sum())
     series = timeseries(result) if series is None else series
     triggers = recovery(sc, series)
     return {
@@ -72,16 +73,81 @@ def summarize(result: SimResult, series: dict[str, np.ndarray] | None = None) ->
         "uptime": _uptime(sc, series),
         "latency_s": stats(latency),
         "wait_s": stats(wait[~np.isnan(wait)]),
-        "ttft_s": stats(np.empty(0)),
+        "ttft_s": stats(_known(tokens["ttft_s"][mask & ok_all(result)])),
+        "itl_s": stats(_known(tokens["itl_s"][mask & ok_all(result)])),
+        "tokens_per_s": {
+            "input": float(result.prompt_tokens[mask & ok_all(result)].sum()) / measured_s,
+            "output": float(result.output_tokens[mask & ok_all(result)].sum()) / measured_s,
+        },
         "throughput_rps": succeeded / measured_s,
         "goodput_rps": goodput / measured_s,
         "retry_amplification": int(att_mask.sum()) / offered if offered else None,
         "utilization": _utilization(sc, series),
         "metastable": triggers[-1]["metastable"] if triggers else None,
         "triggers": triggers,
+        **_llm_figures(result, series),
         "wall_s": result.wall_s,
         "events": result.events,
         "requests_per_wall_s": result.arrival_s.size / result.wall_s if result.wall_s > 0 else None,
+    }
+
+
+def _known(values: np.ndarray) -> np.ndarray:
+    out: np.ndarray = values[~np.isnan(values)]
+    return out
+
+
+def ok_all(result: SimResult) -> np.ndarray:
+    """Mask of user requests that finally succeeded."""
+    ok: np.ndarray = result.req_code == 200
+    return ok
+
+
+def token_figures(result: SimResult) -> dict[str, np.ndarray]:
+    """Per user request: TTFT (arrival to first token of the answer that succeeded) and mean
+    inter-token latency of that answer; NaN where the service does not stream tokens or it failed."""
+    n = result.arrival_s.size
+    ttft = np.full(n, np.nan)
+    itl = np.full(n, np.nan)
+    att = result.attempts
+    won = (att["code"] == 200) & ~np.isnan(att["first_token_s"])
+    req = att["req"][won]
+    first = att["first_token_s"][won]
+    ttft[req] = first - result.arrival_s[req]
+    tokens_after = result.output_tokens[req] - 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        itl[req] = np.where(tokens_after > 0, (att["server_end_s"][won] - first) / np.maximum(tokens_after, 1), np.nan)
+    return {"ttft_s": ttft, "itl_s": itl}
+
+
+def within_slo(result: SimResult, tokens: dict[str, np.ndarray]) -> np.ndarray:
+    """Mask of user requests that succeeded within every SLO the scenario sets (latency, TTFT, ITL)."""
+    slo = result.scenario.slo
+    good = ok_all(result)
+    with np.errstate(invalid="ignore"):
+        if slo.latency is not None:
+            good &= result.req_end_s - result.arrival_s <= slo.latency
+        if slo.ttft is not None:
+            good &= np.nan_to_num(tokens["ttft_s"], nan=0.0) <= slo.ttft
+        if slo.itl is not None:
+            good &= np.nan_to_num(tokens["itl_s"], nan=0.0) <= slo.itl
+    return good
+
+
+def _llm_figures(result: SimResult, series: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The LLM service model's own figures (only when a cluster runs it)."""
+    if "kv_cache_utilization" not in series:
+        return {}
+    sc = result.scenario
+    measured = series["start_s"] >= sc.warmup
+    kv = series["kv_cache_utilization"][measured]
+    return {
+        "llm": {
+            "preemptions": int(result.counters.get("preemptions", 0)),
+            "batch_size_mean": float(np.nanmean(series["batch_size"][measured])) if measured.any() else None,
+            "kv_cache_utilization_mean": float(np.nanmean(kv)) if kv.size and not np.isnan(kv).all() else None,
+            "kv_cache_utilization_max": float(np.nanmax(kv)) if kv.size and not np.isnan(kv).all() else None,
+        }
     }
 
 
@@ -102,8 +168,8 @@ def timeseries(result: SimResult) -> dict[str, np.ndarray]:
     cols["offered"] = count(result.arrival_s)
     cols["attempts"] = count(result.attempts["sent_s"])
     cols["succeeded"] = count(result.req_end_s[ok])
-    within = ok if sc.slo.latency is None else ok & (result.req_end_s - result.arrival_s <= sc.slo.latency)
-    cols["goodput"] = count(result.req_end_s[within])  # successes within the SLO latency
+    tokens = token_figures(result)
+    cols["goodput"] = count(result.req_end_s[within_slo(result, tokens)])  # successes within every SLO
     cols["failed"] = count(result.req_end_s[done & ~ok])
     for code in sorted(set(np.unique(result.req_code[done & ~ok]).tolist())):
         cols[f"errors_{code}"] = count(result.req_end_s[result.req_code == code])
@@ -121,29 +187,62 @@ def timeseries(result: SimResult) -> dict[str, np.ndarray]:
     ):
         cols[name] = result.windows[name]
     cols["utilization"] = result.windows["busy_slots"] / sc.total_slots
+    if "kv_cache_tokens" in result.windows:
+        cols.update(_llm_columns(result, tokens, n))
     cols["active_faults"] = np.array(
         [sum(f.at < e and f.end_s > s for f in sc.faults) for s, e in zip(start, end, strict=True)]
     )
     return cols
 
 
+def _llm_columns(result: SimResult, tokens: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
+    """Batch size (sequences per server up), KV-cache use, TTFT p95 and output tokens per window."""
+    sc = result.scenario
+    capacity = sum(
+        c.max_servers * c.service.kv_cache_tokens for c in sc.clusters if c.service.kv_cache_tokens is not None
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        batch = result.windows["busy_slots"] / result.windows["healthy_servers"]
+    kv = result.windows["kv_cache_tokens"] / capacity if capacity else np.full(n, np.nan)
+    ok = ok_all(result)
+    end_s = result.req_end_s[ok]
+    inside = end_s < sc.duration
+    idx = np.floor(end_s[inside] / sc.window).astype(np.int64)
+    out_tokens = np.bincount(idx, weights=result.output_tokens[ok][inside], minlength=n)[:n]
+    start = result.windows["start_s"]
+    lengths = np.minimum(start + sc.window, sc.duration) - start
+    ttft = tokens["ttft_s"][ok][inside]
+    known = ~np.isnan(ttft)
+    return {
+        "batch_size": batch,
+        "kv_cache_utilization": kv,
+        "ttft_p95_s": _window_percentiles(idx[known], ttft[known], n, (95,))[95],
+        "output_tokens_per_s": out_tokens / lengths,
+    }
+
+
+def _window_percentiles(idx: np.ndarray, values: np.ndarray, n: int, ps: tuple[int, ...]) -> dict[int, np.ndarray]:
+    """Percentiles ``ps`` of ``values`` grouped by window index ``idx`` (NaN for empty windows)."""
+    order = np.argsort(idx, kind="stable")
+    idx, values = idx[order], values[order]
+    bounds = np.searchsorted(idx, np.arange(n + 1))
+    out = {p: np.full(n, np.nan) for p in ps}
+    for w in range(n):
+        chunk = values[bounds[w] : bounds[w + 1]]
+        if chunk.size:
+            for p, value in zip(ps, np.percentile(chunk, ps), strict=True):
+                out[p][w] = value
+    return out
+
+
 def _window_latency(result: SimResult, ok: np.ndarray, n: int) -> dict[str, np.ndarray]:
     sc = result.scenario
     end_s = result.req_end_s[ok]
-    latency = end_s - result.arrival_s[ok]
     inside = end_s < sc.duration
     idx = np.floor(end_s[inside] / sc.window).astype(np.int64)
-    latency = latency[inside]
-    order = np.argsort(idx, kind="stable")
-    idx, latency = idx[order], latency[order]
-    bounds = np.searchsorted(idx, np.arange(n + 1))
-    out = {f"latency_p{p}_s": np.full(n, np.nan) for p in (50, 95, 99)}
-    for w in range(n):
-        chunk = latency[bounds[w] : bounds[w + 1]]
-        if chunk.size:
-            for p, value in zip((50, 95, 99), np.percentile(chunk, (50, 95, 99)), strict=True):
-                out[f"latency_p{p}_s"][w] = value
-    return out
+    latency = (end_s - result.arrival_s[ok])[inside]
+    by_p = _window_percentiles(idx, latency, n, (50, 95, 99))
+    return {f"latency_p{p}_s": by_p[p] for p in (50, 95, 99)}
 
 
 def _window_up(series: dict[str, np.ndarray], threshold: float) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Parsing of durations written with units (``250ms``, ``90s``, ``5m``, ``2h``)."""
+"""Parsing of durations written with units (``250us``, ``250ms``, ``90s``, ``5m``, ``2h``)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import re
 
 __all__ = ["format_duration", "parse_duration_s"]
 
-_UNIT_S = {"ms": 1e-3, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+_UNIT_S = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
 _NUMBER = r"[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?"
 _PLAIN = re.compile(rf"^\s*({_NUMBER})\s*$")
-_PARTS = re.compile(rf"\s*({_NUMBER})\s*(ms|min|s|m|h|d)")
-_WHOLE = re.compile(rf"^(?:\s*{_NUMBER}\s*(?:ms|min|s|m|h|d))+\s*$")
+_PARTS = re.compile(rf"\s*({_NUMBER})\s*(us|ms|min|s|m|h|d)")
+_WHOLE = re.compile(rf"^(?:\s*{_NUMBER}\s*(?:us|ms|min|s|m|h|d))+\s*$")
 
 
 def parse_duration_s(value: object) -> float:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
+from sim.datafiles import read_trace
 from sim.rng import stream
-from sim.scenario import Scenario, Workload
+from sim.scenario import RequestClass, Scenario, Workload
+from sim.tokens import draw_tokens
 
 __all__ = ["Trace", "generate_trace", "rate_at"]
 
@@ -25,11 +28,21 @@ class Trace:
     class_regions: tuple[str | None, ...] = (None,)
     class_priorities: tuple[int, ...] = (0,)
     has_sessions: bool = False  # False: ``session`` is just the request index
+    prompt_tokens: np.ndarray | None = None  # int64 per request (None: 1 each)
+    output_tokens: np.ndarray | None = None  # int64 per request (None: 1 each)
+    class_stream: tuple[bool, ...] | None = None  # whether each class streams (None: none does)
 
     def __post_init__(self) -> None:
         fields = (self.class_names, self.class_models, self.class_work, self.class_regions, self.class_priorities)
         if len({len(f) for f in fields}) != 1:
             raise ValueError("Trace: every class_* tuple needs one entry per class")
+        ones = np.ones(self.arrival_s.size, dtype=np.int64)
+        if self.prompt_tokens is None:
+            object.__setattr__(self, "prompt_tokens", ones)
+        if self.output_tokens is None:
+            object.__setattr__(self, "output_tokens", ones)
+        if self.class_stream is None:
+            object.__setattr__(self, "class_stream", (False,) * len(self.class_names))
 
     def __len__(self) -> int:
         return int(self.arrival_s.size)
@@ -64,12 +77,38 @@ def _peak_rate(workload: Workload) -> float:
 
 
 def generate_trace(scenario: Scenario, seed: int | None = None) -> Trace:
-    """Draw the arrival trace of ``scenario`` for ``seed`` (default: the scenario's own seed).
+    """Draw the request trace of ``scenario`` for ``seed`` (default: the scenario's own seed).
 
     Arrivals are a Poisson process at the peak rate thinned by rate(t)/peak, which is exactly a
-    non-homogeneous Poisson process with intensity rate(t) (Lewis and Shedler 1979).
+    non-homogeneous Poisson process with intensity rate(t) (Lewis and Shedler 1979); with
+    ``workload.trace`` the recorded requests are replayed instead. Token counts are drawn per
+    class from their own streams, then migrations move requests between models.
     """
     seed = scenario.seed if seed is None else seed
+    workload = scenario.workload
+    if workload.trace is not None:
+        return _migrate(_replayed(scenario), workload, seed)
+    times = _arrival_times(scenario, seed)
+    session = _sessions(workload, seed, times.size)
+    classes = workload.classes or [RequestClass(name="default")]
+    weights = np.array([c.weight for c in classes], dtype=np.float64)
+    klass = np.zeros(times.size, dtype=np.int32)
+    if len(classes) > 1:
+        klass = (
+            stream(seed, "classes").choice(len(classes), size=times.size, p=weights / weights.sum()).astype(np.int32)
+        )
+    prompt = np.empty(times.size, dtype=np.int64)
+    output = np.empty(times.size, dtype=np.int64)
+    for index, c in enumerate(classes):
+        mine = klass == index
+        n = int(mine.sum())
+        prompt[mine] = draw_tokens(c.prompt_tokens or workload.prompt_tokens, stream(seed, "prompt-tokens", index), n)
+        output[mine] = draw_tokens(c.output_tokens or workload.output_tokens, stream(seed, "output-tokens", index), n)
+    trace = _with_classes(times, klass, session, classes, prompt, output, workload.sessions is not None)
+    return _migrate(trace, workload, seed)
+
+
+def _arrival_times(scenario: Scenario, seed: int) -> np.ndarray:
     workload = scenario.workload
     arrivals_rng = stream(seed, "arrivals")
     peak_rps = _peak_rate(workload)
@@ -78,22 +117,104 @@ def generate_trace(scenario: Scenario, seed: int | None = None) -> Trace:
     if workload.profile is not None or workload.surges:
         keep = arrivals_rng.random(n) * peak_rps < rate_at(workload, times)
         times = times[keep]
-    session = _sessions(workload, seed, times.size)
-    classes = workload.classes
-    if not classes:
-        return Trace(times, np.zeros(times.size, dtype=np.int32), session, has_sessions=workload.sessions is not None)
-    weights = np.array([c.weight for c in classes], dtype=np.float64)
-    klass = stream(seed, "classes").choice(len(classes), size=times.size, p=weights / weights.sum())
+    return times
+
+
+def _with_classes(
+    times: np.ndarray,
+    klass: np.ndarray,
+    session: np.ndarray,
+    classes: list[RequestClass],
+    prompt: np.ndarray,
+    output: np.ndarray,
+    has_sessions: bool,
+) -> Trace:
     return Trace(
         arrival_s=times,
-        klass=klass.astype(np.int32),
+        klass=klass,
         session=session,
         class_names=tuple(c.name for c in classes),
         class_models=tuple(c.model for c in classes),
         class_work=tuple(c.work for c in classes),
         class_regions=tuple(c.region for c in classes),
         class_priorities=tuple(c.priority for c in classes),
-        has_sessions=workload.sessions is not None,
+        has_sessions=has_sessions,
+        prompt_tokens=prompt,
+        output_tokens=output,
+        class_stream=tuple(c.stream for c in classes),
+    )
+
+
+def _replayed(scenario: Scenario) -> Trace:
+    """The recorded trace, inside ``[0, duration)`` after time scaling; a row's class names a class
+    or a model (a model without a class of its own gets a class named after it)."""
+    spec = scenario.workload.trace
+    assert spec is not None
+    rows = read_trace(Path(spec.file))
+    times = rows.time_s / spec.time_scale
+    keep = times < scenario.duration
+    classes = list(scenario.workload.classes)
+    index = {c.name: i for i, c in enumerate(classes)}
+    for c in classes:
+        if c.model is not None:
+            index.setdefault(c.model, index[c.name])
+    for key in rows.key:
+        if key not in index:
+            index[key] = len(classes)
+            classes.append(RequestClass(name=key, model=key))
+    if not classes:
+        classes = [RequestClass(name="default")]
+    klass = np.array([index.get(k, 0) for k in rows.key], dtype=np.int32)[keep]
+    session = rows.session[keep] if rows.session is not None else np.arange(int(keep.sum()), dtype=np.int64)
+    return _with_classes(
+        times[keep],
+        klass,
+        session,
+        classes,
+        rows.prompt_tokens[keep],
+        rows.output_tokens[keep],
+        rows.session is not None,
+    )
+
+
+def _migrate(trace: Trace, workload: Workload, seed: int) -> Trace:
+    """Move requests of a retired model to its successor: each one with the ramp's share at its arrival.
+
+    A moved request keeps its class's tokens and priority but gets a twin class asking for the new model.
+    """
+    if not workload.migrations:
+        return trace
+    klass = trace.klass.copy()
+    twins: dict[tuple[int, str], int] = {}
+    names, models = list(trace.class_names), list(trace.class_models)
+    work, regions = list(trace.class_work), list(trace.class_regions)
+    priorities, streams = list(trace.class_priorities), list(trace.class_stream or ())
+    draws = stream(seed, "migration").random(len(trace))
+    for migration in workload.migrations:
+        share = np.clip((trace.arrival_s - migration.start) / (migration.end - migration.start), 0.0, 1.0)
+        from_classes = [i for i, m in enumerate(trace.class_models) if m == migration.from_model]
+        for c in from_classes:
+            moved = (klass == c) & (draws < migration.share * share)
+            if not moved.any():
+                continue
+            twin = twins.setdefault((c, migration.to_model), len(names))
+            if twin == len(names):
+                names.append(f"{trace.class_names[c]}@{migration.to_model}")
+                models.append(migration.to_model)
+                work.append(trace.class_work[c])
+                regions.append(trace.class_regions[c])
+                priorities.append(trace.class_priorities[c])
+                streams.append(streams[c])
+            klass[moved] = twin
+    return replace(
+        trace,
+        klass=klass,
+        class_names=tuple(names),
+        class_models=tuple(models),
+        class_work=tuple(work),
+        class_regions=tuple(regions),
+        class_priorities=tuple(priorities),
+        class_stream=tuple(streams),
     )
 
 

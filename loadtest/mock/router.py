@@ -40,6 +40,8 @@ class BackendView:
     queued: int = 0
     in_flight: int = 0
     work_in_flight: float = 0.0
+    tokens_in_flight: int = 0
+    prefix_sessions: frozenset[int] = frozenset()  # the mock keeps no prefix cache
     healthy: bool = True  # the router's view from its health checks
     probe_failures: int = 0
     probe_successes: int = 0
@@ -75,6 +77,7 @@ class _Request:
     klass: int = 0
     session: int = 0
     work: float = 1.0
+    tokens: int = 2
     sent_s: float = 0.0
 
 

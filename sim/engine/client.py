@@ -41,6 +41,9 @@ class Clients:
         self.session: list[int] | None = trace.session.tolist() if trace.has_sessions else None
         self.class_work = trace.class_work
         self.class_priority = trace.class_priorities
+        assert trace.prompt_tokens is not None and trace.output_tokens is not None
+        self.prompt_tokens: list[int] = trace.prompt_tokens.tolist()
+        self.output_tokens: list[int] = trace.output_tokens.tolist()
         n = self.n_requests = len(self.arrival_s)
         self.code = [0] * n
         self.end_s = [float("nan")] * n
@@ -78,6 +81,8 @@ class Clients:
         session = req if self.session is None else self.session[req]
         attempt = Attempt(req, number, klass, session, self.class_work[klass], self.env._now)
         attempt.priority = self.class_priority[klass]
+        prompt, output = attempt.prompt_tokens, attempt.output_tokens = self.prompt_tokens[req], self.output_tokens[req]
+        attempt.tokens = prompt + output
         self.attempts[req] = number
         self.unlogged[attempt] = None
         if self.adaptive is not None and self.adaptive.refuses(attempt.sent_s):
@@ -127,6 +132,8 @@ class Clients:
         again = len(self.arrival_s)
         self.arrival_s.append(at_s)
         self.klass.append(self.klass[req])
+        self.prompt_tokens.append(self.prompt_tokens[req])
+        self.output_tokens.append(self.output_tokens[req])
         if self.session is not None:
             self.session.append(self.session[req])
         self.code.append(0)

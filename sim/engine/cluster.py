@@ -9,6 +9,7 @@ from typing import Any
 from sim.engine.autoscale import Autoscaler
 from sim.engine.health import HealthChecker, OutlierDetector
 from sim.engine.kernel import Attempt, Call, Gauge, Kernel
+from sim.engine.llm_server import LlmServer
 from sim.engine.server import Server
 from sim.engine.shedding import GradientLimit
 from sim.rng import Draws, stream
@@ -23,12 +24,23 @@ __all__ = ["Cluster", "LoadReport"]
 class LoadReport:
     """A server's load as it last reported it: what strategies see when information is stale."""
 
-    __slots__ = ("busy", "in_flight", "index", "queued", "server", "slots", "work_in_flight")
+    __slots__ = (
+        "busy",
+        "in_flight",
+        "index",
+        "prefix_sessions",
+        "queued",
+        "server",
+        "slots",
+        "tokens_in_flight",
+        "work_in_flight",
+    )
 
     def __init__(self, server: Server) -> None:
         self.server = server
         self.index = server.index
         self.slots = server.slots
+        self.prefix_sessions = server.prefix_sessions  # the cache itself: routers know where prefixes went
         self.refresh()
 
     def refresh(self) -> None:
@@ -36,6 +48,7 @@ class LoadReport:
         server = self.server
         self.busy, self.queued, self.in_flight = server.busy, server.queued, server.in_flight
         self.work_in_flight = server.work_in_flight
+        self.tokens_in_flight = server.tokens_in_flight
 
 
 class Cluster:
@@ -60,8 +73,9 @@ class Cluster:
         self.central_queued = 0
         self.finish = finish  # server side of an attempt is over with a code (0: dropped, nobody told)
         self.observe: Callable[[Server, Attempt, float], None] | None = None
+        kind = LlmServer if spec.service.kind == "llm" else Server
         self.servers = [
-            Server(
+            kind(
                 kernel,
                 self,
                 i,

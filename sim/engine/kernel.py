@@ -99,6 +99,7 @@ class Attempt:
         "code",
         "end_s",
         "enqueued_s",
+        "first_token_s",
         "hop",
         "in_router",
         "klass",
@@ -106,7 +107,9 @@ class Attempt:
         "number",
         "outcome",
         "outcome_delay_s",
+        "output_tokens",
         "priority",
+        "prompt_tokens",
         "req",
         "sent_s",
         "server",
@@ -114,6 +117,7 @@ class Attempt:
         "server_end_s",
         "session",
         "start_s",
+        "tokens",
         "work",
     )
 
@@ -128,6 +132,10 @@ class Attempt:
         self.session = session  # affinity key (a session or prefix id)
         self.work = work  # work units: the class's service-time multiplier
         self.priority = 0  # criticality of its class: lower is shed first
+        self.prompt_tokens = 1
+        self.output_tokens = 1
+        self.tokens = 2  # prompt + answer: what token-aware routing counts
+        self.first_token_s = float("nan")
         self.limited = False  # counted by a cluster's adaptive concurrency limit
         self.hop = 0  # router retries of this client attempt so far
         self.sent_s = sent_s

@@ -16,6 +16,7 @@ from sim.engine.client import Clients
 from sim.engine.cluster import Cluster
 from sim.engine.faults import start_faults
 from sim.engine.kernel import Attempt, Gauge, Kernel
+from sim.engine.llm_server import LlmServer
 from sim.engine.records import AttemptLog, SimResult
 from sim.engine.router import Router
 from sim.intervals import open_count_means
@@ -40,6 +41,11 @@ class Simulation:
         self.clusters = self._build_clusters()
         total = sum(c.spec.servers for c in self.clusters)  # the autoscaler's spare room is not counted
         self.gauges = {"healthy_servers": Gauge(total), "routable_servers": Gauge(total), "ejected_servers": Gauge()}
+        self.llm_servers = [s for c in self.clusters for s in c.servers if isinstance(s, LlmServer)]
+        if self.llm_servers:
+            self.gauges["kv_cache_tokens"] = Gauge()
+            for server in self.llm_servers:
+                server.kv_gauge = self.gauges["kv_cache_tokens"]
         for cluster in self.clusters:
             cluster.gauges = (self.gauges["routable_servers"], self.gauges["ejected_servers"])
             if cluster.spec.autoscale is not None:
@@ -79,10 +85,20 @@ class Simulation:
         return clusters
 
     def _candidates(self) -> list[list[Cluster]]:
-        return [
-            [c for c in self.clusters if model is None or c.spec.models is None or model in c.spec.models]
-            for model in self.trace.class_models
-        ]
+        """Per request class, the clusters serving its model (and, for dedicated pools, the class itself)."""
+        trace = self.trace
+        out = []
+        for name, model in zip(trace.class_names, trace.class_models, strict=True):
+            base = name.split("@", 1)[0]  # a migrated twin class keeps its class's pool
+            out.append(
+                [
+                    c
+                    for c in self.clusters
+                    if (model is None or c.spec.models is None or model in c.spec.models)
+                    and (c.spec.classes is None or base in c.spec.classes)
+                ]
+            )
+        return out
 
     def _server_done(self, attempt: Attempt, code: int) -> None:
         attempt.server_done = True
@@ -187,10 +203,13 @@ class Simulation:
             req_code=np.array(clients.code, dtype=np.int32),
             req_end_s=np.array(clients.end_s, dtype=np.float64),
             req_attempts=np.array(clients.attempts, dtype=np.int32),
+            prompt_tokens=np.array(clients.prompt_tokens, dtype=np.int64),
+            output_tokens=np.array(clients.output_tokens, dtype=np.int64),
             attempts=attempts,
             windows=self._windows(attempts, end_s),
             end_s=end_s,
             events=self.kernel.count_events(),
+            counters={"preemptions": sum(s.preemptions for s in self.llm_servers)} if self.llm_servers else {},
         )
 
     def _windows(self, a: dict[str, np.ndarray], end_s: float) -> dict[str, np.ndarray]:

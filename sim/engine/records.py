@@ -1,4 +1,4 @@
-"""Compact per-attempt records (typed arrays, ~70 bytes an attempt) and the result of a run."""
+"""Compact per-attempt records (typed arrays, ~90 bytes an attempt) and the result of a run."""
 
 from __future__ import annotations
 
@@ -11,14 +11,26 @@ from sim.scenario import Scenario
 
 __all__ = ["ATTEMPT_COLUMNS", "AttemptLog", "SimResult"]
 
-ATTEMPT_COLUMNS = ("req", "number", "hop", "cluster", "server", "code", "sent_s", "start_s", "end_s", "server_end_s")
+ATTEMPT_COLUMNS = (
+    "req",
+    "number",
+    "hop",
+    "cluster",
+    "server",
+    "code",
+    "sent_s",
+    "start_s",
+    "first_token_s",
+    "end_s",
+    "server_end_s",
+)
 INT_COLUMNS = 6  # the first six columns hold integers
 
 
 class AttemptLog:
     """Rows of attempts: tuples in a list (the cheapest append), packed into float64 blocks.
 
-    A packed row is 72 bytes, so a million-request run stays small; integer columns are exact
+    A packed row is 88 bytes, so a million-request run stays small; integer columns are exact
     in float64.
     """
 
@@ -33,7 +45,19 @@ class AttemptLog:
         server = -1 if a.server is None else a.server.global_index
         pending = self._pending
         pending.append(
-            (a.req, a.number, a.hop, a.cluster, server, a.code, a.sent_s, a.start_s, a.end_s, a.server_end_s)
+            (
+                a.req,
+                a.number,
+                a.hop,
+                a.cluster,
+                server,
+                a.code,
+                a.sent_s,
+                a.start_s,
+                a.first_token_s,
+                a.end_s,
+                a.server_end_s,
+            )
         )
         if len(pending) >= self.BLOCK:
             self._pack()
@@ -41,7 +65,8 @@ class AttemptLog:
     def append_router_try(self, a: Attempt, code: int, now_s: float) -> None:
         """Record a try the router retried: it ended at ``now_s`` with ``code`` and the client never saw it."""
         server = -1 if a.server is None else a.server.global_index
-        self._pending.append((a.req, a.number, a.hop, a.cluster, server, code, a.sent_s, a.start_s, now_s, now_s))
+        row = (a.req, a.number, a.hop, a.cluster, server, code, a.sent_s, a.start_s, a.first_token_s, now_s, now_s)
+        self._pending.append(row)
 
     def _pack(self) -> None:
         if self._pending:
@@ -77,12 +102,15 @@ class SimResult:
     req_end_s: np.ndarray  # time of the final answer (NaN while in flight)
     req_attempts: np.ndarray
     req_origin: np.ndarray  # -1, or for a regenerated request the failed request it repeats
+    prompt_tokens: np.ndarray  # int64 per user request
+    output_tokens: np.ndarray  # int64 per user request
     attempts: dict[str, np.ndarray]
     windows: dict[str, np.ndarray]
     end_s: float
     events: int
     wall_s: float = 0.0
     notes: list[str] = field(default_factory=list)
+    counters: dict[str, int] = field(default_factory=dict)  # e.g. LLM preemptions
 
     @property
     def strategy(self) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from typing import TYPE_CHECKING
 
 from sim.engine.kernel import Attempt, Call, Kernel
@@ -19,7 +19,8 @@ __all__ = ["Server"]
 
 
 class Server:
-    """One server of a cluster. Strategies read: index, slots, busy, queued, in_flight, work_in_flight."""
+    """One server of a cluster. Strategies read: index, slots, busy, queued, in_flight, work_in_flight,
+    tokens_in_flight, prefix_sessions."""
 
     __slots__ = (
         "busy",
@@ -42,6 +43,7 @@ class Server:
         "kernel",
         "observe",
         "outlier",
+        "prefix_sessions",
         "probe_failures",
         "probe_successes",
         "probed_healthy",
@@ -53,6 +55,7 @@ class Server:
         "service",
         "slots",
         "slow_factor",
+        "tokens_in_flight",
         "work_in_flight",
     )
 
@@ -78,6 +81,7 @@ class Server:
         self.queued = 0
         self.in_flight = 0
         self.work_in_flight = 0.0  # work units (class work) of the attempts it holds
+        self.tokens_in_flight = 0  # prompt + answer tokens of the attempts it holds
         self.observe: Callable[[Server, Attempt, float], None] | None = None  # the strategy's on_complete
         self.queue: deque[Attempt] = deque()
         self.running: dict[Attempt, None] = {}
@@ -97,6 +101,7 @@ class Server:
         self.drained = False  # a drain fault retired it: no new requests
         self.provisioned = True  # False: an autoscaling slot not in service
         self.outlier: OutlierDetector | None = None
+        self.prefix_sessions: Container[int] = ()  # sessions whose prompt prefix it has cached (llm)
         self.codel = None if cluster.spec.codel is None else Codel(cluster.spec.codel)
         self.finish = cluster.finish
 
@@ -120,6 +125,7 @@ class Server:
             self.queued += 1
             self.in_flight += 1
             self.work_in_flight += attempt.work
+            self.tokens_in_flight += attempt.tokens
 
     def _full(self, attempt: Attempt) -> None:
         """Waiting room full: evict a lower-priority queued request for ``attempt``, or refuse it."""
@@ -139,11 +145,13 @@ class Server:
         self.queued += 1
         self.in_flight += 1
         self.work_in_flight += attempt.work
+        self.tokens_in_flight += attempt.tokens
 
     def _unqueue(self, attempt: Attempt) -> None:
         self.queued -= 1
         self.in_flight -= 1
         self.work_in_flight -= attempt.work
+        self.tokens_in_flight -= attempt.tokens
 
     def _refuse(self, attempt: Attempt) -> None:
         """Answer 503 at once (waiting room full, or server down); the record names this server."""
@@ -157,6 +165,7 @@ class Server:
         self.busy += 1
         self.in_flight += 1
         self.work_in_flight += attempt.work
+        self.tokens_in_flight += attempt.tokens
         self.running[attempt] = None
         now = attempt.start_s = self.env._now
         attempt.server = self
@@ -186,6 +195,7 @@ class Server:
         self.busy -= 1
         self.in_flight -= 1
         self.work_in_flight -= attempt.work
+        self.tokens_in_flight -= attempt.tokens
         self.finish(attempt, attempt.outcome)
         if self.outlier is not None:
             self.outlier.observe(self, attempt.outcome)
@@ -199,6 +209,7 @@ class Server:
         self.busy -= 1
         self.in_flight -= 1
         self.work_in_flight -= attempt.work
+        self.tokens_in_flight -= attempt.tokens
 
     def pull(self) -> None:
         """Fill free slots from this server's queue, or from the cluster's central queue."""
@@ -234,6 +245,7 @@ class Server:
             self.queued -= 1
             self.in_flight -= 1
             self.work_in_flight -= attempt.work
+            self.tokens_in_flight -= attempt.tokens
             self.cluster.finish(attempt, 0)
 
     def crash(self) -> list[Attempt]:
@@ -250,6 +262,7 @@ class Server:
                 self.queued -= 1
                 self.in_flight -= 1
                 self.work_in_flight -= attempt.work
+                self.tokens_in_flight -= attempt.tokens
                 lost.append(attempt)
         return lost
 

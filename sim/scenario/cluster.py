@@ -7,16 +7,48 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from sim.scenario.base import PositiveDuration, ScenarioModel
+from sim.scenario.base import Duration, PositiveDuration, ScenarioModel
+from sim.scenario.gpu_profiles import GPU_NAMES, GPU_PROFILES
 from sim.strategies import STRATEGIES
 
-__all__ = ["Autoscale", "Cluster", "Codel", "ServiceModel"]
+__all__ = ["Autoscale", "Cluster", "Codel", "PrefixCache", "ServiceModel"]
+
+
+class PrefixCache(ScenarioModel):
+    """Each server remembers the prompt prefixes of its most recent sessions (LRU)."""
+
+    sessions: int = Field(gt=0, description="sessions whose prefix a server keeps")
+    hit_share: float = Field(default=0.8, ge=0, le=1, description="share of a prompt found cached on a hit")
 
 
 class ServiceModel(ScenarioModel):
-    """Service-time distribution of one request on one slot, in seconds."""
+    """Service-time model of one request on one slot: a distribution in seconds, or the LLM token model.
 
-    kind: Literal["exponential", "deterministic", "lognormal"] = "exponential"
+    ``kind: llm``: prefill = prefill_overhead + prefill_per_token x uncached prompt tokens (the
+    first token comes out of it); then each further token takes itl x factor(batch), where batch
+    is the number of sequences the server runs (``slots`` is its max batch) and factor comes from
+    ``concurrency_curve`` or rises linearly to ``load_factor`` at a full batch.
+    """
+
+    kind: Literal["exponential", "deterministic", "lognormal", "llm"] = "exponential"
+    profile: str | None = Field(default=None, description=f"llm: GPU profile filling unset fields ({GPU_NAMES})")
+    prefill_overhead: Duration = Field(default=0.0, description="llm: fixed prefill time per request")
+    prefill_per_token: Duration = Field(default=0.0, description="llm: prefill time per uncached prompt token")
+    itl: PositiveDuration = Field(default=0.02, description="llm: inter-token latency with a batch of one")
+    load_factor: float = Field(default=1.0, ge=1, description="llm: itl multiplier at a full batch (linear)")
+    kv_cache_tokens: int | None = Field(
+        default=None, gt=0, description="llm: KV-cache size per server; null = unlimited"
+    )
+    preemption: Literal["none", "recompute", "swap"] = Field(
+        default="none",
+        description="llm: none = reserve prompt + output at admission; recompute/swap = admit on the prompt "
+        "and preempt the newest sequence when the cache overflows",
+    )
+    swap_per_token: Duration = Field(default=0.0, description="llm swap: time per cached token to swap back in")
+    prefix_cache: PrefixCache | None = Field(default=None, description="llm: per-server prefix cache")
+    scheduling: Literal["fcfs", "priority"] = Field(
+        default="fcfs", description="llm: waiting-queue order (priority: higher class priority first)"
+    )
     mean: PositiveDuration = 1.0
     cv: float = Field(default=1.0, gt=0, description="lognormal only: coefficient of variation")
     concurrency_curve: list[tuple[int, float]] | None = Field(
@@ -24,6 +56,20 @@ class ServiceModel(ScenarioModel):
         description="[[concurrent, factor], ...]: service time x factor at the concurrency a request starts at "
         "(linear between points, flat outside); e.g. [[1, 1.0], [8, 3.0]] for batching slowdown",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_profile(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("profile"), str) and data["profile"] in GPU_PROFILES:
+            return {**GPU_PROFILES[data["profile"]], **data}
+        return data
+
+    @field_validator("profile")
+    @classmethod
+    def _known_profile(cls, profile: str | None) -> str | None:
+        if profile is not None and profile not in GPU_PROFILES:
+            raise ValueError(f"unknown GPU profile; known: {GPU_NAMES}")
+        return profile
 
     @field_validator("concurrency_curve")
     @classmethod
@@ -41,8 +87,10 @@ class ServiceModel(ScenarioModel):
         return curve
 
     def factors(self, slots: int) -> list[float] | None:
-        """Service-time factor by concurrency 0..slots (None when service time ignores concurrency)."""
+        """Service-time (llm: inter-token) factor by concurrency 0..slots (None when it ignores concurrency)."""
         if self.concurrency_curve is None:
+            if self.kind == "llm":
+                return [1.0 + (self.load_factor - 1.0) * max(n - 1, 0) / max(slots - 1, 1) for n in range(slots + 1)]
             return None
         xs = [float(n) for n, _ in self.concurrency_curve]
         ys = [f for _, f in self.concurrency_curve]
@@ -114,6 +162,9 @@ class Cluster(ScenarioModel):
 
     service: ServiceModel = Field(default_factory=ServiceModel)
     models: list[str] | None = Field(default=None, description="models served; null = all")
+    classes: list[str] | None = Field(
+        default=None, description="request classes served (a dedicated pool); null = every class of its models"
+    )
     region: str | None = Field(default=None, description="its region (region_spillover routing)")
     weight: float = Field(default=1.0, gt=0, description="share of traffic (weighted cluster routing)")
     strategy: str | None = Field(default=None, description="server choice here; null = router.strategy")

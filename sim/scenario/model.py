@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from pydantic import Field, model_validator
 
+from sim.datafiles import read_trace
 from sim.scenario.base import Duration, PositiveDuration, ScenarioModel
 from sim.scenario.clients import Clients
 from sim.scenario.cluster import Cluster
@@ -21,6 +24,8 @@ class Slo(ScenarioModel):
     """Service-level objective used for goodput, uptime and recovery."""
 
     latency: PositiveDuration | None = Field(default=None, description="goodput counts successes within this")
+    ttft: PositiveDuration | None = Field(default=None, description="goodput: time to first token at most this")
+    itl: PositiveDuration | None = Field(default=None, description="goodput: mean inter-token latency at most this")
     availability: float = Field(default=0.99, gt=0, le=1, description="a window is 'up' at or above this")
     recovery: PositiveDuration = Field(default=1800.0, description="time after a trigger to count as recovered")
 
@@ -59,11 +64,7 @@ class Scenario(ScenarioModel):
         central = self.router.strategy == "central_queue" or any(c.strategy == "central_queue" for c in self.clusters)
         if self.router.queue_limit is not None and not central:
             problems.append("router.queue_limit: only with the central_queue strategy (servers have queue_limit)")
-        served = {m for c in self.clusters if c.models is not None for m in c.models}
-        serves_all = any(c.models is None for c in self.clusters)
-        for i, klass in enumerate(self.workload.classes):
-            if klass.model is not None and not serves_all and klass.model not in served:
-                problems.append(f"workload.classes.{i}.model: no cluster serves model {klass.model!r}")
+        problems += _model_problems(self)
         if problems:
             raise ValueError("\n".join(problems))
         return self
@@ -72,6 +73,44 @@ class Scenario(ScenarioModel):
     def total_slots(self) -> int:
         """Configured slots over every cluster."""
         return sum(c.servers * c.slots for c in self.clusters)
+
+
+def _model_problems(scenario: Scenario) -> list[str]:
+    """Every class, migration and trace row asks for a model some cluster serves."""
+    clusters = scenario.clusters
+    served = {m for c in clusters if c.models is not None for m in c.models}
+    serves_all = any(c.models is None for c in clusters)
+
+    def unserved(model: str | None) -> bool:
+        return model is not None and not serves_all and model not in served
+
+    workload = scenario.workload
+    problems = [
+        f"workload.classes.{i}.model: no cluster serves model {k.model!r}"
+        for i, k in enumerate(workload.classes)
+        if unserved(k.model)
+    ]
+    for i, migration in enumerate(workload.migrations):
+        for field in ("from_model", "to_model"):
+            if unserved(getattr(migration, field)):
+                problems.append(
+                    f"workload.migrations.{i}.{field}: no cluster serves model {getattr(migration, field)!r}"
+                )
+    names = {k.name for k in workload.classes}
+    for i, cluster in enumerate(clusters):
+        for name in sorted(set(cluster.classes or ()) - names):
+            problems.append(f"clusters.{i}.classes: no request class named {name!r}")
+    if workload.trace is not None:
+        problems += _trace_problems(workload.trace.file, names, unserved)
+    return problems
+
+
+def _trace_problems(file: str, class_names: set[str], unserved: Callable[[str | None], bool]) -> list[str]:
+    unknown = sorted({key for key in read_trace(Path(file)).key if key not in class_names and unserved(key)})
+    return [
+        f"workload.trace.file: {Path(file).name}: {key!r} is neither a request class nor a served model"
+        for key in unknown
+    ]
 
 
 def _strategy_problems(scenario: Scenario, i: int, cluster: Cluster) -> list[str]:

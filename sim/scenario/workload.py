@@ -7,6 +7,7 @@ import itertools
 from pydantic import Field, field_validator, model_validator
 
 from sim.scenario.base import Duration, PositiveDuration, ScenarioModel
+from sim.scenario.tokens import Migration, TokenCount, TokenCountField, TraceReplay
 
 __all__ = ["ProfilePoint", "RequestClass", "Sessions", "Surge", "Workload"]
 
@@ -41,6 +42,9 @@ class RequestClass(ScenarioModel):
     work: float = Field(default=1.0, gt=0, description="service-time multiplier")
     region: str | None = Field(default=None, description="where its users are (region_spillover routing)")
     priority: int = Field(default=0, description="criticality: a full waiting room evicts lower priorities first")
+    prompt_tokens: TokenCountField | None = Field(default=None, description="null = workload.prompt_tokens")
+    output_tokens: TokenCountField | None = Field(default=None, description="null = workload.output_tokens")
+    stream: bool = Field(default=False, description="answers stream tokens (server-sent events)")
 
 
 class Surge(ScenarioModel):
@@ -71,6 +75,16 @@ class Workload(ScenarioModel):
     classes: list[RequestClass] = Field(default_factory=list)
     surges: list[Surge] = Field(default_factory=list, description="bursts on top of rate/profile; triggers")
     sessions: Sessions | None = Field(default=None, description="affinity keys; null = one per request")
+    prompt_tokens: TokenCountField = Field(
+        default=TokenCount(kind="constant", value=512),
+        description="prompt length of classes that give none (used by the llm service model)",
+    )
+    output_tokens: TokenCountField = Field(
+        default=TokenCount(kind="constant", value=256),
+        description="answer length of classes that give none",
+    )
+    trace: TraceReplay | None = Field(default=None, description="replay a recorded trace instead of drawing arrivals")
+    migrations: list[Migration] = Field(default_factory=list, description="traffic moved from one model to another")
 
     @field_validator("profile")
     @classmethod

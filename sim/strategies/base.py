@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from typing import Any, ClassVar, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -34,6 +34,11 @@ class ServerView(Protocol):
     queued: int
     in_flight: int
     work_in_flight: float
+    tokens_in_flight: int  # prompt + answer tokens held
+
+    @property
+    def prefix_sessions(self) -> Container[int]:
+        """Sessions whose prompt prefix it has cached (LLM service); empty elsewhere."""
 
 
 class RequestView(Protocol):
@@ -42,6 +47,7 @@ class RequestView(Protocol):
     klass: int
     session: int
     work: float
+    tokens: int
     sent_s: float
 
 

@@ -1,0 +1,391 @@
+"""An LLM inference server: prefill, continuous batching of decodes, a KV cache, preemption.
+
+Decoding sequences advance together: with ``b`` sequences running, every decoding sequence emits a
+token each ``itl x factor(b) x slowdown`` seconds. The server keeps one *virtual token clock*
+``v`` (tokens emitted per decoding sequence since it started) and gives each sequence the clock
+value at which it is done, so a change of batch size costs one rescheduled event, not one event
+per token. Prefill of each admitted sequence runs on its own timer (as in llm-d-inference-sim),
+and its first token comes out of it: on an idle server TTFT = overhead + per_token x prompt and
+the end comes (output - 1) x itl later.
+
+KV cache (``kv_cache_tokens``): with ``preemption: none`` a sequence reserves prompt + output at
+admission and waits until that fits; with ``recompute`` or ``swap`` it needs only its prompt, the
+cache grows by one token per decoding sequence per step, and on overflow the newest sequence is
+preempted back to the head of the waiting queue (recompute: prefill again over prompt and tokens
+so far; swap: pay ``swap_per_token`` per cached token to come back).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import OrderedDict
+from typing import TYPE_CHECKING
+
+from sim.engine.kernel import Attempt, Call, Gauge
+from sim.engine.server import Server
+
+if TYPE_CHECKING:
+    from sim.engine.cluster import Cluster
+    from sim.engine.kernel import Kernel
+    from sim.rng import Draws
+    from sim.service import ServiceTimes
+
+__all__ = ["LlmServer"]
+
+_EPS = 1e-9
+WATERMARK = 0.01  # share of the KV cache kept free at admission when sequences may grow
+PREFILL, DECODE, GONE = 0, 1, 2
+
+
+class Seq:
+    """A sequence the server runs: its attempt, tokens still to emit, and its place in the cache."""
+
+    __slots__ = ("attempt", "kv_base", "order", "phase", "remaining", "resumed", "v_end", "v_join")
+
+    def __init__(self, attempt: Attempt, order: int) -> None:
+        self.attempt = attempt
+        self.order = order  # admission order: the newest is preempted first
+        self.remaining = attempt.output_tokens - 1  # the first token comes out of prefill
+        self.phase = PREFILL
+        self.resumed = False
+        self.kv_base = 0  # tokens in the cache when it joined the decoding batch
+        self.v_join = 0.0
+        self.v_end = 0.0
+
+
+class LlmServer(Server):
+    """A ``Server`` whose service is the LLM token model (``service.kind == "llm"``)."""
+
+    __slots__ = (
+        "decoding",
+        "epoch",
+        "heap",
+        "kv_capacity",
+        "kv_decoding",
+        "kv_fixed",
+        "kv_gauge",
+        "kv_reported",
+        "llm",
+        "n_decoding",
+        "order",
+        "preemptions",
+        "prefix",
+        "rate",
+        "seqs",
+        "suspended",
+        "v",
+        "v_at_s",
+    )
+
+    def __init__(
+        self,
+        kernel: Kernel,
+        cluster: Cluster,
+        index: int,
+        global_index: int,
+        slots: int,
+        queue_limit: int | None,
+        service: ServiceTimes,
+        fault_draws: Draws,
+    ) -> None:
+        super().__init__(kernel, cluster, index, global_index, slots, queue_limit, service, fault_draws)
+        self.llm = cluster.spec.service
+        self.kv_capacity = math.inf if self.llm.kv_cache_tokens is None else float(self.llm.kv_cache_tokens)
+        self.seqs: dict[Attempt, Seq] = {}
+        self.suspended: dict[Attempt, Seq] = {}  # preempted, waiting at the head of the queue
+        self.heap: list[tuple[float, int, Seq]] = []  # (v_end, order, seq) of decoding sequences
+        self.v = 0.0
+        self.v_at_s = 0.0
+        self.rate = 0.0  # tokens per second per decoding sequence, as last scheduled
+        self.epoch = 0  # bumps on every reschedule: older ticks are stale
+        self.order = 0
+        self.n_decoding = 0
+        self.kv_fixed = 0.0  # cache tokens that do not grow: reservations and sequences in prefill
+        self.kv_decoding = 0.0  # sum of (kv_base - v_join) over decoding sequences (growing mode)
+        self.preemptions = 0
+        self.kv_gauge: Gauge | None = None  # set by the model: KV tokens in use over every server
+        self.kv_reported = 0.0
+        self.decoding = self.llm.preemption != "none" and math.isfinite(self.kv_capacity)
+        cache = self.llm.prefix_cache
+        self.prefix: OrderedDict[int, None] | None = None if cache is None else OrderedDict()
+        if self.prefix is not None:
+            self.prefix_sessions = self.prefix
+
+    # --- cache arithmetic -------------------------------------------------------------------
+    def kv_used(self) -> float:
+        """KV-cache tokens in use now (after ``_advance``)."""
+        return self.kv_fixed + self.kv_decoding + self.n_decoding * self.v
+
+    def _need(self, attempt: Attempt, seq: Seq | None) -> float:
+        """Cache tokens ``attempt`` holds from admission to its first decode step."""
+        if self.llm.preemption == "none":
+            return float(attempt.prompt_tokens + attempt.output_tokens)
+        done = 0 if seq is None else attempt.output_tokens - 1 - seq.remaining
+        return float(attempt.prompt_tokens + done)
+
+    def _fits(self, attempt: Attempt) -> bool:
+        """Room in the cache for ``attempt``. An empty server takes any request (else one larger
+        than the cache would block its queue forever); with preemption, admission leaves a 1%
+        watermark so that running sequences can grow before the next preemption (as vLLM does)."""
+        if not self.seqs:
+            return True
+        need = self._need(attempt, self.suspended.get(attempt))
+        room = self.kv_capacity * (1.0 - WATERMARK) if self.decoding else self.kv_capacity
+        return self.kv_used() + need <= room + _EPS
+
+    def _report_kv(self, now_s: float) -> None:
+        if self.kv_gauge is not None:
+            used = self.kv_used()
+            self.kv_gauge.add(used - self.kv_reported, now_s)
+            self.kv_reported = used
+
+    # --- admission ------------------------------------------------------------------------------
+    def accept(self, attempt: Attempt) -> None:
+        """Admit ``attempt`` to the batch when a slot and cache room are free and nobody waits; else queue it."""
+        if self.down_count:
+            self._refuse(attempt)
+            return
+        self._advance(self.env._now)
+        if not self.queue and self.busy < self.slots and self._fits(attempt):
+            self.start(attempt)
+            self._reschedule()
+        elif self.queue_limit is not None and self.queued >= self.queue_limit:
+            self._full(attempt)
+        else:
+            attempt.server = self
+            attempt.enqueued_s = self.env._now
+            self.queue.append(attempt)
+            self._enqueued(attempt)
+
+    def start(self, attempt: Attempt) -> None:
+        """Put ``attempt`` in the batch: start (or resume) its prefill. Call ``_reschedule`` after."""
+        now = self.env._now
+        resumed = self.suspended.pop(attempt, None)
+        self.busy += 1
+        self.running[attempt] = None
+        if resumed is None:
+            self.in_flight += 1
+            self.work_in_flight += attempt.work
+            self.tokens_in_flight += attempt.tokens
+            attempt.start_s = now
+            attempt.server = self
+            if self.error_fractions and self._fails(attempt):
+                self.kernel.call_at(now + attempt.outcome_delay_s, self._error_done, attempt)
+                return
+            attempt.outcome = 200
+        self.order += 1
+        seq = resumed or Seq(attempt, self.order)
+        seq.order, seq.phase = self.order, PREFILL
+        self.seqs[attempt] = seq
+        need = self._need(attempt, seq)
+        self.kv_fixed += need
+        self.kernel.call_at(now + self._prefill_s(seq, need), self._prefilled, seq)
+        self._report_kv(now)
+
+    def _prefill_s(self, seq: Seq, cache_tokens: float) -> float:
+        """Prefill time of ``seq`` (or, resumed after a swap, the time to swap its cache back in)."""
+        llm, attempt = self.llm, seq.attempt
+        if seq.resumed and llm.preemption == "swap":
+            return llm.swap_per_token * cache_tokens * self.slow_factor
+        prompt = float(attempt.prompt_tokens + (attempt.output_tokens - 1 - seq.remaining))
+        cache = llm.prefix_cache
+        if cache is not None and self.prefix is not None and not seq.resumed and attempt.session in self.prefix:
+            self.prefix.move_to_end(attempt.session)
+            prompt = attempt.prompt_tokens * (1.0 - cache.hit_share)
+        return (llm.prefill_overhead + llm.prefill_per_token * prompt) * self.slow_factor
+
+    def _prefilled(self, call: Call) -> None:
+        seq: Seq = call.arg
+        if seq.phase != PREFILL or self.seqs.get(seq.attempt) is not seq:
+            return  # preempted, cancelled or lost in a crash meanwhile
+        now = self.env._now
+        self._advance(now)
+        attempt = seq.attempt
+        if math.isnan(attempt.first_token_s):
+            attempt.first_token_s = now
+        if seq.remaining <= 0:
+            self._finish_seq(seq)
+        elif self.decoding:
+            self.kv_fixed -= self._need(attempt, seq)
+            seq.kv_base = attempt.prompt_tokens + attempt.output_tokens - seq.remaining
+            self._join(seq)
+            self.kv_decoding += seq.kv_base - seq.v_join
+        else:
+            self._join(seq)
+        self._after_change()
+
+    def _join(self, seq: Seq) -> None:
+        seq.phase = DECODE
+        seq.v_join = self.v
+        seq.v_end = self.v + seq.remaining
+        self.n_decoding += 1
+        heapq.heappush(self.heap, (seq.v_end, seq.order, seq))
+
+    # --- the token clock ------------------------------------------------------------------------
+    def _advance(self, now_s: float) -> None:
+        if self.n_decoding and now_s > self.v_at_s:
+            self.v += (now_s - self.v_at_s) * self.rate
+        self.v_at_s = now_s
+
+    def _reschedule(self) -> None:
+        """Schedule the next decode event: a sequence's last token, or the cache overflowing."""
+        self.epoch += 1
+        heap = self.heap
+        while heap and heap[0][2].phase != DECODE:
+            heapq.heappop(heap)
+        if not self.n_decoding:
+            self.rate = 0.0
+            return
+        factor = self.factors[self.busy] if self.factors is not None else 1.0
+        self.rate = 1.0 / (self.llm.itl * factor * self.slow_factor)
+        target = heap[0][0]
+        if self.decoding and len(self.seqs) > 1:  # a sequence alone is never preempted
+            target = min(target, (self.kv_capacity - self.kv_fixed - self.kv_decoding) / self.n_decoding)
+        delay_s = max(target - self.v, 0.0) / self.rate
+        self.kernel.call_at(self.env._now + delay_s, self._tick, self.epoch)
+
+    def _tick(self, call: Call) -> None:
+        if call.arg != self.epoch:
+            return
+        self._advance(self.env._now)
+        heap = self.heap
+        while heap and (heap[0][2].phase != DECODE or heap[0][0] <= self.v + _EPS):
+            _, _, seq = heapq.heappop(heap)
+            if seq.phase == DECODE:
+                self._finish_seq(seq)
+        while self.decoding and len(self.seqs) > 1 and self.kv_used() >= self.kv_capacity - _EPS:
+            self._preempt_newest()
+        self._after_change()
+
+    def _after_change(self) -> None:
+        if self.queue or self.cluster.central_queued:
+            self.pull()
+        self._reschedule()
+        self._report_kv(self.env._now)
+
+    # --- leaving the batch ----------------------------------------------------------------------
+    def _leave(self, seq: Seq) -> None:
+        """Take ``seq`` out of the batch and the cache (it stays in ``seqs`` for the caller)."""
+        if seq.phase == DECODE:
+            self.n_decoding -= 1
+            if self.decoding:
+                self.kv_decoding -= seq.kv_base - seq.v_join
+                seq.remaining = max(math.ceil(seq.v_end - self.v - _EPS), 0)
+            else:
+                self.kv_fixed -= self._need(seq.attempt, seq)
+        elif seq.phase == PREFILL:
+            self.kv_fixed -= self._need(seq.attempt, seq)
+        seq.phase = GONE
+        del self.seqs[seq.attempt]
+
+    def _finish_seq(self, seq: Seq) -> None:
+        attempt = seq.attempt
+        self._leave(seq)
+        self._release(attempt)
+        if self.prefix is not None and self.llm.prefix_cache is not None:
+            self.prefix[attempt.session] = None
+            self.prefix.move_to_end(attempt.session)
+            if len(self.prefix) > self.llm.prefix_cache.sessions:
+                self.prefix.popitem(last=False)
+        self.finish(attempt, attempt.outcome)
+        if self.outlier is not None:
+            self.outlier.observe(self, attempt.outcome)
+        if self.observe is not None:
+            self.observe(self, attempt, self.env._now)
+
+    def _preempt_newest(self) -> None:
+        newest = max(self.seqs.values(), key=lambda s: s.order)
+        attempt = newest.attempt
+        self._leave(newest)
+        newest.resumed = True
+        self.suspended[attempt] = newest
+        del self.running[attempt]
+        self.busy -= 1
+        self.queue.appendleft(attempt)
+        self.queued += 1  # still in flight: it waits at the head of the queue
+        self.preemptions += 1
+
+    def _error_done(self, call: Call) -> None:
+        attempt: Attempt = call.arg
+        if attempt.server is not self or attempt.server_done or attempt not in self.running:
+            return
+        self._advance(self.env._now)
+        self._release(attempt)
+        self.finish(attempt, attempt.outcome)
+        if self.outlier is not None:
+            self.outlier.observe(self, attempt.outcome)
+        self._after_change()
+
+    # --- queue ------------------------------------------------------------------------------------
+    def pull(self) -> None:
+        """Admit waiting sequences while a slot is free and the head of the queue fits in the cache."""
+        self._advance(self.env._now)
+        while self.busy < self.slots and self.down_count == 0 and self.queue:
+            attempt = self._head()
+            if attempt is None:
+                return
+            if not self._fits(attempt):
+                return  # head-of-line: the cache frees as sequences finish
+            self.queue.remove(attempt) if self.llm.scheduling == "priority" else self.queue.popleft()
+            if attempt not in self.suspended:
+                self._unqueue(attempt)
+            else:
+                self.queued -= 1
+            self.start(attempt)
+
+    def _head(self) -> Attempt | None:
+        """The next waiting attempt (dropping cancelled ones): FCFS, or the highest priority first."""
+        queue = self.queue
+        while queue and queue[0].cancelled:
+            queue.popleft()
+        if not queue:
+            return None
+        if self.llm.scheduling == "priority":
+            live = [a for a in queue if not a.cancelled]
+            return max(live, key=lambda a: a.priority)  # max keeps the first of equals: FCFS within a class
+        return queue[0]
+
+    def cancel(self, attempt: Attempt) -> None:
+        """Drop an abandoned attempt: out of the queue, or out of the batch."""
+        self._advance(self.env._now)
+        seq = self.seqs.get(attempt)
+        if seq is not None:
+            self._leave(seq)
+        if attempt in self.running:
+            self._release(attempt)
+            self.cluster.finish(attempt, 0)
+            self._after_change()
+        elif not attempt.cancelled:
+            self.suspended.pop(attempt, None)
+            attempt.cancelled = True
+            self.queued -= 1
+            self.in_flight -= 1
+            self.work_in_flight -= attempt.work
+            self.tokens_in_flight -= attempt.tokens
+            self.cluster.finish(attempt, 0)
+
+    def crash(self) -> list[Attempt]:
+        """Go down: the batch, the cache and the queue are lost."""
+        self._advance(self.env._now)
+        lost = super().crash()
+        if lost or self.seqs or self.suspended:
+            for seq in self.seqs.values():
+                seq.phase = GONE
+            self.seqs.clear()
+            self.suspended.clear()
+            self.heap.clear()
+            self.n_decoding = 0
+            self.kv_fixed = self.kv_decoding = 0.0
+            if self.prefix is not None:
+                self.prefix.clear()
+            self._reschedule()
+            self._report_kv(self.env._now)
+        return lost
+
+    def recover(self) -> None:
+        """End one crash; admit waiting work when no crash holds it down."""
+        self.down_count -= 1
+        if self.down_count == 0:
+            self.pull()
+            self._reschedule()

@@ -1,0 +1,95 @@
+"""The LLM token model on tiny traces with exact expectations: prefill, batching, KV cache, preemption."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from sim.engine import SimResult, Simulation
+from sim.workload import Trace
+from tests.conftest import make_scenario
+
+
+def llm_cluster(**service: Any) -> dict[str, Any]:
+    slots = service.pop("slots", 8)
+    return {"name": "gpu", "servers": 1, "slots": slots, "service": {"kind": "llm", **service}}
+
+
+def run(requests: list[tuple[float, int, int]], cluster: dict[str, Any], **fields: Any) -> SimResult:
+    """``requests``: (arrival s, prompt tokens, output tokens)."""
+    arrivals = np.array([r[0] for r in requests])
+    trace = Trace(
+        arrivals,
+        np.zeros(len(requests), dtype=np.int32),
+        np.arange(len(requests)),
+        prompt_tokens=np.array([r[1] for r in requests], dtype=np.int64),
+        output_tokens=np.array([r[2] for r in requests], dtype=np.int64),
+    )
+    fields.setdefault("duration", 10)
+    fields.setdefault("drain", 30)
+    return Simulation(make_scenario(clusters=[cluster], **fields), trace=trace).run()
+
+
+def ends(result: SimResult) -> list[float]:
+    return [round(float(x), 9) for x in result.req_end_s - result.arrival_s]
+
+
+def ttfts(result: SimResult) -> list[float]:
+    a = result.attempts
+    return [round(float(x), 9) for x in a["first_token_s"] - a["sent_s"]]
+
+
+def test_single_request_on_an_idle_server_follows_the_formula() -> None:
+    # TTFT = 30 ms + 1000 x 250 us = 0.28 s; end = TTFT + (101 - 1) x 12 ms = 1.48 s
+    result = run([(0.0, 1000, 101)], llm_cluster(profile="h100-8b"))
+    assert ttfts(result) == [pytest.approx(0.28)]
+    assert ends(result) == [pytest.approx(1.48)]
+
+
+def test_a_batch_decodes_together_at_the_configured_per_token_slowdown() -> None:
+    curve = [[1, 1.0], [4, 2.0]]
+    one = run([(0.0, 100, 11)], llm_cluster(prefill_overhead=0.03, prefill_per_token=0.00025, itl=0.012))
+    four = run(
+        [(0.0, 100, 11)] * 4,
+        llm_cluster(prefill_overhead=0.03, prefill_per_token=0.00025, itl=0.012, concurrency_curve=curve),
+    )
+    # prefill 0.055 s each; then 10 tokens at 12 ms alone, at 24 ms in a batch of four
+    assert ends(one) == [pytest.approx(0.055 + 10 * 0.012)]
+    assert ends(four) == [pytest.approx(0.055 + 10 * 0.024)] * 4
+    rate_one = 11 / ends(one)[0]
+    rate_four = 4 * 11 / ends(four)[0]
+    assert rate_four > 2 * rate_one  # tokens per second rise with the batch while each token is slower
+
+
+def test_a_sequence_joining_the_batch_slows_the_others_from_that_moment() -> None:
+    # no prefill; itl 10 ms alone and 20 ms in a batch of two: A has 50 of its 100 tokens left
+    # when B (50 tokens) joins at 0.5 s; both then advance at 50 tokens/s and end at 1.5 s
+    cluster = llm_cluster(itl=0.01, concurrency_curve=[[1, 1.0], [2, 2.0]])
+    result = run([(0.0, 10, 101), (0.5, 10, 51)], cluster)
+    assert ends(result) == [pytest.approx(1.5), pytest.approx(1.0)]
+
+
+def test_reserved_kv_cache_makes_the_third_request_wait() -> None:
+    # each reserves 399 + 101 tokens of a 1000-token cache: two run, the third waits for one to end
+    cluster = llm_cluster(itl=0.01, kv_cache_tokens=1000)
+    result = run([(0.0, 399, 101)] * 3, cluster)
+    assert ends(result) == [pytest.approx(1.0), pytest.approx(1.0), pytest.approx(2.0)]
+    assert result.attempts["start_s"].tolist() == pytest.approx([0.0, 0.0, 1.0])
+
+
+def test_cache_overflow_preempts_the_newest_sequence_which_recomputes_later() -> None:
+    # 600-token cache, two prompts of 200 admitted; each holds 201 + v tokens, so the cache is
+    # full at v = 99 (t = 0.99 s): B, the newer, is preempted with 101 tokens to go and comes back
+    # when A ends at t = 2.0 s (no prefill cost here), ending 101 x 10 ms later
+    cluster = llm_cluster(itl=0.01, kv_cache_tokens=600, preemption="recompute")
+    result = run([(0.0, 200, 201), (0.0, 200, 201)], cluster)
+    assert ends(result) == [pytest.approx(2.0), pytest.approx(3.01)]
+    assert result.counters == {"preemptions": 1}
+
+
+def test_a_request_larger_than_the_cache_runs_alone_instead_of_blocking_the_queue() -> None:
+    result = run([(0.0, 900, 201), (0.0, 10, 11)], llm_cluster(itl=0.01, kv_cache_tokens=500))
+    assert result.req_code.tolist() == [200, 200]
+    assert ends(result) == [pytest.approx(2.0), pytest.approx(2.1)]
