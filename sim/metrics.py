@@ -86,6 +86,7 @@ def summarize(result: SimResult, series: dict[str, np.ndarray] | None = None) ->
         "metastable": triggers[-1]["metastable"] if triggers else None,
         "triggers": triggers,
         **_llm_figures(result, series),
+        **_class_figures(result, mask, tokens),
         "wall_s": result.wall_s,
         "events": result.events,
         "requests_per_wall_s": result.arrival_s.size / result.wall_s if result.wall_s > 0 else None,
@@ -132,6 +133,26 @@ def within_slo(result: SimResult, tokens: dict[str, np.ndarray]) -> np.ndarray:
         if slo.itl is not None:
             good &= np.nan_to_num(tokens["itl_s"], nan=0.0) <= slo.itl
     return good
+
+
+def _class_figures(result: SimResult, mask: np.ndarray, tokens: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Per request class (when there are several): offered, availability, latency and TTFT."""
+    names = sorted(set(result.class_names))
+    if len(names) < 2:
+        return {}
+    out = {}
+    ok = ok_all(result)
+    latency = result.req_end_s - result.arrival_s
+    for name in names:
+        mine = mask & np.isin(result.klass, [i for i, n in enumerate(result.class_names) if n == name])
+        offered = int(mine.sum())
+        out[name] = {
+            "offered": offered,
+            "availability": int((mine & ok).sum()) / offered if offered else None,
+            "latency_s": stats(latency[mine & ok]),
+            "ttft_s": stats(_known(tokens["ttft_s"][mine & ok])),
+        }
+    return {"classes": out}
 
 
 def _llm_figures(result: SimResult, series: dict[str, np.ndarray]) -> dict[str, Any]:

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from sim.engine import SimResult, Simulation
+from sim.engine import SimResult, Simulation, simulate
+from sim.loading import load_scenario
+from sim.metrics import summarize
 from sim.workload import Trace
 from tests.conftest import make_scenario
+
+SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
+LLM_PROFILE = {"kind": "llm", "profile": "h100-8b"}
 
 
 def llm_cluster(**service: Any) -> dict[str, Any]:
@@ -93,3 +99,57 @@ def test_a_request_larger_than_the_cache_runs_alone_instead_of_blocking_the_queu
     result = run([(0.0, 900, 201), (0.0, 10, 11)], llm_cluster(itl=0.01, kv_cache_tokens=500))
     assert result.req_code.tolist() == [200, 200]
     assert ends(result) == [pytest.approx(2.0), pytest.approx(2.1)]
+
+
+def chat_ttft_p99(path: str, *overrides: str, seed: int = 1) -> float:
+    scenario = load_scenario(SCENARIOS / path, list(overrides))
+    summary = summarize(simulate(scenario, seed))
+    return float(summary["classes"]["chat"]["ttft_s"]["p99"])
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_long_reasoning_requests_block_chat_turns_and_priority_or_pools_fix_it(seed: int) -> None:
+    # 10% of requests are long reasoning; the same chat traffic alone is the reference
+    alone = chat_ttft_p99("reasoning-hol.yaml", "workload.rate=6.3", "workload.classes.1.weight=1e-9", seed=seed)
+    fcfs = chat_ttft_p99("reasoning-hol.yaml", seed=seed)
+    priority = chat_ttft_p99("reasoning-hol.yaml", "clusters.0.service.scheduling=priority", seed=seed)
+    pools = chat_ttft_p99("reasoning-pools.yaml", seed=seed)
+    assert fcfs > 5 * alone  # far more than a 10% share of requests would explain
+    assert priority < 0.6 * fcfs  # chat turns take freed slots first, but long ones still hold most
+    assert pools < 2 * alone
+
+
+def test_prefix_affinity_finds_cached_prefixes_that_least_connections_scatters() -> None:
+    base: dict[str, Any] = {
+        "duration": 600,
+        "workload": {"rate": 20, "sessions": {"count": 50}, "prompt_tokens": 4000, "output_tokens": 20},
+        "clusters": [
+            {
+                "name": "gpu",
+                "servers": 8,
+                "slots": 16,
+                "service": {**LLM_PROFILE, "prefix_cache": {"sessions": 20, "hit_share": 0.9}},
+            }
+        ],
+    }
+    ttft = {}
+    for strategy in ("least_connections", "prefix_affinity"):
+        summary = summarize(simulate(make_scenario(router={"strategy": strategy}, **base)))
+        ttft[strategy] = summary["ttft_s"]["mean"]
+    # a hit skips 90% of a 4000-token prefill (1.03 s -> 0.13 s)
+    assert ttft["prefix_affinity"] < 0.5 * ttft["least_connections"]
+
+
+def test_least_outstanding_tokens_balances_tokens_not_requests() -> None:
+    from sim.rng import Draws, stream
+    from sim.strategies import make_strategy
+
+    class View:
+        def __init__(self, index: int, requests: int, tokens: int) -> None:
+            self.index, self.slots, self.busy, self.queued = index, 16, requests, 0
+            self.in_flight, self.work_in_flight, self.tokens_in_flight = requests, float(requests), tokens
+            self.prefix_sessions: frozenset[int] = frozenset()
+
+    servers = [View(0, 1, 30_000), View(1, 5, 3_000)]
+    strategy = make_strategy("least_outstanding_tokens", {}, servers, Draws(stream(0, "t")))
+    assert strategy.choose(servers, servers[0], Draws(stream(0, "t"))) == 1  # type: ignore[arg-type]

@@ -25,6 +25,8 @@ class View:
     queued: int = 0
     slots: int = 1
     work_in_flight: float = 0.0
+    tokens_in_flight: int = 0
+    prefix_sessions: frozenset[int] = frozenset()
 
 
 @dataclass
@@ -32,6 +34,7 @@ class Request:
     klass: int = 0
     session: int = 0
     work: float = 1.0
+    tokens: int = 2
     sent_s: float = 0.0
 
 

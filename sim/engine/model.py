@@ -209,6 +209,7 @@ class Simulation:
             windows=self._windows(attempts, end_s),
             end_s=end_s,
             events=self.kernel.count_events(),
+            class_names=tuple(name.split("@", 1)[0] for name in self.trace.class_names),
             counters={"preemptions": sum(s.preemptions for s in self.llm_servers)} if self.llm_servers else {},
         )
 

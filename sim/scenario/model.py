@@ -65,6 +65,10 @@ class Scenario(ScenarioModel):
         if self.router.queue_limit is not None and not central:
             problems.append("router.queue_limit: only with the central_queue strategy (servers have queue_limit)")
         problems += _model_problems(self)
+        for i, cluster in enumerate(self.clusters):
+            strategy = cluster.strategy or self.router.strategy
+            if cluster.service.kind == "llm" and strategy == "central_queue":
+                problems.append(f"clusters.{i}.service.kind: llm servers keep their own queue (not central_queue)")
         if problems:
             raise ValueError("\n".join(problems))
         return self

@@ -12,7 +12,7 @@ from sim.strategies.least_connections import least
 @register
 class LeastOutstandingWork(StrategyBase):
     name = "least_outstanding_work"
-    description = "fewest work units queued + in service (class work, later tokens), not request count"
+    description = "fewest work units queued + in service (class work multipliers), not request count"
 
     def choose(self, servers: Sequence[ServerView], request: RequestView, draws: Draws) -> int:
         return least([s.work_in_flight for s in servers], draws)
