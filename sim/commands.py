@@ -21,6 +21,7 @@ from sim.engine import Simulation
 from sim.executors import ExecutorError, run_tasks
 from sim.loading import ScenarioError, load_scenario
 from sim.metrics import summarize, timeseries
+from sim.monitoring import monitoring_columns
 from sim.outputs import new_run_dir, write_csv, write_json, write_resolved
 from sim.paths import flagship_scenario
 from sim.phase import PhaseSpec, parse_durations, parse_list, parse_trigger, run_phase, write_phase
@@ -98,6 +99,7 @@ def run(scenario_path: str | None, seed: int | None, overrides: list[str], out_d
         result = Simulation(scenario, seed).run(update)
     series = timeseries(result)
     summary = summarize(result, series)
+    series = {**series, **monitoring_columns(scenario, seed, series)}  # the report draws the states shown
     folder = Path(out_dir) if out_dir else new_run_dir(Path("runs"), scenario.name, _stamp)
     write_outputs(folder, scenario, seed, summary, series, plots)
     out.print(summary_table(summary))
