@@ -46,10 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     report = verbs.add_parser(
         "report",
         help="write one self-contained HTML report of an output folder",
-        description="Write DIR/report.html from a run or compare output folder: summary table, incident timeline, "
+        description="Write DIR/report.html from a run, compare or validate output folder: summary table, incident timeline, "
         "status-page states and the plots, embedded so that it opens in any browser without network access.",
     )
-    report.add_argument("folder", metavar="DIR", help="output folder of orchsim run or compare")
+    report.add_argument("folder", metavar="DIR", help="output folder of orchsim run, compare or validate")
     return parser
 
 

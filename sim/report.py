@@ -1,4 +1,4 @@
-"""``orchsim report DIR``: one self-contained HTML file from a run or compare output folder.
+"""``orchsim report DIR``: one self-contained HTML file from a run, compare or validate output folder.
 
 Plots are embedded as base64 PNG data URIs and the status-page strip as inline SVG, so the file
 opens in any browser without a server or network access. Reads output files only.
@@ -54,11 +54,12 @@ class ReportError(Exception):
 
 @dataclass
 class FolderData:
-    """What an output folder holds (each part optional, at least one of summary or comparison)."""
+    """What an output folder holds (each part optional; at least one of the three JSON documents)."""
 
     folder: Path
     summary: dict[str, Any] | None = None
     comparison: dict[str, Any] | None = None
+    validation: dict[str, Any] | None = None
     series: dict[str, list[str]] = field(default_factory=dict)
     images: list[Path] = field(default_factory=list)
 
@@ -70,8 +71,12 @@ def read_folder(folder: Path) -> FolderData:
     data = FolderData(folder)
     data.summary = _read_json(folder / "summary.json")
     data.comparison = _read_json(folder / "comparison.json")
-    if data.summary is None and data.comparison is None:
-        raise ReportError(f"{folder}: not an output folder of run or compare (no summary.json or comparison.json)")
+    data.validation = _read_json(folder / "validation.json")
+    if data.summary is None and data.comparison is None and data.validation is None:
+        raise ReportError(
+            f"{folder}: not an output folder of run, compare or validate "
+            "(no summary.json, comparison.json or validation.json)"
+        )
     data.series = _read_csv(folder / "timeseries.csv")
     pngs = sorted(folder.glob("*.png"))
     data.images = sorted(pngs, key=lambda p: (p.name not in _FIRST_PLOTS, _rank(p.name), p.name))
@@ -121,6 +126,8 @@ def render(data: FolderData) -> str:
         parts += _run_sections(data.summary, data.series)
     if data.comparison is not None:
         parts += _comparison_section(data.comparison)
+    if data.validation is not None:
+        parts += _validation_section(data.validation)
     parts += [_figure(path) for path in data.images]
     body = "\n".join(parts)
     return (
@@ -220,6 +227,30 @@ def _comparison_section(comparison: dict[str, Any]) -> list[str]:
     seeds = comparison.get("seeds") or []
     title = f"<h2>Comparison over {len(seeds)} seeds (same workload for every strategy)</h2>"
     return [title, f"<table id='comparison'><tr><th>strategy</th>{head}</tr>{''.join(rows)}</table>"]
+
+
+def _validation_section(validation: dict[str, Any]) -> list[str]:
+    rows = validation.get("rows")
+    if not isinstance(rows, list):
+        raise ReportError("validation.json: no 'rows' list")
+    keys = ("metric", "simulated", "measured", "difference", "tolerance", "pass")
+    head = "".join(f"<th>{k}</th>" for k in keys)
+    body = "".join(
+        "<tr>" + "".join(f"<td class='num'>{escape(_cell(row.get(k)))}</td>" for k in keys) + "</tr>"
+        for row in rows
+        if isinstance(row, dict)
+    )
+    passed = validation.get("pass")
+    verdict = "pass" if passed is True else "FAIL" if passed is False else "-"
+    return [f"<h2>Simulation vs mock service: {verdict}</h2>", f"<table id='validation'><tr>{head}</tr>{body}</table>"]
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "-" if value is None else str(value)
 
 
 def _interval(figure: Any) -> str:

@@ -87,7 +87,7 @@ def test_compare_folder_gets_a_comparison_table(run_folder: Path, tmp_path: Path
     ("setup", "message"),
     [
         ("missing", "no such folder"),
-        ("empty", "not an output folder of run or compare"),
+        ("empty", "not an output folder of run, compare or validate"),
         ("file", "no such folder"),
         ("bad-json", "summary.json: cannot read JSON"),
         ("list-json", "summary.json: expected a JSON object"),
@@ -147,3 +147,16 @@ def test_report_renders_in_headless_chromium(run_folder: Path) -> None:
     assert all(complete and width > 0 and height > 0 for _, complete, width, height in images), images
     assert strip == 2 * 40  # two observers x forty 30 s windows
     assert all(url.startswith(("file:", "data:")) for url in requested), requested
+
+
+def test_validate_folder_gets_its_table(tmp_path: Path) -> None:
+    rows = [
+        {"metric": "availability", "simulated": 0.99, "measured": 0.97, "difference": 0.02, "tolerance": 0.01},
+        {"metric": "latency_s.p99", "simulated": 4.0, "measured": 4.2, "difference": -0.2, "tolerance": 1.0},
+    ]
+    rows[0]["pass"], rows[1]["pass"] = False, True
+    (tmp_path / "validation.json").write_text(json.dumps({"rows": rows, "pass": False}))
+    assert main(["report", str(tmp_path)]) == 0
+    html = (tmp_path / REPORT_FILE).read_text(encoding="utf-8")
+    assert "Simulation vs mock service: FAIL" in html
+    assert "<td class='num'>latency_s.p99</td><td class='num'>4</td><td class='num'>4.2</td>" in html
