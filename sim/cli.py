@@ -46,8 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     report = verbs.add_parser(
         "report",
         help="write one self-contained HTML report of an output folder",
-        description="Write DIR/report.html from a run, compare or validate output folder: summary table, incident timeline, "
-        "status-page states and the plots, embedded so that it opens in any browser without network access.",
+        description="Write DIR/report.html from a run, compare or validate output folder: summary table, "
+        "incident timeline, status-page states and the plots, embedded so that it opens in any browser offline.",
     )
     report.add_argument("folder", metavar="DIR", help="output folder of orchsim run, compare or validate")
     return parser
