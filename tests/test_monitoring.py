@@ -157,3 +157,10 @@ def test_bad_monitoring_fields_name_the_field(override: str, message: str) -> No
     with pytest.raises(ScenarioError) as info:
         make_scenario(overrides=[override])
     assert any(message in line for line in info.value.lines), info.value.lines
+
+
+def test_overriding_one_status_page_field_keeps_its_other_defaults() -> None:
+    page = make_scenario(overrides=["monitoring.status_page.acknowledge=5m"]).monitoring.status_page
+    assert (page.acknowledge, page.confirm, page.clear, page.degraded_error_rate) == (300.0, 3, 5, 0.05)
+    monitor = make_scenario().monitoring.monitor
+    assert (monitor.acknowledge, monitor.confirm) == (0.0, 1)

@@ -12,6 +12,7 @@ import yaml
 
 from sim.cli import main
 from sim.report import REPORT_FILE
+from sim.tables import since
 
 SMALL = {
     "name": "small-incident",
@@ -160,3 +161,18 @@ def test_validate_folder_gets_its_table(tmp_path: Path) -> None:
     html = (tmp_path / REPORT_FILE).read_text(encoding="utf-8")
     assert "Simulation vs mock service: FAIL" in html
     assert "<td class='num'>latency_s.p99</td><td class='num'>4</td><td class='num'>4.2</td>" in html
+
+
+def test_run_prints_the_incident_rows(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    scenario = tmp_path / "small.yaml"
+    scenario.write_text(yaml.safe_dump(SMALL))
+    assert main(["run", str(scenario), "--out", str(tmp_path / "run"), "--no-plots"]) == 0
+    out = capsys.readouterr().out
+    assert "time to detect: monitor / status page" in out and "30s / 1m30s" in out
+    assert "time to acknowledge ('investigating')" in out and "30s / 4m30s" in out
+    for label in ("time to recover", "peak error rate", "user outage reports", "cost of downtime"):
+        assert label in out
+
+
+def test_since_formats_signed_moments() -> None:
+    assert [since(None), since(0.0), since(90.0), since(-60.0), since(3600.0)] == ["-", "0s", "1m30s", "-1m", "1h"]

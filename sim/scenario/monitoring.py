@@ -8,7 +8,7 @@ from pydantic import Field, model_validator
 
 from sim.scenario.base import Duration, PositiveDuration, ScenarioModel
 
-__all__ = ["Annotation", "Cost", "Monitoring", "Observer", "OutageReports"]
+__all__ = ["Annotation", "Cost", "Monitoring", "Observer", "OutageReports", "StatusPage"]
 
 
 class Observer(ScenarioModel):
@@ -41,11 +41,15 @@ class Observer(ScenarioModel):
         return self
 
 
-def _official() -> Observer:
-    # Humans confirm over several windows and post after a delay; thresholds are looser than a monitor's.
-    return Observer(
-        degraded_error_rate=0.05, partial_error_rate=0.15, major_error_rate=0.5, confirm=3, clear=5, acknowledge=900.0
-    )
+class StatusPage(Observer):
+    """The official status page: humans confirm over several windows and post after a delay."""
+
+    degraded_error_rate: float = Field(default=0.05, gt=0, le=1, description="error rate for 'degraded'")
+    partial_error_rate: float = Field(default=0.15, gt=0, le=1, description="error rate for 'partial_outage'")
+    major_error_rate: float = Field(default=0.5, gt=0, le=1, description="error rate for 'major_outage'")
+    confirm: int = Field(default=3, ge=1, description="consecutive windows a level must hold before it is raised")
+    clear: int = Field(default=5, ge=1, description="consecutive operational windows before 'resolved'")
+    acknowledge: Duration = Field(default=900.0, description="human delay from detection to posting 'investigating'")
 
 
 class OutageReports(ScenarioModel):
@@ -93,7 +97,7 @@ class Monitoring(ScenarioModel):
     """Who watches the service and what an outage costs; every scenario gets the defaults."""
 
     monitor: Observer = Field(default_factory=Observer, description="independent monitor: fast, automatic")
-    status_page: Observer = Field(default_factory=_official, description="official status page: slower, human")
+    status_page: StatusPage = Field(default_factory=StatusPage, description="official status page: slower, human")
     outage_reports: OutageReports = Field(default_factory=OutageReports)
     cost: Cost = Field(default_factory=Cost)
     annotations: list[Annotation] = Field(default_factory=list, description="extra events on the timeline")
