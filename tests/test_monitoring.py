@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from sim.compare import check_metric
 from sim.incident import assess
 from sim.loading import ScenarioError
 from sim.monitoring import (
@@ -164,3 +165,10 @@ def test_overriding_one_status_page_field_keeps_its_other_defaults() -> None:
     assert (page.acknowledge, page.confirm, page.clear, page.degraded_error_rate) == (300.0, 3, 5, 0.05)
     monitor = make_scenario().monitoring.monitor
     assert (monitor.acknowledge, monitor.confirm) == (0.0, 1)
+
+
+def test_incident_figures_are_metrics_for_rank_by_and_targets() -> None:
+    for metric in ("cost.total_usd", "outage_reports.total", "incident.peak_error_rate"):
+        check_metric(metric)
+    with pytest.raises(ValueError, match=r"unknown metric 'cost\.dollars'"):
+        check_metric("cost.dollars")

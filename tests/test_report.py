@@ -76,8 +76,9 @@ def test_compare_folder_gets_a_comparison_table(run_folder: Path, tmp_path: Path
     out = tmp_path / "cmp"
     scenario = run_folder.parent / "small.yaml"
     args = ["compare", str(scenario), "--strategies", "random,power_of_two", "--seeds", "2", "--jobs", "1"]
-    code = main([*args, "--out", str(out), "--no-plots"])
+    code = main([*args, "--rank-by", "cost.total_usd", "--out", str(out), "--no-plots"])
     assert code == 0
+    assert json.loads((out / "comparison.json").read_text())["rank_by"] == "cost.total_usd"
     assert main(["report", str(out)]) == 0
     html = (out / REPORT_FILE).read_text(encoding="utf-8")
     assert "<table id='comparison'>" in html
