@@ -43,6 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_capacity(verbs)
     _add_phase(verbs)
     _add_serve(verbs)
+    report = verbs.add_parser(
+        "report",
+        help="write one self-contained HTML report of an output folder",
+        description="Write DIR/report.html from a run, compare or validate output folder: summary table, "
+        "incident timeline, status-page states and the plots, embedded so that it opens in any browser offline.",
+    )
+    report.add_argument("folder", metavar="DIR", help="output folder of orchsim run, compare or validate")
     return parser
 
 
@@ -212,6 +219,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return commands.run(args.scenario, args.seed, args.overrides, args.out, args.plots)
         if args.verb == "check":
             return commands.check(args.files, args.schema, args.overrides)
+        if args.verb == "report":
+            return commands.report(args.folder)
         if args.verb == "serve":
             return commands.serve(args.scenario, args.time_scale, args.port, args.overrides, args.max_body)
         if args.verb == "phase":

@@ -21,10 +21,12 @@ from sim.engine import Simulation
 from sim.executors import ExecutorError, run_tasks
 from sim.loading import ScenarioError, load_scenario
 from sim.metrics import summarize, timeseries
+from sim.monitoring import monitoring_columns
 from sim.outputs import new_run_dir, write_csv, write_json, write_resolved
 from sim.paths import flagship_scenario
 from sim.phase import PhaseSpec, parse_durations, parse_list, parse_trigger, run_phase, write_phase
 from sim.plots import plot_run
+from sim.report import ReportError, write_report
 from sim.scenario import Scenario, json_schema
 from sim.strategies import STRATEGIES
 from sim.sweep import (
@@ -42,7 +44,18 @@ from sim.sweep_output import aggregate, sweep_table, write_sweep
 from sim.tables import capacity_table, phase_table, summary_table
 from sim.units import parse_duration_s
 
-__all__ = ["CapacityOptions", "capacity", "check", "compare", "phase", "run", "serve", "strategies", "sweep"]
+__all__ = [
+    "CapacityOptions",
+    "capacity",
+    "check",
+    "compare",
+    "phase",
+    "report",
+    "run",
+    "serve",
+    "strategies",
+    "sweep",
+]
 
 
 @dataclass(frozen=True)
@@ -98,6 +111,7 @@ def run(scenario_path: str | None, seed: int | None, overrides: list[str], out_d
         result = Simulation(scenario, seed).run(update)
     series = timeseries(result)
     summary = summarize(result, series)
+    series = {**series, **monitoring_columns(scenario, seed, series)}  # the report draws the states shown
     folder = Path(out_dir) if out_dir else new_run_dir(Path("runs"), scenario.name, _stamp)
     write_outputs(folder, scenario, seed, summary, series, plots)
     out.print(summary_table(summary))
@@ -368,4 +382,15 @@ def strategies() -> int:
     width = max(len(name) for name in STRATEGIES)
     for name in sorted(STRATEGIES):
         print(f"{name:<{width}}  {STRATEGIES[name].description}")
+    return 0
+
+
+def report(folder: str) -> int:
+    """``orchsim report``: one self-contained HTML file from an output folder."""
+    try:
+        path = write_report(Path(folder))
+    except ReportError as exc:
+        print(f"orchsim report: {exc}", file=sys.stderr)
+        return 2
+    print(f"report written to {path}")
     return 0

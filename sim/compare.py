@@ -127,6 +127,10 @@ def check_metric(metric: str) -> None:
         "latency_s": stats,
         "wait_s": stats,
         "ttft_s": stats,
+        # incident figures defined on every run (times to detect or recover are undefined without one)
+        "incident": ("peak_error_rate", "down_windows"),
+        "outage_reports": ("total", "during_incident", "peak_per_window"),
+        "cost": ("total_usd", "failed_requests_usd", "late_requests_usd", "pipeline_usd", "down_min"),
     }
     if head in known:
         ok = tail in known[head]
@@ -135,7 +139,8 @@ def check_metric(metric: str) -> None:
     else:
         ok = not tail and head in _SCALARS
     if not ok:
-        raise ValueError(f"--rank-by: unknown metric {metric!r} (e.g. availability, latency_s.p99, errors_by_code.503)")
+        examples = "availability, latency_s.p99, errors_by_code.503, cost.total_usd"
+        raise ValueError(f"--rank-by: unknown metric {metric!r} (e.g. {examples})")
 
 
 def flatten(summary: dict[str, Any], prefix: str = "") -> dict[str, float]:

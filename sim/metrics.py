@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from sim.engine.records import SimResult
+from sim.incident import assess
 from sim.scenario import Scenario
 
 __all__ = ["PERCENTILES", "stats", "summarize", "timeseries"]
@@ -87,6 +88,7 @@ def summarize(result: SimResult, series: dict[str, np.ndarray] | None = None) ->
         "triggers": triggers,
         **_llm_figures(result, series),
         **_class_figures(result, mask, tokens),
+        **assess(sc, result.seed, series, int(failed_codes.size), succeeded - goodput),
         "wall_s": result.wall_s,
         "events": result.events,
         "requests_per_wall_s": result.arrival_s.size / result.wall_s if result.wall_s > 0 else None,

@@ -8,7 +8,7 @@ from rich.table import Table
 
 from sim.units import format_duration
 
-__all__ = ["fmt", "summary_table"]
+__all__ = ["fmt", "incident_rows", "since", "summary_rows", "summary_table"]
 
 
 def fmt(value: Any, kind: str = "") -> str:
@@ -33,6 +33,13 @@ def summary_table(summary: dict[str, Any]) -> Table:
     table = Table(title=f"{summary['scenario']} (seed {summary['seed']}, strategy {summary['strategy']})")
     table.add_column("metric")
     table.add_column("value", justify="right")
+    for label, value in summary_rows(summary):
+        table.add_row(label, value)
+    return table
+
+
+def summary_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    """One run's key figures as ``(label, value)`` rows (the CLI table and the HTML report)."""
     req = summary["requests"]
     rows: list[tuple[str, str]] = [
         ("user requests offered", fmt(req["offered"])),
@@ -58,14 +65,55 @@ def summary_table(summary: dict[str, Any]) -> Table:
                 f"failed: {fmt(trig['failed'])}, recovered after: {recovered}",
             )
         )
+    rows += [("metastable", _metastable(summary)), *incident_rows(summary)]
     rows += [
-        ("metastable", _metastable(summary)),
         ("simulated / wall time", f"{format_duration(summary['duration_s'])} in {summary['wall_s']:.2f} s"),
         ("simulated requests per wall second", fmt(summary["requests_per_wall_s"])),
     ]
-    for label, value in rows:
-        table.add_row(label, value)
-    return table
+    return rows
+
+
+def incident_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    """Detection, acknowledgement, recovery, peak error rate, outage reports and cost (when present)."""
+    if "incident" not in summary:
+        return []  # a summary.json written before the monitoring figures existed
+    incident, pages = summary["incident"], summary["status_page"]
+    monitor, official = pages["monitor"], pages["official"]
+    reports = summary["outage_reports"]
+    peak_at = incident["peak_error_rate_at_s"]
+    return [
+        ("impact onset (first window below SLO)", since(incident["onset_s"])),
+        (
+            "time to detect: monitor / status page",
+            f"{since(monitor['time_to_detect_s'])} / {since(official['time_to_detect_s'])}",
+        ),
+        (
+            "time to acknowledge ('investigating')",
+            f"{since(monitor['time_to_acknowledge_s'])} / {since(official['time_to_acknowledge_s'])}",
+        ),
+        ("time to recover (onset to back at SLO)", since(incident["time_to_recover_s"])),
+        ("status page worst state shown", f"{official['worst_state']} (monitor: {monitor['worst_state']})"),
+        (
+            "peak error rate (one window)",
+            fmt(incident["peak_error_rate"], "pct") + (f" at {since(peak_at)}" if peak_at is not None else ""),
+        ),
+        ("user outage reports (total / peak window)", f"{reports['total']:,} / {reports['peak_per_window']:,}"),
+        ("cost of downtime", _cost(summary["cost"])),
+    ]
+
+
+def since(seconds: float | None) -> str:
+    """A duration or moment in seconds, signed, or "-" when it did not happen within the run."""
+    if seconds is None:
+        return "-"
+    if seconds == 0:
+        return "0s"
+    return ("-" if seconds < 0 else "") + format_duration(abs(seconds))
+
+
+def _cost(cost: dict[str, Any]) -> str:
+    parts = f"failed ${cost['failed_requests_usd']:,.0f}, late ${cost['late_requests_usd']:,.0f}"
+    return f"${cost['total_usd']:,.0f} ({parts}, pipelines {cost['down_min']:g} min ${cost['pipeline_usd']:,.0f})"
 
 
 def capacity_table(param: str, clauses: list[Any], evaluations: list[Any]) -> Table:

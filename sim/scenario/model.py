@@ -13,6 +13,7 @@ from sim.scenario.base import Duration, PositiveDuration, ScenarioModel
 from sim.scenario.clients import Clients
 from sim.scenario.cluster import Cluster
 from sim.scenario.faults import Fault
+from sim.scenario.monitoring import Monitoring
 from sim.scenario.router import Router
 from sim.scenario.workload import Workload
 from sim.strategies import strategy_problems
@@ -46,6 +47,7 @@ class Scenario(ScenarioModel):
     clients: Clients = Field(default_factory=Clients)
     faults: list[Fault] = Field(default_factory=list)
     slo: Slo = Field(default_factory=Slo)
+    monitoring: Monitoring = Field(default_factory=Monitoring)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Scenario:
