@@ -153,3 +153,11 @@ def test_least_outstanding_tokens_balances_tokens_not_requests() -> None:
     servers = [View(0, 1, 30_000), View(1, 5, 3_000)]
     strategy = make_strategy("least_outstanding_tokens", {}, servers, Draws(stream(0, "t")))
     assert strategy.choose(servers, servers[0], Draws(stream(0, "t"))) == 1  # type: ignore[arg-type]
+
+
+def test_without_preemption_a_cache_overflow_fails_the_newest_with_500() -> None:
+    cluster = llm_cluster(itl=0.01, kv_cache_tokens=600, preemption="fail")
+    result = run([(0.0, 200, 201), (0.0, 200, 201)], cluster)
+    assert result.req_code.tolist() == [200, 500]
+    assert ends(result) == [pytest.approx(2.0), pytest.approx(0.99)]
+    assert result.counters == {"preemptions": 1}

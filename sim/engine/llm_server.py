@@ -12,7 +12,8 @@ KV cache (``kv_cache_tokens``): with ``preemption: none`` a sequence reserves pr
 admission and waits until that fits; with ``recompute`` or ``swap`` it needs only its prompt, the
 cache grows by one token per decoding sequence per step, and on overflow the newest sequence is
 preempted back to the head of the waiting queue (recompute: prefill again over prompt and tokens
-so far; swap: pay ``swap_per_token`` per cached token to come back).
+so far; swap: pay ``swap_per_token`` per cached token to come back; fail: it ends with a 500, as
+an out-of-memory error would).
 """
 
 from __future__ import annotations
@@ -255,7 +256,10 @@ class LlmServer(Server):
             if seq.phase == DECODE:
                 self._finish_seq(seq)
         while self.decoding and len(self.seqs) > 1 and self.kv_used() >= self.kv_capacity - _EPS:
-            self._preempt_newest()
+            if self.llm.preemption == "fail":
+                self._fail_newest()
+            else:
+                self._preempt_newest()
         self._after_change()
 
     def _after_change(self) -> None:
@@ -305,6 +309,18 @@ class LlmServer(Server):
         self.queue.appendleft(attempt)
         self.queued += 1  # still in flight: it waits at the head of the queue
         self.preemptions += 1
+
+    def _fail_newest(self) -> None:
+        """The cache overflowed and the server has no preemption: the newest sequence errors (500)."""
+        newest = max(self.seqs.values(), key=lambda s: s.order)
+        attempt = newest.attempt
+        self._leave(newest)
+        self._release(attempt)
+        attempt.outcome = 500
+        self.preemptions += 1
+        self.finish(attempt, 500)
+        if self.outlier is not None:
+            self.outlier.observe(self, 500)
 
     def _error_done(self, call: Call) -> None:
         attempt: Attempt = call.arg

@@ -39,10 +39,11 @@ class ServiceModel(ScenarioModel):
     kv_cache_tokens: int | None = Field(
         default=None, gt=0, description="llm: KV-cache size per server; null = unlimited"
     )
-    preemption: Literal["none", "recompute", "swap"] = Field(
+    preemption: Literal["none", "recompute", "swap", "fail"] = Field(
         default="none",
         description="llm: none = reserve prompt + output at admission; recompute/swap = admit on the prompt "
-        "and preempt the newest sequence when the cache overflows",
+        "and preempt the newest sequence when the cache overflows; fail = the newest fails with 500 "
+        "(an out-of-memory error)",
     )
     swap_per_token: Duration = Field(default=0.0, description="llm swap: time per cached token to swap back in")
     prefix_cache: PrefixCache | None = Field(default=None, description="llm: per-server prefix cache")
