@@ -27,6 +27,7 @@ from locust import User, events, task
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
+from loadtest.locust_options import add_arguments
 from loadtest.openloop import Dispatcher, LoadPlan
 from loadtest.records import Record, records_path, write_records
 from sim.loading import load_scenario
@@ -38,19 +39,7 @@ RECORDS_MESSAGE = "orchsim_records"
 CHUNK_ROWS = 5000  # rows per message from a worker to the master
 
 
-@events.init_command_line_parser.add_listener
-def _arguments(parser: Any) -> None:
-    group = parser.add_argument_group("orchsim")
-    group.add_argument("--scenario", env_var="ORCHSIM_SCENARIO", default="", help="orchsim scenario file")
-    group.add_argument("--time-scale", type=float, env_var="ORCHSIM_TIME_SCALE", default=1.0, help="K: 1/K s a sim s")
-    group.add_argument("--scenario-seed", type=int, env_var="ORCHSIM_SEED", default=None, help="default: its seed")
-    group.add_argument("--stream", action="store_true", env_var="ORCHSIM_STREAM", help="stream answers (TTFT)")
-    group.add_argument("--max-tokens", type=int, env_var="ORCHSIM_MAX_TOKENS", default=8, help="tokens per answer")
-    group.add_argument("--records", env_var="ORCHSIM_RECORDS", default="", help="per-attempt CSV path")
-    group.add_argument("--shards", type=int, env_var="ORCHSIM_SHARDS", default=0, help="default: --processes or 1")
-    group.add_argument(
-        "--inject-faults", action="store_true", env_var="ORCHSIM_INJECT_FAULTS", help="play faults via /admin/faults"
-    )
+events.init_command_line_parser.add_listener(add_arguments)
 
 
 def _plan(environment: Environment, shard: int) -> LoadPlan:
