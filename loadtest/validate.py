@@ -132,20 +132,28 @@ def run_load(out: Path, scenario: Scenario, seed: int, options: ValidateOptions,
         check_ports(ports)
     except TopologyError as exc:
         raise ValidateError(f"{exc} (the mock needs ports {ports[0]}..{ports[-1]})", code=2) from None
-    topology = Topology(mock_path, scenario.model_copy(update={"faults": []}), options.port, options.time_scale, [])
     with sigterm_as_interrupt():
-        try:
-            topology.start(options.ready_timeout_s)
+        with _mock(mock_path, scenario, options) as topology:
             overhead_s = measure_overhead_s(topology.url, options.overhead_samples, options.max_tokens)
-            log.append(
-                f"HTTP overhead at low load: {1000 * overhead_s:.2f} ms real (median of {options.overhead_samples})"
-            )
+        log.append(f"HTTP overhead at low load: {1000 * overhead_s:.2f} ms real (median of {options.overhead_samples})")
+        # a fresh mock for the run: the probes above drew service times and routing choices, and the
+        # run should start from the same random streams as the simulation (same seed, same order)
+        with _mock(mock_path, scenario, options) as topology:
             records = _run_locust(out, scenario, seed, options, topology)
-        except TopologyError as exc:
-            raise ValidateError(f"mock service: {exc}") from None
-        finally:
-            topology.stop()
     return records, overhead_s
+
+
+@contextmanager
+def _mock(path: Path, scenario: Scenario, options: ValidateOptions) -> Iterator[Topology]:
+    """The mock topology, ready, for the block; stopped after it whatever happens."""
+    topology = Topology(path, scenario.model_copy(update={"faults": []}), options.port, options.time_scale, [])
+    try:
+        topology.start(options.ready_timeout_s)
+        yield topology
+    except TopologyError as exc:
+        raise ValidateError(f"mock service: {exc}") from None
+    finally:
+        topology.stop()
 
 
 def _locust_command(out: Path, seed: int, options: ValidateOptions, url: str, run_s: float) -> list[str]:
