@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import yaml
 
@@ -29,15 +30,17 @@ from loadtest.comparison import compare_sides, write_validation
 from loadtest.mock.topology import Topology, TopologyError, check_ports
 from loadtest.records import read_records
 from loadtest.validate_plots import plot_validation
-from loadtest.verdict import Tolerances, rows_table
+from loadtest.verdict import Tolerances, parse_tolerances, rows_table
 from sim.loading import load_scenario
-from sim.outputs import write_resolved
+from sim.outputs import new_run_dir, write_resolved
+from sim.paths import scenarios_dir
 from sim.scenario import Scenario
 
 __all__ = [
     "LOCUSTFILE",
     "ValidateError",
     "ValidateOptions",
+    "command",
     "fine_windows",
     "measure_overhead_s",
     "run_load",
@@ -253,3 +256,25 @@ def validate(
     )
     say(f"{verdict}; results in {out}")
     return 0 if validation.passed else 1
+
+
+def command(args: Any, say: Callable[[object], None], stamp: Callable[[], str]) -> int:
+    """``orchsim validate`` from parsed arguments; the exit code."""
+    path = Path(args.scenario) if args.scenario else scenarios_dir() / "validate-steady.yaml"
+    load_scenario(path, args.overrides)  # a bad scenario fails here (exit 2), before any folder or process
+    try:
+        tolerances = parse_tolerances(args.tolerance)
+    except ValueError as exc:
+        print(f"orchsim validate: {exc}", file=sys.stderr)
+        return 2
+    locustfile = Path(args.locustfile) if args.locustfile else LOCUSTFILE
+    options = ValidateOptions(
+        args.time_scale, args.port, args.stream, args.max_tokens, args.ready_timeout, 20, locustfile, args.overrides
+    )
+    out_dir = Path(args.out) if args.out else new_run_dir(Path("runs"), f"validate-{path.stem}", stamp)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        return validate(path, out_dir, args.seed, options, tolerances, args.plots, say)
+    except ValidateError as exc:
+        print(f"orchsim validate: {exc}", file=sys.stderr)
+        return exc.code

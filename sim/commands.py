@@ -22,7 +22,7 @@ from sim.executors import ExecutorError, run_tasks
 from sim.loading import ScenarioError, load_scenario
 from sim.metrics import summarize, timeseries
 from sim.outputs import new_run_dir, write_csv, write_json, write_resolved
-from sim.paths import flagship_scenario, scenarios_dir
+from sim.paths import flagship_scenario
 from sim.phase import PhaseSpec, parse_durations, parse_list, parse_trigger, run_phase, write_phase
 from sim.plots import plot_run
 from sim.scenario import Scenario, json_schema
@@ -337,27 +337,9 @@ def serve(scenario_path: str | None, time_scale: float, port: int, overrides: li
 
 def validate(args: Any) -> int:
     """``orchsim validate``: mock + locust + simulation of one scenario, side by side."""
-    from loadtest import validate as validation  # deferred: locust and aiohttp only when validating
-    from loadtest.verdict import parse_tolerances
+    from loadtest.validate import command  # deferred: locust and aiohttp only when validating
 
-    path = Path(args.scenario) if args.scenario else scenarios_dir() / "validate-steady.yaml"
-    load_scenario(path, args.overrides)  # a bad scenario fails here (exit 2), before any folder or process
-    try:
-        tolerances = parse_tolerances(args.tolerance)
-    except ValueError as exc:
-        print(f"orchsim validate: {exc}", file=sys.stderr)
-        return 2
-    locustfile = Path(args.locustfile) if args.locustfile else validation.LOCUSTFILE
-    options = validation.ValidateOptions(
-        args.time_scale, args.port, args.stream, args.max_tokens, args.ready_timeout, 20, locustfile, args.overrides
-    )
-    out_dir = Path(args.out) if args.out else new_run_dir(Path("runs"), f"validate-{path.stem}", _stamp)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        return validation.validate(path, out_dir, args.seed, options, tolerances, args.plots, out.print)
-    except validation.ValidateError as exc:
-        print(f"orchsim validate: {exc}", file=sys.stderr)
-        return exc.code
+    return command(args, out.print, _stamp)
 
 
 def _stamp() -> str:
