@@ -10,11 +10,12 @@ import numpy as np
 
 from loadtest.measured import measured_result, measured_ttft_s, simulated_ttft_s, with_network_delay
 from loadtest.records import Record, column
-from loadtest.verdict import Row, Tolerances, build_rows
-from sim.engine import SimResult, simulate
+from loadtest.verdict import Row, Tolerances, build_rows, metric_values, with_noise
+from sim.engine import SimResult, Simulation
 from sim.metrics import stats, summarize, timeseries
 from sim.outputs import write_csv, write_json
 from sim.scenario import Scenario
+from sim.workload import Trace, generate_trace
 
 __all__ = ["Side", "Validation", "compare_sides", "write_validation"]
 
@@ -60,20 +61,38 @@ def compare_sides(
     time_scale: float,
     tolerances: Tolerances,
     stream_tokens: int | None,
+    noise_seeds: int = 10,
 ) -> Validation:
     """Simulate ``scenario`` for ``seed``, add the measured overhead as a network delay, compare.
 
-    ``stream_tokens`` is the tokens per streamed answer (None when answers were not streamed).
+    ``stream_tokens`` is the tokens per streamed answer (None when answers were not streamed);
+    ``noise_seeds`` more simulations of the same arrivals (service and routing drawn from the seeds
+    after ``seed``) measure each row's sampling noise.
     """
     delay_s = overhead_s * time_scale
-    simulated = with_network_delay(simulate(scenario, seed), delay_s)
-    sim_ttft = None if stream_tokens is None else simulated_ttft_s(simulated, stream_tokens, delay_s)
-    sim_side = _side(simulated, sim_ttft)
+    sim_side = _simulated_side(scenario, seed, delay_s, stream_tokens)
     real = measured_result(scenario, seed, records, time_scale)
     real_side = _side(real, None if stream_tokens is None else measured_ttft_s(scenario, records, time_scale))
     lag = column(records, "send_s") - column(records, "intended_s")
     rows = build_rows(sim_side.summary, real_side.summary, tolerances)
+    trace = generate_trace(scenario, seed)  # the measured run's own arrivals: only the service varies
+    others = [
+        _simulated_side(scenario, seed + k, delay_s, stream_tokens, trace).summary for k in range(1, noise_seeds + 1)
+    ]
+    per_seed = [metric_values(summary, tolerances) for summary in others]
+    spread = {
+        row.metric: [values.get(row.metric, 0.0 if row.metric.startswith("errors.") else None) for values in per_seed]
+        for row in rows
+    }
+    rows = with_noise(rows, spread, tolerances.noise)
     return Validation(sim_side, real_side, rows, overhead_s, time_scale, stats(lag[~np.isnan(lag)]))
+
+
+def _simulated_side(
+    scenario: Scenario, seed: int, delay_s: float, stream_tokens: int | None, trace: Trace | None = None
+) -> Side:
+    simulated = with_network_delay(Simulation(scenario, seed, trace).run(), delay_s)
+    return _side(simulated, None if stream_tokens is None else simulated_ttft_s(simulated, stream_tokens, delay_s))
 
 
 def write_validation(out: Path, validation: Validation) -> None:
@@ -92,6 +111,9 @@ def write_validation(out: Path, validation: Validation) -> None:
                 "note": "added to every simulated answer as a network delay",
             },
             "dispatch_lag_real_s": validation.dispatch_lag_s,
+            "noise_note": "a row also passes within noise_band: --tolerance noise (default 2) standard deviations "
+            "of the difference of two "
+            "independent runs, from more simulated seeds of the same arrivals (within_noise_only marks those)",
         },
     )
     for name, side in (("simulated", validation.simulated), ("measured", validation.measured)):

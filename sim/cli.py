@@ -85,7 +85,11 @@ def _add_validate(verbs: Any) -> None:
         default=[],
         metavar="KIND=VALUE",
         help="latency|throughput|retries (relative, default 0.1), availability|errors (absolute, default 0.02), "
-        "floor (seconds of slack on latency rows, default 0.05)",
+        "floor (seconds of slack on latency rows, default 0.05), noise (standard deviations of sampling noise "
+        "also allowed, default 2; 0 = none)",
+    )
+    validate.add_argument(
+        "--noise-seeds", type=_non_negative, default=10, help="extra simulations measuring sampling noise (default 10)"
     )
     validate.add_argument("--seed", type=_non_negative, help="root seed (default: the scenario's seed)")
     validate.add_argument("--port", type=_positive, default=8800, help="router port; backends use the next ones")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import signal
 import socket
 import subprocess
@@ -19,7 +20,9 @@ from typing import Any
 import pytest
 import yaml
 
-from loadtest.records import read_records
+from loadtest.measured import measured_result
+from loadtest.records import Record, read_records
+from loadtest.verdict import Row, parse_tolerances, with_noise
 from sim.loading import load_scenario
 from sim.paths import scenarios_dir
 from sim.workload import generate_trace
@@ -186,3 +189,39 @@ def test_interrupt_stops_every_process(tmp_path: Path, sig: signal.Signals) -> N
         _, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
     assert not leftovers(str(out))
+
+
+def test_rows_pass_within_tolerance_floor_or_noise_and_say_which() -> None:
+    assert Row("latency_s.p99", 2.0, 2.19, "relative", 0.10).passed
+    assert not Row("latency_s.p99", 2.0, 2.21, "relative", 0.10).passed
+    assert Row("wait_s.mean", 0.01, 0.05, "relative", 0.10, floor=0.05).passed  # +400% but within the floor
+    assert Row("availability", 0.99, 0.975, "absolute", 0.02).difference == pytest.approx(-0.015)
+    noisy = Row("wait_s.p95", 0.30, 0.24, "relative", 0.10, noise_band=0.08)
+    assert noisy.passed and noisy.within_noise_only
+    assert not Row("x", None, 1.0, "relative", 0.1).passed and Row("x", None, None, "relative", 0.1).passed
+    banded = with_noise([Row("m", 1.0, 1.0, "relative", 0.1)], {"m": [1.0, 1.2, None]}, 2.0)
+    assert banded[0].noise_band == pytest.approx(2 * 2**0.5 * 0.1414213562)
+
+
+def test_tolerances_parse_and_reject_bad_items() -> None:
+    tol = parse_tolerances(["latency=0.2", "floor=0.01", "errors=0"])
+    assert (tol.latency, tol.floor_s, tol.errors, tol.throughput) == (0.2, 0.01, 0.0, 0.10)
+    for bad in ("latency", "speed=1", "latency=-1", "latency=x"):
+        with pytest.raises(ValueError, match="--tolerance"):
+            parse_tolerances([bad])
+
+
+def test_measured_records_become_requests_with_their_last_attempt() -> None:
+    scenario = load_scenario(scenarios_dir() / "validate-steady.yaml")
+    nan = float("nan")
+    records = [
+        Record(0, 1, 0, 3.0, 3.0, 3.001, nan, 3.01, 503, 0, nan, nan),
+        Record(0, 2, 0, 3.0, 3.05, 3.051, 3.06, 3.2, 200, 8, 0.002, 0.1),
+        Record(7, 1, 0, 4.0, 4.0, 4.001, nan, nan, 0, 0, nan, nan),
+    ]
+    result = measured_result(scenario, 11, records, time_scale=10.0)
+    assert result.arrival_s.tolist() == [30.0, 40.0]
+    assert result.req_code.tolist() == [200, 0]  # the second is still in flight
+    assert result.req_end_s[0] == pytest.approx(32.0) and math.isnan(result.req_end_s[1])
+    assert result.req_attempts.tolist() == [2, 1]
+    assert result.attempts["start_s"][1] - result.attempts["sent_s"][1] == pytest.approx(0.02)
