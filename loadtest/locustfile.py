@@ -30,7 +30,8 @@ from locust.runners import MasterRunner, WorkerRunner
 from loadtest.locust_options import add_arguments
 from loadtest.openloop import Dispatcher, LoadPlan
 from loadtest.records import Record, records_path, write_records
-from sim.loading import load_scenario
+from sim.loading import ScenarioError, load_scenario
+from sim.scenario import Scenario
 
 __all__ = ["ScenarioUser"]
 
@@ -42,11 +43,22 @@ CHUNK_ROWS = 5000  # rows per message from a worker to the master
 events.init_command_line_parser.add_listener(add_arguments)
 
 
-def _plan(environment: Environment, shard: int) -> LoadPlan:
-    options = environment.parsed_options
-    if options is None or not options.scenario:
+def _scenario(options: Any) -> Scenario:
+    """The scenario of ``--scenario``; SystemExit with one line per problem (locust exits at start-up)."""
+    if not options.scenario:
         raise SystemExit("orchsim locustfile: give a scenario (--scenario PATH or ORCHSIM_SCENARIO)")
-    scenario = load_scenario(options.scenario)
+    if STATE.get("scenario") is None:
+        try:
+            STATE["scenario"] = load_scenario(options.scenario)
+        except ScenarioError as exc:
+            raise SystemExit("\n".join(exc.lines)) from None
+    scenario: Scenario = STATE["scenario"]
+    return scenario
+
+
+def _plan(environment: Environment, shard: int) -> LoadPlan:
+    options: Any = environment.parsed_options
+    scenario = _scenario(options)
     shards = options.shards or max(options.processes or 1, 1)
     seed = scenario.seed if options.scenario_seed is None else options.scenario_seed
     return LoadPlan(
@@ -141,6 +153,8 @@ def _print_lag(dispatcher: Dispatcher) -> None:
 
 @events.init.add_listener
 def _on_init(environment: Environment, **kwargs: Any) -> None:
+    if environment.parsed_options is not None:
+        _scenario(environment.parsed_options)  # a missing or invalid scenario stops locust before it starts
     if isinstance(environment.runner, MasterRunner):
         STATE.update(collected=[], done=set())
         environment.runner.register_message(RECORDS_MESSAGE, _collector(environment))

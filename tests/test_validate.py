@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import signal
 import socket
 import subprocess
@@ -225,3 +226,13 @@ def test_measured_records_become_requests_with_their_last_attempt() -> None:
     assert result.req_end_s[0] == pytest.approx(32.0) and math.isnan(result.req_end_s[1])
     assert result.req_attempts.tolist() == [2, 1]
     assert result.attempts["start_s"][1] - result.attempts["sent_s"][1] == pytest.approx(0.02)
+
+
+def test_locustfile_without_a_valid_scenario_stops_at_start_up(tmp_path: Path) -> None:
+    locustfile = Path(__file__).parents[1] / "loadtest" / "locustfile.py"
+    command = [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "-u", "1", "-t", "5s"]
+    command += ["--host", "http://127.0.0.1:9"]
+    for extra, message in (([], "give a scenario"), (["--scenario", str(tmp_path / "none.yaml")], "none.yaml")):
+        env = {k: v for k, v in os.environ.items() if k != "ORCHSIM_SCENARIO"}
+        done = subprocess.run([*command, *extra], capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
+        assert done.returncode != 0 and message in done.stderr
