@@ -6,11 +6,11 @@
 One ``ScenarioUser`` per process dispatches that process's share of the scenario's trace (the
 simulator's own arrivals for the scenario and seed, divided by the time scale): each request is
 sent at its scheduled time whatever the server does, so use ``-u`` = number of processes (extra
-users stay idle). Locust's statistics get one sample per attempt ("POST") timed from when the
-attempt was due, and one "TTFT" sample per streamed success. Per-attempt records go to
-``PREFIX_requests.csv`` next to ``--csv PREFIX`` (or ``--records PATH``); under ``--processes N``
-or master/worker (give ``--shards N`` there) each worker sends its records to the master, which
-writes them merged and ends the run once every worker is done.
+users stay idle). Locust's statistics get one sample per attempt ("POST", named after the
+request class) timed from when the attempt was due, and one "TTFT" sample per streamed success.
+Per-attempt records go to ``PREFIX_requests.csv`` next to ``--csv PREFIX`` (or ``--records
+PATH``); under ``--processes N`` or master/worker (give ``--shards N`` there) each worker sends
+its records to the master, which writes them merged and ends the run once every worker is done.
 """
 
 from __future__ import annotations
@@ -68,7 +68,8 @@ def _plan(environment: Environment, shard: int) -> LoadPlan:
 
 def _report(environment: Environment) -> Any:
     def report(record: Record, length: int) -> None:
-        name = f"chat class {record.klass}"
+        dispatcher: Dispatcher | None = STATE["dispatcher"]
+        name = f"chat {dispatcher.class_names[record.klass] if dispatcher else record.klass}"
         failed = None if record.status == 200 else RuntimeError(f"HTTP {record.status}")
         environment.events.request.fire(
             request_type="POST",

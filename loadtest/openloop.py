@@ -64,6 +64,7 @@ class Dispatcher:
         self.req = np.arange(len(trace))[plan.shard :: plan.shards]
         self.due_s = trace.arrival_s[plan.shard :: plan.shards] / plan.time_scale
         self.klass = trace.klass[plan.shard :: plan.shards]
+        self.class_names = trace.class_names
         self.bodies = [chat_body(model, plan.stream, plan.max_tokens) for model in trace.class_models]
         clients = plan.scenario.clients
         self.timeout_s = None if clients.timeout is None else clients.timeout / plan.time_scale
