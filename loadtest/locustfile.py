@@ -107,8 +107,16 @@ class ScenarioUser(User):
         dispatcher.run()
         _finish(self.environment)
         if runner is not None and not isinstance(runner, WorkerRunner):
-            gevent.spawn(runner.quit)  # everything answered: end the run
+            _end(self.environment)
         gevent.sleep(3600)
+
+
+def _end(environment: Environment) -> None:
+    """Everything answered: quit when headless, stop the test (the web UI stays up) otherwise."""
+    runner = environment.runner
+    if runner is not None:
+        headless = bool(getattr(environment.parsed_options, "headless", True))
+        gevent.spawn(runner.quit if headless else runner.stop)
 
 
 def _final_path(environment: Environment) -> Path:
@@ -168,8 +176,7 @@ def _collector(environment: Environment) -> Any:
             STATE["done"].add(msg.data["shard"])
         if len(STATE["done"]) >= _shards(environment) and not STATE["written"]:
             _write_merged(environment)
-            if environment.runner is not None:
-                gevent.spawn(environment.runner.quit)  # every worker answered all its requests
+            _end(environment)  # every worker answered all its requests
 
     return collect
 
@@ -181,6 +188,12 @@ def _write_merged(environment: Environment) -> None:
     shards, done = _shards(environment), len(STATE["done"])
     missing = "" if done >= shards else f"; {shards - done} did not report (stopped before their end?)"
     print(f"orchsim: records of {done} of {shards} workers merged into {final}{missing}", flush=True)
+
+
+@events.test_start.add_listener
+def _on_test_start(environment: Environment, **kwargs: Any) -> None:
+    """A new test (the web UI's start button again): send the trace again, from scratch."""
+    STATE.update(dispatcher=None, written=False, collected=[], done=set())
 
 
 @events.test_stop.add_listener
