@@ -50,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
         "incident timeline, status-page states and the plots, embedded so that it opens in any browser offline.",
     )
     report.add_argument("folder", metavar="DIR", help="output folder of orchsim run, compare or validate")
+    _add_validate(verbs)
     return parser
 
 
@@ -70,6 +71,41 @@ def _add_serve(verbs: Any) -> None:
     serve.add_argument("--port", type=_positive, default=8800, help="router port; backends use the next ones")
     serve.add_argument("--max-body", type=_positive, default=1_000_000, help="largest request body in bytes (413)")
     _add_set(serve)
+
+
+def _add_validate(verbs: Any) -> None:
+    validate = verbs.add_parser(
+        "validate",
+        help="measure a scenario on the mock service with locust and compare with its simulation",
+        description="Start the mock service, measure its HTTP overhead, drive it with locust (open-loop arrivals of "
+        "the scenario's own trace), simulate the same scenario and seed, and print both side by side. "
+        "Exit 0 when every row is within tolerance, 1 otherwise.",
+    )
+    validate.add_argument("scenario", nargs="?", metavar="SCENARIO", help="default: scenarios/validate-steady.yaml")
+    validate.add_argument(
+        "--time-scale", type=_positive_float, default=10.0, help="K: one simulated second takes 1/K s (default 10)"
+    )
+    validate.add_argument("--out", metavar="DIR", help="output folder (default: a new folder under runs/)")
+    validate.add_argument(
+        "--tolerance",
+        action="append",
+        default=[],
+        metavar="KIND=VALUE",
+        help="latency|throughput|retries (relative, default 0.1), availability|errors (absolute, default 0.02), "
+        "floor (seconds of slack on latency rows, default 0.05), noise (standard deviations of sampling noise "
+        "also allowed, default 2; 0 = none)",
+    )
+    validate.add_argument(
+        "--noise-seeds", type=_non_negative, default=10, help="extra simulations measuring sampling noise (default 10)"
+    )
+    validate.add_argument("--seed", type=_non_negative, help="root seed (default: the scenario's seed)")
+    validate.add_argument("--port", type=_positive, default=8800, help="router port; backends use the next ones")
+    validate.add_argument("--no-stream", dest="stream", action="store_false", help="ask for whole answers (no TTFT)")
+    validate.add_argument("--max-tokens", type=_positive, default=8, help="tokens per answer (default 8)")
+    validate.add_argument("--ready-timeout", type=_positive_float, default=30.0, help="seconds to wait for /ready")
+    validate.add_argument("--locustfile", metavar="PATH", help="another open-loop locustfile (default: orchsim's)")
+    validate.add_argument("--no-plots", dest="plots", action="store_false", help="skip the PNG plots")
+    _add_set(validate)
 
 
 def _positive_float(text: str) -> float:
@@ -223,6 +259,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return commands.report(args.folder)
         if args.verb == "serve":
             return commands.serve(args.scenario, args.time_scale, args.port, args.overrides, args.max_body)
+        if args.verb == "validate":
+            return commands.validate(args)
         if args.verb == "phase":
             return commands.phase(
                 args.scenario,

@@ -55,6 +55,7 @@ __all__ = [
     "serve",
     "strategies",
     "sweep",
+    "validate",
 ]
 
 
@@ -336,6 +337,13 @@ def serve(scenario_path: str | None, time_scale: float, port: int, overrides: li
     )
     sys.stdout.flush()
     return topology.serve_forever()
+
+
+def validate(args: Any) -> int:
+    """``orchsim validate``: mock + locust + simulation of one scenario, side by side."""
+    from loadtest.validate import command  # deferred: locust and aiohttp only when validating
+
+    return command(args, out.print, _stamp)
 
 
 def _stamp() -> str:

@@ -283,9 +283,8 @@ async def _forward(request: web.Request, session: aiohttp.ClientSession, url: st
                 return web.Response(
                     body=payload, status=upstream.status, content_type=upstream.content_type, headers=_passed(upstream)
                 )
-            response = web.StreamResponse(
-                status=upstream.status, headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
-            )
+            headers = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", **_passed(upstream)}
+            response = web.StreamResponse(status=upstream.status, headers=headers)
             await response.prepare(request)
             async for data in upstream.content.iter_any():
                 await response.write(data)
@@ -298,7 +297,10 @@ async def _forward(request: web.Request, session: aiohttp.ClientSession, url: st
 
 
 def _passed(upstream: aiohttp.ClientResponse) -> dict[str, str]:
-    return {k: v for k, v in upstream.headers.items() if k.lower() == "retry-after"}
+    """Headers the client should see: Retry-After and the backend's X-Orchsim-* timing."""
+    return {
+        k: v for k, v in upstream.headers.items() if k.lower() == "retry-after" or k.lower().startswith("x-orchsim-")
+    }
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,121 @@
+"""One HTTP attempt against the mock service, on gevent sockets, with a hard total timeout.
+
+A fresh connection per attempt (``Connection: close``): a client timeout closes the socket we
+own, so nothing leaks into a pool and the server sees the client leave, as a real client would.
+Runs inside the locust process only (gevent), never in the simulator or the asyncio mock.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+
+import gevent
+from gevent import socket
+from geventhttpclient.response import HTTPSocketResponse
+
+__all__ = ["Outcome", "chat_body", "send"]
+
+CONNECTION_FAILED = 599  # no HTTP answer at all (refused, reset, closed before the headers)
+CLIENT_TIMEOUT = 504
+
+
+@dataclass
+class Outcome:
+    """What one attempt saw (times from ``time.perf_counter()``)."""
+
+    status: int
+    send_s: float
+    end_s: float
+    first_token_s: float = math.nan
+    tokens: int = 0
+    server_wait_s: float = math.nan
+    server_service_s: float = math.nan
+    length: int = 0
+
+
+def chat_body(model: str | None, stream: bool, max_tokens: int) -> bytes:
+    """A chat completion request body; streamed ones ask for the usage chunk."""
+    body: dict[str, object] = {
+        "messages": [{"role": "user", "content": "Say something."}],
+        "max_tokens": max_tokens,
+        "stream": stream,
+    }
+    if model:
+        body["model"] = model
+    if stream:
+        body["stream_options"] = {"include_usage": True}
+    return json.dumps(body).encode()
+
+
+def send(host: str, port: int, body: bytes, stream: bool, timeout_s: float | None) -> Outcome:
+    """POST ``body`` to ``/v1/chat/completions``; a 504 outcome when ``timeout_s`` (real) passes first."""
+    outcome = Outcome(status=0, send_s=time.perf_counter(), end_s=math.nan)
+    sock: socket.socket | None = None
+    try:
+        with gevent.Timeout(timeout_s):
+            sock = socket.create_connection((host, port))
+            sock.sendall(_request(host, port, body))
+            _read(HTTPSocketResponse(sock), stream, outcome)
+    except gevent.Timeout:
+        outcome.status = CLIENT_TIMEOUT
+    except Exception:  # refused, reset, cut mid-stream, unparsable: the connection failed
+        outcome.status = outcome.status or CONNECTION_FAILED  # a stream cut after its headers keeps its status
+    finally:
+        if sock is not None:
+            sock.close()
+    outcome.end_s = time.perf_counter()
+    return outcome
+
+
+def _request(host: str, port: int, body: bytes) -> bytes:
+    head = (
+        f"POST /v1/chat/completions HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
+    return head.encode("latin-1") + body
+
+
+def _read(response: HTTPSocketResponse, stream: bool, outcome: Outcome) -> None:
+    outcome.status = response.status_code
+    outcome.server_wait_s = _header_s(response, "x-orchsim-wait-s")
+    outcome.server_service_s = _header_s(response, "x-orchsim-service-s")
+    if stream and outcome.status == 200:
+        _read_stream(response, outcome)
+        return
+    payload = response.read()
+    outcome.length = len(payload)
+    if outcome.status == 200:
+        outcome.tokens = int(json.loads(payload).get("usage", {}).get("completion_tokens", 0))
+
+
+def _read_stream(response: HTTPSocketResponse, outcome: Outcome) -> None:
+    """SSE frames: TTFT at the first non-empty ``delta.content``; tokens from usage, else chunks."""
+    chunks = 0
+    while True:
+        line = response.readline(b"\n")
+        if not line:
+            break
+        outcome.length += len(line)
+        text = line.strip()
+        if not text.startswith(b"data: ") or text == b"data: [DONE]":
+            continue
+        frame = json.loads(text[6:])
+        if frame.get("usage"):
+            outcome.tokens = int(frame["usage"].get("completion_tokens", chunks))
+        for choice in frame.get("choices", []):
+            if choice.get("delta", {}).get("content"):
+                chunks += 1
+                if math.isnan(outcome.first_token_s):
+                    outcome.first_token_s = time.perf_counter()
+    outcome.tokens = outcome.tokens or chunks
+
+
+def _header_s(response: HTTPSocketResponse, name: str) -> float:
+    value = response.get(name)
+    try:
+        return float(value) if isinstance(value, str) else math.nan
+    except ValueError:
+        return math.nan

@@ -1,0 +1,134 @@
+"""Both sides of a validation read by the same metrics code, compared, and written out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from loadtest.measured import measured_result, measured_ttft_s, simulated_ttft_s, with_network_delay
+from loadtest.records import Record, column
+from loadtest.verdict import Row, Tolerances, build_rows, metric_values, with_noise
+from sim.engine import SimResult, Simulation
+from sim.metrics import stats, summarize, timeseries
+from sim.outputs import write_csv, write_json
+from sim.scenario import Scenario
+from sim.workload import Trace, generate_trace
+
+__all__ = ["Side", "Validation", "compare_sides", "write_validation"]
+
+
+@dataclass
+class Side:
+    """One side: its result in the simulator's shape, its summary and time series."""
+
+    result: SimResult
+    summary: dict[str, Any]
+    series: dict[str, np.ndarray]
+
+
+@dataclass
+class Validation:
+    """Everything ``orchsim validate`` reports."""
+
+    simulated: Side
+    measured: Side
+    rows: list[Row]
+    overhead_s: float  # real seconds
+    time_scale: float
+    dispatch_lag_s: dict[str, float | None]  # real seconds
+
+    @property
+    def passed(self) -> bool:
+        return all(row.passed for row in self.rows)
+
+
+def _side(result: SimResult, ttft: dict[str, float | None] | None) -> Side:
+    series = timeseries(result)
+    summary = summarize(result, series)
+    if ttft is not None:
+        summary["ttft_s"] = ttft
+    return Side(result, summary, series)
+
+
+def compare_sides(
+    scenario: Scenario,
+    seed: int,
+    records: list[Record],
+    overhead_s: float,
+    time_scale: float,
+    tolerances: Tolerances,
+    stream_tokens: int | None,
+    noise_seeds: int = 10,
+) -> Validation:
+    """Simulate ``scenario`` for ``seed``, add the measured overhead as a network delay, compare.
+
+    ``stream_tokens`` is the tokens per streamed answer (None when answers were not streamed);
+    ``noise_seeds`` more simulations of the same arrivals (service and routing drawn from the seeds
+    after ``seed``) measure each row's sampling noise.
+    """
+    delay_s = overhead_s * time_scale
+    sim_side = _simulated_side(scenario, seed, delay_s, stream_tokens)
+    real = measured_result(scenario, seed, records, time_scale)
+    real_side = _side(real, None if stream_tokens is None else measured_ttft_s(scenario, records, time_scale))
+    lag = column(records, "send_s") - column(records, "intended_s")
+    rows = build_rows(sim_side.summary, real_side.summary, tolerances)
+    trace = generate_trace(scenario, seed)  # the measured run's own arrivals: only the service varies
+    others = [
+        _simulated_side(scenario, seed + k, delay_s, stream_tokens, trace).summary for k in range(1, noise_seeds + 1)
+    ]
+    per_seed = [metric_values(summary, tolerances) for summary in others]
+    spread = {
+        row.metric: [values.get(row.metric, 0.0 if row.metric.startswith("errors.") else None) for values in per_seed]
+        for row in rows
+    }
+    rows = with_noise(rows, spread, tolerances.noise)
+    return Validation(sim_side, real_side, rows, overhead_s, time_scale, stats(lag[~np.isnan(lag)]))
+
+
+def _simulated_side(
+    scenario: Scenario, seed: int, delay_s: float, stream_tokens: int | None, trace: Trace | None = None
+) -> Side:
+    simulated = with_network_delay(Simulation(scenario, seed, trace).run(), delay_s)
+    return _side(simulated, None if stream_tokens is None else simulated_ttft_s(simulated, stream_tokens, delay_s))
+
+
+def write_validation(out: Path, validation: Validation) -> None:
+    """``validation.json``, both summaries, time series and the simulated records (measured ones
+    are already there: ``measured_requests.csv``, real seconds, one row per attempt)."""
+    delay = validation.overhead_s * validation.time_scale
+    write_json(
+        out / "validation.json",
+        {
+            "rows": [row.as_json() for row in validation.rows],
+            "pass": validation.passed,
+            "time_scale": validation.time_scale,
+            "http_overhead": {
+                "real_s": validation.overhead_s,
+                "simulated_s": delay,
+                "note": "added to every simulated answer as a network delay",
+            },
+            "dispatch_lag_real_s": validation.dispatch_lag_s,
+            "noise_note": "a row also passes within noise_band: --tolerance noise (default 2) standard deviations "
+            "of the difference of two "
+            "independent runs, from more simulated seeds of the same arrivals (within_noise_only marks those)",
+        },
+    )
+    for name, side in (("simulated", validation.simulated), ("measured", validation.measured)):
+        write_json(out / f"summary.{name}.json", side.summary)
+        write_csv(out / f"timeseries.{name}.csv", side.series)
+    sim = validation.simulated.result
+    write_csv(
+        out / "simulated_requests.csv",
+        {
+            "req": np.arange(sim.arrival_s.size),
+            "arrival_s": sim.arrival_s,
+            "klass": sim.klass,
+            "code": sim.req_code,
+            "end_s": sim.req_end_s,
+            "attempts": sim.req_attempts,
+        },
+    )
+    write_csv(out / "simulated_attempts.csv", sim.attempts)

@@ -1,0 +1,195 @@
+"""Open-loop dispatch of a scenario's trace against the mock service, with the scenario's client policy.
+
+Arrivals are the simulator's own trace (``sim.workload.generate_trace``, same scenario and seed),
+divided by the time scale. Each user request is a greenlet spawned at its scheduled time whatever
+the server does; latency counts from that time, so a slow server cannot slow the arrivals down
+(no coordinated omission). Retries use the simulator's backoff, jitter, budget and throttles.
+Runs in the locust process (gevent); it does not import locust itself.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import gevent
+import numpy as np
+from gevent.pool import Group
+
+from loadtest.attempt import Outcome, chat_body, send
+from loadtest.records import Record
+from sim.engine.faults import target_indices
+from sim.engine.retry import AdaptiveThrottle, Budget, TokenBucket, backoff_s
+from sim.rng import Draws, stream
+from sim.scenario import Scenario
+from sim.workload import generate_trace
+
+__all__ = ["Dispatcher", "LoadPlan"]
+
+MOCK_FAULTS = ("slowdown", "error_rate", "crash", "partition")  # the ones the mock backends can play
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    """What to send: the scenario, its time scale, and this worker's share of the trace."""
+
+    scenario: Scenario
+    time_scale: float
+    seed: int
+    stream: bool = False
+    max_tokens: int = 8
+    shard: int = 0
+    shards: int = 1
+    inject_faults: bool = False  # play the scenario's faults through /admin/faults (shard 0 only)
+
+    def __post_init__(self) -> None:
+        if not self.time_scale > 0:
+            raise ValueError(f'"time_scale" must be > 0 (got {self.time_scale}).')
+        if not 0 <= self.shard < self.shards:
+            raise ValueError(f'"shard" must be in 0..{self.shards - 1} (got {self.shard}).')
+
+
+Report = Callable[[Record, int], None]  # a finished attempt and its response size in bytes
+
+
+class Dispatcher:
+    """Sends this shard's requests of the trace on schedule; ``records`` grows as attempts start."""
+
+    def __init__(self, plan: LoadPlan, host: str, port: int, report: Report) -> None:
+        self.plan, self.host, self.port, self.report = plan, host, port, report
+        trace = generate_trace(plan.scenario, plan.seed)
+        self.req = np.arange(len(trace))[plan.shard :: plan.shards]
+        self.due_s = trace.arrival_s[plan.shard :: plan.shards] / plan.time_scale
+        self.klass = trace.klass[plan.shard :: plan.shards]
+        self.class_names = trace.class_names
+        self.bodies = [chat_body(model, plan.stream, plan.max_tokens) for model in trace.class_models]
+        clients = plan.scenario.clients
+        self.timeout_s = None if clients.timeout is None else clients.timeout / plan.time_scale
+        self.draws = Draws(stream(plan.seed, "locust-clients", plan.shard))
+        self.budget = None if clients.retries.budget is None else Budget(clients.retries.budget)
+        self.bucket = None if clients.retries.throttle is None else TokenBucket(clients.retries.throttle)
+        throttling = clients.adaptive_throttling
+        self.adaptive = None if throttling is None else AdaptiveThrottle(throttling, self.draws)
+        self.records: list[Record] = []
+        self.group = Group()
+        self.t0 = time.perf_counter()
+
+    @property
+    def planned(self) -> int:
+        """User requests this shard sends."""
+        return int(self.req.size)
+
+    def now_s(self) -> float:
+        """Real seconds since the start."""
+        return time.perf_counter() - self.t0
+
+    def sim_now_s(self) -> float:
+        """Simulated seconds since the start (real seconds x time scale)."""
+        return self.now_s() * self.plan.time_scale
+
+    def run(self) -> None:
+        """Dispatch every request on schedule, then wait for the last answers."""
+        self.t0 = time.perf_counter()
+        if self.plan.inject_faults and self.plan.shard == 0:
+            self._schedule_faults()
+        for i in range(self.planned):
+            gevent.sleep(max(0.0, float(self.due_s[i]) - self.now_s()))
+            self.group.spawn(self._user_request, i)
+        self.group.join()
+
+    def stop(self) -> None:
+        """Abandon what is in flight (its records keep status 0)."""
+        self.group.kill(block=False)
+
+    def dispatch_lag_s(self) -> np.ndarray:
+        """Per sent attempt, how late it left compared with when it was due (real seconds)."""
+        lags = [r.send_s - r.intended_s for r in self.records if not math.isnan(r.send_s)]
+        return np.array(lags, dtype=np.float64)
+
+    def _user_request(self, i: int) -> None:
+        req, klass, due_s = int(self.req[i]), int(self.klass[i]), float(self.due_s[i])
+        policy = self.plan.scenario.clients.retries
+        if self.budget is not None:
+            self.budget.deposit(self.sim_now_s())
+        intended_s, number, previous_s = due_s, 1, 0.0
+        while True:
+            record = self._attempt(req, klass, due_s, intended_s, number)
+            if record.status == 200 or not self._may_retry(number, record.status):
+                return
+            delay_s = backoff_s(policy, number, previous_s, self.draws)
+            deadline = self.plan.scenario.clients.deadline
+            if deadline is not None and self.sim_now_s() + delay_s >= due_s * self.plan.time_scale + deadline:
+                return
+            previous_s, number = delay_s, number + 1
+            intended_s = record.end_s + delay_s / self.plan.time_scale
+            gevent.sleep(max(0.0, intended_s - self.now_s()))
+
+    def _attempt(self, req: int, klass: int, due_s: float, intended_s: float, number: int) -> Record:
+        nan = math.nan
+        record = Record(req, number, klass, due_s, intended_s, nan, nan, nan, 0, 0, nan, nan)
+        self.records.append(record)
+        if self.adaptive is not None and self.adaptive.refuses(self.sim_now_s()):
+            record.send_s = record.end_s = self.now_s()
+            record.status = 429  # refused by the client itself, as in the simulator
+            self.report(record, 0)
+            return record
+        outcome = send(self.host, self.port, self.bodies[klass], self.plan.stream, self.timeout_s)
+        self._fill(record, outcome)
+        if (self.bucket is not None or self.adaptive is not None) and record.status != 429:
+            self._learn(record.status)
+        self.report(record, outcome.length)
+        return record
+
+    def _fill(self, record: Record, outcome: Outcome) -> None:
+        record.send_s = outcome.send_s - self.t0
+        record.end_s = outcome.end_s - self.t0
+        record.first_token_s = outcome.first_token_s - self.t0
+        record.status, record.tokens = outcome.status, outcome.tokens
+        record.server_wait_s, record.server_service_s = outcome.server_wait_s, outcome.server_service_s
+
+    def _learn(self, status: int) -> None:
+        if self.bucket is not None and (status == 200 or status in self.plan.scenario.clients.retries.on):
+            self.bucket.record(status == 200)
+        if self.adaptive is not None:
+            self.adaptive.record(self.sim_now_s(), status)
+
+    def _may_retry(self, number: int, status: int) -> bool:
+        policy = self.plan.scenario.clients.retries
+        retried = status in policy.on or (status == 599 and 502 in policy.on)  # no answer: like a 502
+        if number > policy.max or not retried:
+            return False
+        if self.bucket is not None and not self.bucket.allows_retry():
+            return False
+        return self.budget is None or self.budget.withdraw(self.sim_now_s())
+
+    def _schedule_faults(self) -> None:
+        """The scenario's faults the mock can play, on the servers the simulator picks, at scaled times."""
+        scenario, scale = self.plan.scenario, self.plan.time_scale
+        for number, fault in enumerate(scenario.faults):
+            if fault.kind not in MOCK_FAULTS or fault.target == "router":
+                continue
+            position, indices = target_indices(fault, list(scenario.clusters), self.plan.seed, number)
+            value = fault.factor if fault.kind == "slowdown" else fault.fraction
+            for index in indices:
+                payload = {
+                    "cluster": scenario.clusters[position].name,
+                    "server": index,
+                    "kind": fault.kind,
+                    "value": value,
+                    "duration_s": (fault.end_s - fault.at) / scale,
+                }
+                gevent.spawn_later(fault.at / scale, _post_fault, self.host, self.port, payload)
+
+
+def _post_fault(host: str, port: int, payload: dict[str, object]) -> None:
+    body = json.dumps(payload).encode()
+    head = (
+        f"POST /admin/faults HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    with gevent.socket.create_connection((host, port), timeout=5) as sock:
+        sock.sendall(head + body)
+        sock.recv(4096)

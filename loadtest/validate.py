@@ -1,0 +1,291 @@
+"""``orchsim validate``: measure a scenario on the mock service with locust, simulate it, compare.
+
+Steps: start the mock topology (faults left out: the load generator plays them on its own clock),
+wait for ``/ready``, measure the HTTP path's fixed overhead at low load, run the open-loop
+locustfile headless in its own process for the scaled duration, stop everything, simulate the
+same scenario and seed, and read both sides with ``sim.metrics``. Every process started here is
+stopped on the way out, on errors and on Ctrl-C (SIGTERM too).
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import yaml
+
+from loadtest.attempt import chat_body
+from loadtest.comparison import compare_sides, write_validation
+from loadtest.mock.topology import Topology, TopologyError, check_ports
+from loadtest.records import read_records
+from loadtest.validate_plots import plot_validation
+from loadtest.verdict import Tolerances, parse_tolerances, rows_table
+from sim.loading import load_scenario
+from sim.outputs import new_run_dir, write_resolved
+from sim.paths import scenarios_dir
+from sim.scenario import Scenario
+
+__all__ = [
+    "LOCUSTFILE",
+    "ValidateError",
+    "ValidateOptions",
+    "command",
+    "fine_windows",
+    "measure_overhead_s",
+    "run_load",
+    "validate",
+]
+
+LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+
+
+class ValidateError(Exception):
+    """A failure while validating; ``code`` is the exit code (1 a failure, 2 bad usage)."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class ValidateOptions:
+    """How ``orchsim validate`` runs."""
+
+    time_scale: float = 10.0
+    port: int = 8800
+    stream: bool = True
+    max_tokens: int = 8
+    ready_timeout_s: float = 30.0
+    overhead_samples: int = 20
+    locustfile: Path = LOCUSTFILE
+    overrides: list[str] = field(default_factory=list)
+    noise_seeds: int = 10  # extra simulations that measure each row's sampling noise (0: none)
+
+
+def mock_scenario_file(out: Path, scenario: Scenario, seed: int) -> Path:
+    """The scenario the mock serves: the same, minus its faults (locust plays them on its clock)."""
+    data = scenario.model_dump(mode="json")
+    data.update(seed=seed, faults=[])
+    path = out / "mock-scenario.yaml"
+    path.write_text("# written by orchsim validate: faults are played by the load generator\n" + yaml.safe_dump(data))
+    return path
+
+
+def measure_overhead_s(url: str, samples: int, max_tokens: int) -> float:
+    """Median real seconds a request spends outside the backend's queue and service, one at a time.
+
+    The backend reports its wait and service time in headers; the rest of the latency is the
+    HTTP path: client, router and two hops over loopback.
+    """
+    gaps = []
+    body = chat_body(None, False, max_tokens)
+    for _ in range(samples):
+        request = urllib.request.Request(f"{url}/v1/chat/completions", data=body, method="POST")
+        request.add_header("Content-Type", "application/json")
+        started = time.perf_counter()
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            answer.read()
+            elapsed = time.perf_counter() - started
+            wait, service = answer.headers.get("X-Orchsim-Wait-S"), answer.headers.get("X-Orchsim-Service-S")
+        if wait is not None and service is not None:
+            gaps.append(elapsed - float(wait) - float(service))
+    return max(0.0, statistics.median(gaps)) if gaps else 0.0
+
+
+def run_seconds(scenario: Scenario, time_scale: float) -> float:
+    """Real seconds locust may run: the scenario, then the longest a request can live, plus slack."""
+    clients = scenario.clients
+    if clients.timeout is None:
+        tail_s = scenario.drain
+    else:
+        retries = clients.retries
+        tail_s = (retries.max + 1) * clients.timeout + retries.max * retries.cap
+    return (scenario.duration + tail_s) / time_scale + 15.0
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt here, so the same clean-up runs as for Ctrl-C."""
+
+    def interrupt(number: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_load(out: Path, scenario: Scenario, seed: int, options: ValidateOptions, log: list[str]) -> tuple[Path, float]:
+    """Mock up, overhead measured, locust run; everything stopped. Returns (records CSV, overhead s)."""
+    mock_path = mock_scenario_file(out, scenario, seed)
+    ports = [options.port + i for i in range(len(scenario.clusters) + 1)]
+    try:
+        check_ports(ports)
+    except TopologyError as exc:
+        raise ValidateError(f"{exc} (the mock needs ports {ports[0]}..{ports[-1]})", code=2) from None
+    with sigterm_as_interrupt():
+        with _mock(mock_path, scenario, options) as topology:
+            overhead_s = measure_overhead_s(topology.url, options.overhead_samples, options.max_tokens)
+        log.append(f"HTTP overhead at low load: {1000 * overhead_s:.2f} ms real (median of {options.overhead_samples})")
+        # a fresh mock for the run: the probes above drew service times and routing choices, and the
+        # run should start from the same random streams as the simulation (same seed, same order)
+        with _mock(mock_path, scenario, options) as topology:
+            records = _run_locust(out, scenario, seed, options, topology)
+    return records, overhead_s
+
+
+@contextmanager
+def _mock(path: Path, scenario: Scenario, options: ValidateOptions) -> Iterator[Topology]:
+    """The mock topology, ready, for the block; stopped after it whatever happens."""
+    topology = Topology(path, scenario.model_copy(update={"faults": []}), options.port, options.time_scale, [])
+    try:
+        topology.start(options.ready_timeout_s)
+        yield topology
+    except TopologyError as exc:
+        raise ValidateError(f"mock service: {exc}") from None
+    finally:
+        topology.stop()
+
+
+def _locust_command(out: Path, seed: int, options: ValidateOptions, url: str, run_s: float) -> list[str]:
+    command = [sys.executable, "-m", "locust", "-f", str(options.locustfile.resolve()), "--headless"]
+    command += ["-u", "1", "-r", "1", "-t", f"{math.ceil(run_s)}s", "--host", url, "--only-summary"]
+    command += ["--csv", str(out / "locust"), "--html", str(out / "locust.html"), "--stop-timeout", "5"]
+    command += ["--exit-code-on-error", "0", "--scenario", str(out / "scenario.resolved.yaml")]
+    command += ["--scenario-seed", str(seed), "--time-scale", repr(options.time_scale), "--inject-faults"]
+    command += ["--max-tokens", str(options.max_tokens), "--records", str(out / "measured_requests.csv")]
+    return command + (["--stream"] if options.stream else [])
+
+
+def _run_locust(out: Path, scenario: Scenario, seed: int, options: ValidateOptions, topology: Topology) -> Path:
+    run_s = run_seconds(scenario, options.time_scale)
+    command = _locust_command(out, seed, options, topology.url, run_s)
+    log_path = out / "locust.log"
+    with (
+        log_path.open("w") as log,
+        subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=out) as locust,
+    ):
+        try:
+            _supervise(locust, topology, run_s + 60.0)
+        finally:
+            _stop(locust)
+    if locust.returncode != 0:
+        tail = " | ".join(log_path.read_text().strip().splitlines()[-3:])
+        raise ValidateError(f"locust exited with code {locust.returncode} (see {log_path}): {tail}")
+    records = out / "measured_requests.csv"
+    if not records.exists():
+        raise ValidateError(f"locust wrote no records (see {log_path})")
+    return records
+
+
+def _supervise(locust: subprocess.Popen[bytes], topology: Topology, limit_s: float) -> None:
+    deadline = time.monotonic() + limit_s
+    while locust.poll() is None:
+        topology.check_children()
+        if time.monotonic() > deadline:
+            raise ValidateError(f"locust still running after {limit_s:.0f} s; stopped it")
+        time.sleep(0.2)
+
+
+def _stop(process: subprocess.Popen[bytes], grace_s: float = 10.0) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def fine_windows(scenario: Scenario, minimum: int = 20) -> Scenario:
+    """``scenario`` with windows short enough for ``minimum`` points over time (plots of short runs)."""
+    if scenario.duration / scenario.window >= minimum:
+        return scenario
+    return scenario.model_copy(update={"window": scenario.duration / (2 * minimum)})
+
+
+def validate(
+    scenario_path: Path,
+    out: Path,
+    seed: int | None,
+    options: ValidateOptions,
+    tolerances: Tolerances,
+    plots: bool,
+    say: Callable[[object], None],
+) -> int:
+    """The whole validation into ``out``; 0 when every row is within tolerance, 1 otherwise."""
+    scenario = fine_windows(load_scenario(scenario_path, options.overrides))
+    seed = scenario.seed if seed is None else seed
+    write_resolved(out / "scenario.resolved.yaml", scenario, seed)
+    say(
+        f"orchsim validate: {scenario.name} (seed {seed}) at time scale {options.time_scale:g}: "
+        f"{scenario.duration / options.time_scale:.0f} s of load on the mock, then the simulation"
+    )
+    notes: list[str] = []
+    records_path, overhead_s = run_load(out, scenario, seed, options, notes)
+    records = read_records(records_path)
+    tokens = options.max_tokens if options.stream else None
+    validation = compare_sides(
+        scenario, seed, records, overhead_s, options.time_scale, tolerances, tokens, options.noise_seeds
+    )
+    write_validation(out, validation)
+    if plots:
+        plot_validation(out, validation, scenario.name)
+    for note in notes:
+        say(note)
+    lag = validation.dispatch_lag_s
+    say(
+        f"network delay added to the simulated side: {overhead_s * options.time_scale:.4f} simulated s; "
+        f"dispatch lag p50 {1000 * (lag['p50'] or 0):.2f} ms, p99 {1000 * (lag['p99'] or 0):.2f} ms real"
+    )
+    say(rows_table(validation.rows, f"{scenario.name}: simulated vs measured ({len(records):,} attempts measured)"))
+    noisy = sum(r.within_noise_only for r in validation.rows)
+    failed = sum(not r.passed for r in validation.rows)
+    verdict = "every row within tolerance" if not failed else f"{failed} rows out of tolerance"
+    if noisy:
+        verdict += f" ({noisy} only within the sampling noise of {options.noise_seeds} more simulated seeds: pass*)"
+    say(f"{verdict}; results in {out}")
+    return 0 if validation.passed else 1
+
+
+def command(args: Any, say: Callable[[object], None], stamp: Callable[[], str]) -> int:
+    """``orchsim validate`` from parsed arguments; the exit code."""
+    path = Path(args.scenario) if args.scenario else scenarios_dir() / "validate-steady.yaml"
+    load_scenario(path, args.overrides)  # a bad scenario fails here (exit 2), before any folder or process
+    try:
+        tolerances = parse_tolerances(args.tolerance)
+    except ValueError as exc:
+        print(f"orchsim validate: {exc}", file=sys.stderr)
+        return 2
+    locustfile = Path(args.locustfile) if args.locustfile else LOCUSTFILE
+    options = ValidateOptions(
+        args.time_scale,
+        args.port,
+        args.stream,
+        args.max_tokens,
+        args.ready_timeout,
+        20,
+        locustfile,
+        args.overrides,
+        args.noise_seeds,
+    )
+    out_dir = Path(args.out) if args.out else new_run_dir(Path("runs"), f"validate-{path.stem}", stamp)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        return validate(path, out_dir, args.seed, options, tolerances, args.plots, say)
+    except ValidateError as exc:
+        print(f"orchsim validate: {exc}", file=sys.stderr)
+        return exc.code

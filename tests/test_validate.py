@@ -1,0 +1,238 @@
+"""orchsim validate and the locustfiles: real mock processes and locust on loopback, each test bounded.
+
+Every process is started through ``orchsim`` or ``locust`` subprocesses that stop their own
+children; the tests check that nothing mentioning their output folder is left running.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from loadtest.measured import measured_result
+from loadtest.records import Record, read_records
+from loadtest.verdict import Row, parse_tolerances, with_noise
+from sim.loading import load_scenario
+from sim.paths import scenarios_dir
+from sim.workload import generate_trace
+from tests.conftest import orchsim
+from tests.test_mock_service import free_port_block, serving
+
+LIMIT_S = 150  # hard bound of one validate run (the runs themselves take 40-60 s)
+
+
+def leftovers(marker: str) -> list[str]:
+    """Command lines of live processes that mention ``marker`` (an output folder)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if marker in text and "pytest" not in text:
+            found.append(text)
+    return found
+
+
+def validate(tmp_path: Path, scenario: str, *args: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    """``orchsim validate`` of a shipped scenario into ``tmp_path/out``; its exit and validation.json."""
+    out = tmp_path / "out"
+    port = free_port_block(3)
+    path = scenarios_dir() / scenario
+    done = orchsim("validate", str(path), "--out", str(out), "--port", str(port), *args, timeout_s=LIMIT_S)
+    assert not leftovers(str(out))
+    report = json.loads((out / "validation.json").read_text()) if (out / "validation.json").exists() else {}
+    return done, report
+
+
+def row(report: dict[str, Any], metric: str) -> dict[str, Any]:
+    return next(r for r in report["rows"] if r["metric"] == metric)
+
+
+def test_steady_load_every_row_within_tolerance(tmp_path: Path) -> None:
+    done, report = validate(tmp_path, "validate-steady.yaml")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert report["pass"] is True
+    assert {"metric", "simulated", "measured", "difference", "tolerance", "pass"} <= set(report["rows"][0])
+    assert row(report, "availability")["measured"] == 1.0
+    assert row(report, "ttft_s.p95")["pass"]
+    assert "HTTP overhead at low load" in done.stdout
+    for name in ("validation_throughput.png", "validation_cdf.png", "measured_requests.csv", "simulated_attempts.csv"):
+        assert (tmp_path / "out" / name).stat().st_size > 0
+
+
+def test_surge_overloads_and_both_sides_see_the_503s(tmp_path: Path) -> None:
+    done, report = validate(tmp_path, "validate-surge.yaml", "--no-plots")
+    share = row(report, "errors.503 (share)")
+    assert share["simulated"] > 0.03 and share["measured"] > 0.03
+    assert done.returncode == 0, done.stdout
+
+
+def test_crash_with_retries(tmp_path: Path) -> None:
+    done, report = validate(tmp_path, "validate-crash.yaml", "--no-plots")
+    amplification = row(report, "retry_amplification")
+    assert amplification["simulated"] > 1.0 and amplification["measured"] > 1.0
+    assert done.returncode == 0, done.stdout
+
+
+def test_two_strategies_rank_the_same_measured_and_simulated(tmp_path: Path) -> None:
+    means = {}
+    for strategy in ("random", "least_connections"):
+        done, report = validate(
+            tmp_path / strategy, "validate-strategies.yaml", "--no-plots", "--set", f"router.strategy={strategy}"
+        )
+        assert done.returncode == 0, done.stdout
+        mean = row(report, "latency_s.mean")
+        means[strategy] = (mean["simulated"], mean["measured"])
+    assert means["least_connections"][0] < means["random"][0]
+    assert means["least_connections"][1] < means["random"][1]
+
+
+SMALL = {
+    "name": "small",
+    "duration": "60s",
+    "seed": 5,
+    "workload": {"rate": 4},
+    "clusters": [{"name": "a", "servers": 3, "slots": 2, "service": {"kind": "lognormal", "mean": "1s", "cv": 0.3}}],
+    "router": {"strategy": "least_connections"},
+    "clients": {"timeout": "20s"},
+}
+
+
+def locust_stats(prefix: Path) -> dict[tuple[str, str], dict[str, str]]:
+    with Path(f"{prefix}_stats.csv").open(newline="") as handle:
+        return {(r["Type"], r["Name"]): r for r in csv.DictReader(handle)}
+
+
+def test_two_worker_processes_records_merged_and_agree_with_locust_csv(tmp_path: Path) -> None:
+    scenario_path = tmp_path / "small.yaml"
+    scenario_path.write_text(yaml.safe_dump(SMALL))
+    locustfile = Path(__file__).parents[1] / "loadtest" / "locustfile.py"
+    with serving(tmp_path, SMALL, "--time-scale", "10") as url:
+        command = [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "--host", url]
+        command += ["-u", "2", "-r", "2", "-t", "60s", "--processes", "2", "--csv", str(tmp_path / "run")]
+        command += ["--scenario", str(scenario_path), "--time-scale", "10", "--stream", "--only-summary"]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=90, cwd=tmp_path, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "records of 2 of 2 workers merged" in done.stdout + done.stderr
+    records = read_records(tmp_path / "run_requests.csv")
+    trace = generate_trace(load_scenario(scenario_path))
+    assert sorted({r.req for r in records}) == list(range(len(trace)))  # both shards, nothing twice
+    stats = locust_stats(tmp_path / "run")
+    posts = [r for (kind, _), r in stats.items() if kind == "POST"]
+    assert sum(int(r["Request Count"]) for r in posts) == len(records)
+    assert sum(int(r["Failure Count"]) for r in posts) == sum(r.status != 200 for r in records)
+    ttft = [r for (kind, _), r in stats.items() if kind == "TTFT"]
+    assert sum(int(r["Request Count"]) for r in ttft) == sum(r.status == 200 for r in records)
+
+
+def test_missing_scenario_and_bad_tolerance_are_usage_errors(tmp_path: Path) -> None:
+    missing = orchsim("validate", str(tmp_path / "nope.yaml"), "--out", str(tmp_path / "a"))
+    assert missing.returncode == 2 and "nope.yaml" in missing.stderr
+    steady = str(scenarios_dir() / "validate-steady.yaml")
+    bad = orchsim("validate", steady, "--tolerance", "latency=lots", "--out", str(tmp_path / "b"))
+    assert bad.returncode == 2 and "--tolerance 'latency=lots'" in bad.stderr
+
+
+def test_port_in_use_is_reported_and_nothing_starts(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = orchsim("validate", "--port", str(port), "--out", str(tmp_path / "out"), timeout_s=60)
+    assert done.returncode == 2 and "already in use" in done.stderr
+    assert not leftovers(str(tmp_path / "out"))
+
+
+def test_mock_never_ready_stops_everything(tmp_path: Path) -> None:
+    port = free_port_block(3)
+    done = orchsim(
+        "validate", "--port", str(port), "--ready-timeout", "0.01", "--out", str(tmp_path / "out"), timeout_s=60
+    )
+    assert done.returncode == 1 and "not ready within" in done.stderr
+    assert not leftovers(str(tmp_path / "out"))
+
+
+def test_locust_failing_is_reported_and_stops_the_mock(tmp_path: Path) -> None:
+    broken = tmp_path / "broken_locustfile.py"
+    broken.write_text("raise RuntimeError('this locustfile is broken')\n")
+    port = free_port_block(3)
+    done = orchsim(
+        "validate", "--port", str(port), "--locustfile", str(broken), "--out", str(tmp_path / "out"), timeout_s=90
+    )
+    assert done.returncode == 1 and "locust exited with code" in done.stderr
+    assert not leftovers(str(tmp_path / "out"))
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_stops_every_process(tmp_path: Path, sig: signal.Signals) -> None:
+    out = tmp_path / "out"
+    port = free_port_block(3)
+    command = [sys.executable, "-m", "sim", "validate", "--port", str(port), "--out", str(out), "--no-plots"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as process:
+        deadline = time.monotonic() + 60
+        while not (out / "locust.log").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(2.0)  # locust is sending
+        process.send_signal(sig)
+        _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert not leftovers(str(out))
+
+
+def test_rows_pass_within_tolerance_floor_or_noise_and_say_which() -> None:
+    assert Row("latency_s.p99", 2.0, 2.19, "relative", 0.10).passed
+    assert not Row("latency_s.p99", 2.0, 2.21, "relative", 0.10).passed
+    assert Row("wait_s.mean", 0.01, 0.05, "relative", 0.10, floor=0.05).passed  # +400% but within the floor
+    assert Row("availability", 0.99, 0.975, "absolute", 0.02).difference == pytest.approx(-0.015)
+    noisy = Row("wait_s.p95", 0.30, 0.24, "relative", 0.10, noise_band=0.08)
+    assert noisy.passed and noisy.within_noise_only
+    assert not Row("x", None, 1.0, "relative", 0.1).passed and Row("x", None, None, "relative", 0.1).passed
+    banded = with_noise([Row("m", 1.0, 1.0, "relative", 0.1)], {"m": [1.0, 1.2, None]}, 2.0)
+    assert banded[0].noise_band == pytest.approx(2 * 2**0.5 * 0.1414213562)
+
+
+def test_tolerances_parse_and_reject_bad_items() -> None:
+    tol = parse_tolerances(["latency=0.2", "floor=0.01", "errors=0"])
+    assert (tol.latency, tol.floor_s, tol.errors, tol.throughput) == (0.2, 0.01, 0.0, 0.10)
+    for bad in ("latency", "speed=1", "latency=-1", "latency=x"):
+        with pytest.raises(ValueError, match="--tolerance"):
+            parse_tolerances([bad])
+
+
+def test_measured_records_become_requests_with_their_last_attempt() -> None:
+    scenario = load_scenario(scenarios_dir() / "validate-steady.yaml")
+    nan = float("nan")
+    records = [
+        Record(0, 1, 0, 3.0, 3.0, 3.001, nan, 3.01, 503, 0, nan, nan),
+        Record(0, 2, 0, 3.0, 3.05, 3.051, 3.06, 3.2, 200, 8, 0.002, 0.1),
+        Record(7, 1, 0, 4.0, 4.0, 4.001, nan, nan, 0, 0, nan, nan),
+    ]
+    result = measured_result(scenario, 11, records, time_scale=10.0)
+    assert result.arrival_s.tolist() == [30.0, 40.0]
+    assert result.req_code.tolist() == [200, 0]  # the second is still in flight
+    assert result.req_end_s[0] == pytest.approx(32.0) and math.isnan(result.req_end_s[1])
+    assert result.req_attempts.tolist() == [2, 1]
+    assert result.attempts["start_s"][1] - result.attempts["sent_s"][1] == pytest.approx(0.02)
+
+
+def test_locustfile_without_a_valid_scenario_stops_at_start_up(tmp_path: Path) -> None:
+    locustfile = Path(__file__).parents[1] / "loadtest" / "locustfile.py"
+    command = [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "-u", "1", "-t", "5s"]
+    command += ["--host", "http://127.0.0.1:9"]
+    for extra, message in (([], "give a scenario"), (["--scenario", str(tmp_path / "none.yaml")], "none.yaml")):
+        env = {k: v for k, v in os.environ.items() if k != "ORCHSIM_SCENARIO"}
+        done = subprocess.run([*command, *extra], capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
+        assert done.returncode != 0 and message in done.stderr
