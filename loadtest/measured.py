@@ -48,6 +48,7 @@ def measured_result(scenario: Scenario, seed: int, records: list[Record], time_s
         "code": status,
         "sent_s": send_s,
         "start_s": send_s + column(records, "server_wait_s") * time_scale,
+        "first_token_s": column(records, "first_token_s") * time_scale,
         "end_s": end_s,
         "server_end_s": end_s,
     }
@@ -61,6 +62,8 @@ def measured_result(scenario: Scenario, seed: int, records: list[Record], time_s
         req_end_s=np.where(final_code == 0, np.nan, end_s[last]),
         req_attempts=np.bincount(position, minlength=n).astype(np.int64),
         req_origin=np.full(n, -1, dtype=np.int64),
+        prompt_tokens=np.ones(n, dtype=np.int64),  # token counts are the mock's; only timings matter here
+        output_tokens=np.ones(n, dtype=np.int64),
         attempts=attempts,
         windows=_empty_windows(scenario),
         end_s=scenario.duration,
