@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = ["LlmServer"]
 
 _EPS = 1e-9
+_KV_EPS = 1e-6  # tokens: the cache counts as full this close to its size (float sums of large clocks)
 WATERMARK = 0.01  # share of the KV cache kept free at admission when sequences may grow
 PREFILL, DECODE, GONE = 0, 1, 2
 
@@ -75,6 +76,7 @@ class LlmServer(Server):
         "rate",
         "seqs",
         "suspended",
+        "target_v",
         "v",
         "v_at_s",
     )
@@ -99,6 +101,7 @@ class LlmServer(Server):
         self.v = 0.0
         self.v_at_s = 0.0
         self.rate = 0.0  # tokens per second per decoding sequence, as last scheduled
+        self.target_v = 0.0  # the clock value the scheduled tick is for
         self.epoch = 0  # bumps on every reschedule: older ticks are stale
         self.order = 0
         self.n_decoding = 0
@@ -243,6 +246,7 @@ class LlmServer(Server):
         target = heap[0][0]
         if self.decoding and len(self.seqs) > 1:  # a sequence alone is never preempted
             target = min(target, (self.kv_capacity - self.kv_fixed - self.kv_decoding) / self.n_decoding)
+        self.target_v = target
         delay_s = max(target - self.v, 0.0) / self.rate
         self.kernel.call_at(self.env._now + delay_s, self._tick, self.epoch)
 
@@ -250,12 +254,15 @@ class LlmServer(Server):
         if call.arg != self.epoch:
             return
         self._advance(self.env._now)
+        # the tick was due exactly when the clock reaches its target: set it there, so that a
+        # delay shorter than the float resolution of the time cannot leave it a hair short
+        self.v = max(self.v, self.target_v)
         heap = self.heap
         while heap and (heap[0][2].phase != DECODE or heap[0][0] <= self.v + _EPS):
             _, _, seq = heapq.heappop(heap)
             if seq.phase == DECODE:
                 self._finish_seq(seq)
-        while self.decoding and len(self.seqs) > 1 and self.kv_used() >= self.kv_capacity - _EPS:
+        while self.decoding and len(self.seqs) > 1 and self.kv_used() >= self.kv_capacity - _KV_EPS:
             if self.llm.preemption == "fail":
                 self._fail_newest()
             else:

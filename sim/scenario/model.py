@@ -47,10 +47,6 @@ class Scenario(ScenarioModel):
     clients: Clients = Field(default_factory=Clients)
     faults: list[Fault] = Field(default_factory=list)
     slo: Slo = Field(default_factory=Slo)
-    baseline: list[str] = Field(
-        default_factory=list,
-        description="PATH=VALUE overrides giving the same day without the trigger; run prints both side by side",
-    )
     monitoring: Monitoring = Field(default_factory=Monitoring)
 
     @model_validator(mode="after")
