@@ -8,7 +8,17 @@ import numpy as np
 
 from sim.scenario import ServiceModel
 
-__all__ = ["ServiceTimes"]
+__all__ = ["ServiceTimes", "llm_request_s"]
+
+
+def llm_request_s(model: ServiceModel, prompt_tokens: int, output_tokens: int, batch: int, slots: int) -> float:
+    """Seconds one LLM request takes when the batch holds ``batch`` sequences throughout:
+    prefill over the prompt, then ``output_tokens - 1`` tokens at the batch's inter-token latency
+    (the mock service's model; the simulator's servers follow the batch as it changes)."""
+    factors = model.factors(slots) or [1.0] * (slots + 1)
+    factor = factors[min(max(batch, 1), slots)]
+    prefill_s = model.prefill_overhead + model.prefill_per_token * prompt_tokens
+    return prefill_s + max(output_tokens - 1, 0) * model.itl * factor
 
 
 class ServiceTimes:
@@ -38,5 +48,7 @@ class ServiceTimes:
             return self._rng.exponential(model.mean, n)
         if model.kind == "deterministic":
             return np.full(n, model.mean)
+        if model.kind == "llm":
+            raise ValueError("llm service times depend on tokens and the batch: see LlmServer, llm_request_s")
         sigma2 = math.log1p(model.cv**2)
         return self._rng.lognormal(math.log(model.mean) - sigma2 / 2.0, math.sqrt(sigma2), n)

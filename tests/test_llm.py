@@ -161,3 +161,13 @@ def test_without_preemption_a_cache_overflow_fails_the_newest_with_500() -> None
     assert result.req_code.tolist() == [200, 500]
     assert ends(result) == [pytest.approx(2.0), pytest.approx(0.99)]
     assert result.counters == {"preemptions": 1}
+
+
+def test_the_mock_service_uses_the_same_prefill_and_decode_formula() -> None:
+    from sim.scenario import ServiceModel
+    from sim.service import llm_request_s
+
+    model = ServiceModel(kind="llm", profile="h100-8b")
+    assert llm_request_s(model, 1000, 101, batch=1, slots=16) == pytest.approx(1.48)
+    # a full batch of 16 doubles the inter-token latency (load_factor 2.0)
+    assert llm_request_s(model, 1000, 101, batch=16, slots=16) == pytest.approx(0.28 + 100 * 0.024)

@@ -31,7 +31,7 @@ from sim.engine.faults import target_indices
 from sim.loading import load_scenario
 from sim.rng import Draws, stream
 from sim.scenario import Cluster, Scenario
-from sim.service import ServiceTimes
+from sim.service import ServiceTimes, llm_request_s
 
 __all__ = ["MockServer", "build_app", "main"]
 
@@ -157,7 +157,7 @@ def build_app(
                 metrics.requests.labels(label, "503").inc()
                 return error_response(503, "server busy: waiting room full", headers={"Retry-After": "1"})
             try:
-                service_s = server.service.next_s() * server.slow_factor / time_scale
+                service_s = _service_s(server, spec, chat_request) * server.slow_factor / time_scale
                 timing = {
                     "X-Orchsim-Wait-S": f"{time.perf_counter() - queued:.6f}",
                     "X-Orchsim-Service-S": f"{service_s:.6f}",
@@ -212,6 +212,16 @@ def build_app(
 
 
 MOCK_FAULTS = ("slowdown", "error_rate", "crash", "partition", "unavailable")  # the last: 503 for all
+
+
+def _service_s(server: MockServer, spec: Cluster, chat_request: ChatRequest) -> float:
+    """Service time in scenario seconds: a draw, or for the LLM model prefill + decode at the
+    batch size the request starts in (the request's prompt words and max_tokens as token counts)."""
+    if spec.service.kind != "llm":
+        return server.service.next_s()
+    batch = server.slots - server.free
+    prompt, output = chat_request.prompt_tokens, chat_request.max_tokens
+    return llm_request_s(spec.service, prompt, output, batch, server.slots)
 
 
 def apply_fault(servers: list[MockServer], kind: str, value: float, duration_s: float) -> None:
