@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib
@@ -24,9 +25,11 @@ def plot_run(out_dir: Path, scenario: Scenario, series: dict[str, np.ndarray]) -
     """Write the run's four plots into ``out_dir``; return their paths."""
     minutes = series["start_s"] / 60.0
     width = np.maximum(series["end_s"] - series["start_s"], 1e-9)
-    drawers = (_load, _errors, _latency, _queue)
+    drawers: list[tuple[str, Drawer]] = list(zip(PLOT_FILES, (_load, _errors, _latency, _queue), strict=True))
+    if "batch_size" in series:
+        drawers.append(("llm.png", _llm))
     paths = []
-    for name, draw in zip(PLOT_FILES, drawers, strict=True):
+    for name, draw in drawers:
         fig, ax = plt.subplots(figsize=(10, 4), layout="constrained")
         _shade(ax, scenario)
         draw(ax, minutes, width, series)
@@ -34,6 +37,22 @@ def plot_run(out_dir: Path, scenario: Scenario, series: dict[str, np.ndarray]) -
         ax.set_title(f"{scenario.name}: {ax.get_title()}")
         paths.append(save_figure(fig, out_dir / name))
     return paths
+
+
+Drawer = Callable[[Axes, np.ndarray, np.ndarray, dict[str, np.ndarray]], None]
+
+
+def _llm(ax: Axes, minutes: np.ndarray, width: np.ndarray, s: dict[str, np.ndarray]) -> None:
+    ax.plot(minutes, s["batch_size"], label="batch size (sequences per server up)")
+    ax.set_ylabel("sequences")
+    ax.set_title("LLM servers: batch size, KV-cache use, TTFT p95")
+    right = ax.twinx()
+    right.plot(minutes, s["kv_cache_utilization"], color="tab:red", label="KV cache in use (share)")
+    right.plot(minutes, s["ttft_p95_s"], color="tab:green", ls="--", label="TTFT p95 (s)")
+    right.set_ylabel("share / seconds")
+    lines = ax.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
+    labels = ax.get_legend_handles_labels()[1] + right.get_legend_handles_labels()[1]
+    ax.legend(lines, labels, loc="upper left")
 
 
 def _load(ax: Axes, minutes: np.ndarray, width: np.ndarray, s: dict[str, np.ndarray]) -> None:

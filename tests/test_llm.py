@@ -171,3 +171,18 @@ def test_the_mock_service_uses_the_same_prefill_and_decode_formula() -> None:
     assert llm_request_s(model, 1000, 101, batch=1, slots=16) == pytest.approx(1.48)
     # a full batch of 16 doubles the inter-token latency (load_factor 2.0)
     assert llm_request_s(model, 1000, 101, batch=16, slots=16) == pytest.approx(0.28 + 100 * 0.024)
+
+
+def test_swap_preemption_pays_the_swap_instead_of_a_new_prefill() -> None:
+    # as the recompute case, but B comes back after swapping its 300 cached tokens in (1 ms each)
+    # instead of a prefill; the prefill costs 1 ms a token here, so recompute would cost the same
+    # 300 tokens only when swap_per_token equals prefill_per_token: make swap ten times cheaper
+    common = {"itl": 0.01, "kv_cache_tokens": 600, "prefill_per_token": 0.001}
+    recompute = run([(0.0, 200, 201)] * 2, llm_cluster(**common, preemption="recompute"))
+    swap = run([(0.0, 200, 201)] * 2, llm_cluster(**common, preemption="swap", swap_per_token=0.0001))
+    assert recompute.counters == swap.counters == {"preemptions": 1}
+    # both start with a 0.2 s prefill; B resumes when A ends, then recomputes 300 tokens (0.3 s)
+    # or swaps them in (0.03 s) before its last 101 tokens
+    a_end = 0.2 + 2.0
+    assert ends(recompute)[1] == pytest.approx(a_end + 0.3 + 1.01)
+    assert ends(swap)[1] == pytest.approx(a_end + 0.03 + 1.01)

@@ -55,6 +55,11 @@ class Seq:
         self.v_join = 0.0
         self.v_end = 0.0
 
+    def generated(self) -> int:
+        """Tokens of the answer already out (0 before the first prefill; then the first token and
+        those decoded before a preemption): what a resumed sequence holds in the cache."""
+        return self.attempt.output_tokens - self.remaining if self.resumed else 0
+
 
 class LlmServer(Server):
     """A ``Server`` whose service is the LLM token model (``service.kind == "llm"``)."""
@@ -125,7 +130,7 @@ class LlmServer(Server):
         """Cache tokens ``attempt`` holds from admission to its first decode step."""
         if self.llm.preemption == "none":
             return float(attempt.prompt_tokens + attempt.output_tokens)
-        done = 0 if seq is None else attempt.output_tokens - 1 - seq.remaining
+        done = seq.generated() if seq is not None else 0
         return float(attempt.prompt_tokens + done)
 
     def _fits(self, attempt: Attempt) -> bool:
@@ -192,7 +197,7 @@ class LlmServer(Server):
         llm, attempt = self.llm, seq.attempt
         if seq.resumed and llm.preemption == "swap":
             return llm.swap_per_token * cache_tokens * self.slow_factor
-        prompt = float(attempt.prompt_tokens + (attempt.output_tokens - 1 - seq.remaining))
+        prompt = float(attempt.prompt_tokens + seq.generated())
         cache = llm.prefix_cache
         if cache is not None and self.prefix is not None and not seq.resumed and attempt.session in self.prefix:
             self.prefix.move_to_end(attempt.session)
