@@ -31,6 +31,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_set(run)
     run.add_argument("--out", metavar="DIR", help="output folder (default: a new folder under runs/)")
     run.add_argument("--no-plots", dest="plots", action="store_false", help="skip the PNG plots")
+    run.add_argument(
+        "--no-baseline",
+        dest="baseline",
+        action="store_false",
+        help="skip the scenario's baseline run (scenarios with a baseline: section run both, side by side)",
+    )
 
     check = verbs.add_parser("check", help="validate scenario files", description="Validate scenario files.")
     check.add_argument("files", nargs="*", metavar="SCENARIO")
@@ -252,7 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         if args.verb == "run":
-            return commands.run(args.scenario, args.seed, args.overrides, args.out, args.plots)
+            return commands.run(args.scenario, args.seed, args.overrides, args.out, args.plots, args.baseline)
         if args.verb == "check":
             return commands.check(args.files, args.schema, args.overrides)
         if args.verb == "report":

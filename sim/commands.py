@@ -17,16 +17,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sim.capacity import RULE, Evaluation, judge, parse_range, parse_target, search
 from sim.compare import CRN_NOTE, check_metric, parse_variants, run_comparison, variant_scenarios
 from sim.compare_output import comparison_table, write_comparison
-from sim.engine import Simulation
 from sim.executors import ExecutorError, run_tasks
-from sim.loading import ScenarioError, load_scenario
-from sim.metrics import summarize, timeseries
-from sim.monitoring import monitoring_columns
-from sim.outputs import new_run_dir, write_csv, write_json, write_resolved
+from sim.loading import ScenarioError, load_baseline, load_scenario
+from sim.outputs import new_run_dir, write_json
 from sim.paths import flagship_scenario
 from sim.phase import PhaseSpec, parse_durations, parse_list, parse_trigger, run_phase, write_phase
-from sim.plots import plot_run
 from sim.report import ReportError, write_report
+from sim.run_folder import simulate_into
 from sim.scenario import Scenario, json_schema
 from sim.strategies import STRATEGIES
 from sim.sweep import (
@@ -41,7 +38,7 @@ from sim.sweep import (
     run_sweep,
 )
 from sim.sweep_output import aggregate, sweep_table, write_sweep
-from sim.tables import capacity_table, phase_table, summary_table
+from sim.tables import capacity_table, phase_table, side_by_side, summary_table
 from sim.units import parse_duration_s
 
 __all__ = [
@@ -100,36 +97,35 @@ def sim_progress(label: str, enabled: bool) -> Iterator[Any]:
         yield update
 
 
-def run(scenario_path: str | None, seed: int | None, overrides: list[str], out_dir: str | None, plots: bool) -> int:
-    """``orchsim run``: simulate once, print the summary, write the output folder."""
+def run(
+    scenario_path: str | None,
+    seed: int | None,
+    overrides: list[str],
+    out_dir: str | None,
+    plots: bool,
+    baseline: bool = True,
+) -> int:
+    """``orchsim run``: simulate once (and the scenario's baseline, if it has one), print, write."""
     path = Path(scenario_path) if scenario_path else flagship_scenario()
     scenario = load_scenario(path, overrides)
     seed = scenario.seed if seed is None else seed
     if out_dir and Path(out_dir).exists() and not Path(out_dir).is_dir():
         print(f"orchsim run: --out {out_dir} is a file, not a folder", file=sys.stderr)
         return 2
-    with sim_progress(f"simulating {scenario.name}", err.is_terminal) as update:
-        result = Simulation(scenario, seed).run(update)
-    series = timeseries(result)
-    summary = summarize(result, series)
-    series = {**series, **monitoring_columns(scenario, seed, series)}  # the report draws the states shown
     folder = Path(out_dir) if out_dir else new_run_dir(Path("runs"), scenario.name, _stamp)
-    write_outputs(folder, scenario, seed, summary, series, plots)
-    out.print(summary_table(summary))
+    summary = _simulate_into(folder, scenario, seed, plots, scenario.name)
+    base = load_baseline(path, overrides, scenario) if baseline else None
+    if base is None:
+        out.print(summary_table(summary))
+    else:
+        out.print(side_by_side(summary, _simulate_into(folder / "baseline", base, seed, plots, "baseline")))
     out.print(f"outputs written to {folder}/")
     return 0
 
 
-def write_outputs(
-    folder: Path, scenario: Scenario, seed: int, summary: dict[str, Any], series: dict[str, Any], plots: bool
-) -> None:
-    """The contract's run folder: summary.json, timeseries.csv, scenario.resolved.yaml, plots."""
-    folder.mkdir(parents=True, exist_ok=True)
-    write_resolved(folder / "scenario.resolved.yaml", scenario, seed)
-    write_csv(folder / "timeseries.csv", series)
-    if plots:
-        plot_run(folder, scenario, series)
-    write_json(folder / "summary.json", summary)
+def _simulate_into(folder: Path, scenario: Scenario, seed: int, plots: bool, label: str) -> dict[str, Any]:
+    with sim_progress(f"simulating {label}", err.is_terminal) as update:
+        return simulate_into(folder, scenario, seed, plots, update)
 
 
 def compare(

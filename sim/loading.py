@@ -14,7 +14,7 @@ from sim.messages import reword
 from sim.scenario import Scenario
 from sim.yamlio import load_yaml
 
-__all__ = ["ScenarioError", "apply_overrides", "load_scenario", "parse_assignment", "parse_scenario"]
+__all__ = ["ScenarioError", "apply_overrides", "load_baseline", "load_scenario", "parse_assignment", "parse_scenario"]
 
 _PATH_PREFIX = re.compile(r"^([A-Za-z_][\w]*(?:\.[\w]+)*): (.*)$", re.DOTALL)
 
@@ -38,7 +38,20 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scena
     except UnicodeDecodeError as exc:
         raise ScenarioError([f"{label}: not UTF-8 text (byte {exc.start})"]) from None
     raw = _parse_text(text, label, toml=path.suffix.lower() == ".toml")
-    return parse_scenario(raw, label, overrides, base_dir=path.parent)
+    scenario = parse_scenario(raw, label, overrides, base_dir=path.parent)
+    if scenario.baseline:  # the baseline's overrides must give a valid scenario too
+        try:
+            parse_scenario(raw, label, [*(overrides or []), *scenario.baseline], base_dir=path.parent)
+        except ScenarioError as exc:
+            raise ScenarioError([f"{line} (in the baseline)" for line in exc.lines]) from None
+    return scenario
+
+
+def load_baseline(path: str | Path, overrides: list[str], scenario: Scenario) -> Scenario | None:
+    """The baseline of the scenario at ``path`` (its ``baseline`` overrides applied), or None."""
+    if not scenario.baseline:
+        return None
+    return load_scenario(path, [*overrides, *scenario.baseline, "baseline=[]"])
 
 
 def parse_scenario(raw: Any, label: str, overrides: list[str] | None = None, base_dir: Path | None = None) -> Scenario:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 __all__ = ["FLAGSHIP", "flagship_scenario", "scenarios_dir"]
 
-FLAGSHIP = "peak-hour-surge.yaml"
+FLAGSHIP = "chatgpt-2026-02-04.yaml"
 
 
 def scenarios_dir() -> Path:

@@ -38,6 +38,20 @@ def summary_table(summary: dict[str, Any]) -> Table:
     return table
 
 
+def side_by_side(incident: dict[str, Any], baseline: dict[str, Any]) -> Table:
+    """Two runs' key figures in columns: the scenario (incident day) and its baseline."""
+    table = Table(title=f"{incident['scenario']} (seed {incident['seed']}, strategy {incident['strategy']})")
+    table.add_column("metric")
+    table.add_column("incident day", justify="right")
+    table.add_column("baseline", justify="right")
+    theirs = dict(summary_rows(baseline))
+    for label, value in summary_rows(incident):
+        table.add_row(label, value, theirs.pop(label, "-"))
+    for label, value in theirs.items():
+        table.add_row(label, "-", value)
+    return table
+
+
 def summary_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
     """One run's key figures as ``(label, value)`` rows (the CLI table and the HTML report)."""
     req = summary["requests"]

@@ -100,7 +100,8 @@ def test_default_run_is_the_flagship(tmp_path: Path) -> None:
     done = orchsim("run", "--set", "duration=20m", "--set", "warmup=1m", "--no-plots", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     folders = list((tmp_path / "runs").iterdir())
-    assert len(folders) == 1 and folders[0].name.startswith("peak-hour-surge-")
+    assert len(folders) == 1 and folders[0].name.startswith("chatgpt-2026-02-04-")
+    assert (folders[0] / "baseline" / "summary.json").exists()  # the flagship has a baseline
 
 
 def test_check_accepts_shipped_scenarios() -> None:

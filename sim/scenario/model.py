@@ -47,6 +47,11 @@ class Scenario(ScenarioModel):
     clients: Clients = Field(default_factory=Clients)
     faults: list[Fault] = Field(default_factory=list)
     slo: Slo = Field(default_factory=Slo)
+    baseline: list[str] = Field(
+        default_factory=list,
+        description="PATH=VALUE overrides giving the same scenario without its trigger: "
+        "orchsim run simulates both and prints them side by side",
+    )
     monitoring: Monitoring = Field(default_factory=Monitoring)
 
     @model_validator(mode="after")
