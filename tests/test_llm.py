@@ -186,3 +186,17 @@ def test_swap_preemption_pays_the_swap_instead_of_a_new_prefill() -> None:
     a_end = 0.2 + 2.0
     assert ends(recompute)[1] == pytest.approx(a_end + 0.3 + 1.01)
     assert ends(swap)[1] == pytest.approx(a_end + 0.03 + 1.01)
+
+
+def test_a_prefill_preempted_midway_is_not_finished_by_its_old_timer() -> None:
+    # B's prefill takes 0.4 s; A's growing cache fills it at about 0.21 s, so B (the newest) is
+    # preempted mid-prefill and comes back when A ends (about 0.4 s) for a whole new prefill:
+    # its first prefill's timer, due at 0.405 s, must not end the second one early
+    common = {"itl": 0.001, "kv_cache_tokens": 420, "prefill_per_token": 0.002, "preemption": "recompute"}
+    result = run([(0.0, 10, 400), (0.005, 200, 11)], llm_cluster(**common))
+    assert result.req_code.tolist() == [200, 200]
+    assert result.counters == {"preemptions": 1}
+    a = result.attempts
+    a_end = float(a["server_end_s"][a["req"] == 0][0])
+    b_first = float(a["first_token_s"][a["req"] == 1][0])
+    assert b_first == pytest.approx(a_end + 0.4)

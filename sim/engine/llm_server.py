@@ -43,7 +43,7 @@ PREFILL, DECODE, GONE = 0, 1, 2
 class Seq:
     """A sequence the server runs: its attempt, tokens still to emit, and its place in the cache."""
 
-    __slots__ = ("attempt", "kv_base", "order", "phase", "remaining", "resumed", "v_end", "v_join")
+    __slots__ = ("attempt", "kv_base", "order", "phase", "prefills", "remaining", "resumed", "v_end", "v_join")
 
     def __init__(self, attempt: Attempt, order: int) -> None:
         self.attempt = attempt
@@ -51,6 +51,7 @@ class Seq:
         self.remaining = attempt.output_tokens - 1  # the first token comes out of prefill
         self.phase = PREFILL
         self.resumed = False
+        self.prefills = 0  # prefills started: a preempted prefill's late event is recognised as stale
         self.kv_base = 0  # tokens in the cache when it joined the decoding batch
         self.v_join = 0.0
         self.v_end = 0.0
@@ -58,7 +59,9 @@ class Seq:
     def generated(self) -> int:
         """Tokens of the answer already out (0 before the first prefill; then the first token and
         those decoded before a preemption): what a resumed sequence holds in the cache."""
-        return self.attempt.output_tokens - self.remaining if self.resumed else 0
+        if not self.resumed or math.isnan(self.attempt.first_token_s):
+            return 0  # preempted before its first token: nothing of the answer is cached
+        return self.attempt.output_tokens - self.remaining
 
 
 class LlmServer(Server):
@@ -156,6 +159,8 @@ class LlmServer(Server):
             self._refuse(attempt)
             return
         self._advance(self.env._now)
+        if self.busy < self.slots:
+            self._head()  # drops abandoned attempts at the head, which must not hold a new one back
         if not self.queue and self.busy < self.slots and self._fits(attempt):
             self.start(attempt)
             self._reschedule()
@@ -186,10 +191,11 @@ class LlmServer(Server):
         self.order += 1
         seq = resumed or Seq(attempt, self.order)
         seq.order, seq.phase = self.order, PREFILL
+        seq.prefills += 1
         self.seqs[attempt] = seq
         need = self._need(attempt, seq)
         self.kv_fixed += need
-        self.kernel.call_at(now + self._prefill_s(seq, need), self._prefilled, seq)
+        self.kernel.call_at(now + self._prefill_s(seq, need), self._prefilled, (seq, seq.prefills))
         self._report_kv(now)
 
     def _prefill_s(self, seq: Seq, cache_tokens: float) -> float:
@@ -205,8 +211,9 @@ class LlmServer(Server):
         return (llm.prefill_overhead + llm.prefill_per_token * prompt) * self.slow_factor
 
     def _prefilled(self, call: Call) -> None:
-        seq: Seq = call.arg
-        if seq.phase != PREFILL or self.seqs.get(seq.attempt) is not seq:
+        arg: tuple[Seq, int] = call.arg
+        seq, prefill = arg
+        if seq.phase != PREFILL or prefill != seq.prefills or self.seqs.get(seq.attempt) is not seq:
             return  # preempted, cancelled or lost in a crash meanwhile
         now = self.env._now
         self._advance(now)
