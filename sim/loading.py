@@ -39,7 +39,7 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scena
         raise ScenarioError([f"{label}: not UTF-8 text (byte {exc.start})"]) from None
     raw = _parse_text(text, label, toml=path.suffix.lower() == ".toml")
     scenario = parse_scenario(raw, label, overrides, base_dir=path.parent)
-    if scenario.baseline:  # the baseline's overrides must give a valid scenario too
+    if scenario.baseline and not overrides:  # the baseline's overrides must give a valid scenario too
         try:
             parse_scenario(raw, label, [*(overrides or []), *scenario.baseline], base_dir=path.parent)
         except ScenarioError as exc:

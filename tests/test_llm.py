@@ -200,3 +200,37 @@ def test_a_prefill_preempted_midway_is_not_finished_by_its_old_timer() -> None:
     a_end = float(a["server_end_s"][a["req"] == 0][0])
     b_first = float(a["first_token_s"][a["req"] == 1][0])
     assert b_first == pytest.approx(a_end + 0.4)
+
+
+def test_a_reserving_server_admits_by_its_reservations_however_long_it_has_run() -> None:
+    # the cache holds A's 9,010 tokens and B's 20; B must start at once at t = 50 s
+    result = run([(0.0, 10, 9000), (50.0, 10, 10)], llm_cluster(itl=0.01, kv_cache_tokens=10_000), drain=200)
+    assert ends(result)[1] == pytest.approx(0.09)
+
+
+@pytest.mark.parametrize("preemption", ["recompute", "swap"])
+def test_under_preemption_no_answer_is_faster_than_its_tokens_and_the_cache_empties(preemption: str) -> None:
+    rng = np.random.default_rng(7)
+    requests = sorted(
+        (float(t), int(p), int(o))
+        for t, p, o in zip(rng.uniform(0, 20, 60), rng.integers(10, 400, 60), rng.integers(2, 300, 60), strict=True)
+    )
+    cluster = llm_cluster(itl=0.01, kv_cache_tokens=1500, prefill_per_token=0.0005, preemption=preemption)
+    arrivals = np.array([r[0] for r in requests])
+    trace = Trace(
+        arrivals,
+        np.zeros(len(requests), dtype=np.int32),
+        np.arange(len(requests)),
+        prompt_tokens=np.array([r[1] for r in requests], dtype=np.int64),
+        output_tokens=np.array([r[2] for r in requests], dtype=np.int64),
+    )
+    simulation = Simulation(make_scenario(clusters=[cluster], duration=30, drain=300), trace=trace)
+    result = simulation.run()
+    assert result.counters["preemptions"] > 0
+    assert (result.req_code == 200).all()
+    a = result.attempts
+    outputs = np.array([r[2] for r in requests])[a["req"]]
+    decode_s = a["server_end_s"] - a["first_token_s"]
+    assert (decode_s >= (outputs - 1) * 0.01 - 1e-6).all()  # every token took at least one step
+    server = simulation.clusters[0].servers[0]
+    assert server.kv_fixed == pytest.approx(0.0) and server.kv_decoding == pytest.approx(0.0)  # type: ignore[attr-defined]

@@ -43,7 +43,18 @@ PREFILL, DECODE, GONE = 0, 1, 2
 class Seq:
     """A sequence the server runs: its attempt, tokens still to emit, and its place in the cache."""
 
-    __slots__ = ("attempt", "kv_base", "order", "phase", "prefills", "remaining", "resumed", "v_end", "v_join")
+    __slots__ = (
+        "attempt",
+        "kv_base",
+        "order",
+        "phase",
+        "prefills",
+        "remaining",
+        "reserved",
+        "resumed",
+        "v_end",
+        "v_join",
+    )
 
     def __init__(self, attempt: Attempt, order: int) -> None:
         self.attempt = attempt
@@ -52,6 +63,7 @@ class Seq:
         self.phase = PREFILL
         self.resumed = False
         self.prefills = 0  # prefills started: a preempted prefill's late event is recognised as stale
+        self.reserved = 0.0  # cache tokens taken at admission (given back exactly, whatever happens since)
         self.kv_base = 0  # tokens in the cache when it joined the decoding batch
         self.v_join = 0.0
         self.v_end = 0.0
@@ -62,6 +74,11 @@ class Seq:
         if not self.resumed or math.isnan(self.attempt.first_token_s):
             return 0  # preempted before its first token: nothing of the answer is cached
         return self.attempt.output_tokens - self.remaining
+
+
+def _stale(entry: tuple[float, int, Seq]) -> bool:
+    """A heap entry of a sequence that left the batch since (finished, preempted, or resumed anew)."""
+    return entry[2].phase != DECODE or entry[1] != entry[2].order
 
 
 class LlmServer(Server):
@@ -127,6 +144,8 @@ class LlmServer(Server):
     # --- cache arithmetic -------------------------------------------------------------------
     def kv_used(self) -> float:
         """KV-cache tokens in use now (after ``_advance``)."""
+        if not self.decoding:
+            return self.kv_fixed  # reservations only: sequences do not grow into the cache
         return self.kv_fixed + self.kv_decoding + self.n_decoding * self.v
 
     def _need(self, attempt: Attempt, seq: Seq | None) -> float:
@@ -193,7 +212,7 @@ class LlmServer(Server):
         seq.order, seq.phase = self.order, PREFILL
         seq.prefills += 1
         self.seqs[attempt] = seq
-        need = self._need(attempt, seq)
+        need = seq.reserved = self._need(attempt, seq)
         self.kv_fixed += need
         self.kernel.call_at(now + self._prefill_s(seq, need), self._prefilled, (seq, seq.prefills))
         self._report_kv(now)
@@ -223,7 +242,7 @@ class LlmServer(Server):
         if seq.remaining <= 0:
             self._finish_seq(seq)
         elif self.decoding:
-            self.kv_fixed -= self._need(attempt, seq)
+            self.kv_fixed -= seq.reserved
             seq.kv_base = attempt.prompt_tokens + attempt.output_tokens - seq.remaining
             self._join(seq)
             self.kv_decoding += seq.kv_base - seq.v_join
@@ -248,7 +267,7 @@ class LlmServer(Server):
         """Schedule the next decode event: a sequence's last token, or the cache overflowing."""
         self.epoch += 1
         heap = self.heap
-        while heap and heap[0][2].phase != DECODE:
+        while heap and _stale(heap[0]):
             heapq.heappop(heap)
         if not self.n_decoding:
             self.rate = 0.0
@@ -270,10 +289,10 @@ class LlmServer(Server):
         # delay shorter than the float resolution of the time cannot leave it a hair short
         self.v = max(self.v, self.target_v)
         heap = self.heap
-        while heap and (heap[0][2].phase != DECODE or heap[0][0] <= self.v + _EPS):
-            _, _, seq = heapq.heappop(heap)
-            if seq.phase == DECODE:
-                self._finish_seq(seq)
+        while heap and (_stale(heap[0]) or heap[0][0] <= self.v + _EPS):
+            entry = heapq.heappop(heap)
+            if not _stale(entry):
+                self._finish_seq(entry[2])
         while self.decoding and len(self.seqs) > 1 and self.kv_used() >= self.kv_capacity - _KV_EPS:
             if self.llm.preemption == "fail":
                 self._fail_newest()
@@ -296,9 +315,9 @@ class LlmServer(Server):
                 self.kv_decoding -= seq.kv_base - seq.v_join
                 seq.remaining = max(math.ceil(seq.v_end - self.v - _EPS), 0)
             else:
-                self.kv_fixed -= self._need(seq.attempt, seq)
+                self.kv_fixed -= seq.reserved
         elif seq.phase == PREFILL:
-            self.kv_fixed -= self._need(seq.attempt, seq)
+            self.kv_fixed -= seq.reserved
         seq.phase = GONE
         del self.seqs[seq.attempt]
 
@@ -369,6 +388,10 @@ class LlmServer(Server):
                 self.queued -= 1
             self.start(attempt)
 
+    def _unqueue(self, attempt: Attempt) -> None:
+        self.suspended.pop(attempt, None)  # evicted from the queue (a full waiting room): not resumed
+        super()._unqueue(attempt)
+
     def _head(self) -> Attempt | None:
         """The next waiting attempt (dropping cancelled ones): FCFS, or the highest priority first."""
         queue = self.queue
@@ -399,6 +422,8 @@ class LlmServer(Server):
             self.work_in_flight -= attempt.work
             self.tokens_in_flight -= attempt.tokens
             self.cluster.finish(attempt, 0)
+            if self.busy < self.slots:
+                self._after_change()  # the one behind it may fit now
 
     def crash(self) -> list[Attempt]:
         """Go down: the batch, the cache and the queue are lost."""

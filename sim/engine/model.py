@@ -124,7 +124,7 @@ class Simulation:
         self.log.append_router_try(attempt, code, now_s)
         attempt.hop += 1
         attempt.server, attempt.cluster, attempt.limited = None, -1, False
-        attempt.start_s = attempt.server_end_s = float("nan")
+        attempt.start_s = attempt.server_end_s = attempt.first_token_s = float("nan")
         attempt.server_done = attempt.cancelled = False
         self.router.redispatch(attempt)
 
