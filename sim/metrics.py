@@ -110,10 +110,13 @@ def token_figures(result: SimResult) -> dict[str, np.ndarray]:
     """Per user request: TTFT (arrival to first token of the answer that succeeded) and mean
     inter-token latency of that answer; NaN where the service does not stream tokens or it failed."""
     n = result.arrival_s.size
-    ttft = np.full(n, np.nan)
-    itl = np.full(n, np.nan)
     att = result.attempts
     won = (att["code"] == 200) & ~np.isnan(att["first_token_s"])
+    if not won.any():  # no streamed answers: a read-only NaN view instead of two full arrays
+        nothing = np.broadcast_to(np.float64(np.nan), (n,))
+        return {"ttft_s": nothing, "itl_s": nothing}
+    ttft = np.full(n, np.nan)
+    itl = np.full(n, np.nan)
     req = att["req"][won]
     first = att["first_token_s"][won]
     ttft[req] = first - result.arrival_s[req]

@@ -1,4 +1,4 @@
-"""Draws of token counts from a ``TokenCount`` (prompt and answer lengths), as int64 arrays."""
+"""Draws of token counts from a ``TokenCount`` (prompt and answer lengths), as integer arrays."""
 
 from __future__ import annotations
 

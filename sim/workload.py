@@ -28,15 +28,15 @@ class Trace:
     class_regions: tuple[str | None, ...] = (None,)
     class_priorities: tuple[int, ...] = (0,)
     has_sessions: bool = False  # False: ``session`` is just the request index
-    prompt_tokens: np.ndarray | None = None  # int64 per request (None: 1 each)
-    output_tokens: np.ndarray | None = None  # int64 per request (None: 1 each)
+    prompt_tokens: np.ndarray | None = None  # integer per request (None: 1 each)
+    output_tokens: np.ndarray | None = None  # integer per request (None: 1 each)
     class_stream: tuple[bool, ...] | None = None  # whether each class streams (None: none does)
 
     def __post_init__(self) -> None:
         fields = (self.class_names, self.class_models, self.class_work, self.class_regions, self.class_priorities)
         if len({len(f) for f in fields}) != 1:
             raise ValueError("Trace: every class_* tuple needs one entry per class")
-        ones = np.ones(self.arrival_s.size, dtype=np.int64)
+        ones = np.ones(self.arrival_s.size, dtype=np.int32)
         if self.prompt_tokens is None:
             object.__setattr__(self, "prompt_tokens", ones)
         if self.output_tokens is None:
@@ -97,8 +97,8 @@ def generate_trace(scenario: Scenario, seed: int | None = None) -> Trace:
         klass = (
             stream(seed, "classes").choice(len(classes), size=times.size, p=weights / weights.sum()).astype(np.int32)
         )
-    prompt = np.empty(times.size, dtype=np.int64)
-    output = np.empty(times.size, dtype=np.int64)
+    prompt = np.empty(times.size, dtype=np.int32)  # token counts fit; a million requests take 8 MB less each
+    output = np.empty(times.size, dtype=np.int32)
     for index, c in enumerate(classes):
         mine = klass == index
         n = int(mine.sum())

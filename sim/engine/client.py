@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
+
 from sim.engine.kernel import Attempt, Call, Kernel
 from sim.engine.records import AttemptLog
 from sim.engine.retry import AdaptiveThrottle, Budget, TokenBucket, backoff_s
@@ -42,8 +44,9 @@ class Clients:
         self.class_work = trace.class_work
         self.class_priority = trace.class_priorities
         assert trace.prompt_tokens is not None and trace.output_tokens is not None
-        self.prompt_tokens: list[int] = trace.prompt_tokens.tolist()
-        self.output_tokens: list[int] = trace.output_tokens.tolist()
+        # a constant column stays one int: a million-request run need not hold a million of them
+        self.prompt_tokens: list[int] | int = _column(trace.prompt_tokens)
+        self.output_tokens: list[int] | int = _column(trace.output_tokens)
         n = self.n_requests = len(self.arrival_s)
         self.code = [0] * n
         self.end_s = [float("nan")] * n
@@ -81,7 +84,12 @@ class Clients:
         session = req if self.session is None else self.session[req]
         attempt = Attempt(req, number, klass, session, self.class_work[klass], self.env._now)
         attempt.priority = self.class_priority[klass]
-        prompt, output = attempt.prompt_tokens, attempt.output_tokens = self.prompt_tokens[req], self.output_tokens[req]
+        prompt, output = self.prompt_tokens, self.output_tokens
+        if not isinstance(prompt, int):
+            prompt = prompt[req]
+        if not isinstance(output, int):
+            output = output[req]
+        attempt.prompt_tokens, attempt.output_tokens = prompt, output
         attempt.tokens = prompt + output
         self.attempts[req] = number
         self.unlogged[attempt] = None
@@ -132,8 +140,9 @@ class Clients:
         again = len(self.arrival_s)
         self.arrival_s.append(at_s)
         self.klass.append(self.klass[req])
-        self.prompt_tokens.append(self.prompt_tokens[req])
-        self.output_tokens.append(self.output_tokens[req])
+        for column in (self.prompt_tokens, self.output_tokens):
+            if not isinstance(column, int):
+                column.append(column[req])
         if self.session is not None:
             self.session.append(self.session[req])
         self.code.append(0)
@@ -166,3 +175,11 @@ class Clients:
         if self.bucket is not None and not self.bucket.allows_retry():
             return False
         return self.budget is None or self.budget.withdraw(now_s)
+
+
+def _column(values: np.ndarray) -> list[int] | int:
+    """Per-request token counts as a list, or one int when every request has the same."""
+    if values.size and bool((values == values[0]).all()):
+        return int(values[0])
+    out: list[int] = values.tolist()
+    return out

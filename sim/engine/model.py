@@ -203,8 +203,8 @@ class Simulation:
             req_code=np.array(clients.code, dtype=np.int32),
             req_end_s=np.array(clients.end_s, dtype=np.float64),
             req_attempts=np.array(clients.attempts, dtype=np.int32),
-            prompt_tokens=np.array(clients.prompt_tokens, dtype=np.int64),
-            output_tokens=np.array(clients.output_tokens, dtype=np.int64),
+            prompt_tokens=_tokens(clients.prompt_tokens, len(clients.arrival_s)),
+            output_tokens=_tokens(clients.output_tokens, len(clients.arrival_s)),
             attempts=attempts,
             windows=self._windows(attempts, end_s),
             end_s=end_s,
@@ -233,6 +233,12 @@ class Simulation:
             "router_in_flight": open_count_means(a["sent_s"], np.nan_to_num(a["end_s"], nan=end_s), edges),
             **{name: np.array(rows) for name, rows in self.gauge_rows.items()},
         }
+
+
+def _tokens(column: list[int] | int, n: int) -> np.ndarray:
+    if isinstance(column, int):
+        return np.full(n, column, dtype=np.int32)
+    return np.array(column, dtype=np.int32)
 
 
 def simulate(scenario: Scenario, seed: int | None = None, progress: ProgressFn | None = None) -> SimResult:

@@ -102,8 +102,8 @@ class SimResult:
     req_end_s: np.ndarray  # time of the final answer (NaN while in flight)
     req_attempts: np.ndarray
     req_origin: np.ndarray  # -1, or for a regenerated request the failed request it repeats
-    prompt_tokens: np.ndarray  # int64 per user request
-    output_tokens: np.ndarray  # int64 per user request
+    prompt_tokens: np.ndarray  # int32 per user request
+    output_tokens: np.ndarray  # int32 per user request
     attempts: dict[str, np.ndarray]
     windows: dict[str, np.ndarray]
     end_s: float
