@@ -23,16 +23,20 @@ def llm_cluster(**service: Any) -> dict[str, Any]:
     return {"name": "gpu", "servers": 1, "slots": slots, "service": {"kind": "llm", **service}}
 
 
-def run(requests: list[tuple[float, int, int]], cluster: dict[str, Any], **fields: Any) -> SimResult:
-    """``requests``: (arrival s, prompt tokens, output tokens)."""
-    arrivals = np.array([r[0] for r in requests])
-    trace = Trace(
-        arrivals,
+def token_trace(requests: list[tuple[float, int, int]]) -> Trace:
+    """A one-class trace of (arrival s, prompt tokens, output tokens) requests."""
+    return Trace(
+        np.array([r[0] for r in requests]),
         np.zeros(len(requests), dtype=np.int32),
         np.arange(len(requests)),
         prompt_tokens=np.array([r[1] for r in requests], dtype=np.int64),
         output_tokens=np.array([r[2] for r in requests], dtype=np.int64),
     )
+
+
+def run(requests: list[tuple[float, int, int]], cluster: dict[str, Any], **fields: Any) -> SimResult:
+    """``requests``: (arrival s, prompt tokens, output tokens)."""
+    trace = token_trace(requests)
     fields.setdefault("duration", 10)
     fields.setdefault("drain", 30)
     return Simulation(make_scenario(clusters=[cluster], **fields), trace=trace).run()
@@ -216,15 +220,7 @@ def test_under_preemption_no_answer_is_faster_than_its_tokens_and_the_cache_empt
         for t, p, o in zip(rng.uniform(0, 20, 60), rng.integers(10, 400, 60), rng.integers(2, 300, 60), strict=True)
     )
     cluster = llm_cluster(itl=0.01, kv_cache_tokens=1500, prefill_per_token=0.0005, preemption=preemption)
-    arrivals = np.array([r[0] for r in requests])
-    trace = Trace(
-        arrivals,
-        np.zeros(len(requests), dtype=np.int32),
-        np.arange(len(requests)),
-        prompt_tokens=np.array([r[1] for r in requests], dtype=np.int64),
-        output_tokens=np.array([r[2] for r in requests], dtype=np.int64),
-    )
-    simulation = Simulation(make_scenario(clusters=[cluster], duration=30, drain=300), trace=trace)
+    simulation = Simulation(make_scenario(clusters=[cluster], duration=30, drain=300), trace=token_trace(requests))
     result = simulation.run()
     assert result.counters["preemptions"] > 0
     assert (result.req_code == 200).all()

@@ -330,9 +330,7 @@ class LlmServer(Server):
             self.prefix.move_to_end(attempt.session)
             if len(self.prefix) > self.llm.prefix_cache.sessions:
                 self.prefix.popitem(last=False)
-        self.finish(attempt, attempt.outcome)
-        if self.outlier is not None:
-            self.outlier.observe(self, attempt.outcome)
+        self._answered(attempt, attempt.outcome)
         if self.observe is not None:
             self.observe(self, attempt, self.env._now)
 
@@ -356,9 +354,7 @@ class LlmServer(Server):
         self._release(attempt)
         attempt.outcome = 500
         self.preemptions += 1
-        self.finish(attempt, 500)
-        if self.outlier is not None:
-            self.outlier.observe(self, 500)
+        self._answered(attempt, 500)
 
     def _error_done(self, call: Call) -> None:
         attempt: Attempt = call.arg
@@ -366,9 +362,7 @@ class LlmServer(Server):
             return
         self._advance(self.env._now)
         self._release(attempt)
-        self.finish(attempt, attempt.outcome)
-        if self.outlier is not None:
-            self.outlier.observe(self, attempt.outcome)
+        self._answered(attempt, attempt.outcome)
         self._after_change()
 
     # --- queue ------------------------------------------------------------------------------------
@@ -410,20 +404,8 @@ class LlmServer(Server):
         seq = self.seqs.get(attempt)
         if seq is not None:
             self._leave(seq)
-        if attempt in self.running:
-            self._release(attempt)
-            self.cluster.finish(attempt, 0)
-            self._after_change()
-        elif not attempt.cancelled:
-            self.suspended.pop(attempt, None)
-            attempt.cancelled = True
-            self.queued -= 1
-            self.in_flight -= 1
-            self.work_in_flight -= attempt.work
-            self.tokens_in_flight -= attempt.tokens
-            self.cluster.finish(attempt, 0)
-            if self.busy < self.slots:
-                self._after_change()  # the one behind it may fit now
+        super().cancel(attempt)  # a waiting one leaves through _unqueue, which forgets a preemption
+        self._after_change()  # the batch changed, or the one behind it may fit now
 
     def crash(self) -> list[Attempt]:
         """Go down: the batch, the cache and the queue are lost."""

@@ -204,6 +204,12 @@ class Server:
         if self.observe is not None:
             self.observe(self, attempt, self.env._now)
 
+    def _answered(self, attempt: Attempt, code: int) -> None:
+        """The server side of ``attempt`` ends with ``code``; outlier detection hears of it."""
+        self.finish(attempt, code)
+        if self.outlier is not None:
+            self.outlier.observe(self, code)
+
     def _release(self, attempt: Attempt) -> None:
         del self.running[attempt]
         self.busy -= 1
@@ -242,10 +248,7 @@ class Server:
             self.pull()
         elif not attempt.cancelled:
             attempt.cancelled = True
-            self.queued -= 1
-            self.in_flight -= 1
-            self.work_in_flight -= attempt.work
-            self.tokens_in_flight -= attempt.tokens
+            self._unqueue(attempt)
             self.cluster.finish(attempt, 0)
 
     def crash(self) -> list[Attempt]:
