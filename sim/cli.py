@@ -147,7 +147,7 @@ def _add_capacity(verbs: Any) -> None:
         "capacity",
         help="smallest value of a parameter that meets a target",
         description="Find the smallest (or with --maximize the largest) value of a scenario parameter that meets "
-        "a target over N seeds, judged on the 95%% CI bound on the unfavourable side, by bracketing and bisection.",
+        "a target over N seeds, judged on the 95% CI bound on the unfavourable side, by bracketing and bisection.",
     )
     capacity.add_argument("scenario", metavar="SCENARIO")
     capacity.add_argument("--param", required=True, metavar="PATH", help="scenario field, e.g. clusters.0.servers")
@@ -191,16 +191,25 @@ def _add_sweep(verbs: Any) -> None:
 def _add_compare(verbs: Any) -> None:
     compare = verbs.add_parser(
         "compare",
-        help="compare strategies on identical traffic over many seeds",
-        description="Run every strategy on the same workload (common random numbers) for N seeds; print means with "
-        "95%% confidence intervals, a ranking, and paired differences to the best.",
+        help="compare strategies and mitigations on identical traffic over many seeds",
+        description="Run every strategy and variant on the same workload (common random numbers) for N seeds; print "
+        "means with 95% confidence intervals, a ranking, and paired differences to the best.",
     )
     compare.add_argument("scenario", metavar="SCENARIO")
     compare.add_argument(
         "--strategies",
-        required=True,
         metavar="A,B,...",
         help="strategies, each with optional parameters: power_of_two,peak_ewma:decay=10s,power_of_d:d=3",
+    )
+    compare.add_argument(
+        "--variant",
+        dest="variants",
+        action="append",
+        nargs="+",
+        default=[],
+        metavar=("NAME", "PATH=VALUE"),
+        help="one more row: the scenario's own routing with these overrides, e.g. --variant recompute "
+        "clusters.0.service.preemption=recompute (repeatable; give SCENARIO before it)",
     )
     compare.add_argument("--seeds", type=_positive, default=5, help="seeds per strategy (default 5)")
     _add_jobs(compare)
@@ -292,6 +301,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return commands.compare(
                 args.scenario,
                 args.strategies,
+                args.variants,
                 args.seeds,
                 args.jobs,
                 args.rank_by,

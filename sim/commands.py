@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from sim.capacity import RULE, Evaluation, judge, parse_range, parse_target, search
-from sim.compare import CRN_NOTE, check_metric, parse_variants, run_comparison, variant_scenarios
+from sim.compare import CRN_NOTE, check_metric, parse_mitigations, parse_variants, run_comparison, variant_scenarios
 from sim.compare_output import comparison_table, write_comparison
 from sim.executors import ExecutorError, run_tasks
 from sim.loading import ScenarioError, load_baseline, load_scenario
@@ -130,7 +130,8 @@ def _simulate_into(folder: Path, scenario: Scenario, seed: int, plots: bool, lab
 
 def compare(
     scenario_path: str,
-    strategies_text: str,
+    strategies_text: str | None,
+    variant_items: list[list[str]],
     seeds: int,
     jobs: int,
     rank_by: str,
@@ -138,19 +139,20 @@ def compare(
     out_dir: str | None,
     plots: bool,
 ) -> int:
-    """``orchsim compare``: every strategy on the same workloads, N seeds, means and 95% CIs."""
+    """``orchsim compare``: every strategy or variant on the same workloads, N seeds, means and 95% CIs."""
     try:
-        variants = parse_variants(strategies_text)
+        variants = parse_variants(strategies_text) if strategies_text is not None else []
+        mitigations = parse_mitigations(variant_items)
         check_metric(rank_by)
     except ValueError as exc:
         print(f"orchsim compare: {exc}", file=sys.stderr)
         return 2
-    scenarios = variant_scenarios(Path(scenario_path), overrides, variants)
+    scenarios = variant_scenarios(Path(scenario_path), overrides, variants, mitigations)
     first = next(iter(scenarios.values()))
     seed_list = [first.seed + k for k in range(seeds)]
-    print(f"{len(variants)} strategies x {seeds} seeds on {jobs} process(es); {CRN_NOTE}")
+    print(f"{len(scenarios)} rows x {seeds} seeds on {jobs} process(es); {CRN_NOTE}")
     with Progress(*_bar_columns(), console=err, transient=True, disable=not err.is_terminal) as bar:
-        task = bar.add_task("simulating", total=len(variants) * seeds, clock="")
+        task = bar.add_task("simulating", total=len(scenarios) * seeds, clock="")
         comparison = run_comparison(scenarios, seed_list, jobs, rank_by, lambda n, _: bar.update(task, completed=n))
     folder = Path(out_dir) if out_dir else new_run_dir(Path("runs"), f"compare-{first.name}", _stamp)
     write_comparison(folder, comparison, first.name, plots)

@@ -23,18 +23,20 @@ from sim.yamlio import flow_yaml, load_yaml
 __all__ = [
     "CRN_NOTE",
     "Comparison",
+    "Mitigation",
     "Variant",
     "check_metric",
     "flatten",
     "higher_is_better",
+    "parse_mitigations",
     "parse_variants",
     "run_comparison",
     "variant_scenarios",
 ]
 
 CRN_NOTE = (
-    "common random numbers: for each seed every strategy sees the identical arrival trace and the "
-    "identical service-time stream of each server; only routing differs"
+    "common random numbers: for each seed every row sees the identical arrival trace and the "
+    "identical service-time stream of each server; only its strategy or its settings differ"
 )
 HIGHER_IS_BETTER = {"availability", "uptime", "throughput_rps", "goodput_rps", "requests.succeeded"}
 _CODE = re.compile(r"^\d{3}$")
@@ -58,6 +60,27 @@ class Variant:
     label: str
     strategy: str
     params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Mitigation:
+    """A named set of scenario overrides (``--variant NAME PATH=VALUE ...``), on the scenario's own strategy."""
+
+    label: str
+    overrides: list[str] = field(default_factory=list)
+
+
+def parse_mitigations(items: list[list[str]]) -> list[Mitigation]:
+    """``[[NAME, PATH=VALUE, ...], ...]`` from repeated ``--variant`` options -> mitigations."""
+    out = []
+    for name, *sets in items:
+        if not name.strip() or "=" in name:
+            raise ValueError(f"--variant: start with a name for the row, then PATH=VALUE items (got {name!r})")
+        bad = [s for s in sets if "=" not in s]
+        if bad:
+            raise ValueError(f"--variant {name}: expected PATH=VALUE (got {bad[0]!r})")
+        out.append(Mitigation(label=name.strip(), overrides=sets))
+    return out
 
 
 def parse_variants(text: str) -> list[Variant]:
@@ -95,8 +118,20 @@ def _variant(name: str, items: list[str]) -> Variant:
     return Variant(label=f"{name}:{','.join(items)}" if items else name, strategy=name, params=params)
 
 
-def variant_scenarios(path: Path, overrides: list[str], variants: list[Variant]) -> dict[str, Scenario]:
-    """The scenario for each variant: its strategy on every cluster, validated (ScenarioError on problems)."""
+def variant_scenarios(
+    path: Path, overrides: list[str], variants: list[Variant], mitigations: list[Mitigation] | None = None
+) -> dict[str, Scenario]:
+    """The scenario of each row, validated (ScenarioError on problems).
+
+    A strategy row puts its strategy on every cluster; a mitigation row keeps the scenario's routing and
+    applies its own overrides after the common ones.
+    """
+    mitigations = mitigations or []
+    labels = [v.label for v in variants] + [m.label for m in mitigations]
+    if not labels:
+        raise ScenarioError(["orchsim compare: give --strategies, --variant or both"])
+    if len(set(labels)) != len(labels):
+        raise ScenarioError([f"orchsim compare: row names must differ (got {', '.join(labels)})"])
     base = load_scenario(path, overrides)
     reset = [f"clusters.{i}.strategy=null" for i in range(len(base.clusters))]
     reset += [f"clusters.{i}.params=null" for i in range(len(base.clusters))]
@@ -108,6 +143,11 @@ def variant_scenarios(path: Path, overrides: list[str], variants: list[Variant])
             out[v.label] = load_scenario(path, sets)
         except ScenarioError as exc:
             problems += [f"{line} [in --strategies {v.label}]" for line in exc.lines]
+    for m in mitigations:
+        try:
+            out[m.label] = load_scenario(path, [*overrides, *m.overrides])
+        except ScenarioError as exc:
+            problems += [f"{line} [in --variant {m.label}]" for line in exc.lines]
     if problems:
         raise ScenarioError(problems)
     return out

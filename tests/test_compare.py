@@ -144,6 +144,14 @@ def test_compare_ranks_least_connections_ahead_of_random_on_latency(small: Path,
         (["--strategies", "random", "--seeds", "0"], "must be >= 1"),
         (["--strategies", "random", "--jobs", "-2"], "must be >= 0"),
         (["--strategies", "random", "--rank-by", "speed"], "unknown metric 'speed'"),
+        ([], "give --strategies, --variant or both"),
+        (["--variant", "x=1"], "start with a name for the row"),
+        (["--variant", "more", "servers"], "expected PATH=VALUE (got 'servers')"),
+        (
+            ["--variant", "more", "clusters.0.servers=-1"],
+            "clusters.0.servers: must be greater than 0 (got -1) [in --variant more]",
+        ),
+        (["--strategies", "random", "--variant", "random"], "row names must differ"),
     ],
 )
 def test_compare_bad_input_exits_2(small: Path, tmp_path: Path, args: list[str], message: str) -> None:
@@ -152,6 +160,22 @@ def test_compare_bad_input_exits_2(small: Path, tmp_path: Path, args: list[str],
     assert message in done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "never").exists()
+
+
+def test_variant_rows_keep_the_scenarios_routing_and_apply_their_overrides(small: Path, tmp_path: Path) -> None:
+    out = tmp_path / "v"
+    args = ["--variant", "shipped", "--variant", "more", "clusters.0.servers=30", "--rank-by", "latency_s.mean"]
+    done = orchsim(
+        "compare", str(small), "--strategies", "random", *args, "--seeds", "2", "--out", str(out), "--no-plots"
+    )
+    assert done.returncode == 0, done.stderr
+    document = json.loads((out / "comparison.json").read_text())
+    assert document["ranking"][0]["strategy"] == "more"  # 30 servers wait less than 20
+    means = {label: figures["utilization"]["mean"] for label, figures in document["strategies"].items()}
+    assert means["more"] == pytest.approx(means["shipped"] * 20 / 30, rel=0.05)  # same work, 30 servers
+    shipped = [r["summary"] for r in document["runs"] if r["strategy"] == "shipped"]
+    offered = [r["summary"]["requests"]["offered"] for r in document["runs"] if r["strategy"] == "more"]
+    assert [s["requests"]["offered"] for s in shipped] == offered  # common random numbers: the same traffic
 
 
 def test_undefined_figures_neither_shift_pairs_nor_win_the_ranking() -> None:
