@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy.special import ndtri
 
 from sim.scenario import ServiceModel
 
@@ -41,6 +42,18 @@ class ServiceTimes:
         value = self._buf[self._pos]
         self._pos += 1
         return value
+
+    def at_s(self, u: float) -> float:
+        """The service time at quantile ``u`` in [0, 1) of this model (per-request draws), in seconds."""
+        model = self._model
+        if model.kind == "exponential":
+            return -model.mean * math.log1p(-u)
+        if model.kind == "deterministic":
+            return model.mean
+        if model.kind == "llm":
+            raise ValueError("llm service times depend on tokens and the batch: see LlmServer, llm_request_s")
+        sigma2 = math.log1p(model.cv**2)
+        return math.exp(math.log(model.mean) - sigma2 / 2.0 + math.sqrt(sigma2) * float(ndtri(u)))
 
     def _draw(self, n: int) -> np.ndarray:
         model = self._model

@@ -31,6 +31,7 @@ class Trace:
     prompt_tokens: np.ndarray | None = None  # integer per request (None: 1 each)
     output_tokens: np.ndarray | None = None  # integer per request (None: 1 each)
     class_stream: tuple[bool, ...] | None = None  # whether each class streams (None: none does)
+    service_u: np.ndarray | None = None  # workload.service_draws per_request: a uniform draw per request
 
     def __post_init__(self) -> None:
         fields = (self.class_names, self.class_models, self.class_work, self.class_regions, self.class_priorities)
@@ -87,7 +88,7 @@ def generate_trace(scenario: Scenario, seed: int | None = None) -> Trace:
     seed = scenario.seed if seed is None else seed
     workload = scenario.workload
     if workload.trace is not None:
-        return _migrate(_replayed(scenario), workload, seed)
+        return _with_service_draws(_migrate(_replayed(scenario), workload, seed), workload, seed)
     times = _arrival_times(scenario, seed)
     session = _sessions(workload, seed, times.size)
     classes = workload.classes or [RequestClass(name="default")]
@@ -105,7 +106,14 @@ def generate_trace(scenario: Scenario, seed: int | None = None) -> Trace:
         prompt[mine] = draw_tokens(c.prompt_tokens or workload.prompt_tokens, stream(seed, "prompt-tokens", index), n)
         output[mine] = draw_tokens(c.output_tokens or workload.output_tokens, stream(seed, "output-tokens", index), n)
     trace = _with_classes(times, klass, session, classes, prompt, output, workload.sessions is not None)
-    return _migrate(trace, workload, seed)
+    return _with_service_draws(_migrate(trace, workload, seed), workload, seed)
+
+
+def _with_service_draws(trace: Trace, workload: Workload, seed: int) -> Trace:
+    """``trace`` with one uniform draw per request when service times are drawn per request."""
+    if workload.service_draws != "per_request":
+        return trace
+    return replace(trace, service_u=stream(seed, "service-u").random(len(trace)))
 
 
 def _arrival_times(scenario: Scenario, seed: int) -> np.ndarray:

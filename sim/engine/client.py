@@ -42,6 +42,7 @@ class Clients:
         # sessions matter only when the workload has them; otherwise the request id is the key
         self.session: list[int] | None = trace.session.tolist() if trace.has_sessions else None
         self.class_work = trace.class_work
+        self.service_u: list[float] | None = None if trace.service_u is None else trace.service_u.tolist()
         self.class_priority = trace.class_priorities
         assert trace.prompt_tokens is not None and trace.output_tokens is not None
         # a constant column stays one int: a million-request run need not hold a million of them
@@ -84,6 +85,8 @@ class Clients:
         session = req if self.session is None else self.session[req]
         attempt = Attempt(req, number, klass, session, self.class_work[klass], self.env._now)
         attempt.priority = self.class_priority[klass]
+        if self.service_u is not None:
+            attempt.service_u = self.service_u[req]
         prompt, output = self.prompt_tokens, self.output_tokens
         if not isinstance(prompt, int):
             prompt = prompt[req]
@@ -145,6 +148,8 @@ class Clients:
                 column.append(column[req])
         if self.session is not None:
             self.session.append(self.session[req])
+        if self.service_u is not None:
+            self.service_u.append(self.service_u[req])  # the same prompt: the same work
         self.code.append(0)
         self.end_s.append(float("nan"))
         self.attempts.append(0)

@@ -115,6 +115,7 @@ class Attempt:
         "server",
         "server_done",
         "server_end_s",
+        "service_u",
         "session",
         "start_s",
         "tokens",
@@ -131,6 +132,7 @@ class Attempt:
         self.klass = klass
         self.session = session  # affinity key (a session or prefix id)
         self.work = work  # work units: the class's service-time multiplier
+        self.service_u = -1.0  # per-request service draws: the request's quantile (-1: the server's stream)
         self.priority = 0  # criticality of its class: lower is shed first
         self.prompt_tokens = 1
         self.output_tokens = 1

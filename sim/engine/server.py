@@ -173,7 +173,8 @@ class Server:
             self.kernel.call_at(now + attempt.outcome_delay_s, self._complete, attempt)
             return
         attempt.outcome = 200
-        delay_s = self.service.next_s() * attempt.work * self.slow_factor
+        u = attempt.service_u
+        delay_s = (self.service.next_s() if u < 0.0 else self.service.at_s(u)) * attempt.work * self.slow_factor
         if self.factors is not None:
             delay_s *= self.factors[self.busy]
         self.kernel.call_at(now + delay_s, self._complete, attempt)

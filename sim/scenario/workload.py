@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -85,6 +86,12 @@ class Workload(ScenarioModel):
     )
     trace: TraceReplay | None = Field(default=None, description="replay a recorded trace instead of drawing arrivals")
     migrations: list[Migration] = Field(default_factory=list, description="traffic moved from one model to another")
+    service_draws: Literal["per_server", "per_request"] = Field(
+        default="per_server",
+        description="per_server: each server draws service times from its own stream; per_request: each request "
+        "carries one uniform draw that the serving cluster's model turns into its service time, whichever server "
+        "serves it (its retries too); orchsim validate uses it so the mock and the simulation share the work",
+    )
 
     @field_validator("profile")
     @classmethod

@@ -1,0 +1,109 @@
+"""``workload.service_draws: per_request``: one draw per request, whichever server serves it.
+
+This is what lets ``orchsim validate`` compare the mock and the simulation request by request:
+the same work per request on both sides, so their difference is the model's, not sampling noise.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from scipy import stats as st
+
+from sim import theory
+from sim.engine import SimResult
+from sim.scenario import ServiceModel
+from sim.service import ServiceTimes
+from sim.workload import generate_trace
+from tests.conftest import make_scenario, run_summary
+
+PER_REQUEST: dict[str, Any] = {"rate": 7, "service_draws": "per_request"}
+
+
+def service_by_request(result: SimResult) -> dict[int, float]:
+    """Service seconds of each request's first attempt that reached a server."""
+    a = result.attempts
+    served = ~np.isnan(a["start_s"]) & (a["code"] == 200)
+    out: dict[int, float] = {}
+    for req, start, end in zip(a["req"][served], a["start_s"][served], a["server_end_s"][served], strict=True):
+        out.setdefault(int(req), float(end - start))
+    return out
+
+
+@pytest.mark.parametrize("kind", [{"kind": "exponential", "mean": 1.0}, {"kind": "lognormal", "mean": 1.0, "cv": 0.5}])
+def test_a_request_takes_the_same_time_under_any_strategy(kind: dict[str, Any]) -> None:
+    clusters = [{"name": "pool", "servers": 8, "service": kind}]
+    runs = [
+        service_by_request(
+            run_summary(
+                make_scenario(duration=600, workload=PER_REQUEST, clusters=clusters, router={"strategy": s}), 5
+            )[0]
+        )
+        for s in ("round_robin", "least_connections", "random")
+    ]
+    common = set(runs[0]) & set(runs[1]) & set(runs[2])
+    assert len(common) > 3500
+    for req in common:
+        assert runs[0][req] == pytest.approx(runs[1][req], rel=1e-9) == pytest.approx(runs[2][req], rel=1e-9)
+
+
+def test_per_server_draws_differ_by_strategy() -> None:
+    """The default: each server's own stream, so the same request gets other work elsewhere."""
+    clusters = [{"name": "pool", "servers": 8}]
+    runs = [
+        service_by_request(
+            run_summary(
+                make_scenario(duration=600, workload={"rate": 7}, clusters=clusters, router={"strategy": s}), 5
+            )[0]
+        )
+        for s in ("round_robin", "random")
+    ]
+    common = set(runs[0]) & set(runs[1])
+    assert sum(runs[0][r] != runs[1][r] for r in common) > 0.9 * len(common)
+
+
+def test_per_request_draws_leave_the_rest_of_the_trace_alone() -> None:
+    base = make_scenario(duration=600, workload={"rate": 7})
+    drawn = make_scenario(duration=600, workload=PER_REQUEST)
+    plain, with_u = generate_trace(base, 3), generate_trace(drawn, 3)
+    assert plain.service_u is None
+    assert with_u.service_u is not None and with_u.service_u.shape == with_u.arrival_s.shape
+    np.testing.assert_array_equal(plain.arrival_s, with_u.arrival_s)
+    assert with_u.service_u.min() >= 0.0 and with_u.service_u.max() < 1.0
+
+
+@pytest.mark.parametrize(
+    ("spec", "mean", "cv"),
+    [
+        ({"kind": "exponential", "mean": 2.0}, 2.0, 1.0),
+        ({"kind": "lognormal", "mean": 1.5, "cv": 0.8}, 1.5, 0.8),
+        ({"kind": "deterministic", "mean": 0.5}, 0.5, 0.0),
+    ],
+)
+def test_quantile_draws_have_the_models_mean_and_cv(spec: dict[str, Any], mean: float, cv: float) -> None:
+    times = ServiceTimes(ServiceModel(**spec), np.random.default_rng(0))
+    u = np.random.default_rng(1).random(200_000)
+    values = np.array([times.at_s(float(x)) for x in u])
+    assert values.mean() == pytest.approx(mean, rel=0.01)
+    assert values.std() / values.mean() == pytest.approx(cv, abs=0.01)
+    if spec["kind"] == "lognormal":  # the same law as the per-server draws, not only its moments
+        drawn = np.array([times.next_s() for _ in range(20_000)])
+        assert st.ks_2samp(values[:20_000], drawn).pvalue > 0.001
+
+
+def test_per_request_central_queue_is_still_mmc() -> None:
+    """M/M/10 at load 0.8, per-request draws: Wq = 0.2046 s (Erlang C), six seeds, 99% interval."""
+    fields: dict[str, Any] = {
+        "duration": 40000,
+        "warmup": 500,
+        "workload": {"rate": 8, "service_draws": "per_request"},
+        "clusters": [{"name": "pool", "servers": 10}],
+        "router": {"strategy": "central_queue"},
+    }
+    values = np.array([run_summary(make_scenario(**fields), seed)[1]["wait_s"]["mean"] for seed in range(1, 7)])
+    half = st.t.ppf(0.995, values.size - 1) * values.std(ddof=1) / np.sqrt(values.size)
+    expected = theory.mmc_wait_s(10, 8, 1.0)
+    assert abs(values.mean() - expected) <= half
+    assert half <= 0.10 * expected
