@@ -36,8 +36,9 @@ class Outcome:
     length: int = 0
 
 
-def chat_body(model: str | None, stream: bool, max_tokens: int) -> bytes:
-    """A chat completion request body; streamed ones ask for the usage chunk."""
+def chat_body(model: str | None, stream: bool, max_tokens: int, service_u: float | None = None) -> bytes:
+    """A chat completion request body; streamed ones ask for the usage chunk. ``service_u``: the
+    request's own service draw, sent in OpenAI's ``metadata`` (per-request service draws)."""
     body: dict[str, object] = {
         "messages": [{"role": "user", "content": "Say something."}],
         "max_tokens": max_tokens,
@@ -45,6 +46,8 @@ def chat_body(model: str | None, stream: bool, max_tokens: int) -> bytes:
     }
     if model:
         body["model"] = model
+    if service_u is not None:
+        body["metadata"] = {"orchsim_service_u": repr(service_u)}
     if stream:
         body["stream_options"] = {"include_usage": True}
     return json.dumps(body).encode()

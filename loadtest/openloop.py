@@ -66,6 +66,8 @@ class Dispatcher:
         self.klass = trace.klass[plan.shard :: plan.shards]
         self.class_names = trace.class_names
         self.bodies = [chat_body(model, plan.stream, plan.max_tokens) for model in trace.class_models]
+        self.models = trace.class_models
+        self.service_u = None if trace.service_u is None else trace.service_u[plan.shard :: plan.shards]
         clients = plan.scenario.clients
         self.timeout_s = None if clients.timeout is None else clients.timeout / plan.time_scale
         self.draws = Draws(stream(plan.seed, "locust-clients", plan.shard))
@@ -115,8 +117,11 @@ class Dispatcher:
         if self.budget is not None:
             self.budget.deposit(self.sim_now_s())
         intended_s, number, previous_s = due_s, 1, 0.0
+        body = self.bodies[klass]
+        if self.service_u is not None:  # per-request service draws: the mock serves this request's own work
+            body = chat_body(self.models[klass], self.plan.stream, self.plan.max_tokens, float(self.service_u[i]))
         while True:
-            record = self._attempt(req, klass, due_s, intended_s, number)
+            record = self._attempt(req, klass, body, due_s, intended_s, number)
             if record.status == 200 or not self._may_retry(number, record.status):
                 return
             delay_s = backoff_s(policy, number, previous_s, self.draws)
@@ -127,7 +132,7 @@ class Dispatcher:
             intended_s = record.end_s + delay_s / self.plan.time_scale
             gevent.sleep(max(0.0, intended_s - self.now_s()))
 
-    def _attempt(self, req: int, klass: int, due_s: float, intended_s: float, number: int) -> Record:
+    def _attempt(self, req: int, klass: int, body: bytes, due_s: float, intended_s: float, number: int) -> Record:
         nan = math.nan
         record = Record(req, number, klass, due_s, intended_s, nan, nan, nan, 0, 0, nan, nan)
         self.records.append(record)
@@ -136,7 +141,7 @@ class Dispatcher:
             record.status = 429  # refused by the client itself, as in the simulator
             self.report(record, 0)
             return record
-        outcome = send(self.host, self.port, self.bodies[klass], self.plan.stream, self.timeout_s)
+        outcome = send(self.host, self.port, body, self.plan.stream, self.timeout_s)
         self._fill(record, outcome)
         if (self.bucket is not None or self.adaptive is not None) and record.status != 429:
             self._learn(record.status)

@@ -48,6 +48,9 @@ __all__ = [
 ]
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+# Both sides serve each request with the same work (its own draw, sent to the mock in the request),
+# so that what differs is the model, not the luck of the draws; --set can turn it back to per_server.
+SHARED_WORK = "workload.service_draws=per_request"
 
 
 class ValidateError(Exception):
@@ -227,12 +230,13 @@ def validate(
     say: Callable[[object], None],
 ) -> int:
     """The whole validation into ``out``; 0 when every row is within tolerance, 1 otherwise."""
-    scenario = fine_windows(load_scenario(scenario_path, options.overrides))
+    scenario = fine_windows(load_scenario(scenario_path, [SHARED_WORK, *options.overrides]))
     seed = scenario.seed if seed is None else seed
     write_resolved(out / "scenario.resolved.yaml", scenario, seed)
     say(
         f"orchsim validate: {scenario.name} (seed {seed}) at time scale {options.time_scale:g}: "
-        f"{scenario.duration / options.time_scale:.0f} s of load on the mock, then the simulation"
+        f"{scenario.duration / options.time_scale:.0f} s of load on the mock, then the simulation; "
+        f"service draws {scenario.workload.service_draws.replace('_', '-')}"
     )
     notes: list[str] = []
     records_path, overhead_s = run_load(out, scenario, seed, options, notes)

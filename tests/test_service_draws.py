@@ -6,12 +6,15 @@ the same work per request on both sides, so their difference is the model's, not
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
 import pytest
 from scipy import stats as st
 
+from loadtest.attempt import chat_body
+from loadtest.mock.openai_api import RequestError, parse_chat_request
 from sim import theory
 from sim.engine import SimResult
 from sim.scenario import ServiceModel
@@ -107,3 +110,29 @@ def test_per_request_central_queue_is_still_mmc() -> None:
     expected = theory.mmc_wait_s(10, 8, 1.0)
     assert abs(values.mean() - expected) <= half
     assert half <= 0.10 * expected
+
+
+def test_the_mock_reads_the_requests_own_draw_from_openai_metadata() -> None:
+    body = json.loads(chat_body("m", False, 4, 0.25))
+    assert body["metadata"] == {"orchsim_service_u": "0.25"}
+    assert parse_chat_request(json.dumps(body).encode()).service_u == 0.25
+    assert parse_chat_request(chat_body("m", False, 4)).service_u is None
+    assert parse_chat_request(json.dumps({**body, "metadata": {"user": "x"}}).encode()).service_u is None
+
+
+@pytest.mark.parametrize(
+    ("metadata", "param"),
+    [
+        ({"orchsim_service_u": "1.0"}, "metadata.orchsim_service_u"),
+        ({"orchsim_service_u": "-0.1"}, "metadata.orchsim_service_u"),
+        ({"orchsim_service_u": "nan"}, "metadata.orchsim_service_u"),
+        ({"orchsim_service_u": "half"}, "metadata.orchsim_service_u"),
+        ({"orchsim_service_u": 0.5}, "metadata"),
+        (["orchsim_service_u"], "metadata"),
+    ],
+)
+def test_a_bad_draw_is_a_422_naming_the_field(metadata: object, param: str) -> None:
+    body = {"messages": [{"role": "user", "content": "hi"}], "metadata": metadata}
+    with pytest.raises(RequestError) as caught:
+        parse_chat_request(json.dumps(body).encode())
+    assert caught.value.status == 422 and caught.value.param == param

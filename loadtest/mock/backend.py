@@ -218,7 +218,8 @@ def _service_s(server: MockServer, spec: Cluster, chat_request: ChatRequest) -> 
     """Service time in scenario seconds: a draw, or for the LLM model prefill + decode at the
     batch size the request starts in (the request's prompt words and max_tokens as token counts)."""
     if spec.service.kind != "llm":
-        return server.service.next_s()
+        u = chat_request.service_u  # the request's own draw (per-request service draws), else the server's stream
+        return server.service.next_s() if u is None else server.service.at_s(u)
     batch = server.slots - server.free
     prompt, output = chat_request.prompt_tokens, chat_request.max_tokens
     return llm_request_s(spec.service, prompt, output, batch, server.slots)

@@ -12,6 +12,7 @@ from aiohttp import web
 
 __all__ = [
     "MAX_BODY_BYTES",
+    "SERVICE_U_KEY",
     "ChatRequest",
     "RequestError",
     "chunk",
@@ -41,6 +42,10 @@ class ChatRequest:
     max_tokens: int
     include_usage: bool
     prompt_tokens: int
+    service_u: float | None = None  # metadata.orchsim_service_u: the request's own service draw
+
+
+SERVICE_U_KEY = "orchsim_service_u"  # in OpenAI's ``metadata`` (a map of strings)
 
 
 def error_response(
@@ -80,7 +85,26 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
         max_tokens=_positive(body),
         include_usage=bool((body.get("stream_options") or {}).get("include_usage", False)),
         prompt_tokens=sum(len(str(m.get("content", "")).split()) for m in messages),
+        service_u=_service_u(body),
     )
+
+
+def _service_u(body: dict[str, Any]) -> float | None:
+    """The per-request service draw orchsim's load generator sends (scenario ``service_draws: per_request``)."""
+    metadata = body.get("metadata")
+    if metadata is None:
+        return None
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise RequestError(422, "'metadata' must be an object of strings", "metadata")
+    if SERVICE_U_KEY not in metadata:
+        return None
+    try:
+        u = float(metadata[SERVICE_U_KEY])
+    except ValueError:
+        u = -1.0
+    if not 0.0 <= u < 1.0:
+        raise RequestError(422, f"'metadata.{SERVICE_U_KEY}' must be a number in [0, 1)", f"metadata.{SERVICE_U_KEY}")
+    return u
 
 
 def _field(body: dict[str, Any], name: str, kind: type, default: Any) -> Any:
