@@ -301,18 +301,6 @@ def test_runtime_fault_injection_and_its_end(service: str) -> None:
     assert info.value.code == 400
 
 
-def test_scheduled_crash_drops_connections_and_the_router_answers_502(tmp_path: Path) -> None:
-    """The scenario crashes server a/0 for its whole run: the router gets no answer from it (502)."""
-    scenario = {
-        **SCENARIO,
-        "router": {"strategy": "round_robin"},
-        "faults": [{"kind": "crash", "target": "a/0", "at": 0, "duration": "1h"}],
-    }
-    with serving(tmp_path, scenario, "--time-scale", "10") as url:
-        codes = sorted(post(url, MESSAGE)[0] for _ in range(4))
-    assert codes == [200, 200, 502, 502]  # round robin: every other request lands on the crashed server
-
-
 def _open_fds(url: str) -> float:
     with urllib.request.urlopen(url + "/metrics", timeout=5) as response:
         line = next(x for x in response.read().decode().splitlines() if x.startswith("process_open_fds "))

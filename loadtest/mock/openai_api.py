@@ -17,6 +17,8 @@ __all__ = [
     "RequestError",
     "chunk",
     "completion",
+    "error_body",
+    "error_frame",
     "error_response",
     "parse_chat_request",
 ]
@@ -48,10 +50,8 @@ class ChatRequest:
 SERVICE_U_KEY = "orchsim_service_u"  # in OpenAI's ``metadata`` (a map of strings)
 
 
-def error_response(
-    status: int, message: str, param: str | None = None, headers: dict[str, str] | None = None
-) -> web.Response:
-    """An error in OpenAI's body format."""
+def error_body(status: int, message: str, param: str | None = None) -> dict[str, Any]:
+    """OpenAI's error body; ``code`` carries the HTTP status as a string."""
     kind = {
         400: "invalid_request_error",
         404: "not_found_error",
@@ -59,8 +59,19 @@ def error_response(
         422: "invalid_request_error",
         429: "rate_limit_error",
     }.get(status, "server_error")
-    body = {"error": {"message": message, "type": kind, "param": param, "code": str(status)}}
-    return web.json_response(body, status=status, headers=headers)
+    return {"error": {"message": message, "type": kind, "param": param, "code": str(status)}}
+
+
+def error_response(
+    status: int, message: str, param: str | None = None, headers: dict[str, str] | None = None
+) -> web.Response:
+    """An error in OpenAI's body format."""
+    return web.json_response(error_body(status, message, param), status=status, headers=headers)
+
+
+def error_frame(status: int, message: str) -> bytes:
+    """A failure after a stream began: an SSE ``data:`` frame with OpenAI's error body (inside a 200)."""
+    return b"data: " + json.dumps(error_body(status, message)).encode() + b"\n\n"
 
 
 def parse_chat_request(raw: bytes) -> ChatRequest:

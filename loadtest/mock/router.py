@@ -2,74 +2,65 @@
 
     python -m loadtest.mock.router SCENARIO --port P --backend-port-base B [--time-scale K] [--set ...]
 
-It validates requests, refuses with 503 when its own capacity (instances x concurrency) is used
-up, picks a cluster serving the model and a server with the scenario's strategy (the same code
-as the simulator, fed the router's live in-flight counts), forwards over HTTP and streams the
-answer back unbuffered; a backend it cannot reach gives 502, one too slow (client timeout,
-scaled) 504.
+It validates requests, refuses with 503 when its own capacity (instances x concurrency, scaled by
+router_saturation faults) is used up, picks a cluster serving the model and a server with the
+scenario's strategy (the same code as the simulator, fed the router's live in-flight counts),
+forwards over HTTP and streams the answer back unbuffered. As in the simulator, a server it cannot
+reach (refused: crashed and not yet noticed; or the connection dropped) gives 503, one too slow
+(client timeout, scaled) 504.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, generate_latest
 
-from loadtest.mock.openai_api import MAX_BODY_BYTES, RequestError, error_response, parse_chat_request
+from loadtest.mock.classes import CLASS_HEADER, ClassTable
+from loadtest.mock.detection import HealthChecks, Outliers
+from loadtest.mock.injection import ROUTER_KINDS, FaultError, Injection, parse_injection, planned_injections
+from loadtest.mock.openai_api import (
+    MAX_BODY_BYTES,
+    RequestError,
+    error_frame,
+    error_response,
+    parse_chat_request,
+)
 from loadtest.mock.process import run_on_loopback, server_parser
+from loadtest.mock.routed import routed_clusters, watch
 from sim.loading import load_scenario
-from sim.rng import Draws, stream
-from sim.scenario import HealthCheck, OutlierEjection, Scenario
-from sim.strategies import Strategy, make_strategy
+from sim.scenario import Scenario
 
-__all__ = ["BackendView", "build_app", "main"]
+__all__ = ["Capacity", "build_app", "main"]
 
 
-@dataclass
-class BackendView:
-    """What a strategy reads of one backend server: the router's own live counts."""
+class Capacity:
+    """The routing layer's slots: ``instances x concurrency`` (None: unbounded) times the factors of the
+    router_saturation faults in force, rounded down (the simulator's Router.scale_capacity)."""
 
-    index: int
-    slots: int
-    busy: int = 0
-    queued: int = 0
-    in_flight: int = 0
-    work_in_flight: float = 0.0
-    tokens_in_flight: int = 0
-    prefix_sessions: frozenset[int] = frozenset()  # the mock keeps no prefix cache
-    healthy: bool = True  # the router's view from its health checks
-    probe_failures: int = 0
-    probe_successes: int = 0
-    consecutive_5xx: int = 0
-    ejected_until: float = 0.0
-    ejections: int = 0
+    def __init__(self, base: int | None) -> None:
+        self.base, self.limit, self.scale = base, base, 1.0
+        self.in_flight = 0
 
+    def multiply(self, factor: float) -> None:
+        """Scale the capacity by ``factor``; slots held stay held."""
+        self.scale *= factor
+        if self.base is not None:
+            self.limit = max(0, math.floor(self.base * self.scale + 1e-9))
 
-@dataclass
-class RoutedCluster:
-    name: str
-    url: str
-    models: list[str] | None
-    views: list[BackendView]
-    strategy: Strategy
-    draws: Draws
-    slots: int = field(default=0)
+    def full(self) -> bool:
+        return self.limit is not None and self.in_flight >= self.limit
 
-    def usable(self, panic_threshold: float) -> list[BackendView]:
-        """Servers healthy and not ejected; all of them below the panic threshold."""
-        now = time.monotonic()
-        usable = [v for v in self.views if v.healthy and v.ejected_until <= now]
-        return self.views if len(usable) < panic_threshold * len(self.views) else usable
-
-    def choose(self, request: Any, views: list[BackendView]) -> BackendView:
-        if self.strategy.central:  # the mock has no router queue: least in flight, as free as it gets
-            return min(views, key=lambda v: (v.in_flight, v.index))
-        return views[self.strategy.choose(views, request, self.draws)]
+    def saturate(self, fault: Injection) -> None:
+        """A router_saturation fault now, lifted after its duration (0: it stays)."""
+        self.multiply(fault.value)
+        if fault.duration_s > 0:
+            asyncio.get_running_loop().call_later(fault.duration_s, self.multiply, 1.0 / fault.value)
 
 
 @dataclass
@@ -85,32 +76,37 @@ def build_app(
     scenario: Scenario, backend_urls: list[str], time_scale: float, max_body_bytes: int = MAX_BODY_BYTES
 ) -> web.Application:
     """The router application for ``scenario`` with one backend URL per cluster."""
-    clusters = _clusters(scenario, backend_urls)
-    capacity = None if scenario.router.concurrency is None else scenario.router.instances * scenario.router.concurrency
+    clusters = routed_clusters(scenario, backend_urls)
+    spec = scenario.router
+    capacity = Capacity(None if spec.concurrency is None else spec.instances * spec.concurrency)
+    classes = ClassTable(scenario)
     timeout_s = None if scenario.clients.timeout is None else scenario.clients.timeout / time_scale
-    state = {"in_flight": 0}
     registry = CollectorRegistry()
     ProcessCollector(registry=registry)  # process_open_fds and friends, to spot leaks
     answers = Counter("orchsim_router_requests", "answers by code", ["code"], registry=registry)
     in_flight = Gauge("orchsim_router_in_flight", "requests being proxied", registry=registry)
     latency = Histogram("orchsim_router_latency_seconds", "time to the last byte", registry=registry)
     app = web.Application(client_max_size=max_body_bytes)
-
-    outliers = (
-        None if scenario.router.outlier_ejection is None else Outliers(scenario.router.outlier_ejection, time_scale)
-    )
+    outliers = None if spec.outlier_ejection is None else Outliers(spec.outlier_ejection, time_scale)
+    tasks: list[asyncio.Task[None]] = []
 
     async def startup(app: web.Application) -> None:
         # no cap on connections to backends; idle ones close after 2 s so a burst leaves nothing behind
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=None, keepalive_timeout=2.0)
-        app["session"] = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=timeout_s))
-        if scenario.router.health_check is not None:
-            checker = HealthChecks(scenario.router.health_check, time_scale, clusters, app["session"])
-            app["health_task"] = asyncio.create_task(checker.run())
+        session = app["session"] = aiohttp.ClientSession(
+            connector=connector, timeout=aiohttp.ClientTimeout(total=timeout_s)
+        )
+        tasks.extend(asyncio.create_task(watch(cluster, session)) for cluster in clusters)
+        if spec.health_check is not None:
+            tasks.append(asyncio.create_task(HealthChecks(spec.health_check, time_scale, clusters, session).run()))
+        loop = asyncio.get_running_loop()
+        for at_s, fault in planned_injections(scenario, scenario.seed, time_scale):
+            if fault.kind in ROUTER_KINDS:
+                loop.call_later(at_s, capacity.saturate, fault)
 
     async def cleanup(app: web.Application) -> None:
-        if "health_task" in app:
-            app["health_task"].cancel()
+        for task in tasks:
+            task.cancel()
         await app["session"].close()
 
     async def health(request: web.Request) -> web.Response:
@@ -121,7 +117,7 @@ def build_app(
         for cluster in clusters:
             try:
                 async with app["session"].get(f"{cluster.url}/health", timeout=aiohttp.ClientTimeout(total=1)) as r:
-                    states[cluster.name] = r.status == 200
+                    states[cluster.name] = r.status == 200 and cluster.discovered
             except (TimeoutError, aiohttp.ClientError):
                 states[cluster.name] = False
         return web.json_response(
@@ -138,6 +134,7 @@ def build_app(
         try:
             body = await request.read()
             chat_request = parse_chat_request(body)
+            kind = classes.of(request.headers)
         except web.HTTPRequestEntityTooLarge:
             return _count(answers, error_response(413, f"body larger than {max_body_bytes} bytes"))
         except RequestError as exc:
@@ -146,31 +143,35 @@ def build_app(
         candidates = [c for c in clusters if not model or c.models is None or model in c.models]
         if not candidates:
             return _count(answers, error_response(404, f"model {chat_request.model!r} does not exist", "model"))
-        if capacity is not None and state["in_flight"] >= capacity:
+        if capacity.full():
             return _count(answers, error_response(503, "routing layer saturated", headers={"Retry-After": "1"}))
         cluster = max(candidates, key=lambda c: c.slots - sum(v.in_flight for v in c.views))
-        views = cluster.usable(scenario.router.panic_threshold)
-        if not views:
-            return _count(answers, error_response(503, "no healthy server", headers={"Retry-After": "1"}))
-        view = cluster.choose(_Request(sent_s=started), views)
-        state["in_flight"] += 1
+        views = cluster.usable(spec.panic_threshold, spec.health_check is not None)
+        if not views or not cluster.discovered:
+            return _count(answers, error_response(503, "no server to send to", headers={"Retry-After": "1"}))
+        routed = _Request(klass=kind.index, work=kind.work, sent_s=started)
+        view = cluster.choose(routed, views)
+        capacity.in_flight += 1
         view.in_flight += 1
+        view.work_in_flight += kind.work
         view.busy = min(view.in_flight, view.slots)
         in_flight.inc()
+        headers = {"Content-Type": "application/json"}
+        if CLASS_HEADER in request.headers:
+            headers[CLASS_HEADER] = request.headers[CLASS_HEADER]
         try:
-            response = await _forward(
-                request, app["session"], f"{cluster.url}/s/{view.index}/v1/chat/completions", body
-            )
+            response = await _forward(request, app["session"], f"{view.url}/v1/chat/completions", body, headers)
         finally:
-            state["in_flight"] -= 1
+            capacity.in_flight -= 1
             view.in_flight -= 1
+            view.work_in_flight -= kind.work
             view.busy = min(view.in_flight, view.slots)
             in_flight.dec()
         if outliers is not None:
             outliers.observe(cluster, view, response.status)
         observe = getattr(cluster.strategy, "on_complete", None)
         if observe is not None:
-            observe(view, _Request(sent_s=started), time.perf_counter())
+            observe(view, routed, time.perf_counter())
         latency.observe(time.perf_counter() - started)
         return _count(answers, response)
 
@@ -178,13 +179,20 @@ def build_app(
         return web.Response(body=generate_latest(registry), content_type="text/plain")
 
     async def admin_faults(request: web.Request) -> web.Response:
-        """Inject a fault now: {"cluster": NAME, "server": I or null, "kind", "value", "duration_s"}."""
+        """Inject a fault now: {"kind", "cluster", "server", "value", "duration_s", "in_flight"}; the
+        router plays router_saturation itself and hands the others to the cluster's backend."""
         try:
-            fault = await request.json()
-            cluster = next(c for c in clusters if c.name == fault.pop("cluster"))
-        except (ValueError, KeyError, StopIteration, AttributeError) as exc:
-            return error_response(400, f"bad fault: give an existing 'cluster' ({exc})", "cluster")
-        async with app["session"].post(f"{cluster.url}/admin/faults", json=fault) as upstream:
+            fault = parse_injection(await request.json())
+            if fault.kind in ROUTER_KINDS:
+                capacity.saturate(fault)
+                return web.json_response({"applied": fault.payload()})
+            cluster = next((c for c in clusters if c.name == fault.cluster), None)
+            if cluster is None:
+                known = ", ".join(c.name for c in clusters)
+                raise FaultError(f"cluster must name a cluster ({known}) (got {fault.cluster!r})", "cluster")
+        except ValueError as exc:  # FaultError, and JSON that does not parse
+            return error_response(400, f"bad fault: {exc}", getattr(exc, "field", None))
+        async with app["session"].post(f"{cluster.url}/admin/faults", json=fault.payload()) as upstream:
             return web.Response(body=await upstream.read(), status=upstream.status, content_type="application/json")
 
     app.on_startup.append(startup)
@@ -198,86 +206,18 @@ def build_app(
     return app
 
 
-class HealthChecks:
-    """Active health checks of every backend server, as the scenario configures them (scaled time)."""
-
-    def __init__(
-        self, spec: HealthCheck, time_scale: float, clusters: list[RoutedCluster], session: aiohttp.ClientSession
-    ) -> None:
-        self.spec, self.time_scale, self.clusters, self.session = spec, time_scale, clusters, session
-
-    async def run(self) -> None:
-        pairs = [(c, v) for c in self.clusters for v in c.views]
-        while True:
-            await asyncio.sleep(self.spec.interval / self.time_scale)
-            results = await asyncio.gather(*(self._probe(c, v) for c, v in pairs))
-            for (_, view), ok in zip(pairs, results, strict=True):
-                self._count(view, ok)
-
-    async def _probe(self, cluster: RoutedCluster, view: BackendView) -> bool:
-        timeout = aiohttp.ClientTimeout(total=self.spec.timeout / self.time_scale)
-        try:
-            async with self.session.get(f"{cluster.url}/s/{view.index}/health", timeout=timeout) as response:
-                await response.read()
-                return response.status == 200
-        except (TimeoutError, aiohttp.ClientError):
-            return False
-
-    def _count(self, view: BackendView, ok: bool) -> None:
-        if ok:
-            view.probe_failures, view.probe_successes = 0, view.probe_successes + 1
-            if not view.healthy and view.probe_successes >= self.spec.healthy_threshold:
-                view.healthy = True
-        else:
-            view.probe_successes, view.probe_failures = 0, view.probe_failures + 1
-            if view.healthy and view.probe_failures >= self.spec.unhealthy_threshold:
-                view.healthy = False
-
-
-class Outliers:
-    """Passive outlier ejection: consecutive 5xx answers eject a server for base x ejections (scaled)."""
-
-    def __init__(self, spec: OutlierEjection, time_scale: float) -> None:
-        self.spec, self.time_scale = spec, time_scale
-
-    def observe(self, cluster: RoutedCluster, view: BackendView, status: int) -> None:
-        if status < 500:
-            view.consecutive_5xx = 0
-            return
-        view.consecutive_5xx += 1
-        now = time.monotonic()
-        ejected = sum(v.ejected_until > now for v in cluster.views)
-        cap = max(1, int(self.spec.max_ejected_fraction * len(cluster.views)))
-        if view.consecutive_5xx >= self.spec.consecutive_5xx and view.ejected_until <= now and ejected < cap:
-            view.ejections += 1
-            view.ejected_until = now + self.spec.base_ejection * view.ejections / self.time_scale
-            view.consecutive_5xx = 0
-
-
 def _count(counter: Counter, response: web.StreamResponse) -> web.StreamResponse:
     counter.labels(str(response.status)).inc()
     return response
 
 
-def _clusters(scenario: Scenario, urls: list[str]) -> list[RoutedCluster]:
-    out = []
-    for i, (spec, url) in enumerate(zip(scenario.clusters, urls, strict=True)):
-        views = [BackendView(index=k, slots=spec.slots) for k in range(spec.servers)]
-        name, params = (
-            (scenario.router.strategy, scenario.router.params)
-            if spec.strategy is None
-            else (spec.strategy, spec.params or {})
-        )
-        draws = Draws(stream(scenario.seed, "routing", i))
-        strategy = make_strategy(name, params, views, draws)
-        out.append(RoutedCluster(spec.name, url, spec.models, views, strategy, draws, spec.servers * spec.slots))
-    return out
-
-
-async def _forward(request: web.Request, session: aiohttp.ClientSession, url: str, body: bytes) -> web.StreamResponse:
+async def _forward(
+    request: web.Request, session: aiohttp.ClientSession, url: str, body: bytes, headers: dict[str, str]
+) -> web.StreamResponse:
     """Proxy one request; stream the answer through as it arrives."""
+    response: web.StreamResponse | None = None
     try:
-        async with session.post(url, data=body, headers={"Content-Type": "application/json"}) as upstream:
+        async with session.post(url, data=body, headers=headers) as upstream:
             if upstream.content_type != "text/event-stream":
                 payload = await upstream.read()
                 return web.Response(
@@ -291,9 +231,18 @@ async def _forward(request: web.Request, session: aiohttp.ClientSession, url: st
             await response.write_eof()
             return response
     except TimeoutError:
-        return error_response(504, "backend too slow: timed out")
-    except aiohttp.ClientConnectionError as exc:
-        return error_response(502, f"backend unreachable: {exc}")
+        return await _failed(response, 504, "backend too slow: timed out")
+    except aiohttp.ClientError as exc:  # refused, reset, closed before (or while) answering
+        return await _failed(response, 503, f"backend unavailable: {exc}")
+
+
+async def _failed(stream: web.StreamResponse | None, status: int, message: str) -> web.StreamResponse:
+    """An error answer; once a stream has begun, an SSE error frame that ends it."""
+    if stream is None:
+        return error_response(status, message, headers={"Retry-After": "1"} if status == 503 else None)
+    await stream.write(error_frame(status, message))
+    await stream.write_eof()
+    return stream
 
 
 def _passed(upstream: aiohttp.ClientResponse) -> dict[str, str]:

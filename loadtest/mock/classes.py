@@ -1,0 +1,56 @@
+"""Request classes over HTTP: a request names its scenario class in the ``X-Orchsim-Class`` header.
+
+The mock's servers multiply the service time by the class's ``work``, as the simulator does, and
+the router counts that work in flight for ``least_outstanding_work``. No header: work 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from loadtest.mock.openai_api import RequestError
+from sim.scenario import Scenario
+
+__all__ = ["CLASS_HEADER", "ClassTable", "RequestKind"]
+
+CLASS_HEADER = "X-Orchsim-Class"
+
+
+@dataclass(frozen=True)
+class RequestKind:
+    """A request's class index (in the scenario's order) and its service-time multiplier."""
+
+    index: int = 0
+    work: float = 1.0
+
+
+NO_CLASS = RequestKind()
+
+
+class ClassTable:
+    """The class names a request may give: the scenario's classes ("default" when it has none) and
+    the twins its model migrations create (``NAME@MODEL``, same work). A replayed trace may name
+    classes of its own (work 1, as in the simulator), so then unknown names are accepted."""
+
+    def __init__(self, scenario: Scenario) -> None:
+        classes = scenario.workload.classes
+        self.kinds = {c.name: RequestKind(i, c.work) for i, c in enumerate(classes)} or {"default": NO_CLASS}
+        for migration in scenario.workload.migrations:
+            for c in classes:
+                if c.model == migration.from_model:
+                    self.kinds.setdefault(f"{c.name}@{migration.to_model}", self.kinds[c.name])
+        self.open = scenario.workload.trace is not None
+
+    def of(self, headers: Mapping[str, str]) -> RequestKind:
+        """The class a request names; RequestError (400) for a name the scenario does not have."""
+        name = headers.get(CLASS_HEADER)
+        if name is None:
+            return NO_CLASS
+        kind = self.kinds.get(name)
+        if kind is not None:
+            return kind
+        if self.open:
+            return RequestKind(len(self.kinds), 1.0)
+        known = ", ".join(sorted(self.kinds))
+        raise RequestError(400, f"{CLASS_HEADER}: unknown request class {name!r} (known: {known})", CLASS_HEADER)

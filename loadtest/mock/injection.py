@@ -1,0 +1,121 @@
+"""Fault injections of the mock service: what ``POST /admin/faults`` takes, and a scenario's faults as
+a plan of injections at scaled times (played by the mock itself, or by the load generator).
+
+Pure data: no asyncio, no aiohttp, so the gevent load generator can import it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sim.engine.faults import target_indices
+from sim.scenario import Scenario
+
+__all__ = ["BACKEND_KINDS", "KINDS", "ROUTER_KINDS", "FaultError", "Injection", "parse_injection", "planned_injections"]
+
+# "unavailable" (503 for everything) exists only at runtime; the others are the scenario's kinds
+BACKEND_KINDS = ("slowdown", "error_rate", "crash", "partition", "unavailable", "drain", "healthcheck_flap")
+ROUTER_KINDS = ("router_saturation",)
+KINDS = BACKEND_KINDS + ROUTER_KINDS
+IN_FLIGHT = ("fail", "lost")
+
+
+class FaultError(ValueError):
+    """A bad injection: the message names the field at fault."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.message, self.field = message, field
+
+
+@dataclass(frozen=True)
+class Injection:
+    """One fault started now, lifted after ``duration_s`` real seconds (0: never; a drain is permanent).
+
+    ``value`` is the slowdown factor, the share of requests (error_rate) or probes (healthcheck_flap)
+    hit, or the share of router capacity kept (router_saturation). ``server`` None: every server
+    of ``cluster``. ``in_flight`` (crash): requests held fail with 500 at once, or are ``lost``.
+    """
+
+    kind: str
+    cluster: str | None = None
+    server: int | None = None
+    value: float = 1.0
+    duration_s: float = 0.0
+    in_flight: str = "fail"
+
+    def payload(self) -> dict[str, Any]:
+        """The JSON body of ``POST /admin/faults`` for this injection."""
+        return asdict(self)
+
+
+def parse_injection(body: Any) -> Injection:
+    """Check a ``POST /admin/faults`` body; FaultError names the field at fault."""
+    if not isinstance(body, dict):
+        raise FaultError("body must be a JSON object", "body")
+    unknown = sorted(set(body) - {"kind", "cluster", "server", "value", "duration_s", "in_flight"})
+    if unknown:
+        raise FaultError(f"unknown field {unknown[0]!r}", unknown[0])
+    kind = body.get("kind")
+    if kind not in KINDS:
+        raise FaultError(f"kind must be one of {', '.join(KINDS)} (got {kind!r})", "kind")
+    value = _number(body, "value", 1.0)
+    duration_s = _number(body, "duration_s", 0.0)
+    _check_value(kind, value)
+    if duration_s < 0:
+        raise FaultError(f"duration_s must be >= 0 (got {duration_s:g})", "duration_s")
+    if kind == "drain" and duration_s > 0:
+        raise FaultError("duration_s must be 0 for drain: a drained server stays retired", "duration_s")
+    server = body.get("server")
+    if server is not None and (not isinstance(server, int) or isinstance(server, bool) or server < 0):
+        raise FaultError(f"server must be a server index >= 0 or null (got {server!r})", "server")
+    cluster = body.get("cluster")
+    if cluster is not None and not isinstance(cluster, str):
+        raise FaultError(f"cluster must be a cluster name (got {cluster!r})", "cluster")
+    in_flight = body.get("in_flight", "fail")
+    if in_flight not in IN_FLIGHT:
+        raise FaultError(f"in_flight must be fail or lost (got {in_flight!r})", "in_flight")
+    return Injection(kind, cluster, server, value, duration_s, in_flight)
+
+
+def _number(body: dict[str, Any], name: str, default: float) -> float:
+    value = body.get(name, default)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise FaultError(f"{name} must be a finite number (got {value!r})", name)
+    return float(value)
+
+
+def _check_value(kind: str, value: float) -> None:
+    if kind == "router_saturation" and not 0 < value < 1:
+        raise FaultError(f"value: router_saturation keeps this share of capacity, in (0, 1) (got {value:g})", "value")
+    if kind in ("error_rate", "healthcheck_flap") and not 0 <= value <= 1:
+        raise FaultError(f"value: {kind} is a share in [0, 1] (got {value:g})", "value")
+    if kind == "slowdown" and value <= 0:
+        raise FaultError(f"value: slowdown is a factor > 0 (got {value:g})", "value")
+
+
+def planned_injections(scenario: Scenario, seed: int, time_scale: float) -> list[tuple[float, Injection]]:
+    """The scenario's faults as (real seconds from the start, injection), on the servers the simulator
+    picks for ``seed``. A drain becomes one permanent injection per server, evenly over its window
+    (the first at its start, the last at its end), in the simulator's order."""
+    plan: list[tuple[float, Injection]] = []
+    clusters = list(scenario.clusters)
+    for number, fault in enumerate(scenario.faults):
+        start_s, span_s = fault.at / time_scale, (fault.end_s - fault.at) / time_scale
+        if fault.target == "router":
+            plan.append((start_s, Injection(fault.kind, value=fault.factor, duration_s=span_s)))
+            continue
+        position, indices = target_indices(fault, clusters, seed, number)
+        name, servers = clusters[position].name, clusters[position].servers
+        indices = [i for i in indices if i < servers]  # not the autoscaler's spare room
+        if fault.kind == "drain":
+            step_s = span_s / max(1, len(indices) - 1)
+            plan += [(start_s + k * step_s, Injection("drain", name, i)) for k, i in enumerate(indices)]
+            continue
+        value = fault.factor if fault.kind == "slowdown" else fault.fraction
+        plan += [(start_s, Injection(fault.kind, name, i, value, span_s, fault.in_flight)) for i in indices]
+    return plan

@@ -1,0 +1,200 @@
+"""One mock server: slots, a FCFS waiting room, fault state, and a listening socket of its own.
+
+A crash closes the socket (connections are refused) and every idle connection, and ends the
+requests the server holds, queued or in service: they raise ``CrashError`` at once, and the handler
+answers 500 (``in_flight: fail``) or never (``lost``: the client times out), as the simulator's
+crash does. Recovery listens on the same port again. Crashes compose like the simulator's: the
+server is down while any crash holds it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+
+from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
+
+from sim.rng import Draws, stream
+from sim.scenario import Cluster
+from sim.service import ServiceTimes
+
+__all__ = ["CrashError", "MockServer"]
+
+
+class CrashError(Exception):
+    """The server crashed while holding the request; ``lost``: nobody is told."""
+
+    def __init__(self, lost: bool) -> None:
+        super().__init__("server crashed")
+        self.lost = lost
+
+
+def _resolve(timer: asyncio.Future[None]) -> None:
+    if not timer.done():
+        timer.set_result(None)
+
+
+class MockServer:
+    """One server: ``slots`` requests at once, FCFS waiting room of ``queue_limit`` (None: unbounded)."""
+
+    def __init__(self, index: int, spec: Cluster, seed: int, cluster_index: int) -> None:
+        self.index = index
+        self.slots = spec.slots
+        self.queue_limit = spec.queue_limit
+        self.service = ServiceTimes(spec.service, stream(seed, "service", cluster_index, index))
+        self.fault_draws = Draws(stream(seed, "faults", cluster_index, index))
+        self.flap_draws = Draws(stream(seed, "health-flap", cluster_index, index))
+        self.free = spec.slots
+        self.waiting: deque[asyncio.Future[None]] = deque()
+        self.timers: set[asyncio.Future[None]] = set()  # service (and probe) waits of held requests
+        self.serving: set[RequestHandler] = set()  # connections carrying a request now
+        self.slow_factor = 1.0
+        self.error_fraction = 0.0
+        self.flap_fractions: list[float] = []  # healthcheck_flap faults: share of probes failed, each
+        self.partitioned = False  # partition: requests hang until it ends
+        self.unavailable = False  # answers 503 to everything (runtime fault "unavailable")
+        self.drained = False  # a drain retired it: the router sends it nothing new
+        self.down_count = 0
+        self.life = 0  # crashes so far: what a request took before a crash is not given back after it
+        self.lost = False  # how the last crash treated the requests held
+        self.closing = False  # the process is stopping: lost requests stop hanging
+        self.runner: web.AppRunner | None = None
+        self.listener: asyncio.Server | None = None
+        self.port = 0
+        self.on_change: Callable[[MockServer], None] = lambda server: None  # tells the router (discovery)
+        self._reopening: asyncio.Task[None] | None = None
+
+    @property
+    def down(self) -> bool:
+        """True while a crash holds the server."""
+        return self.down_count > 0
+
+    @property
+    def up(self) -> bool:
+        """Not crashed and listening."""
+        return not self.down and self.listener is not None
+
+    @property
+    def queued(self) -> int:
+        return sum(1 for f in self.waiting if not f.done())
+
+    async def acquire(self) -> bool:
+        """Take a slot, waiting in line if needed; False when the waiting room is full; CrashError."""
+        if self.free > 0:
+            self.free -= 1
+            return True
+        if self.queue_limit is not None and self.queued >= self.queue_limit:
+            return False
+        ticket: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.waiting.append(ticket)
+        try:
+            await ticket
+        except asyncio.CancelledError:
+            if ticket.done() and not ticket.cancelled() and ticket.exception() is None:
+                self.release(self.life)  # the slot was handed over just as the client left: pass it on
+            raise
+        return True
+
+    def release(self, life: int) -> None:
+        """Hand the slot taken in ``life`` to the next in line, or free it (a crash freed it already)."""
+        if life != self.life:
+            return
+        while self.waiting:
+            ticket = self.waiting.popleft()
+            if not ticket.done():
+                ticket.set_result(None)
+                return
+        self.free += 1
+
+    async def pause(self, delay_s: float, life: int) -> None:
+        """Wait ``delay_s`` for a request taken in ``life``; CrashError if the server crashes first."""
+        if life != self.life:
+            raise CrashError(self.lost)
+        loop = asyncio.get_running_loop()
+        timer: asyncio.Future[None] = loop.create_future()
+        handle = loop.call_later(delay_s, _resolve, timer)
+        self.timers.add(timer)
+        try:
+            await timer
+        finally:
+            handle.cancel()
+            self.timers.discard(timer)
+
+    def flapped(self) -> bool:
+        """Whether an active healthcheck_flap fault fails this probe (independent draws, as simulated)."""
+        return any(self.flap_draws.uniform() < fraction for fraction in self.flap_fractions)
+
+    def crash(self, lost: bool) -> None:
+        """Go down: stop listening, close idle connections, end every request held."""
+        self.down_count += 1
+        if self.down_count > 1:
+            return
+        self.life += 1
+        self.lost = lost
+        for wait in [*self.waiting, *self.timers]:
+            if not wait.done():
+                wait.set_exception(CrashError(lost))
+        self.waiting.clear()
+        self.timers.clear()
+        self.free = self.slots
+        self._close_listener()
+        self.on_change(self)
+
+    def recover(self) -> None:
+        """End one crash; the server listens again once no crash holds it."""
+        self.down_count -= 1
+        if self.down_count == 0 and (self._reopening is None or self._reopening.done()):
+            self._reopening = asyncio.ensure_future(self._reopen())
+
+    def drain(self) -> None:
+        """Retire the server for good: it finishes what it holds, the router sends it nothing new."""
+        self.drained = True
+        self.on_change(self)
+
+    async def listen(self, app: web.Application) -> None:
+        """Serve ``app`` as this server on 127.0.0.1 (a free port, kept across crashes)."""
+        self.runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0)
+        await self.runner.setup()
+        await self._open()
+
+    async def close(self) -> None:
+        """Stop serving for good (the process is stopping)."""
+        self.closing = True
+        if self._reopening is not None:
+            self._reopening.cancel()
+        if self.runner is not None:
+            await self.runner.cleanup()
+
+    async def _open(self) -> None:
+        assert self.runner is not None and self.runner.server is not None
+        loop = asyncio.get_running_loop()
+        for attempt in range(100):
+            try:
+                self.listener = await loop.create_server(self.runner.server, "127.0.0.1", self.port, backlog=1024)
+                break
+            except OSError:
+                if self.port == 0 or attempt == 99:
+                    raise
+                await asyncio.sleep(0.05)  # our old port: wait for the system to let go of it
+        assert self.listener is not None and self.listener.sockets
+        self.port = int(self.listener.sockets[0].getsockname()[1])
+
+    async def _reopen(self) -> None:
+        await self._open()
+        if self.down:  # crashed again while the socket opened
+            self._close_listener()
+            return
+        self.on_change(self)
+
+    def _close_listener(self) -> None:
+        if self.listener is not None:
+            self.listener.close()
+            self.listener = None
+        if self.runner is not None and self.runner.server is not None:
+            for connection in self.runner.server.connections:
+                if connection in self.serving:
+                    connection.close()  # after the answer the handler is giving now
+                else:
+                    connection.force_close()

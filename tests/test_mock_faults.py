@@ -1,0 +1,424 @@
+"""The mock service's faults as the simulator plays them: crash (refused connections, in-flight work
+failed or lost), drain, healthcheck_flap, router_saturation, and request classes' work.
+
+Each test that starts ``orchsim serve`` stops it in a ``finally`` (``serving``), even on failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any, cast
+
+import aiohttp
+import pytest
+import yaml
+
+from loadtest.mock.injection import FaultError, Injection, parse_injection, planned_injections
+from loadtest.mock.router import Capacity
+from loadtest.mock.server import CrashError, MockServer
+from sim.engine.faults import target_indices
+from sim.engine.kernel import Kernel
+from sim.engine.router import Router
+from sim.loading import parse_scenario
+from sim.rng import Draws, stream
+from sim.scenario import Router as RouterSpec
+from tests.test_mock_service import MESSAGE, SCENARIO, free_port_block, post, serving, stop
+
+SLOW = {"kind": "deterministic", "mean": "10s"}  # 1 s real at time scale 10: held while a fault strikes
+
+
+def scenario(**changes: Any) -> dict[str, Any]:
+    """SCENARIO with top-level keys replaced; ``cluster=`` updates its one cluster."""
+    cluster = {**cast(list[dict[str, Any]], SCENARIO["clusters"])[0], **changes.pop("cluster", {})}
+    return {**SCENARIO, "clusters": [cluster], **changes}
+
+
+def admin(url: str, fault: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(
+        f"{url}/admin/faults",
+        data=json.dumps(fault).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return exc.code, json.load(exc)
+
+
+def backend(url: str) -> str:
+    host, port = url.rsplit(":", 1)
+    return f"{host}:{int(port) + 1}"
+
+
+def servers(url: str) -> list[dict[str, Any]]:
+    """The backend's discovery snapshot of cluster a."""
+    with urllib.request.urlopen(backend(url) + "/servers", timeout=5) as response:
+        found: list[dict[str, Any]] = json.load(response)["servers"]
+    return found
+
+
+def served(url: str) -> dict[str, int]:
+    """200 answers per server, from the backend's metrics."""
+    with urllib.request.urlopen(backend(url) + "/metrics", timeout=5) as response:
+        lines = response.read().decode().splitlines()
+    counts = {}
+    for line in lines:
+        if line.startswith("orchsim_backend_requests_total{") and 'code="200"' in line:
+            counts[line.split('server="')[1].split('"')[0]] = int(float(line.split()[-1]))
+    return counts
+
+
+def refused(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+async def _send(url: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> tuple[int, float, str]:
+    """(status, real seconds, body text) of one request through the router."""
+    started = time.perf_counter()
+    async with (
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as session,
+        session.post(f"{url}/v1/chat/completions", json=body, headers=headers or {}) as response,
+    ):
+        text = await response.text()
+        return response.status, time.perf_counter() - started, text
+
+
+def test_a_crashed_server_refuses_connections_and_the_router_sees_it_at_once(tmp_path: Path) -> None:
+    """No health checks: as in the simulator the router sees the crash at once, so nothing is lost;
+    the server's own port refuses connections until the crash ends."""
+    crashed = scenario(
+        router={"strategy": "round_robin"},
+        faults=[{"kind": "crash", "target": "a/0", "at": 0, "duration": "1h"}],
+    )
+    with serving(tmp_path, crashed, "--time-scale", "10") as url:
+        state = servers(url)
+        codes = [post(url, MESSAGE)[0] for _ in range(4)]
+        assert [s["up"] for s in state] == [False, True]
+        assert refused(state[0]["port"]) and not refused(state[1]["port"])
+        assert served(url) == {"1": 4}
+    assert codes == [200] * 4
+
+
+def test_a_crash_not_yet_noticed_by_health_checks_answers_503_like_the_simulator(tmp_path: Path) -> None:
+    """Probes too rare to notice: round robin sends every other request to the dead server, and the
+    router answers 503 (connection refused), the code the simulator records for it."""
+    crashed = scenario(
+        router={"strategy": "round_robin", "health_check": {"interval": "1h"}},
+        faults=[{"kind": "crash", "target": "a/0", "at": 0, "duration": "1h"}],
+    )
+    with serving(tmp_path, crashed, "--time-scale", "10") as url:
+        answers = [post(url, MESSAGE) for _ in range(4)]
+    assert sorted(code for code, _, _ in answers) == [200, 200, 503, 503]
+    refusals = [(body, headers) for code, body, headers in answers if code == 503]
+    assert all("backend unavailable" in body["error"]["message"] for body, _ in refusals)
+    assert all(headers["Retry-After"] == "1" for _, headers in refusals)
+
+
+def test_in_flight_requests_fail_with_500_at_once_and_the_server_comes_back(tmp_path: Path) -> None:
+    """Server 0 holds a whole answer and a stream (10 s service = 1 s real); a crash fails both at once:
+    a 500, and an SSE error frame with code 500 in the stream that had begun. After it, it serves again."""
+    slow = scenario(router={"strategy": "round_robin"}, cluster={"service": SLOW})
+    with serving(tmp_path, slow, "--time-scale", "10") as url:
+
+        async def run() -> list[tuple[int, float, str]]:
+            held = []
+            for body in (MESSAGE, MESSAGE, {**MESSAGE, "stream": True}):  # round robin: servers 0, 1, 0
+                held.append(asyncio.create_task(_send(url, body)))
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.2)
+            assert admin(url, {"cluster": "a", "server": 0, "kind": "crash", "duration_s": 0.3})[0] == 200
+            return list(await asyncio.gather(*held))
+
+        (whole, other, streamed) = asyncio.run(run())
+        time.sleep(0.5)
+        state = servers(url)
+        after = [post(url, MESSAGE)[0] for _ in range(2)]
+    assert whole[0] == 500 and whole[1] < 0.7 and "crashed" in json.loads(whole[2])["error"]["message"]
+    assert other[0] == 200 and other[1] >= 1.0
+    assert streamed[0] == 200 and streamed[1] < 0.7
+    frames = [json.loads(line[6:]) for line in streamed[2].splitlines() if line.startswith("data: {")]
+    assert frames[-1]["error"]["code"] == "500" and "[DONE]" not in streamed[2]
+    assert [s["up"] for s in state] == [True, True] and after == [200, 200]
+
+
+def test_lost_in_flight_requests_get_no_answer_until_the_client_times_out(tmp_path: Path) -> None:
+    """in_flight: lost. The held request is never answered: the router's client timeout (20 s = 2 s
+    real) ends it with 504, not the crash."""
+    slow = scenario(router={"strategy": "round_robin"}, cluster={"service": SLOW}, clients={"timeout": "20s"})
+    with serving(tmp_path, slow, "--time-scale", "10") as url:
+
+        async def run() -> tuple[int, float, str]:
+            held = asyncio.create_task(_send(url, {**MESSAGE, "stream": True}))
+            await asyncio.sleep(0.3)
+            fault = {"cluster": "a", "server": None, "kind": "crash", "duration_s": 5, "in_flight": "lost"}
+            assert admin(url, fault)[0] == 200
+            return await held
+
+        status, elapsed, text = asyncio.run(run())
+    assert status == 200 and 1.9 <= elapsed < 4  # the stream had begun; nothing came after the crash
+    assert '"code": "504"' in text and "tok0" in text and "tok4" not in text
+
+
+def test_server_that_really_dies_is_reported_and_everything_stops(tmp_path: Path) -> None:
+    """A backend process killed outright: orchsim serve says which one, stops the rest, exits 1."""
+    path = tmp_path / "mock.yaml"
+    path.write_text(yaml.safe_dump(SCENARIO))
+    port = free_port_block(2)
+    command = [sys.executable, "-m", "sim", "serve", str(path), "--port", str(port), "--time-scale", "10"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as process:
+        try:
+            assert process.stdout is not None and "ready" in process.stdout.readline() + process.stdout.readline()
+            child = next(pid for pid in _children(process.pid) if b"loadtest.mock.backend" in _cmdline(pid))
+            os.kill(child, signal.SIGKILL)
+            code = process.wait(timeout=20)
+        finally:
+            if process.poll() is None:
+                stop(process)
+        stderr = process.stderr.read() if process.stderr else ""
+    assert code == 1
+    assert "backend a exited with code -9; stopping" in stderr
+    assert refused(port)  # the router went too
+
+
+def _children(pid: int) -> list[int]:
+    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def _cmdline(pid: int) -> bytes:
+    return Path(f"/proc/{pid}/cmdline").read_bytes()
+
+
+def test_drain_retires_servers_one_by_one_in_the_simulators_order(tmp_path: Path) -> None:
+    """Three servers drained over 20 s (2 s real): one at the start, one per second after, in the
+    order the simulator draws; then every request is refused (503), as in the simulator."""
+    drained = scenario(cluster={"servers": 3}, faults=[{"kind": "drain", "target": "a", "at": 0, "duration": "20s"}])
+    parsed = parse_scenario(drained, "drain.yaml")
+    _, order = target_indices(parsed.faults[0], list(parsed.clusters), parsed.seed, 0)
+    seen: list[tuple[float, int]] = []
+    with serving(tmp_path, drained, "--time-scale", "10") as url:
+        start = time.monotonic()
+        while len(seen) < 3 and time.monotonic() - start < 6:
+            for s in servers(url):
+                if s["drained"] and s["index"] not in [i for _, i in seen]:
+                    seen.append((time.monotonic(), s["index"]))
+            time.sleep(0.02)
+        status, body, _ = post(url, MESSAGE)
+    assert [i for _, i in seen] == order
+    gaps = [b - a for (a, _), (b, _) in itertools.pairwise(seen)]
+    assert all(0.8 < gap < 1.3 for gap in gaps), gaps
+    assert status == 503 and body["error"]["message"] == "no server to send to"
+
+
+def test_a_drained_server_finishes_what_it_holds_and_gets_nothing_new(tmp_path: Path) -> None:
+    slow = scenario(router={"strategy": "round_robin"}, cluster={"service": SLOW})
+    with serving(tmp_path, slow, "--time-scale", "10") as url:
+
+        async def run() -> list[tuple[int, float, str]]:
+            held = asyncio.create_task(_send(url, MESSAGE))  # round robin starts at server 0
+            await asyncio.sleep(0.2)
+            assert admin(url, {"cluster": "a", "server": 0, "kind": "drain"})[0] == 200
+            await asyncio.sleep(0.1)
+            later = []
+            for _ in range(2):
+                later.append(asyncio.create_task(_send(url, MESSAGE)))
+                await asyncio.sleep(0.05)
+            return list(await asyncio.gather(held, *later))
+
+        results = asyncio.run(run())
+        counts = served(url)
+        permanent = admin(url, {"cluster": "a", "server": 1, "kind": "drain", "duration_s": 5})
+    assert [code for code, _, _ in results] == [200, 200, 200]
+    assert counts == {"0": 1, "1": 2}  # the later two both went to server 1
+    assert permanent[0] == 400 and permanent[1]["error"]["param"] == "duration_s"
+
+
+def test_healthcheck_flap_fails_that_share_of_probes(tmp_path: Path) -> None:
+    """Flap fraction 0.5 on server 0: 400 direct probes, 50% fail (binomial sd 2.5%: 40-60% holds
+    with 4 sd to spare); server 1's probes all pass. With fraction 1 and checks every 1 s (0.1 s real)
+    the router takes server 0 out and sends it nothing."""
+    flapping = scenario(
+        router={"strategy": "round_robin", "health_check": {"interval": "1h"}},  # the router never probes
+        faults=[{"kind": "healthcheck_flap", "target": "a/0", "at": 0, "duration": "1h", "fraction": 0.5}],
+    )
+    with serving(tmp_path, flapping, "--time-scale", "10") as url:
+        ports = [s["port"] for s in servers(url)]
+        failed = [sum(_probe(port) != 200 for _ in range(400)) for port in ports]
+    assert 160 <= failed[0] <= 240 and failed[1] == 0
+    checked = scenario(
+        router={"strategy": "round_robin", "health_check": {"interval": 1, "unhealthy_threshold": 1}},
+        faults=[{"kind": "healthcheck_flap", "target": "a/0", "at": 0, "duration": "1h", "fraction": 1.0}],
+    )
+    with serving(tmp_path, checked, "--time-scale", "10") as url:
+        time.sleep(0.3)
+        codes = [post(url, MESSAGE)[0] for _ in range(4)]
+        counts = served(url)
+    assert codes == [200] * 4 and counts == {"1": 4}
+
+
+def _probe(port: int) -> int:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        return int(exc.code)
+
+
+def test_router_saturation_scales_the_routers_capacity(tmp_path: Path) -> None:
+    """Capacity 4 x factor 0.5 = 2 during the fault: of four held requests two are refused by the
+    router (503); injected at runtime for 1 s, then the full capacity is back."""
+    saturated = scenario(
+        router={"strategy": "round_robin", "instances": 2, "concurrency": 2},
+        cluster={"service": SLOW},
+        faults=[{"kind": "router_saturation", "target": "router", "at": 0, "duration": "1h", "factor": 0.5}],
+    )
+    with serving(tmp_path, saturated, "--time-scale", "10") as url:
+        codes = asyncio.run(_burst(url, 4))
+    assert sorted(codes) == [200, 200, 503, 503]
+    unsaturated = {**saturated, "faults": []}
+    with serving(tmp_path, unsaturated, "--time-scale", "10") as url:
+        assert admin(url, {"kind": "router_saturation", "value": 0.25, "duration_s": 1.0})[0] == 200
+        during = asyncio.run(_burst(url, 2))
+        time.sleep(0.3)
+        after = asyncio.run(_burst(url, 4))
+        bad = admin(url, {"kind": "router_saturation", "value": 1.5})
+    assert sorted(during) == [200, 503] and after == [200] * 4
+    assert bad[0] == 400 and bad[1]["error"]["param"] == "value"
+
+
+async def _burst(url: str, count: int) -> list[int]:
+    return [status for status, _, _ in await asyncio.gather(*(_send(url, MESSAGE) for _ in range(count)))]
+
+
+@pytest.mark.parametrize("factors", [[0.5], [0.33, 0.5], [0.1, 0.999, 0.7]])
+def test_capacity_follows_the_simulators_rounding(factors: list[float]) -> None:
+    mock = Capacity(10)
+    sim = Router(Kernel(), RouterSpec(instances=2, concurrency=5), [], (), Draws(stream(1, "x")), lambda a, c: None)
+    for factor in factors:
+        mock.multiply(factor)
+        sim.scale_capacity(factor)
+        assert mock.limit == sim.capacity
+    for factor in reversed(factors):
+        mock.multiply(1 / factor)
+        sim.scale_capacity(1 / factor)
+        assert mock.limit == sim.capacity
+    assert mock.limit == 10
+
+
+def test_request_class_work_multiplies_the_service_time(tmp_path: Path) -> None:
+    """Deterministic 1 s x work: 0.1 s real for light (work 1), 0.3 s for heavy (work 3), as the
+    backend reports it; an unknown class is refused with 400 by the router and the server."""
+    classes = scenario(
+        workload={"rate": 5, "classes": [{"name": "light", "work": 1}, {"name": "heavy", "work": 3}]},
+        router={"strategy": "least_outstanding_work"},
+    )
+    with serving(tmp_path, classes, "--time-scale", "10") as url:
+        light = post_as(url, "light")
+        heavy = post_as(url, "heavy")
+        plain = post_as(url, None)
+        direct = post_as(f"http://127.0.0.1:{servers(url)[0]['port']}", "nope")
+        unknown = post_as(url, "nope")
+    assert [r[0] for r in (light, heavy, plain)] == [200, 200, 200]
+    assert [float(r[2]["X-Orchsim-Service-S"]) for r in (light, heavy, plain)] == [0.1, 0.3, 0.1]
+    for code, body, _ in (direct, unknown):
+        assert code == 400 and body["error"]["param"] == "X-Orchsim-Class"
+        assert body["error"]["message"] == "X-Orchsim-Class: unknown request class 'nope' (known: heavy, light)"
+
+
+def post_as(url: str, klass: str | None) -> tuple[int, dict[str, Any], dict[str, str]]:
+    headers = {"Content-Type": "application/json"} | ({"X-Orchsim-Class": klass} if klass else {})
+    request = urllib.request.Request(
+        f"{url}/v1/chat/completions", data=json.dumps(MESSAGE).encode(), method="POST", headers=headers
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.load(response), dict(response.headers)
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return exc.code, json.load(exc), dict(exc.headers)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ([], "body"),
+        ({"kind": "meltdown"}, "kind"),
+        ({"kind": "crash", "in_flight": "maybe"}, "in_flight"),
+        ({"kind": "crash", "server": -1}, "server"),
+        ({"kind": "crash", "servers": 1}, "servers"),
+        ({"kind": "error_rate", "value": 1.5}, "value"),
+        ({"kind": "healthcheck_flap", "value": "half"}, "value"),
+        ({"kind": "slowdown", "value": 0}, "value"),
+        ({"kind": "slowdown", "duration_s": -1}, "duration_s"),
+        ({"kind": "router_saturation", "value": 1.0}, "value"),
+        ({"kind": "drain", "duration_s": 1}, "duration_s"),
+    ],
+)
+def test_bad_injections_name_the_field(body: Any, field: str) -> None:
+    with pytest.raises(FaultError) as info:
+        parse_injection(body)
+    assert info.value.field == field and field in str(info.value)
+
+
+def test_the_plan_of_a_scenarios_faults() -> None:
+    """Scaled times, the simulator's servers; a drain as one permanent injection per server."""
+    parsed = parse_scenario(
+        scenario(
+            cluster={"servers": 4},
+            faults=[
+                {"kind": "crash", "target": "a", "at": 10, "duration": 20, "fraction": 0.5, "in_flight": "lost"},
+                {"kind": "drain", "target": "a", "at": 100, "duration": 30, "fraction": 1.0},
+                {"kind": "router_saturation", "target": "router", "at": 50, "until": 60, "factor": 0.4},
+            ],
+        ),
+        "plan.yaml",
+    )
+    _, crashed = target_indices(parsed.faults[0], list(parsed.clusters), 7, 0)
+    _, drained = target_indices(parsed.faults[1], list(parsed.clusters), 7, 1)
+    assert planned_injections(parsed, 7, 10.0) == [
+        *[(1.0, Injection("crash", "a", i, 0.5, 2.0, "lost")) for i in crashed],
+        *[(10.0 + k, Injection("drain", "a", i)) for k, i in enumerate(drained)],
+        (5.0, Injection("router_saturation", None, None, 0.4, 1.0)),
+    ]
+    assert len(crashed) == 2 and sorted(drained) == [0, 1, 2, 3]
+
+
+def test_a_crash_ends_what_the_server_holds_and_frees_its_slots() -> None:
+    """One slot, room for one: the holder's wait and the queued ticket both raise CrashError; the
+    slots are free after the crash and the holder's late release does not add one."""
+    parsed = parse_scenario(scenario(cluster={"slots": 1, "queue_limit": 1}), "tiny.yaml")
+
+    async def run() -> list[object]:
+        server = MockServer(0, parsed.clusters[0], 1, 0)
+        life = server.life
+        assert await server.acquire()
+        holder = asyncio.create_task(server.pause(10.0, life))
+        queued = asyncio.create_task(server.acquire())
+        await asyncio.sleep(0.01)
+        trace: list[object] = [server.free, server.queued]
+        server.crash(lost=False)
+        for task in (holder, queued):
+            with pytest.raises(CrashError):
+                await task
+        server.release(life)
+        trace += [server.free, server.down, server.up]
+        with pytest.raises(CrashError):
+            await server.pause(0.0, life)  # a request of the old life cannot go on
+        return trace
+
+    assert asyncio.run(run()) == [0, 1, 1, True, False]
