@@ -53,14 +53,15 @@ def chat_body(model: str | None, stream: bool, max_tokens: int, service_u: float
     return json.dumps(body).encode()
 
 
-def send(host: str, port: int, body: bytes, stream: bool, timeout_s: float | None) -> Outcome:
-    """POST ``body`` to ``/v1/chat/completions``; a 504 outcome when ``timeout_s`` (real) passes first."""
+def send(host: str, port: int, body: bytes, stream: bool, timeout_s: float | None, klass: str | None = None) -> Outcome:
+    """POST ``body`` to ``/v1/chat/completions`` (``klass``: the request class, in ``X-Orchsim-Class``);
+    a 504 outcome when ``timeout_s`` (real) passes first."""
     outcome = Outcome(status=0, send_s=time.perf_counter(), end_s=math.nan)
     sock: socket.socket | None = None
     try:
         with gevent.Timeout(timeout_s):
             sock = socket.create_connection((host, port))
-            sock.sendall(_request(host, port, body))
+            sock.sendall(_request(host, port, body, klass))
             _read(HTTPSocketResponse(sock), stream, outcome)
     except gevent.Timeout:
         outcome.status = CLIENT_TIMEOUT
@@ -73,10 +74,11 @@ def send(host: str, port: int, body: bytes, stream: bool, timeout_s: float | Non
     return outcome
 
 
-def _request(host: str, port: int, body: bytes) -> bytes:
+def _request(host: str, port: int, body: bytes, klass: str | None) -> bytes:
+    named = f"X-Orchsim-Class: {klass}\r\n" if klass else ""
     head = (
         f"POST /v1/chat/completions HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        f"{named}Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
     )
     return head.encode("latin-1") + body
 
@@ -106,6 +108,9 @@ def _read_stream(response: HTTPSocketResponse, outcome: Outcome) -> None:
         if not text.startswith(b"data: ") or text == b"data: [DONE]":
             continue
         frame = json.loads(text[6:])
+        if frame.get("error"):  # a failure after the stream began (a crash): the request failed
+            outcome.status = _error_status(frame["error"])
+            continue
         if frame.get("usage"):
             outcome.tokens = int(frame["usage"].get("completion_tokens", chunks))
         for choice in frame.get("choices", []):
@@ -114,6 +119,15 @@ def _read_stream(response: HTTPSocketResponse, outcome: Outcome) -> None:
                 if math.isnan(outcome.first_token_s):
                     outcome.first_token_s = time.perf_counter()
     outcome.tokens = outcome.tokens or chunks
+
+
+def _error_status(error: object) -> int:
+    """The HTTP status an SSE error frame carries in ``code`` (500 when it names none)."""
+    code = error.get("code") if isinstance(error, dict) else None
+    try:
+        return int(code) if isinstance(code, (str, int)) else 500
+    except ValueError:
+        return 500
 
 
 def _header_s(response: HTTPSocketResponse, name: str) -> float:

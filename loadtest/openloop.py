@@ -20,16 +20,14 @@ import numpy as np
 from gevent.pool import Group
 
 from loadtest.attempt import Outcome, chat_body, send
+from loadtest.mock.injection import planned_injections
 from loadtest.records import Record
-from sim.engine.faults import target_indices
 from sim.engine.retry import AdaptiveThrottle, Budget, TokenBucket, backoff_s
 from sim.rng import Draws, stream
 from sim.scenario import Scenario
 from sim.workload import generate_trace
 
 __all__ = ["Dispatcher", "LoadPlan"]
-
-MOCK_FAULTS = ("slowdown", "error_rate", "crash", "partition")  # the ones the mock backends can play
 
 
 @dataclass(frozen=True)
@@ -141,7 +139,7 @@ class Dispatcher:
             record.status = 429  # refused by the client itself, as in the simulator
             self.report(record, 0)
             return record
-        outcome = send(self.host, self.port, body, self.plan.stream, self.timeout_s)
+        outcome = send(self.host, self.port, body, self.plan.stream, self.timeout_s, self.class_names[klass])
         self._fill(record, outcome)
         if (self.bucket is not None or self.adaptive is not None) and record.status != 429:
             self._learn(record.status)
@@ -171,22 +169,10 @@ class Dispatcher:
         return self.budget is None or self.budget.withdraw(self.sim_now_s())
 
     def _schedule_faults(self) -> None:
-        """The scenario's faults the mock can play, on the servers the simulator picks, at scaled times."""
-        scenario, scale = self.plan.scenario, self.plan.time_scale
-        for number, fault in enumerate(scenario.faults):
-            if fault.kind not in MOCK_FAULTS or fault.target == "router":
-                continue
-            position, indices = target_indices(fault, list(scenario.clusters), self.plan.seed, number)
-            value = fault.factor if fault.kind == "slowdown" else fault.fraction
-            for index in indices:
-                payload = {
-                    "cluster": scenario.clusters[position].name,
-                    "server": index,
-                    "kind": fault.kind,
-                    "value": value,
-                    "duration_s": (fault.end_s - fault.at) / scale,
-                }
-                gevent.spawn_later(fault.at / scale, _post_fault, self.host, self.port, payload)
+        """The scenario's faults, on the servers the simulator picks, at scaled times (drains one server
+        at a time), each a ``POST /admin/faults`` to the router."""
+        for at_s, fault in planned_injections(self.plan.scenario, self.plan.seed, self.plan.time_scale):
+            gevent.spawn_later(at_s, _post_fault, self.host, self.port, fault.payload())
 
 
 def _post_fault(host: str, port: int, payload: dict[str, object]) -> None:
