@@ -5,9 +5,10 @@
 Starts ``orchsim serve`` with one backend server of near-zero service time (1 us, 10,000 slots),
 then runs the load generator (an aiohttp client in its own process, keep-alive connections):
 1. closed loop with N connections for T seconds through the router: the most requests/s;
-2. open loop at half that rate, through the router and straight to the backend: latency
-   percentiles of both and their difference, the router's added latency.
-Targets: >= 1,500 requests/s through the router; p99 added latency < 5 ms at half that rate.
+2. open loop at half the measured rate (information) and at 750 requests/s (half the target),
+   through the router and straight to the backend server: latency percentiles of both and their
+   difference, the router's added latency.
+Targets: >= 1,500 requests/s through the router; p99 added latency < 5 ms at 750 requests/s.
 A benchmark, not a test: it prints and never asserts.
 """
 
@@ -23,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +37,7 @@ SCENARIO = {
     "clusters": [{"name": "a", "servers": 1, "slots": 10000, "service": {"kind": "deterministic", "mean": 1e-6}}],
     "router": {"strategy": "round_robin"},
 }
+TARGET_RPS = 1500.0  # the issue's target through the router; added latency is judged at half of it
 BODY = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}
 
 
@@ -133,9 +136,15 @@ def main() -> None:
             server.wait(timeout=30)
 
 
+def server_port(backend_port: int) -> int:
+    """The port server 0 of the backend process listens on (its ``/servers`` list)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{backend_port}/servers", timeout=5) as response:
+        return int(json.load(response)["servers"][0]["port"])
+
+
 def report(port: int, args: argparse.Namespace) -> None:
     router = f"http://127.0.0.1:{port}/v1/chat/completions"
-    backend = f"http://127.0.0.1:{port + 1}/s/0/v1/chat/completions"
+    backend = f"http://127.0.0.1:{server_port(port + 1)}/v1/chat/completions"
     seconds = str(args.seconds)
     ok = int(
         str(
@@ -145,28 +154,27 @@ def report(port: int, args: argparse.Namespace) -> None:
         )
     )
     rps = ok / args.seconds
-    half = rps / 2
-    via = np.array(
-        run_generator("--mode", "open", "--url", router, "--rate", str(half), "--seconds", seconds)["latencies"]
-    )
-    direct = np.array(
-        run_generator("--mode", "open", "--url", backend, "--rate", str(half), "--seconds", seconds)["latencies"]
-    )
-    p50, p99 = (np.percentile(via, q) - np.percentile(direct, q) for q in (50, 99))
     print(
         f"orchsim mock service benchmark on {os.cpu_count()} cores; load generator: aiohttp client in its own "
-        f"process ({args.connections} keep-alive connections closed-loop, then open-loop at half the rate)"
+        f"process ({args.connections} keep-alive connections closed-loop, then open-loop at a fixed rate)"
     )
     print(f"through the router: {rps:,.0f} requests/s (target >= 1,500: {'PASS' if rps >= 1500 else 'MISS'})")
-    print(
-        f"at {half:,.0f} requests/s: via router p50 {np.percentile(via, 50) * 1e3:.2f} ms, p99 "
-        f"{np.percentile(via, 99) * 1e3:.2f} ms; straight to the backend p50 {np.percentile(direct, 50) * 1e3:.2f} ms, "
-        f"p99 {np.percentile(direct, 99) * 1e3:.2f} ms"
-    )
-    print(
-        f"router's added latency: p50 {p50 * 1e3:.2f} ms, p99 {p99 * 1e3:.2f} ms "
-        f"(target p99 < 5 ms: {'PASS' if p99 < 0.005 else 'MISS'})"
-    )
+    for rate, what in ((rps / 2, "half the measured maximum"), (TARGET_RPS / 2, "half the 1,500 target")):
+        via, direct = (
+            np.array(
+                run_generator("--mode", "open", "--url", url, "--rate", str(rate), "--seconds", seconds)["latencies"]
+            )
+            for url in (router, backend)
+        )
+        p50, p99 = (np.percentile(via, q) - np.percentile(direct, q) for q in (50, 99))
+        print(
+            f"at {rate:,.0f} requests/s ({what}): via router p50 {np.percentile(via, 50) * 1e3:.2f} ms, p99 "
+            f"{np.percentile(via, 99) * 1e3:.2f} ms; straight to the backend p50 "
+            f"{np.percentile(direct, 50) * 1e3:.2f} ms, p99 {np.percentile(direct, 99) * 1e3:.2f} ms"
+        )
+        verdict = "PASS" if p99 < 0.005 else "MISS"
+        target = f"target p99 < 5 ms: {verdict}" if rate == TARGET_RPS / 2 else "information"
+        print(f"  router's added latency: p50 {p50 * 1e3:.2f} ms, p99 {p99 * 1e3:.2f} ms ({target})")
 
 
 if __name__ == "__main__":
