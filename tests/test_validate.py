@@ -81,10 +81,22 @@ def test_surge_overloads_and_both_sides_see_the_503s(tmp_path: Path) -> None:
 
 
 def test_crash_with_retries(tmp_path: Path) -> None:
+    """Both sides fail the attempts the crashed servers held with 500 and refuse those sent to them
+    before the health checks notice with 503: the same codes, attempt by attempt (no 502, no 599)."""
     done, report = validate(tmp_path, "validate-crash.yaml", "--no-plots")
     amplification = row(report, "retry_amplification")
     assert amplification["simulated"] > 1.0 and amplification["measured"] > 1.0
     assert done.returncode == 0, done.stdout
+    measured = _codes(tmp_path / "out" / "measured_requests.csv", "status")
+    simulated = _codes(tmp_path / "out" / "simulated_attempts.csv", "code")
+    assert set(measured) == set(simulated) == {200, 500, 503}, (measured, simulated)
+
+
+def _codes(path: Path, column: str) -> dict[int, int]:
+    """Attempts per status code in a records CSV."""
+    with path.open(newline="") as handle:
+        codes = [int(float(r[column])) for r in csv.DictReader(handle)]
+    return {code: codes.count(code) for code in sorted(set(codes))}
 
 
 def test_two_strategies_rank_the_same_measured_and_simulated(tmp_path: Path) -> None:
