@@ -1,6 +1,6 @@
 """GPU stand-in: one process serves every server of one cluster, each on a port of its own.
 
-    python -m loadtest.mock.backend SCENARIO --cluster I --port P [--time-scale K] [--seed S] [--set ...]
+    python -m loadtest.mock.backend SCENARIO --cluster I --port P [--time-scale K] [--seed S] [--reserve PORT ...]
 
 Port P is the process's own: ``GET /health``, ``/metrics``, ``/servers`` (where each server listens,
 and whether it is up or drained), ``/watch`` (the same, then one line per change: the router's
@@ -35,9 +35,15 @@ def server_state(server: MockServer) -> dict[str, Any]:
 
 
 def build_app(
-    scenario: Scenario, cluster_index: int, seed: int, time_scale: float, max_body_bytes: int = MAX_BODY_BYTES
+    scenario: Scenario,
+    cluster_index: int,
+    seed: int,
+    time_scale: float,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    reserved_ports: frozenset[int] = frozenset(),
 ) -> web.Application:
-    """The aiohttp application of one cluster's backend process (its servers start with it)."""
+    """The aiohttp application of one cluster's backend process (its servers start with it, on
+    ports outside ``reserved_ports``)."""
     app = web.Application(client_max_size=max_body_bytes)
     spec = scenario.clusters[cluster_index]
     servers = [MockServer(i, spec, seed, cluster_index) for i in range(spec.servers)]
@@ -52,7 +58,7 @@ def build_app(
 
     async def startup(app: web.Application) -> None:
         for server in servers:
-            await server.listen(server_app(server, spec, classes, metrics, time_scale, max_body_bytes))
+            await server.listen(server_app(server, spec, classes, metrics, time_scale, max_body_bytes), reserved_ports)
             server.on_change = publish
         schedule_faults(scenario, cluster_index, servers, seed, time_scale)
 
@@ -178,10 +184,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = server_parser(__doc__)
     parser.add_argument("--cluster", type=int, required=True)
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--reserve", type=int, action="append", default=[], help="a port servers must not take")
     args = parser.parse_args(argv)
     scenario = load_scenario(args.scenario, args.overrides)
     seed = scenario.seed if args.seed is None else args.seed
-    run_on_loopback(build_app(scenario, args.cluster, seed, args.time_scale, args.max_body), args.port)
+    app = build_app(scenario, args.cluster, seed, args.time_scale, args.max_body, frozenset(args.reserve))
+    run_on_loopback(app, args.port)
 
 
 if __name__ == "__main__":

@@ -153,11 +153,22 @@ class MockServer:
         self.drained = True
         self.on_change(self)
 
-    async def listen(self, app: web.Application) -> None:
-        """Serve ``app`` as this server on 127.0.0.1 (a free port, kept across crashes)."""
+    async def listen(self, app: web.Application, reserved: frozenset[int] = frozenset()) -> None:
+        """Serve ``app`` as this server on 127.0.0.1: a free port not in ``reserved`` (the topology's
+        router and backend ports, which may not be bound yet), kept across crashes."""
         self.runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0)
         await self.runner.setup()
-        await self._open()
+        passed: list[asyncio.Server] = []  # reserved ports the system offered: held so it offers others
+        try:
+            await self._open()
+            while self.port in reserved:
+                assert self.listener is not None
+                passed.append(self.listener)
+                self.port = 0
+                await self._open()
+        finally:
+            for listener in passed:
+                listener.close()
 
     async def close(self) -> None:
         """Stop serving for good (the process is stopping)."""

@@ -66,12 +66,13 @@ class Topology:
             str(self.max_body_bytes),
             *sets,
         ]
+        reserve = [arg for port in ports for arg in ("--reserve", str(port))]  # servers take free ports, not these
         try:
             for i, cluster in enumerate(self.scenario.clusters):
                 self._spawn(
                     f"backend {cluster.name}",
                     "loadtest.mock.backend",
-                    [*common, "--cluster", str(i), "--port", str(self.backend_port(i))],
+                    [*common, "--cluster", str(i), "--port", str(self.backend_port(i)), *reserve],
                 )
             self._spawn(
                 "router",
