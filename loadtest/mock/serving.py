@@ -99,6 +99,8 @@ class _Handlers:
         started = time.perf_counter()
         while server.partitioned:
             await asyncio.sleep(0.05)  # unreachable: hang until the partition ends
+        if server.down:  # it crashed while the request was read or held by the partition
+            return _drop(request)
         if server.unavailable:
             metrics.requests.labels(label, "503").inc()
             return error_response(503, "server unavailable", headers={"Retry-After": "1"})
