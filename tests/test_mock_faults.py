@@ -21,19 +21,10 @@ from pathlib import Path
 from typing import Any, cast
 
 import aiohttp
-import pytest
 import yaml
 
-from loadtest.attempt import _error_status, _request
-from loadtest.mock.injection import FaultError, Injection, parse_injection, planned_injections
-from loadtest.mock.router import Capacity
-from loadtest.mock.server import CrashError, MockServer
 from sim.engine.faults import target_indices
-from sim.engine.kernel import Kernel
-from sim.engine.router import Router
 from sim.loading import parse_scenario
-from sim.rng import Draws, stream
-from sim.scenario import Router as RouterSpec
 from tests.test_mock_service import MESSAGE, SCENARIO, free_port_block, post, serving, stop
 
 SLOW = {"kind": "deterministic", "mean": "10s"}  # 1 s real at time scale 10: held while a fault strikes
@@ -306,21 +297,6 @@ async def _burst(url: str, count: int) -> list[int]:
     return [status for status, _, _ in await asyncio.gather(*(_send(url, MESSAGE) for _ in range(count)))]
 
 
-@pytest.mark.parametrize("factors", [[0.5], [0.33, 0.5], [0.1, 0.999, 0.7]])
-def test_capacity_follows_the_simulators_rounding(factors: list[float]) -> None:
-    mock = Capacity(10)
-    sim = Router(Kernel(), RouterSpec(instances=2, concurrency=5), [], (), Draws(stream(1, "x")), lambda a, c: None)
-    for factor in factors:
-        mock.multiply(factor)
-        sim.scale_capacity(factor)
-        assert mock.limit == sim.capacity
-    for factor in reversed(factors):
-        mock.multiply(1 / factor)
-        sim.scale_capacity(1 / factor)
-        assert mock.limit == sim.capacity
-    assert mock.limit == 10
-
-
 def test_request_class_work_multiplies_the_service_time(tmp_path: Path) -> None:
     """Deterministic 1 s x work: 0.1 s real for light (work 1), 0.3 s for heavy (work 3), as the
     backend reports it; an unknown class is refused with 400 by the router and the server."""
@@ -352,81 +328,3 @@ def post_as(url: str, klass: str | None) -> tuple[int, dict[str, Any], dict[str,
     except urllib.error.HTTPError as exc:
         with exc:
             return exc.code, json.load(exc), dict(exc.headers)
-
-
-def test_the_load_generator_names_the_class_and_reads_error_frames() -> None:
-    head = _request("127.0.0.1", 8800, b"{}", "heavy").decode()
-    assert "\r\nX-Orchsim-Class: heavy\r\n" in head and head.endswith("\r\n\r\n{}")
-    assert "X-Orchsim-Class" not in _request("127.0.0.1", 8800, b"{}", None).decode()
-    assert [_error_status(e) for e in ({"code": "500"}, {"code": 504}, {"code": "oops"}, "x")] == [500, 504, 500, 500]
-
-
-@pytest.mark.parametrize(
-    ("body", "field"),
-    [
-        ([], "body"),
-        ({"kind": "meltdown"}, "kind"),
-        ({"kind": "crash", "in_flight": "maybe"}, "in_flight"),
-        ({"kind": "crash", "server": -1}, "server"),
-        ({"kind": "crash", "servers": 1}, "servers"),
-        ({"kind": "error_rate", "value": 1.5}, "value"),
-        ({"kind": "healthcheck_flap", "value": "half"}, "value"),
-        ({"kind": "slowdown", "value": 0}, "value"),
-        ({"kind": "slowdown", "duration_s": -1}, "duration_s"),
-        ({"kind": "router_saturation", "value": 1.0}, "value"),
-        ({"kind": "drain", "duration_s": 1}, "duration_s"),
-    ],
-)
-def test_bad_injections_name_the_field(body: Any, field: str) -> None:
-    with pytest.raises(FaultError) as info:
-        parse_injection(body)
-    assert info.value.field == field and field in str(info.value)
-
-
-def test_the_plan_of_a_scenarios_faults() -> None:
-    """Scaled times, the simulator's servers; a drain as one permanent injection per server."""
-    parsed = parse_scenario(
-        scenario(
-            cluster={"servers": 4},
-            faults=[
-                {"kind": "crash", "target": "a", "at": 10, "duration": 20, "fraction": 0.5, "in_flight": "lost"},
-                {"kind": "drain", "target": "a", "at": 100, "duration": 30, "fraction": 1.0},
-                {"kind": "router_saturation", "target": "router", "at": 50, "until": 60, "factor": 0.4},
-            ],
-        ),
-        "plan.yaml",
-    )
-    _, crashed = target_indices(parsed.faults[0], list(parsed.clusters), 7, 0)
-    _, drained = target_indices(parsed.faults[1], list(parsed.clusters), 7, 1)
-    assert planned_injections(parsed, 7, 10.0) == [
-        *[(1.0, Injection("crash", "a", i, 0.5, 2.0, "lost")) for i in crashed],
-        *[(10.0 + k, Injection("drain", "a", i)) for k, i in enumerate(drained)],
-        (5.0, Injection("router_saturation", None, None, 0.4, 1.0)),
-    ]
-    assert len(crashed) == 2 and sorted(drained) == [0, 1, 2, 3]
-
-
-def test_a_crash_ends_what_the_server_holds_and_frees_its_slots() -> None:
-    """One slot, room for one: the holder's wait and the queued ticket both raise CrashError; the
-    slots are free after the crash and the holder's late release does not add one."""
-    parsed = parse_scenario(scenario(cluster={"slots": 1, "queue_limit": 1}), "tiny.yaml")
-
-    async def run() -> list[object]:
-        server = MockServer(0, parsed.clusters[0], 1, 0)
-        life = server.life
-        assert await server.acquire()
-        holder = asyncio.create_task(server.pause(10.0, life))
-        queued = asyncio.create_task(server.acquire())
-        await asyncio.sleep(0.01)
-        trace: list[object] = [server.free, server.queued]
-        server.crash(lost=False)
-        for task in (holder, queued):
-            with pytest.raises(CrashError):
-                await task
-        server.release(life)
-        trace += [server.free, server.down, server.up]
-        with pytest.raises(CrashError):
-            await server.pause(0.0, life)  # a request of the old life cannot go on
-        return trace
-
-    assert asyncio.run(run()) == [0, 1, 1, True, False]
