@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import aiohttp
+import pytest
 import yaml
 
 from sim.engine.faults import target_indices
@@ -299,28 +300,36 @@ async def _burst(url: str, count: int) -> list[int]:
 
 def test_request_class_work_multiplies_the_service_time(tmp_path: Path) -> None:
     """Deterministic 1 s x work: 0.1 s real for light (work 1), 0.3 s for heavy (work 3), as the
-    backend reports it; an unknown class is refused with 400 by the router and the server."""
+    backend reports it; with a request's own draw (exponential, u = 0.5: ln 2 s) the work multiplies
+    that draw, as in the simulator. An unknown class is refused with 400 by the router and the server."""
     classes = scenario(
         workload={"rate": 5, "classes": [{"name": "light", "work": 1}, {"name": "heavy", "work": 3}]},
         router={"strategy": "least_outstanding_work"},
     )
     with serving(tmp_path, classes, "--time-scale", "10") as url:
-        light = post_as(url, "light")
-        heavy = post_as(url, "heavy")
-        plain = post_as(url, None)
+        light, heavy, plain = (post_as(url, klass) for klass in ("light", "heavy", None))
         direct = post_as(f"http://127.0.0.1:{servers(url)[0]['port']}", "nope")
         unknown = post_as(url, "nope")
-    assert [r[0] for r in (light, heavy, plain)] == [200, 200, 200]
+    exponential = {
+        **classes,
+        "clusters": [{**classes["clusters"][0], "service": {"kind": "exponential", "mean": "1s"}}],
+    }
+    with serving(tmp_path, exponential, "--time-scale", "10") as url:
+        drawn = [post_as(url, klass, service_u=0.5) for klass in ("light", "heavy")]
+    assert [r[0] for r in (light, heavy, plain, *drawn)] == [200] * 5
     assert [float(r[2]["X-Orchsim-Service-S"]) for r in (light, heavy, plain)] == [0.1, 0.3, 0.1]
+    assert [float(r[2]["X-Orchsim-Service-S"]) for r in drawn] == pytest.approx([0.0693147, 0.2079442], abs=2e-6)
     for code, body, _ in (direct, unknown):
         assert code == 400 and body["error"]["param"] == "X-Orchsim-Class"
         assert body["error"]["message"] == "X-Orchsim-Class: unknown request class 'nope' (known: heavy, light)"
 
 
-def post_as(url: str, klass: str | None) -> tuple[int, dict[str, Any], dict[str, str]]:
+def post_as(url: str, klass: str | None, service_u: float | None = None) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """MESSAGE as a request of class ``klass`` (None: no header), with its own service draw if given."""
     headers = {"Content-Type": "application/json"} | ({"X-Orchsim-Class": klass} if klass else {})
+    body = MESSAGE if service_u is None else {**MESSAGE, "metadata": {"orchsim_service_u": repr(service_u)}}
     request = urllib.request.Request(
-        f"{url}/v1/chat/completions", data=json.dumps(MESSAGE).encode(), method="POST", headers=headers
+        f"{url}/v1/chat/completions", data=json.dumps(body).encode(), method="POST", headers=headers
     )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
