@@ -94,6 +94,7 @@ class Dispatcher:
         """Dispatch every request on schedule, then wait for the last answers."""
         self.t0 = time.perf_counter()
         if self.plan.inject_faults and self.plan.shard == 0:
+            gevent.spawn(_post_admin, self.host, self.port, "/admin/clock", {})  # probes on this clock too
             self._schedule_faults()
         for i in range(self.planned):
             gevent.sleep(max(0.0, float(self.due_s[i]) - self.now_s()))
@@ -172,13 +173,13 @@ class Dispatcher:
         """The scenario's faults, on the servers the simulator picks, at scaled times (drains one server
         at a time), each a ``POST /admin/faults`` to the router."""
         for at_s, fault in planned_injections(self.plan.scenario, self.plan.seed, self.plan.time_scale):
-            gevent.spawn_later(at_s, _post_fault, self.host, self.port, fault.payload())
+            gevent.spawn_later(at_s, _post_admin, self.host, self.port, "/admin/faults", fault.payload())
 
 
-def _post_fault(host: str, port: int, payload: dict[str, object]) -> None:
+def _post_admin(host: str, port: int, path: str, payload: dict[str, object]) -> None:
     body = json.dumps(payload).encode()
     head = (
-        f"POST /admin/faults HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
     ).encode()
     with gevent.socket.create_connection((host, port), timeout=5) as sock:

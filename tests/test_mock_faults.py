@@ -337,3 +337,31 @@ def post_as(url: str, klass: str | None, service_u: float | None = None) -> tupl
     except urllib.error.HTTPError as exc:
         with exc:
             return exc.code, json.load(exc), dict(exc.headers)
+
+
+def _post_clock(url: str) -> dict[str, Any]:
+    request = urllib.request.Request(f"{url}/admin/clock", data=b"{}", method="POST")
+    with urllib.request.urlopen(request, timeout=5) as response:
+        answer: dict[str, Any] = json.load(response)
+    return answer
+
+
+def test_admin_clock_puts_the_health_probes_on_the_load_generators_time_axis(tmp_path: Path) -> None:
+    """Probes every 10 s (1 s real): after ``POST /admin/clock`` at T the next probe is at T + 1 s,
+    as the simulator's first probe comes one interval after its start. A crash at T + 0.05 s is
+    therefore not noticed before T + 1 s (round robin still meets the dead server: 503) and is
+    noticed right after it (every answer 200)."""
+    checked = scenario(router={"strategy": "round_robin", "health_check": {"interval": 10, "unhealthy_threshold": 1}})
+    with serving(tmp_path, checked, "--time-scale", "10") as url:
+        _post_clock(url)  # a known phase: probes due 1, 2, ... s from here
+        time.sleep(0.75)  # without a restart below, the next probe would come 0.25 s after it
+        started = time.monotonic()
+        assert _post_clock(url) == {"probes": "restarted", "interval_s": 1.0}
+        assert admin(url, {"kind": "crash", "cluster": "a", "server": 0, "duration_s": 60})[0] == 200
+        time.sleep(max(0.0, started + 0.5 - time.monotonic()))
+        early = [post(url, MESSAGE)[0] for _ in range(2)]
+        assert time.monotonic() < started + 0.95, "too slow to check before the first probe"
+        time.sleep(max(0.0, started + 1.4 - time.monotonic()))
+        late = [post(url, MESSAGE)[0] for _ in range(4)]
+    assert sorted(early) == [200, 503]
+    assert late == [200] * 4

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 
 import aiohttp
@@ -22,11 +23,27 @@ class HealthChecks:
         self, spec: HealthCheck, time_scale: float, clusters: list[RoutedCluster], session: aiohttp.ClientSession
     ) -> None:
         self.spec, self.time_scale, self.clusters, self.session = spec, time_scale, clusters, session
+        self.task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Probe from now on, at now + k x interval (scaled), k = 1, 2, ...: the simulator's schedule
+        from the start of its run. Called again (``POST /admin/clock``) it restarts that clock, so a
+        load generator can put the probes on its own time axis, where it plays the faults."""
+        if self.task is not None:
+            self.task.cancel()
+        self.task = asyncio.get_running_loop().create_task(self.run())
+
+    def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
 
     async def run(self) -> None:
         views = [v for c in self.clusters for v in c.views]
-        while True:
-            await asyncio.sleep(self.spec.interval / self.time_scale)
+        loop = asyncio.get_running_loop()
+        epoch, period = loop.time(), self.spec.interval / self.time_scale
+        for k in itertools.count(1):
+            # to each probe's due time, not a fixed gap: probing takes time, which must not add up
+            await asyncio.sleep(max(0.0, epoch + k * period - loop.time()))
             results = await asyncio.gather(*(self._probe(v) for v in views))
             for view, ok in zip(views, results, strict=True):
                 self._count(view, ok)

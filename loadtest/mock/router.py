@@ -98,7 +98,8 @@ def build_app(
         )
         tasks.extend(asyncio.create_task(watch(cluster, session)) for cluster in clusters)
         if spec.health_check is not None:
-            tasks.append(asyncio.create_task(HealthChecks(spec.health_check, time_scale, clusters, session).run()))
+            health = app["health"] = HealthChecks(spec.health_check, time_scale, clusters, session)
+            health.start()
         loop = asyncio.get_running_loop()
         for at_s, fault in planned_injections(scenario, scenario.seed, time_scale):
             if fault.kind in ROUTER_KINDS:
@@ -107,6 +108,8 @@ def build_app(
     async def cleanup(app: web.Application) -> None:
         for task in tasks:
             task.cancel()
+        if "health" in app:
+            app["health"].stop()
         await app["session"].close()
 
     async def health(request: web.Request) -> web.Response:
@@ -195,12 +198,22 @@ def build_app(
         async with app["session"].post(f"{cluster.url}/admin/faults", json=fault.payload()) as upstream:
             return web.Response(body=await upstream.read(), status=upstream.status, content_type="application/json")
 
+    async def admin_clock(request: web.Request) -> web.Response:
+        """Restart the health-probe clock now (the load generator's time zero), as the simulator's
+        probes run from the start of its run."""
+        health: HealthChecks | None = app.get("health")
+        if health is None:
+            return web.json_response({"probes": None})
+        health.start()
+        return web.json_response({"probes": "restarted", "interval_s": health.spec.interval / time_scale})
+
     app.on_startup.append(startup)
     app.on_cleanup.append(cleanup)
     app.router.add_get("/health", health)
     app.router.add_get("/ready", ready)
     app.router.add_get("/metrics", metrics_page)
     app.router.add_post("/admin/faults", admin_faults)
+    app.router.add_post("/admin/clock", admin_clock)
     app.router.add_get("/v1/models", models)
     app.router.add_post("/v1/chat/completions", chat)
     return app
