@@ -29,6 +29,8 @@ from sim.workload import generate_trace
 
 __all__ = ["Dispatcher", "LoadPlan"]
 
+PROBE_GUARD_S = 0.02  # real seconds the probe clock trails the fault clock (a fault post takes a few ms)
+
 
 @dataclass(frozen=True)
 class LoadPlan:
@@ -94,7 +96,9 @@ class Dispatcher:
         """Dispatch every request on schedule, then wait for the last answers."""
         self.t0 = time.perf_counter()
         if self.plan.inject_faults and self.plan.shard == 0:
-            gevent.spawn(_post_admin, self.host, self.port, "/admin/clock", {})  # probes on this clock too
+            # health probes on this clock too, just after the grid: the simulator applies a fault due
+            # at a probe's instant before the probe, so the mock's probes trail the faults' posts
+            gevent.spawn_later(PROBE_GUARD_S, _post_admin, self.host, self.port, "/admin/clock", {})
             self._schedule_faults()
         for i in range(self.planned):
             gevent.sleep(max(0.0, float(self.due_s[i]) - self.now_s()))
