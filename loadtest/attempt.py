@@ -11,6 +11,7 @@ import json
 import math
 import time
 from dataclasses import dataclass
+from urllib.parse import quote
 
 import gevent
 from gevent import socket
@@ -47,7 +48,7 @@ def chat_body(model: str | None, stream: bool, max_tokens: int, service_u: float
     if model:
         body["model"] = model
     if service_u is not None:
-        body["metadata"] = {"orchsim_service_u": repr(service_u)}
+        body["metadata"] = {"orchsim_service_u": repr(float(service_u))}
     if stream:
         body["stream_options"] = {"include_usage": True}
     return json.dumps(body).encode()
@@ -75,7 +76,7 @@ def send(host: str, port: int, body: bytes, stream: bool, timeout_s: float | Non
 
 
 def _request(host: str, port: int, body: bytes, klass: str | None) -> bytes:
-    named = f"X-Orchsim-Class: {klass}\r\n" if klass else ""
+    named = f"X-Orchsim-Class: {quote(klass)}\r\n" if klass else ""  # any name, as ASCII
     head = (
         f"POST /v1/chat/completions HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
         f"{named}Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"

@@ -79,6 +79,9 @@ def parse_mitigations(items: list[list[str]]) -> list[Mitigation]:
         bad = [s for s in sets if "=" not in s]
         if bad:
             raise ValueError(f"--variant {name}: expected PATH=VALUE (got {bad[0]!r})")
+        fixed = [s for s in sets if s.partition("=")[0].strip() in ("seed", "name")]
+        if fixed:
+            raise ValueError(f"--variant {name}: {fixed[0]!r}: every row runs the same seeds under one name")
         out.append(Mitigation(label=name.strip(), overrides=sets))
     return out
 

@@ -50,8 +50,8 @@ class ServiceTimes:
             return -model.mean * math.log1p(-u)
         if model.kind == "deterministic":
             return model.mean
-        if model.kind == "llm":
-            raise ValueError("llm service times depend on tokens and the batch: see LlmServer, llm_request_s")
+        if model.kind != "lognormal":
+            raise ValueError(f"no per-request draws for service kind {model.kind!r} (llm: see llm_request_s)")
         sigma2 = math.log1p(model.cv**2)
         return math.exp(math.log(model.mean) - sigma2 / 2.0 + math.sqrt(sigma2) * float(ndtri(u)))
 

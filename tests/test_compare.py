@@ -152,6 +152,7 @@ def test_compare_ranks_least_connections_ahead_of_random_on_latency(small: Path,
             "clusters.0.servers: must be greater than 0 (got -1) [in --variant more]",
         ),
         (["--strategies", "random", "--variant", "random"], "row names must differ"),
+        (["--variant", "other", "seed=4"], "every row runs the same seeds under one name"),
     ],
 )
 def test_compare_bad_input_exits_2(small: Path, tmp_path: Path, args: list[str], message: str) -> None:
@@ -165,12 +166,15 @@ def test_compare_bad_input_exits_2(small: Path, tmp_path: Path, args: list[str],
 def test_variant_rows_keep_the_scenarios_routing_and_apply_their_overrides(small: Path, tmp_path: Path) -> None:
     out = tmp_path / "v"
     args = ["--variant", "shipped", "--variant", "more", "clusters.0.servers=30", "--rank-by", "latency_s.mean"]
+    args += ["--set", "router.strategy=least_connections"]  # the scenario's routing, which variants keep
     done = orchsim(
         "compare", str(small), "--strategies", "random", *args, "--seeds", "2", "--out", str(out), "--no-plots"
     )
     assert done.returncode == 0, done.stderr
     document = json.loads((out / "comparison.json").read_text())
     assert document["ranking"][0]["strategy"] == "more"  # 30 servers wait less than 20
+    strategies = {r["strategy"]: r["summary"]["strategy"] for r in document["runs"]}
+    assert strategies == {"random": "random", "shipped": "least_connections", "more": "least_connections"}
     means = {label: figures["utilization"]["mean"] for label, figures in document["strategies"].items()}
     assert means["more"] == pytest.approx(means["shipped"] * 20 / 30, rel=0.05)  # same work, 30 servers
     shipped = [r["summary"] for r in document["runs"] if r["strategy"] == "shipped"]

@@ -326,17 +326,8 @@ def test_request_class_work_multiplies_the_service_time(tmp_path: Path) -> None:
 
 def post_as(url: str, klass: str | None, service_u: float | None = None) -> tuple[int, dict[str, Any], dict[str, str]]:
     """MESSAGE as a request of class ``klass`` (None: no header), with its own service draw if given."""
-    headers = {"Content-Type": "application/json"} | ({"X-Orchsim-Class": klass} if klass else {})
     body = MESSAGE if service_u is None else {**MESSAGE, "metadata": {"orchsim_service_u": repr(service_u)}}
-    request = urllib.request.Request(
-        f"{url}/v1/chat/completions", data=json.dumps(body).encode(), method="POST", headers=headers
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.load(response), dict(response.headers)
-    except urllib.error.HTTPError as exc:
-        with exc:
-            return exc.code, json.load(exc), dict(exc.headers)
+    return post(url, body, headers={"X-Orchsim-Class": klass} if klass else None)
 
 
 def _post_clock(url: str) -> dict[str, Any]:
@@ -351,7 +342,8 @@ def test_admin_clock_puts_the_health_probes_on_the_load_generators_time_axis(tmp
     as the simulator's first probe comes one interval after its start. A crash at T + 0.05 s is
     therefore not noticed before T + 1 s (round robin still meets the dead server: 503) and is
     noticed right after it (every answer 200)."""
-    checked = scenario(router={"strategy": "round_robin", "health_check": {"interval": 10, "unhealthy_threshold": 1}})
+    checks = {"interval": 10, "timeout": 5, "unhealthy_threshold": 1}  # a probe may take 0.5 s real
+    checked = scenario(router={"strategy": "round_robin", "health_check": checks})
     with serving(tmp_path, checked, "--time-scale", "10") as url:
         _post_clock(url)  # a known phase: probes due 1, 2, ... s from here
         time.sleep(0.75)  # without a restart below, the next probe would come 0.25 s after it

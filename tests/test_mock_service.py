@@ -124,10 +124,15 @@ def _listening(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
-def post(url: str, body: Any, raw: bytes | None = None) -> tuple[int, dict[str, Any], dict[str, str]]:
+def post(
+    url: str, body: Any, raw: bytes | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, Any], dict[str, str]]:
     data = raw if raw is not None else json.dumps(body).encode()
     request = urllib.request.Request(
-        f"{url}/v1/chat/completions", data=data, method="POST", headers={"Content-Type": "application/json"}
+        f"{url}/v1/chat/completions",
+        data=data,
+        method="POST",
+        headers={"Content-Type": "application/json", **(headers or {})},
     )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 import pytest
 from scipy import stats as st
 
 from loadtest.attempt import chat_body
+from loadtest.mock.classes import CLASS_HEADER, ClassTable
 from loadtest.mock.openai_api import RequestError, parse_chat_request
 from sim import theory
 from sim.engine import SimResult
@@ -136,3 +138,33 @@ def test_a_bad_draw_is_a_422_naming_the_field(metadata: object, param: str) -> N
     with pytest.raises(RequestError) as caught:
         parse_chat_request(json.dumps(body).encode())
     assert caught.value.status == 422 and caught.value.param == param
+
+
+def test_a_retried_request_keeps_its_work_on_another_server() -> None:
+    """Server 0 answers everything with a quick 500 and clients retry: every request that succeeds
+    after a retry is served with the work it gets in a run without the fault."""
+    clusters = [{"name": "pool", "servers": 2, "service": {"kind": "lognormal", "mean": 1.0, "cv": 0.5}}]
+    common: dict[str, Any] = {
+        "duration": 600,
+        "workload": {"rate": 1, "service_draws": "per_request"},
+        "clusters": clusters,
+    }
+    fault = [{"kind": "error_rate", "target": "pool/0", "at": 0, "duration": 600, "fraction": 1.0}]
+    faulty = make_scenario(**common, router={"strategy": "round_robin"}, faults=fault, clients={"retries": {"max": 3}})
+    clean = make_scenario(**common, router={"strategy": "round_robin"})
+    retried, plain = run_summary(faulty, 2)[0], run_summary(clean, 2)[0]
+    served_retried, served_plain = service_by_request(retried), service_by_request(plain)
+    second = {
+        int(r)
+        for r, n, c in zip(retried.attempts["req"], retried.attempts["number"], retried.attempts["code"], strict=True)
+        if n > 1 and c == 200
+    }
+    assert len(second) > 150
+    for req in second:
+        assert served_retried[req] == pytest.approx(served_plain[req], rel=1e-9)
+
+
+def test_class_names_of_any_script_cross_the_class_header() -> None:
+    table = ClassTable(make_scenario(workload={"rate": 1, "classes": [{"name": "聊天"}, {"name": "café ", "work": 3}]}))
+    assert table.of({CLASS_HEADER: quote("聊天")}).index == 0
+    assert table.of({CLASS_HEADER: quote("café ")}).work == 3

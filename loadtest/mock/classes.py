@@ -1,4 +1,5 @@
-"""Request classes over HTTP: a request names its scenario class in the ``X-Orchsim-Class`` header.
+"""Request classes over HTTP: a request names its scenario class in the ``X-Orchsim-Class`` header,
+percent-encoded (UTF-8), so any class name survives HTTP's latin-1 headers unchanged.
 
 The mock's servers multiply the service time by the class's ``work``, as the simulator does, and
 the router counts that work in flight for ``least_outstanding_work``. No header: work 1.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 from loadtest.mock.openai_api import RequestError
 from sim.scenario import Scenario
@@ -44,9 +46,10 @@ class ClassTable:
 
     def of(self, headers: Mapping[str, str]) -> RequestKind:
         """The class a request names; RequestError (400) for a name the scenario does not have."""
-        name = headers.get(CLASS_HEADER)
-        if name is None:
+        quoted = headers.get(CLASS_HEADER)
+        if quoted is None:
             return NO_CLASS
+        name = unquote(quoted)
         kind = self.kinds.get(name)
         if kind is not None:
             return kind

@@ -27,10 +27,13 @@ class HealthChecks:
 
     def start(self) -> None:
         """Probe from now on, at now + k x interval (scaled), k = 1, 2, ...: the simulator's schedule
-        from the start of its run. Called again (``POST /admin/clock``) it restarts that clock, so a
-        load generator can put the probes on its own time axis, where it plays the faults."""
+        from the start of its run. Called again (``POST /admin/clock``) it restarts that clock, with
+        every server healthy and no probe counted, so a load generator can put the probes on its
+        own time axis, where it plays the faults."""
         if self.task is not None:
             self.task.cancel()
+        for view in (v for c in self.clusters for v in c.views):  # as at a simulated run's start
+            view.healthy, view.probe_failures, view.probe_successes = True, 0, 0
         self.task = asyncio.get_running_loop().create_task(self.run())
 
     def stop(self) -> None:
