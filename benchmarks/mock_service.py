@@ -122,18 +122,31 @@ def main() -> None:
         path.write_text(yaml.safe_dump(SCENARIO))
         server = subprocess.Popen(
             [sys.executable, "-m", "sim", "serve", str(path), "--port", str(port)],
-            stdout=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            text=True,
         )
         try:
-            assert server.stdout is not None
-            server.stdout.readline()
-            server.stdout.readline()
+            wait_ready(port, server)
             report(port, args)
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=30)
+
+
+def wait_ready(port: int, server: subprocess.Popen[bytes], limit_s: float = 60.0) -> None:
+    """Until the router's ``/ready`` answers 200 (every backend up and discovered)."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"orchsim serve exited with code {server.returncode} (port {port} or the next taken?)")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit(f"orchsim serve not ready within {limit_s:.0f} s")
 
 
 def server_port(backend_port: int) -> int:
