@@ -3,10 +3,46 @@
 from __future__ import annotations
 
 import zlib
+from typing import Protocol
 
 import numpy as np
 
-__all__ = ["Draws", "stream"]
+__all__ = ["Draws", "Fixed", "Uniform", "retry_u", "stream"]
+
+_MASK = (1 << 64) - 1
+
+
+class Uniform(Protocol):
+    """Anything that gives uniform draws in [0, 1)."""
+
+    def uniform(self) -> float: ...
+
+
+class Fixed:
+    """One given draw: ``uniform()`` returns it (a draw that belongs to a request, not a stream)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: float) -> None:
+        self.value = value
+
+    def uniform(self) -> float:
+        return self.value
+
+
+def _mix(x: int) -> int:
+    """splitmix64's finalizer (Steele, Lea and Flood 2014): a bijection that scatters every bit."""
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK
+    return x ^ (x >> 31)
+
+
+def retry_u(service_u: float, number: int) -> float:
+    """The backoff jitter draw of attempt ``number`` of a request whose own draw is ``service_u``
+    (per-request draws): a function of the two alone, so the simulator and the load generator
+    jitter each retry alike, in whatever order retries happen."""
+    x = _mix((int(service_u * 2.0**53) + 0x9E3779B97F4A7C15 * number) & _MASK)
+    return (_mix(x) >> 11) * 2.0**-53
 
 
 def stream(seed: int, name: str, *keys: int) -> np.random.Generator:

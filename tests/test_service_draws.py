@@ -19,6 +19,7 @@ from loadtest.mock.classes import CLASS_HEADER, ClassTable
 from loadtest.mock.openai_api import RequestError, parse_chat_request
 from sim import theory
 from sim.engine import SimResult
+from sim.rng import retry_u
 from sim.scenario import ServiceModel
 from sim.service import ServiceTimes
 from sim.workload import generate_trace
@@ -168,3 +169,43 @@ def test_class_names_of_any_script_cross_the_class_header() -> None:
     table = ClassTable(make_scenario(workload={"rate": 1, "classes": [{"name": "聊天"}, {"name": "café ", "work": 3}]}))
     assert table.of({CLASS_HEADER: quote("聊天")}).index == 0
     assert table.of({CLASS_HEADER: quote("café ")}).work == 3
+
+
+def test_a_retry_waits_the_requests_own_jitter_whoever_retries_first() -> None:
+    """Per-request draws: the backoff before retry n of a request is full jitter on its own draw,
+    ``retry_u(u, n)``, not the next value of a stream shared by all clients (which the mock's load
+    generator could not reproduce: retries happen in another order there)."""
+    clusters = [{"name": "pool", "servers": 2}]
+    fault = [{"kind": "error_rate", "target": "pool/0", "at": 0, "duration": 600, "fraction": 1.0}]
+    retries = {"max": 3, "backoff": "exponential", "base": 0.5, "cap": 4, "jitter": "full"}
+    scenario = make_scenario(
+        duration=600,
+        workload=PER_REQUEST,
+        clusters=clusters,
+        router={"strategy": "round_robin"},
+        faults=fault,
+        clients={"retries": retries},
+    )
+    result = run_summary(scenario, 4)[0]
+    u = generate_trace(scenario, 4).service_u
+    assert u is not None
+    a = result.attempts
+    ends = {(int(r), int(n)): float(e) for r, n, e in zip(a["req"], a["number"], a["end_s"], strict=True)}
+    checked = 0
+    for req, number, sent in zip(a["req"], a["number"], a["sent_s"], strict=True):
+        if number > 1:
+            previous = int(number) - 1
+            delay_s = min(4.0, 0.5 * 2.0 ** (previous - 1))
+            expected = ends[(int(req), previous)] + retry_u(float(u[req]), previous) * delay_s
+            assert float(sent) == pytest.approx(expected, abs=1e-9)
+            checked += 1
+    assert checked > 1000
+
+
+def test_retry_draws_are_uniform_and_independent_of_each_other() -> None:
+    u = np.random.default_rng(7).random(20_000)
+    first = np.array([retry_u(float(x), 1) for x in u])
+    second = np.array([retry_u(float(x), 2) for x in u])
+    assert st.kstest(first, "uniform").pvalue > 0.001 and st.kstest(second, "uniform").pvalue > 0.001
+    assert abs(np.corrcoef(first, second)[0, 1]) < 0.03 and abs(np.corrcoef(first, u)[0, 1]) < 0.03
+    assert retry_u(0.25, 3) == retry_u(0.25, 3)

@@ -9,7 +9,7 @@ import numpy as np
 from sim.engine.kernel import Attempt, Call, Kernel
 from sim.engine.records import AttemptLog
 from sim.engine.retry import AdaptiveThrottle, Budget, TokenBucket, backoff_s
-from sim.rng import Draws
+from sim.rng import Draws, Fixed, retry_u
 from sim.scenario import Clients as ClientsSpec
 from sim.workload import Trace
 
@@ -128,7 +128,9 @@ class Clients:
         if self.watching and code != 429:
             self._learn(code, now)
         if code != 200 and self._may_retry(attempt.number, code, now):
-            delay_s = backoff_s(self.policy, attempt.number, self._backoff_s[req], self.draws)
+            # per-request draws: the retry's jitter is the request's own too (the load generator's alike)
+            draws = self.draws if self.service_u is None else Fixed(retry_u(self.service_u[req], attempt.number))
+            delay_s = backoff_s(self.policy, attempt.number, self._backoff_s[req], draws)
             if self.deadline_s is None or now + delay_s < self.arrival_s[req] + self.deadline_s:
                 self._backoff_s[req] = delay_s
                 self.kernel.call_later(delay_s, self._retry, (req, attempt.number + 1))

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections import deque
 
-from sim.rng import Draws
+from sim.rng import Draws, Uniform
 from sim.scenario import AdaptiveThrottling, RetryBudget, RetryPolicy, RetryThrottle
 
 __all__ = ["AdaptiveThrottle", "Budget", "TokenBucket", "backoff_s"]
 
 
-def backoff_s(policy: RetryPolicy, retry: int, previous_s: float, draws: Draws) -> float:
+def backoff_s(policy: RetryPolicy, retry: int, previous_s: float, draws: Uniform) -> float:
     """Delay before retry number ``retry`` (1 = first retry), in seconds.
 
     ``previous_s`` is the delay before the previous retry (decorrelated jitter grows from it).

@@ -90,7 +90,8 @@ class Workload(ScenarioModel):
         default="per_server",
         description="per_server: each server draws service times from its own stream; per_request: each request "
         "carries one uniform draw that the serving cluster's model turns into its service time, whichever server "
-        "serves it (its retries too); orchsim validate uses it so the mock and the simulation share the work",
+        "serves it (its retries too), and its retries' backoff jitter is drawn from it as well; orchsim validate uses "
+        "it so the mock and the simulation share the work and the retry timing",
     )
 
     @field_validator("profile")
