@@ -30,7 +30,8 @@ from sim.workload import generate_trace
 
 __all__ = ["Dispatcher", "LoadPlan"]
 
-PROBE_GUARD_S = 0.02  # real seconds the probe clock trails the fault clock (a fault post takes a few ms)
+PROBE_GUARD_S = 0.005  # real seconds the probe clock trails the faults: a fault due at a probe's instant comes first
+FAULT_LEAD_S = 0.5  # real seconds ahead of its time a fault is posted (it starts when due, not when it arrives)
 
 
 @dataclass(frozen=True)
@@ -96,10 +97,12 @@ class Dispatcher:
     def run(self) -> None:
         """Dispatch every request on schedule, then wait for the last answers."""
         self.t0 = time.perf_counter()
+        self.t0_monotonic = time.monotonic()
         if self.plan.inject_faults and self.plan.shard == 0:
             # health probes on this clock too, just after the grid: the simulator applies a fault due
             # at a probe's instant before the probe, so the mock's probes trail the faults' posts
-            gevent.spawn_later(PROBE_GUARD_S, _post_admin, self.host, self.port, "/admin/clock", {})
+            epoch = {"epoch_monotonic_s": self.t0_monotonic + PROBE_GUARD_S}
+            gevent.spawn(_post_admin, self.host, self.port, "/admin/clock", epoch)
             self._schedule_faults()
         for i in range(self.planned):
             gevent.sleep(max(0.0, float(self.due_s[i]) - self.now_s()))
@@ -179,7 +182,11 @@ class Dispatcher:
         """The scenario's faults, on the servers the simulator picks, at scaled times (drains one server
         at a time), each a ``POST /admin/faults`` to the router."""
         for at_s, fault in planned_injections(self.plan.scenario, self.plan.seed, self.plan.time_scale):
-            gevent.spawn_later(at_s, _post_admin, self.host, self.port, "/admin/faults", fault.payload())
+            # posted ahead, to start at its due instant on the clock all processes share
+            payload = fault.payload() | {"at_monotonic_s": self.t0_monotonic + at_s}
+            gevent.spawn_later(
+                max(0.0, at_s - FAULT_LEAD_S), _post_admin, self.host, self.port, "/admin/faults", payload
+            )
 
 
 def _post_admin(host: str, port: int, path: str, payload: dict[str, object]) -> None:

@@ -4,6 +4,7 @@ the router's capacity rounding next to the simulator's, a server's crash, the lo
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -57,6 +58,8 @@ def test_the_load_generator_names_the_class_and_reads_error_frames() -> None:
         ({"kind": "slowdown", "duration_s": -1}, "duration_s"),
         ({"kind": "router_saturation", "value": 1.0}, "value"),
         ({"kind": "drain", "duration_s": 1}, "duration_s"),
+        ({"kind": "crash", "at_monotonic_s": "soon"}, "at_monotonic_s"),
+        ({"kind": "crash", "at_monotonic_s": True}, "at_monotonic_s"),
     ],
 )
 def test_bad_injections_name_the_field(body: Any, field: str) -> None:
@@ -112,3 +115,10 @@ def test_a_crash_ends_what_the_server_holds_and_frees_its_slots() -> None:
         return trace
 
     assert asyncio.run(run()) == [0, 1, 1, True, False]
+
+
+def test_an_injection_due_later_waits_for_its_instant_on_the_shared_clock() -> None:
+    due = parse_injection({"kind": "crash", "at_monotonic_s": time.monotonic() + 0.5})
+    assert 0.4 < due.delay_s() <= 0.5
+    assert parse_injection({"kind": "crash", "at_monotonic_s": time.monotonic() - 1}).delay_s() == 0.0
+    assert parse_injection({"kind": "crash"}).delay_s() == 0.0

@@ -357,3 +357,19 @@ def test_admin_clock_puts_the_health_probes_on_the_load_generators_time_axis(tmp
         late = [post(url, MESSAGE)[0] for _ in range(4)]
     assert sorted(early) == [200, 503]
     assert late == [200] * 4
+
+
+def test_a_fault_posted_ahead_starts_at_its_due_instant(tmp_path: Path) -> None:
+    """``at_monotonic_s`` half a second ahead: the server answers until then and is down after it
+    (the router sees a crash at once without health checks)."""
+    with serving(tmp_path, scenario(router={"strategy": "round_robin"}), "--time-scale", "10") as url:
+        due = time.monotonic() + 0.6
+        assert (
+            admin(url, {"kind": "crash", "cluster": "a", "server": 0, "duration_s": 60, "at_monotonic_s": due})[0]
+            == 200
+        )
+        before = servers(url)[0]["up"]
+        assert time.monotonic() < due - 0.1, "too slow to look before the fault's instant"
+        time.sleep(max(0.0, due + 0.3 - time.monotonic()))
+        after = servers(url)[0]["up"]
+    assert before is True and after is False

@@ -99,7 +99,7 @@ def build_app(
                 )
         except ValueError as exc:  # FaultError, and JSON that does not parse
             return error_response(400, f"bad fault: {exc}", getattr(exc, "field", None))
-        apply_fault(servers, fault)
+        asyncio.get_running_loop().call_later(fault.delay_s(), apply_fault, servers, fault)
         return web.json_response({"applied": fault.payload()})
 
     async def metrics_page(request: web.Request) -> web.Response:

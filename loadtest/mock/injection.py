@@ -7,6 +7,7 @@ Pure data: no asyncio, no aiohttp, so the gevent load generator can import it.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -37,6 +38,9 @@ class Injection:
     ``value`` is the slowdown factor, the share of requests (error_rate) or probes (healthcheck_flap)
     hit, or the share of router capacity kept (router_saturation). ``server`` None: every server
     of ``cluster``. ``in_flight`` (crash): requests held fail with 500 at once, or are ``lost``.
+    ``at_monotonic_s``: start at this ``time.monotonic()`` instant instead of now (the clock every
+    process of this machine shares), so a load generator can post a fault ahead of its time and
+    have it start exactly when due, whatever the post's own latency.
     """
 
     kind: str
@@ -45,17 +49,22 @@ class Injection:
     value: float = 1.0
     duration_s: float = 0.0
     in_flight: str = "fail"
+    at_monotonic_s: float | None = None
 
     def payload(self) -> dict[str, Any]:
         """The JSON body of ``POST /admin/faults`` for this injection."""
         return asdict(self)
+
+    def delay_s(self) -> float:
+        """Real seconds from now until it starts."""
+        return 0.0 if self.at_monotonic_s is None else max(0.0, self.at_monotonic_s - time.monotonic())
 
 
 def parse_injection(body: Any) -> Injection:
     """Check a ``POST /admin/faults`` body; FaultError names the field at fault."""
     if not isinstance(body, dict):
         raise FaultError("body must be a JSON object", "body")
-    unknown = sorted(set(body) - {"kind", "cluster", "server", "value", "duration_s", "in_flight"})
+    unknown = sorted(set(body) - {"kind", "cluster", "server", "value", "duration_s", "in_flight", "at_monotonic_s"})
     if unknown:
         raise FaultError(f"unknown field {unknown[0]!r}", unknown[0])
     kind = body.get("kind")
@@ -77,7 +86,10 @@ def parse_injection(body: Any) -> Injection:
     in_flight = body.get("in_flight", "fail")
     if in_flight not in IN_FLIGHT:
         raise FaultError(f"in_flight must be fail or lost (got {in_flight!r})", "in_flight")
-    return Injection(kind, cluster, server, value, duration_s, in_flight)
+    at = body.get("at_monotonic_s")
+    if at is not None and (not isinstance(at, (int, float)) or isinstance(at, bool) or not math.isfinite(at)):
+        raise FaultError(f"at_monotonic_s must be a number of seconds or null (got {at!r})", "at_monotonic_s")
+    return Injection(kind, cluster, server, value, duration_s, in_flight, None if at is None else float(at))
 
 
 def _number(body: dict[str, Any], name: str, default: float) -> float:

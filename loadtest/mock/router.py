@@ -187,7 +187,7 @@ def build_app(
         try:
             fault = parse_injection(await request.json())
             if fault.kind in ROUTER_KINDS:
-                capacity.saturate(fault)
+                asyncio.get_running_loop().call_later(fault.delay_s(), capacity.saturate, fault)
                 return web.json_response({"applied": fault.payload()})
             cluster = next((c for c in clusters if c.name == fault.cluster), None)
             if cluster is None:
@@ -204,7 +204,14 @@ def build_app(
         health: HealthChecks | None = app.get("health")
         if health is None:
             return web.json_response({"probes": None})
-        health.start()
+        try:
+            body = await request.json() if request.can_read_body else {}
+            epoch = body.get("epoch_monotonic_s") if isinstance(body, dict) else None
+            if epoch is not None and (not isinstance(epoch, (int, float)) or isinstance(epoch, bool)):
+                raise ValueError(f"epoch_monotonic_s must be a number (got {epoch!r})")
+        except ValueError as exc:
+            return error_response(400, f"bad clock: {exc}", "epoch_monotonic_s")
+        health.start(None if epoch is None else float(epoch) - time.monotonic())
         return web.json_response({"probes": "restarted", "interval_s": health.spec.interval / time_scale})
 
     app.on_startup.append(startup)
