@@ -37,11 +37,15 @@ class Outcome:
     length: int = 0
 
 
-def chat_body(model: str | None, stream: bool, max_tokens: int, service_u: float | None = None) -> bytes:
+def chat_body(
+    model: str | None, stream: bool, max_tokens: int, service_u: float | None = None, prompt_words: int | None = None
+) -> bytes:
     """A chat completion request body; streamed ones ask for the usage chunk. ``service_u``: the
-    request's own service draw, sent in OpenAI's ``metadata`` (per-request service draws)."""
+    request's own service draw, sent in OpenAI's ``metadata`` (per-request service draws);
+    ``prompt_words``: a prompt of that many words (the mock counts a word as a prompt token)."""
+    content = "Say something." if prompt_words is None else " ".join(["w"] * max(prompt_words, 1))
     body: dict[str, object] = {
-        "messages": [{"role": "user", "content": "Say something."}],
+        "messages": [{"role": "user", "content": content}],
         "max_tokens": max_tokens,
         "stream": stream,
     }

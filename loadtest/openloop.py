@@ -70,6 +70,11 @@ class Dispatcher:
         self.bodies = [chat_body(model, plan.stream, plan.max_tokens) for model in trace.class_models]
         self.models = trace.class_models
         self.service_u = None if trace.service_u is None else trace.service_u[plan.shard :: plan.shards]
+        # the LLM token model: each request's own prompt and answer lengths (a prompt word is a token)
+        tokens = any(c.service.kind == "llm" for c in plan.scenario.clusters)
+        prompt, output = trace.prompt_tokens, trace.output_tokens
+        self.prompt_tokens = prompt[plan.shard :: plan.shards] if tokens and prompt is not None else None
+        self.output_tokens = output[plan.shard :: plan.shards] if tokens and output is not None else None
         clients = plan.scenario.clients
         self.timeout_s = None if clients.timeout is None else clients.timeout / plan.time_scale
         self.draws = Draws(stream(plan.seed, "locust-clients", plan.shard))
@@ -118,15 +123,25 @@ class Dispatcher:
         lags = [r.send_s - r.intended_s for r in self.records if not math.isnan(r.send_s)]
         return np.array(lags, dtype=np.float64)
 
+    def body(self, i: int) -> bytes:
+        """The body of this shard's request ``i``: its class's model, its own service draw (per-request
+        draws) and, for the LLM token model, its own prompt and answer lengths."""
+        klass = int(self.klass[i])
+        if self.service_u is None and self.prompt_tokens is None:
+            return self.bodies[klass]
+        u = None if self.service_u is None else float(self.service_u[i])
+        if self.prompt_tokens is None or self.output_tokens is None:
+            return chat_body(self.models[klass], self.plan.stream, self.plan.max_tokens, u)
+        output, prompt = int(self.output_tokens[i]), int(self.prompt_tokens[i])
+        return chat_body(self.models[klass], self.plan.stream, output, u, prompt)
+
     def _user_request(self, i: int) -> None:
         req, klass, due_s = int(self.req[i]), int(self.klass[i]), float(self.due_s[i])
         policy = self.plan.scenario.clients.retries
         if self.budget is not None:
             self.budget.deposit(self.sim_now_s())
         intended_s, number, previous_s = due_s, 1, 0.0
-        body = self.bodies[klass]
-        if self.service_u is not None:  # per-request service draws: the mock serves this request's own work
-            body = chat_body(self.models[klass], self.plan.stream, self.plan.max_tokens, float(self.service_u[i]))
+        body = self.body(i)
         while True:
             record = self._attempt(req, klass, body, due_s, intended_s, number)
             if record.status == 200 or not self._may_retry(number, record.status):

@@ -17,6 +17,7 @@ from scipy import stats as st
 from loadtest.attempt import chat_body
 from loadtest.mock.classes import CLASS_HEADER, ClassTable
 from loadtest.mock.openai_api import RequestError, parse_chat_request
+from loadtest.openloop import Dispatcher, LoadPlan
 from sim import theory
 from sim.engine import SimResult
 from sim.rng import retry_u
@@ -209,3 +210,29 @@ def test_retry_draws_are_uniform_and_independent_of_each_other() -> None:
     assert st.kstest(first, "uniform").pvalue > 0.001 and st.kstest(second, "uniform").pvalue > 0.001
     assert abs(np.corrcoef(first, second)[0, 1]) < 0.03 and abs(np.corrcoef(first, u)[0, 1]) < 0.03
     assert retry_u(0.25, 3) == retry_u(0.25, 3)
+
+
+def test_the_load_generator_sends_each_llm_requests_own_tokens_and_draw() -> None:
+    """For the LLM token model a request's body carries its own prompt length (in words, which the
+    mock counts as tokens) and answer length (max_tokens), and its service draw when drawn per request."""
+    llm = {"kind": "llm", "profile": "h100-8b"}
+    workload = {
+        "rate": 2,
+        "service_draws": "per_request",
+        "prompt_tokens": {"kind": "lognormal", "mean": 300, "cv": 1.0},
+        "output_tokens": {"kind": "lognormal", "mean": 80, "cv": 1.0},
+    }
+    scenario = make_scenario(duration=60, workload=workload, clusters=[{"name": "g", "servers": 1, "service": llm}])
+    plan = LoadPlan(scenario, time_scale=10, seed=3, stream=True, shard=1, shards=2)
+    dispatcher = Dispatcher(plan, "127.0.0.1", 1, lambda record, size: None)
+    trace = generate_trace(scenario, 3)
+    assert trace.prompt_tokens is not None and trace.output_tokens is not None and trace.service_u is not None
+    assert dispatcher.planned > 40
+    for i in range(dispatcher.planned):
+        req = int(dispatcher.req[i])
+        chat = parse_chat_request(dispatcher.body(i))
+        assert chat.prompt_tokens == trace.prompt_tokens[req]
+        assert chat.max_tokens == min(int(trace.output_tokens[req]), 4096)
+        assert chat.service_u == float(trace.service_u[req])
+    plain = Dispatcher(LoadPlan(make_scenario(duration=60, workload={"rate": 2}), 10, 3), "127.0.0.1", 1, print)
+    assert parse_chat_request(plain.body(0)).max_tokens == 8  # not the LLM model: the plan's answer length
