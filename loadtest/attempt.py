@@ -17,7 +17,9 @@ import gevent
 from gevent import socket
 from geventhttpclient.response import HTTPSocketResponse
 
-__all__ = ["Outcome", "chat_body", "send"]
+from loadtest.wire import chat_body, read_frame
+
+__all__ = ["Outcome", "chat_body", "send"]  # chat_body: from loadtest.wire, for the locust side
 
 CONNECTION_FAILED = 599  # no HTTP answer at all (refused, reset, closed before the headers)
 CLIENT_TIMEOUT = 504
@@ -35,27 +37,6 @@ class Outcome:
     server_wait_s: float = math.nan
     server_service_s: float = math.nan
     length: int = 0
-
-
-def chat_body(
-    model: str | None, stream: bool, max_tokens: int, service_u: float | None = None, prompt_words: int | None = None
-) -> bytes:
-    """A chat completion request body; streamed ones ask for the usage chunk. ``service_u``: the
-    request's own service draw, sent in OpenAI's ``metadata`` (per-request service draws);
-    ``prompt_words``: a prompt of that many words (the mock counts a word as a prompt token)."""
-    content = "Say something." if prompt_words is None else " ".join(["w"] * max(prompt_words, 1))
-    body: dict[str, object] = {
-        "messages": [{"role": "user", "content": content}],
-        "max_tokens": max_tokens,
-        "stream": stream,
-    }
-    if model:
-        body["model"] = model
-    if service_u is not None:
-        body["metadata"] = {"orchsim_service_u": repr(float(service_u))}
-    if stream:
-        body["stream_options"] = {"include_usage": True}
-    return json.dumps(body).encode()
 
 
 def send(host: str, port: int, body: bytes, stream: bool, timeout_s: float | None, klass: str | None = None) -> Outcome:
@@ -109,30 +90,15 @@ def _read_stream(response: HTTPSocketResponse, outcome: Outcome) -> None:
         if not line:
             break
         outcome.length += len(line)
-        text = line.strip()
-        if not text.startswith(b"data: ") or text == b"data: [DONE]":
-            continue
-        frame = json.loads(text[6:])
-        if frame.get("error"):  # a failure after the stream began (a crash): the request failed
-            outcome.status = _error_status(frame["error"])
-            continue
-        if frame.get("usage"):
-            outcome.tokens = int(frame["usage"].get("completion_tokens", chunks))
-        for choice in frame.get("choices", []):
-            if choice.get("delta", {}).get("content"):
-                chunks += 1
-                if math.isnan(outcome.first_token_s):
-                    outcome.first_token_s = time.perf_counter()
+        frame = read_frame(line)
+        if frame.error is not None:
+            outcome.status = frame.error
+        if frame.usage_tokens:
+            outcome.tokens = frame.usage_tokens
+        if frame.contents and math.isnan(outcome.first_token_s):
+            outcome.first_token_s = time.perf_counter()
+        chunks += frame.contents
     outcome.tokens = outcome.tokens or chunks
-
-
-def _error_status(error: object) -> int:
-    """The HTTP status an SSE error frame carries in ``code`` (500 when it names none)."""
-    code = error.get("code") if isinstance(error, dict) else None
-    try:
-        return int(code) if isinstance(code, (str, int)) else 500
-    except ValueError:
-        return 500
 
 
 def _header_s(response: HTTPSocketResponse, name: str) -> float:

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from loadtest.measured import measured_result, measured_ttft_s, simulated_ttft_s, with_network_delay
+from loadtest.overhead import HttpOverhead
 from loadtest.records import Record, column
 from loadtest.verdict import Row, Tolerances, build_rows, metric_values, with_noise
 from sim.engine import SimResult, Simulation
@@ -36,7 +37,7 @@ class Validation:
     simulated: Side
     measured: Side
     rows: list[Row]
-    overhead_s: float  # real seconds
+    overhead: HttpOverhead  # real seconds
     time_scale: float
     dispatch_lag_s: dict[str, float | None]  # real seconds
 
@@ -57,27 +58,28 @@ def compare_sides(
     scenario: Scenario,
     seed: int,
     records: list[Record],
-    overhead_s: float,
+    overhead: HttpOverhead,
     time_scale: float,
     tolerances: Tolerances,
     stream_tokens: int | None,
     noise_seeds: int = 10,
 ) -> Validation:
-    """Simulate ``scenario`` for ``seed``, add the measured overhead as a network delay, compare.
+    """Simulate ``scenario`` for ``seed``, add the measured overhead as a network delay, compare
+    (to the answer: the overhead to the whole answer; to the first token: that of the first token).
 
     ``stream_tokens`` is the tokens per streamed answer (None when answers were not streamed);
     ``noise_seeds`` more simulations of the same arrivals (service and routing drawn from the seeds
     after ``seed``) measure each row's sampling noise.
     """
-    delay_s = overhead_s * time_scale
-    sim_side = _simulated_side(scenario, seed, delay_s, stream_tokens)
+    delays_s = _delays_s(overhead, time_scale)
+    sim_side = _simulated_side(scenario, seed, delays_s, stream_tokens)
     real = measured_result(scenario, seed, records, time_scale)
     real_side = _side(real, None if stream_tokens is None else measured_ttft_s(scenario, records, time_scale))
     lag = column(records, "send_s") - column(records, "intended_s")
     rows = build_rows(sim_side.summary, real_side.summary, tolerances)
     trace = generate_trace(scenario, seed)  # the measured run's own arrivals: only the service varies
     others = [
-        _simulated_side(scenario, seed + k, delay_s, stream_tokens, trace).summary for k in range(1, noise_seeds + 1)
+        _simulated_side(scenario, seed + k, delays_s, stream_tokens, trace).summary for k in range(1, noise_seeds + 1)
     ]
     per_seed = [metric_values(summary, tolerances) for summary in others]
     spread = {
@@ -85,20 +87,28 @@ def compare_sides(
         for row in rows
     }
     rows = with_noise(rows, spread, tolerances.noise)
-    return Validation(sim_side, real_side, rows, overhead_s, time_scale, stats(lag[~np.isnan(lag)]))
+    return Validation(sim_side, real_side, rows, overhead, time_scale, stats(lag[~np.isnan(lag)]))
+
+
+def _delays_s(overhead: HttpOverhead, time_scale: float) -> tuple[float, float]:
+    """Simulated seconds added to each answer and to each first token."""
+    first_s = overhead.answer_s if overhead.first_token_s is None else overhead.first_token_s
+    return overhead.answer_s * time_scale, first_s * time_scale
 
 
 def _simulated_side(
-    scenario: Scenario, seed: int, delay_s: float, stream_tokens: int | None, trace: Trace | None = None
+    scenario: Scenario, seed: int, delays_s: tuple[float, float], stream_tokens: int | None, trace: Trace | None = None
 ) -> Side:
-    simulated = with_network_delay(Simulation(scenario, seed, trace).run(), delay_s)
-    return _side(simulated, None if stream_tokens is None else simulated_ttft_s(simulated, stream_tokens, delay_s))
+    answer_s, first_s = delays_s
+    simulated = with_network_delay(Simulation(scenario, seed, trace).run(), answer_s)
+    return _side(simulated, None if stream_tokens is None else simulated_ttft_s(simulated, stream_tokens, first_s))
 
 
 def write_validation(out: Path, validation: Validation) -> None:
     """``validation.json``, both summaries, time series and the simulated records (measured ones
     are already there: ``measured_requests.csv``, real seconds, one row per attempt)."""
-    delay = validation.overhead_s * validation.time_scale
+    overhead = validation.overhead
+    answer_s, first_s = _delays_s(overhead, validation.time_scale)
     write_json(
         out / "validation.json",
         {
@@ -106,9 +116,13 @@ def write_validation(out: Path, validation: Validation) -> None:
             "pass": validation.passed,
             "time_scale": validation.time_scale,
             "http_overhead": {
-                "real_s": validation.overhead_s,
-                "simulated_s": delay,
-                "note": "added to every simulated answer as a network delay",
+                "real_s": overhead.answer_s,
+                "simulated_s": answer_s,
+                "first_token_real_s": overhead.first_token_s,
+                "first_token_simulated_s": first_s if overhead.first_token_s is not None else None,
+                "samples": overhead.samples,
+                "note": "medians of sequential requests at low load, sent as the run sends them; added to every "
+                "simulated answer (and first token) as a network delay",
             },
             "dispatch_lag_real_s": validation.dispatch_lag_s,
             "noise_note": "a row also passes within noise_band: --tolerance noise (default 2) standard deviations "

@@ -18,8 +18,8 @@ import math
 import numpy as np
 from locust import FastHttpUser, LoadTestShape, constant_pacing, events, task
 
-from loadtest.attempt import chat_body
 from loadtest.locust_options import add_arguments
+from loadtest.wire import chat_body
 from sim.loading import load_scenario
 from sim.scenario import Scenario
 from sim.workload import rate_at

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import math
 import signal
-import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,9 +23,9 @@ from typing import Any
 
 import yaml
 
-from loadtest.attempt import chat_body
 from loadtest.comparison import compare_sides, write_validation
 from loadtest.mock.topology import Topology, TopologyError, check_ports
+from loadtest.overhead import HttpOverhead, measure_overhead
 from loadtest.records import read_records
 from loadtest.validate_plots import plot_validation
 from loadtest.verdict import Tolerances, parse_tolerances, rows_table
@@ -42,7 +40,6 @@ __all__ = [
     "ValidateOptions",
     "command",
     "fine_windows",
-    "measure_overhead_s",
     "run_load",
     "validate",
 ]
@@ -85,27 +82,6 @@ def mock_scenario_file(out: Path, scenario: Scenario, seed: int) -> Path:
     return path
 
 
-def measure_overhead_s(url: str, samples: int, max_tokens: int) -> float:
-    """Median real seconds a request spends outside the backend's queue and service, one at a time.
-
-    The backend reports its wait and service time in headers; the rest of the latency is the
-    HTTP path: client, router and two hops over loopback.
-    """
-    gaps = []
-    body = chat_body(None, False, max_tokens)
-    for _ in range(samples):
-        request = urllib.request.Request(f"{url}/v1/chat/completions", data=body, method="POST")
-        request.add_header("Content-Type", "application/json")
-        started = time.perf_counter()
-        with urllib.request.urlopen(request, timeout=30) as answer:
-            answer.read()
-            elapsed = time.perf_counter() - started
-            wait, service = answer.headers.get("X-Orchsim-Wait-S"), answer.headers.get("X-Orchsim-Service-S")
-        if wait is not None and service is not None:
-            gaps.append(elapsed - float(wait) - float(service))
-    return max(0.0, statistics.median(gaps)) if gaps else 0.0
-
-
 def run_seconds(scenario: Scenario, time_scale: float) -> float:
     """Real seconds locust may run: the scenario, then the longest a request can live, plus slack."""
     clients = scenario.clients
@@ -131,8 +107,10 @@ def sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def run_load(out: Path, scenario: Scenario, seed: int, options: ValidateOptions, log: list[str]) -> tuple[Path, float]:
-    """Mock up, overhead measured, locust run; everything stopped. Returns (records CSV, overhead s)."""
+def run_load(
+    out: Path, scenario: Scenario, seed: int, options: ValidateOptions, log: list[str]
+) -> tuple[Path, HttpOverhead]:
+    """Mock up, overhead measured, locust run; everything stopped. Returns (records CSV, overhead)."""
     mock_path = mock_scenario_file(out, scenario, seed)
     ports = [options.port + i for i in range(len(scenario.clusters) + 1)]
     try:
@@ -141,13 +119,17 @@ def run_load(out: Path, scenario: Scenario, seed: int, options: ValidateOptions,
         raise ValidateError(f"{exc} (the mock needs ports {ports[0]}..{ports[-1]})", code=2) from None
     with sigterm_as_interrupt():
         with _mock(mock_path, scenario, options) as topology:
-            overhead_s = measure_overhead_s(topology.url, options.overhead_samples, options.max_tokens)
-        log.append(f"HTTP overhead at low load: {1000 * overhead_s:.2f} ms real (median of {options.overhead_samples})")
+            overhead = measure_overhead(topology.url, options.overhead_samples, options.max_tokens, options.stream)
+        first = "" if overhead.first_token_s is None else f", to the first token {1000 * overhead.first_token_s:.2f} ms"
+        log.append(
+            f"HTTP overhead at low load: {1000 * overhead.answer_s:.2f} ms real to the answer{first} "
+            f"(medians of {overhead.samples})"
+        )
         # a fresh mock for the run: the probes above drew service times and routing choices, and the
         # run should start from the same random streams as the simulation (same seed, same order)
         with _mock(mock_path, scenario, options) as topology:
             records = _run_locust(out, scenario, seed, options, topology)
-    return records, overhead_s
+    return records, overhead
 
 
 @contextmanager
@@ -239,11 +221,11 @@ def validate(
         f"service draws {scenario.workload.service_draws.replace('_', '-')}"
     )
     notes: list[str] = []
-    records_path, overhead_s = run_load(out, scenario, seed, options, notes)
+    records_path, overhead = run_load(out, scenario, seed, options, notes)
     records = read_records(records_path)
     tokens = options.max_tokens if options.stream else None
     validation = compare_sides(
-        scenario, seed, records, overhead_s, options.time_scale, tolerances, tokens, options.noise_seeds
+        scenario, seed, records, overhead, options.time_scale, tolerances, tokens, options.noise_seeds
     )
     write_validation(out, validation)
     if plots:
@@ -252,7 +234,8 @@ def validate(
         say(note)
     lag = validation.dispatch_lag_s
     say(
-        f"network delay added to the simulated side: {overhead_s * options.time_scale:.4f} simulated s; "
+        f"network delay added to the simulated side: {overhead.answer_s * options.time_scale:.4f} simulated s"
+        f"{_first_token_delay(overhead, options.time_scale)}; "
         f"dispatch lag p50 {1000 * (lag['p50'] or 0):.2f} ms, p99 {1000 * (lag['p99'] or 0):.2f} ms real"
     )
     say(rows_table(validation.rows, f"{scenario.name}: simulated vs measured ({len(records):,} attempts measured)"))
@@ -263,6 +246,11 @@ def validate(
         verdict += f" ({noisy} only within the sampling noise of {options.noise_seeds} more simulated seeds: pass*)"
     say(f"{verdict}; results in {out}")
     return 0 if validation.passed else 1
+
+
+def _first_token_delay(overhead: HttpOverhead, time_scale: float) -> str:
+    first_s = overhead.first_token_s
+    return "" if first_s is None else f" ({first_s * time_scale:.4f} s to the first token)"
 
 
 def command(args: Any, say: Callable[[object], None], stamp: Callable[[], str]) -> int:

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from loadtest.attempt import chat_body
 from loadtest.mock.classes import CLASS_HEADER, ClassTable
 from loadtest.mock.openai_api import RequestError, parse_chat_request
 from loadtest.openloop import Dispatcher, LoadPlan
+from loadtest.wire import chat_body
 from sim import theory
 from sim.engine import SimResult
 from sim.rng import retry_u

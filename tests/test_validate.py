@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from loadtest.measured import measured_result
+from loadtest.overhead import measure_overhead
 from loadtest.records import Record, read_records
 from loadtest.verdict import Row, parse_tolerances, with_noise
 from sim.loading import load_scenario
@@ -166,6 +167,16 @@ def test_two_worker_processes_records_merged_and_agree_with_locust_csv(tmp_path:
     assert sum(int(r["Failure Count"]) for r in posts) == sum(r.status != 200 for r in records)
     ttft = [r for (kind, _), r in stats.items() if kind == "TTFT"]
     assert sum(int(r["Request Count"]) for r in ttft) == sum(r.status == 200 for r in records)
+
+
+def test_overhead_probe_reads_streams_to_the_first_token_and_plain_answers_whole(tmp_path: Path) -> None:
+    """The low-load probe sends as the run sends: streamed, it finds the first token's overhead too."""
+    with serving(tmp_path, SMALL, "--time-scale", "10") as url:
+        streamed = measure_overhead(url, 5, 8, stream=True)
+        plain = measure_overhead(url, 5, 8, stream=False)
+    assert streamed.first_token_s is not None and 0.0 < streamed.first_token_s < 0.05
+    assert 0.0 < streamed.answer_s < 0.05 and 0.0 < plain.answer_s < 0.05
+    assert plain.first_token_s is None and plain.samples == streamed.samples == 5
 
 
 def test_missing_scenario_and_bad_tolerance_are_usage_errors(tmp_path: Path) -> None:

@@ -1,0 +1,64 @@
+"""What goes over the wire to the mock, with no gevent: request bodies and the SSE frames read back.
+
+Shared by the locust client (``loadtest.attempt``, on gevent sockets) and ``orchsim validate``'s
+overhead probe (plain blocking sockets), so that both send and read requests alike.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+__all__ = ["Frame", "chat_body", "error_status", "read_frame"]
+
+
+def chat_body(
+    model: str | None, stream: bool, max_tokens: int, service_u: float | None = None, prompt_words: int | None = None
+) -> bytes:
+    """A chat completion request body; streamed ones ask for the usage chunk. ``service_u``: the
+    request's own service draw, sent in OpenAI's ``metadata`` (per-request service draws);
+    ``prompt_words``: a prompt of that many words (the mock counts a word as a prompt token)."""
+    content = "Say something." if prompt_words is None else " ".join(["w"] * max(prompt_words, 1))
+    body: dict[str, object] = {
+        "messages": [{"role": "user", "content": content}],
+        "max_tokens": max_tokens,
+        "stream": stream,
+    }
+    if model:
+        body["model"] = model
+    if service_u is not None:
+        body["metadata"] = {"orchsim_service_u": repr(float(service_u))}
+    if stream:
+        body["stream_options"] = {"include_usage": True}
+    return json.dumps(body).encode()
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One SSE line's meaning: content chunks it carries, usage tokens, an error status."""
+
+    contents: int = 0
+    usage_tokens: int | None = None
+    error: int | None = None
+
+
+def read_frame(line: bytes) -> Frame:
+    """The meaning of one SSE line (an empty ``Frame`` for blank lines, comments and ``[DONE]``)."""
+    text = line.strip()
+    if not text.startswith(b"data: ") or text == b"data: [DONE]":
+        return Frame()
+    frame = json.loads(text[6:])
+    if frame.get("error"):  # a failure after the stream began (a crash): the request failed
+        return Frame(error=error_status(frame["error"]))
+    usage = frame.get("usage")
+    contents = sum(1 for choice in frame.get("choices", []) if choice.get("delta", {}).get("content"))
+    return Frame(contents, int(usage.get("completion_tokens", 0)) if usage else None)
+
+
+def error_status(error: object) -> int:
+    """The HTTP status an SSE error frame carries in ``code`` (500 when it names none)."""
+    code = error.get("code") if isinstance(error, dict) else None
+    try:
+        return int(code) if isinstance(code, (str, int)) else 500
+    except ValueError:
+        return 500
