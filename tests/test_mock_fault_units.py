@@ -118,6 +118,42 @@ def test_a_crash_ends_what_the_server_holds_and_frees_its_slots() -> None:
     assert asyncio.run(run()) == [0, 1, 1, True, False]
 
 
+def test_a_slot_handed_over_late_starts_the_next_service_when_the_last_was_due() -> None:
+    """The event loop hands a slot over late (here 30 ms after the holder's service was due): the
+    next request's service starts at the due instant, or at its own arrival if that came later, and
+    a request cut short (due in the future) frees its slot now, not then."""
+    parsed = parse_scenario(scenario(cluster={"slots": 1}), "tiny.yaml")
+
+    async def run() -> list[float]:
+        server = MockServer(0, parsed.clusters[0], 1, 0)
+        loop, life = asyncio.get_running_loop(), server.life
+        begin = await server.acquire()
+        assert begin is not None and abs(begin - loop.time()) < 0.01
+        second = asyncio.create_task(server.acquire())
+        await asyncio.sleep(0.05)
+        server.release(life, begin + 0.02)  # due 30 ms ago: the second was waiting since then
+        second_begin = await second
+        assert second_begin is not None
+        third = asyncio.create_task(server.acquire())
+        await asyncio.sleep(0.001)
+        arrived = loop.time()
+        await asyncio.sleep(0.05)
+        server.release(life, second_begin + 0.001)  # due before the third arrived: it starts on arrival
+        third_begin = await third
+        assert third_begin is not None
+        fourth = asyncio.create_task(server.acquire())
+        await asyncio.sleep(0.01)
+        server.release(life, loop.time() + 10.0)  # cut short: free now
+        fourth_begin = await fourth
+        assert fourth_begin is not None
+        return [second_begin - begin, arrived - third_begin, loop.time() - fourth_begin]
+
+    handed, third_early_s, fourth_age_s = asyncio.run(run())
+    assert handed == pytest.approx(0.02)
+    assert 0.0 < third_early_s < 0.01  # its own arrival (just before ``arrived``), not the holder's due end
+    assert 0.0 <= fourth_age_s < 0.01
+
+
 def test_an_injection_due_later_waits_for_its_instant_on_the_shared_clock() -> None:
     due = parse_injection({"kind": "crash", "at_monotonic_s": time.monotonic() + 0.5})
     assert 0.4 < due.delay_s() <= 0.5

@@ -110,19 +110,22 @@ class _Handlers:
         life = server.life
         metrics.in_flight.labels(label).inc()
         try:
-            queued = time.perf_counter()
-            if not await server.acquire():
+            queued = asyncio.get_running_loop().time()
+            begin = await server.acquire()  # when its service starts (see MockServer.acquire)
+            if begin is None:
                 metrics.requests.labels(label, "503").inc()
                 return error_response(503, "server busy: waiting room full", headers={"Retry-After": "1"})
+            due_end = None
             try:
                 service_s = self._service_s(chat, kind) * server.slow_factor / self.time_scale
+                due_end = begin + service_s
                 timing = {
-                    "X-Orchsim-Wait-S": f"{time.perf_counter() - queued:.6f}",
+                    "X-Orchsim-Wait-S": f"{begin - queued:.6f}",
                     "X-Orchsim-Service-S": f"{service_s:.6f}",
                 }
-                response = await self._answer(request, chat, service_s, life, started, timing)
+                response = await self._answer(request, chat, begin, service_s, life, started, timing)
             finally:
-                server.release(life)
+                server.release(life, due_end)
         except CrashError as crash:
             return await self._crashed(request, crash, None)
         except _CutError as cut:
@@ -148,29 +151,29 @@ class _Handlers:
         self,
         request: web.Request,
         chat: ChatRequest,
+        begin: float,
         service_s: float,
         life: int,
         started: float,
         timing: dict[str, str],
     ) -> web.StreamResponse:
-        """The answer after ``service_s`` real seconds; ``timing`` headers tell the client the server's
-        queueing wait and service time (load tests subtract them to find the HTTP path's own overhead)."""
+        """The answer ``service_s`` real seconds after ``begin`` (event-loop clock); ``timing`` headers
+        tell the client the server's queueing wait and service time (load tests subtract them to find
+        the HTTP path's own overhead)."""
         tokens, server = chat.max_tokens, self.server
         if not chat.stream:
-            await server.pause(service_s, life)
+            await server.pause_until(begin + service_s, life)
             text = " ".join(f"tok{i}" for i in range(tokens))
             return web.json_response(completion(chat, text, tokens), headers=timing)
         headers = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", **timing}
         response = web.StreamResponse(headers=headers)
         await response.prepare(request)
         ident = f"chatcmpl-{uuid.uuid4().hex[:24]}"
-        begin = asyncio.get_running_loop().time()
         try:
             for i in range(tokens):
                 # sleep to each token's due time, not for a fixed gap: timer overshoot must not add up
                 # over the tokens (8 tokens made the service ~8% longer than drawn at time scale 10)
-                now = asyncio.get_running_loop().time()
-                await server.pause(max(0.0, begin + (i + 1) * service_s / tokens - now), life)
+                await server.pause_until(begin + (i + 1) * service_s / tokens, life)
                 if i == 0:
                     self.metrics.ttft.labels(self.label).observe(time.perf_counter() - started)
                 delta = {"role": "assistant", "content": f"tok{i}"} if i == 0 else {"content": f" tok{i}"}
