@@ -115,15 +115,15 @@ def _codes(path: Path, column: str) -> dict[int, int]:
 
 
 def test_two_strategies_rank_the_same_measured_and_simulated(tmp_path: Path) -> None:
-    """The ranking, and throughput, availability and latency within the stated tolerances. Not every
-    row: under least_connections at 75% load the wait and TTFT tails of a 30-second run still move
-    by more than 10% (TTFT p99 +12.8% in one CI run), which issue 7 leaves open."""
+    """Every row within tolerance for both strategies, the issue's rows without the noise band, and
+    the same ranking on both sides. Under least_connections at 75% load this needs the mock's slots
+    to keep their schedule when the event loop is late (TTFT p99 was +12.8% in a CI run before)."""
     means = {}
     for strategy in ("random", "least_connections"):
         done, report = validate(
             tmp_path / strategy, "validate-strategies.yaml", "--no-plots", "--set", f"router.strategy={strategy}"
         )
-        assert done.returncode in (0, 1), done.stdout + done.stderr
+        assert done.returncode == 0, done.stdout + done.stderr
         assert_within_the_issues_tolerances(report)
         mean = row(report, "latency_s.mean")
         means[strategy] = (mean["simulated"], mean["measured"])
