@@ -85,6 +85,7 @@ class Dispatcher:
         self.records: list[Record] = []
         self.group = Group()
         self.t0 = time.perf_counter()
+        self.t0_monotonic = time.monotonic()  # the same instant on the clock the mock shares
 
     @property
     def planned(self) -> int:

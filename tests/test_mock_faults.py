@@ -330,10 +330,14 @@ def post_as(url: str, klass: str | None, service_u: float | None = None) -> tupl
     return post(url, body, headers={"X-Orchsim-Class": klass} if klass else None)
 
 
-def _post_clock(url: str) -> dict[str, Any]:
-    request = urllib.request.Request(f"{url}/admin/clock", data=b"{}", method="POST")
-    with urllib.request.urlopen(request, timeout=5) as response:
-        answer: dict[str, Any] = json.load(response)
+def _post_clock(url: str, data: bytes = b"{}") -> dict[str, Any]:
+    request = urllib.request.Request(f"{url}/admin/clock", data=data, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            answer: dict[str, Any] = json.load(response)
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return {"status": exc.code, **json.load(exc)}
     return answer
 
 
@@ -345,6 +349,9 @@ def test_admin_clock_puts_the_health_probes_on_the_load_generators_time_axis(tmp
     checks = {"interval": 10, "timeout": 5, "unhealthy_threshold": 1}  # a probe may take 0.5 s real
     checked = scenario(router={"strategy": "round_robin", "health_check": checks})
     with serving(tmp_path, checked, "--time-scale", "10") as url:
+        for bad in (b'{"epoch_monotonic_s": "soon"}', b'{"epoch_monotonic_s": NaN}', b"{not json"):
+            refused = _post_clock(url, bad)
+            assert refused["status"] == 400 and refused["error"]["param"] == "epoch_monotonic_s", refused
         _post_clock(url)  # a known phase: probes due 1, 2, ... s from here
         time.sleep(0.75)  # without a restart below, the next probe would come 0.25 s after it
         started = time.monotonic()

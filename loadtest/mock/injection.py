@@ -14,7 +14,16 @@ from typing import Any
 from sim.engine.faults import target_indices
 from sim.scenario import Scenario
 
-__all__ = ["BACKEND_KINDS", "KINDS", "ROUTER_KINDS", "FaultError", "Injection", "parse_injection", "planned_injections"]
+__all__ = [
+    "BACKEND_KINDS",
+    "KINDS",
+    "ROUTER_KINDS",
+    "FaultError",
+    "Injection",
+    "monotonic_instant",
+    "parse_injection",
+    "planned_injections",
+]
 
 # "unavailable" (503 for everything) exists only at runtime; the others are the scenario's kinds
 BACKEND_KINDS = ("slowdown", "error_rate", "crash", "partition", "unavailable", "drain", "healthcheck_flap")
@@ -86,10 +95,17 @@ def parse_injection(body: Any) -> Injection:
     in_flight = body.get("in_flight", "fail")
     if in_flight not in IN_FLIGHT:
         raise FaultError(f"in_flight must be fail or lost (got {in_flight!r})", "in_flight")
-    at = body.get("at_monotonic_s")
+    at = monotonic_instant(body, "at_monotonic_s")
+    return Injection(kind, cluster, server, value, duration_s, in_flight, at)
+
+
+def monotonic_instant(body: dict[str, Any], name: str) -> float | None:
+    """``body[name]``: an instant on the machine's ``time.monotonic()`` clock, or None when absent;
+    FaultError naming the field when it is not a finite number."""
+    at = body.get(name)
     if at is not None and (not isinstance(at, (int, float)) or isinstance(at, bool) or not math.isfinite(at)):
-        raise FaultError(f"at_monotonic_s must be a number of seconds or null (got {at!r})", "at_monotonic_s")
-    return Injection(kind, cluster, server, value, duration_s, in_flight, None if at is None else float(at))
+        raise FaultError(f"{name} must be a number of seconds or null (got {at!r})", name)
+    return None if at is None else float(at)
 
 
 def _number(body: dict[str, Any], name: str, default: float) -> float:

@@ -23,7 +23,14 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Proc
 
 from loadtest.mock.classes import CLASS_HEADER, ClassTable
 from loadtest.mock.detection import HealthChecks, Outliers
-from loadtest.mock.injection import ROUTER_KINDS, FaultError, Injection, parse_injection, planned_injections
+from loadtest.mock.injection import (
+    ROUTER_KINDS,
+    FaultError,
+    Injection,
+    monotonic_instant,
+    parse_injection,
+    planned_injections,
+)
 from loadtest.mock.openai_api import (
     MAX_BODY_BYTES,
     RequestError,
@@ -206,12 +213,10 @@ def build_app(
             return web.json_response({"probes": None})
         try:
             body = await request.json() if request.can_read_body else {}
-            epoch = body.get("epoch_monotonic_s") if isinstance(body, dict) else None
-            if epoch is not None and (not isinstance(epoch, (int, float)) or isinstance(epoch, bool)):
-                raise ValueError(f"epoch_monotonic_s must be a number (got {epoch!r})")
-        except ValueError as exc:
+            epoch = monotonic_instant(body if isinstance(body, dict) else {}, "epoch_monotonic_s")
+        except ValueError as exc:  # FaultError, or a body that is not JSON
             return error_response(400, f"bad clock: {exc}", "epoch_monotonic_s")
-        health.start(None if epoch is None else float(epoch) - time.monotonic())
+        health.start(None if epoch is None else epoch - time.monotonic())
         return web.json_response({"probes": "restarted", "interval_s": health.spec.interval / time_scale})
 
     app.on_startup.append(startup)
