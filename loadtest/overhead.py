@@ -23,7 +23,8 @@ __all__ = ["HttpOverhead", "measure_overhead"]
 
 @dataclass(frozen=True)
 class HttpOverhead:
-    """Median real seconds outside the backend: to the whole answer, and (streams) to the first token."""
+    """Median real seconds outside the backend: to the whole answer, and (streams) to the first token;
+    ``samples``: the answers that reported the backend's timing."""
 
     answer_s: float
     first_token_s: float | None
@@ -40,7 +41,7 @@ def measure_overhead(url: str, samples: int, max_tokens: int, stream: bool) -> H
             answers.append(answer)
         if first is not None:
             firsts.append(first)
-    return HttpOverhead(_median(answers) or 0.0, _median(firsts) if stream else None, samples)
+    return HttpOverhead(_median(answers) or 0.0, _median(firsts) if stream else None, len(answers))
 
 
 def _median(values: list[float]) -> float | None:

@@ -11,8 +11,9 @@ import pytest
 
 from loadtest.attempt import _request
 from loadtest.mock.injection import FaultError, Injection, parse_injection, planned_injections
+from loadtest.mock.process import new_loop
 from loadtest.mock.router import Capacity
-from loadtest.mock.server import CrashError, MockServer
+from loadtest.mock.server import CrashError, MockServer, SlotStart
 from loadtest.wire import error_status
 from sim.engine.faults import target_indices
 from sim.engine.kernel import Kernel
@@ -118,40 +119,43 @@ def test_a_crash_ends_what_the_server_holds_and_frees_its_slots() -> None:
     assert asyncio.run(run()) == [0, 1, 1, True, False]
 
 
-def test_a_slot_handed_over_late_starts_the_next_service_when_the_last_was_due() -> None:
-    """The event loop hands a slot over late (here 30 ms after the holder's service was due): the
+@pytest.mark.parametrize("uvloop", [False, True], ids=["asyncio", "uvloop"])
+def test_a_slot_handed_over_late_starts_the_next_service_when_the_last_was_due(uvloop: bool) -> None:
+    """The event loop hands a slot over late (here 100 ms after the holder's service was due): the
     next request's service starts at the due instant, or at its own arrival if that came later, and
-    a request cut short (due in the future) frees its slot now, not then."""
+    a request cut short (due in the future) frees its slot now, not then. Also on uvloop, the mock's
+    loop, whose ``loop.time()`` counts whole milliseconds: the instants must be finer than that."""
     parsed = parse_scenario(scenario(cluster={"slots": 1}), "tiny.yaml")
 
-    async def run() -> list[float]:
+    async def run() -> tuple[list[SlotStart | None], float]:
         server = MockServer(0, parsed.clusters[0], 1, 0)
-        loop, life = asyncio.get_running_loop(), server.life
-        begin = await server.acquire()
-        assert begin is not None and abs(begin - loop.time()) < 0.01
+        life = server.life
+        first = await server.acquire()
+        assert first is not None
         second = asyncio.create_task(server.acquire())
-        await asyncio.sleep(0.05)
-        server.release(life, begin + 0.02)  # due 30 ms ago: the second was waiting since then
-        second_begin = await second
-        assert second_begin is not None
+        await asyncio.sleep(0.3)
+        server.release(life, first.begin + 0.2)  # due 100 ms ago; the second has waited since well before
+        started = await second
+        assert started is not None
         third = asyncio.create_task(server.acquire())
-        await asyncio.sleep(0.001)
-        arrived = loop.time()
-        await asyncio.sleep(0.05)
-        server.release(life, second_begin + 0.001)  # due before the third arrived: it starts on arrival
-        third_begin = await third
-        assert third_begin is not None
+        await asyncio.sleep(0.3)
+        server.release(life, started.begin + 0.001)  # due before the third arrived: it starts on arrival
         fourth = asyncio.create_task(server.acquire())
-        await asyncio.sleep(0.01)
-        server.release(life, loop.time() + 10.0)  # cut short: free now
-        fourth_begin = await fourth
-        assert fourth_begin is not None
-        return [second_begin - begin, arrived - third_begin, loop.time() - fourth_begin]
+        await asyncio.sleep(0.05)
+        server.release(life, time.monotonic() + 10.0)  # the third cut short: the fourth starts now
+        return [first, started, await third, await fourth], time.monotonic()
 
-    handed, third_early_s, fourth_age_s = asyncio.run(run())
-    assert handed == pytest.approx(0.02)
-    assert 0.0 < third_early_s < 0.01  # its own arrival (just before ``arrived``), not the holder's due end
-    assert 0.0 <= fourth_age_s < 0.01
+    loop = new_loop() if uvloop else asyncio.new_event_loop()
+    try:
+        (first, second, third, fourth), end = loop.run_until_complete(run())
+    finally:
+        loop.close()
+    assert first is not None and second is not None and third is not None and fourth is not None
+    assert first.begin == first.arrived
+    assert second.arrived < first.begin + 0.2 and second.begin == first.begin + 0.2
+    assert third.arrived > second.begin + 0.001 and third.begin == third.arrived
+    assert fourth.arrived + 0.04 < fourth.begin <= end
+    assert any(abs(t * 1000 - round(t * 1000)) > 1e-6 for t in (first.arrived, third.arrived, fourth.begin))
 
 
 def test_an_injection_due_later_waits_for_its_instant_on_the_shared_clock() -> None:

@@ -10,9 +10,10 @@ server is down while any crash holds it.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
@@ -21,7 +22,7 @@ from sim.rng import Draws, stream
 from sim.scenario import Cluster
 from sim.service import ServiceTimes
 
-__all__ = ["CrashError", "MockServer"]
+__all__ = ["CrashError", "MockServer", "SlotStart"]
 
 
 class CrashError(Exception):
@@ -35,6 +36,13 @@ class CrashError(Exception):
 def _resolve(timer: asyncio.Future[None]) -> None:
     if not timer.done():
         timer.set_result(None)
+
+
+class SlotStart(NamedTuple):
+    """A slot taken: when the request arrived and when its service starts (``time.monotonic()``)."""
+
+    arrived: float
+    begin: float
 
 
 class MockServer:
@@ -81,37 +89,39 @@ class MockServer:
     def queued(self) -> int:
         return sum(1 for f in self.waiting if not f.done())
 
-    async def acquire(self) -> float | None:
-        """Take a slot, waiting in line if needed: the instant (event-loop clock) the request's service
-        starts, or None when the waiting room is full; CrashError.
+    async def acquire(self) -> SlotStart | None:
+        """Take a slot, waiting in line if needed: when the request arrived and when its service
+        starts (``time.monotonic()``), or None when the waiting room is full; CrashError.
 
         A slot handed over in line starts its next service when the last one was due to end, or when
         the request arrived if later, not when the event loop got round to the handover: a GPU does not
         wait for Python, and the few milliseconds a busy loop adds to each hold would otherwise pile up
-        in the queue (waits grew by 5-10% at 75% load on two busy cores, against the simulation)."""
-        loop = asyncio.get_running_loop()
-        arrived = loop.time()
+        in the queue (waits grew by 5-10% at 75% load on two busy cores, against the simulation).
+        The clock is ``time.monotonic()``, not ``loop.time()``: uvloop's counts whole milliseconds.
+        The waiting room's count does not follow that schedule: a request that comes after a slot
+        was due to free up but before the loop released it still counts as waiting."""
+        arrived, life = time.monotonic(), self.life
         if self.free > 0:
             self.free -= 1
-            return arrived
+            return SlotStart(arrived, arrived)
         if self.queue_limit is not None and self.queued >= self.queue_limit:
             return None
-        ticket: asyncio.Future[float] = loop.create_future()
+        ticket: asyncio.Future[float] = asyncio.get_running_loop().create_future()
         self.waiting.append(ticket)
         try:
             due_free = await ticket
         except asyncio.CancelledError:
             if ticket.done() and not ticket.cancelled() and ticket.exception() is None:
-                self.release(self.life, ticket.result())  # handed over just as the client left: pass it on
+                self.release(life, ticket.result())  # handed over just as the client left: pass it on
             raise
-        return max(arrived, due_free)
+        return SlotStart(arrived, max(arrived, due_free))
 
     def release(self, life: int, due_end: float | None = None) -> None:
         """Hand the slot taken in ``life`` to the next in line, or free it (a crash freed it already);
-        ``due_end`` is when its service was due to end on the event-loop clock (None: now)."""
+        ``due_end`` is when its service was due to end on ``time.monotonic()`` (None: now)."""
         if life != self.life:
             return
-        now = asyncio.get_running_loop().time()
+        now = time.monotonic()
         due = now if due_end is None else min(due_end, now)  # a request cut short frees its slot now
         while self.waiting:
             ticket = self.waiting.popleft()
@@ -121,8 +131,8 @@ class MockServer:
         self.free += 1
 
     async def pause_until(self, due: float, life: int) -> None:
-        """Wait until ``due`` on the event-loop clock (at once if past); CrashError as ``pause``."""
-        await self.pause(max(0.0, due - asyncio.get_running_loop().time()), life)
+        """Wait until ``due`` on ``time.monotonic()`` (at once if past); CrashError as ``pause``."""
+        await self.pause(max(0.0, due - time.monotonic()), life)
 
     async def pause(self, delay_s: float, life: int) -> None:
         """Wait ``delay_s`` for a request taken in ``life``; CrashError if the server crashes first."""

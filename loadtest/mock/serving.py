@@ -110,20 +110,19 @@ class _Handlers:
         life = server.life
         metrics.in_flight.labels(label).inc()
         try:
-            queued = asyncio.get_running_loop().time()
-            begin = await server.acquire()  # when its service starts (see MockServer.acquire)
-            if begin is None:
+            slot = await server.acquire()  # when its service starts (see MockServer.acquire)
+            if slot is None:
                 metrics.requests.labels(label, "503").inc()
                 return error_response(503, "server busy: waiting room full", headers={"Retry-After": "1"})
             due_end = None
             try:
                 service_s = self._service_s(chat, kind) * server.slow_factor / self.time_scale
-                due_end = begin + service_s
+                due_end = slot.begin + service_s
                 timing = {
-                    "X-Orchsim-Wait-S": f"{begin - queued:.6f}",
+                    "X-Orchsim-Wait-S": f"{slot.begin - slot.arrived:.6f}",
                     "X-Orchsim-Service-S": f"{service_s:.6f}",
                 }
-                response = await self._answer(request, chat, begin, service_s, life, started, timing)
+                response = await self._answer(request, chat, slot.begin, service_s, life, started, timing)
             finally:
                 server.release(life, due_end)
         except CrashError as crash:
@@ -157,7 +156,7 @@ class _Handlers:
         started: float,
         timing: dict[str, str],
     ) -> web.StreamResponse:
-        """The answer ``service_s`` real seconds after ``begin`` (event-loop clock); ``timing`` headers
+        """The answer ``service_s`` real seconds after ``begin`` (``time.monotonic()``); ``timing`` headers
         tell the client the server's queueing wait and service time (load tests subtract them to find
         the HTTP path's own overhead)."""
         tokens, server = chat.max_tokens, self.server
