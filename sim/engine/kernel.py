@@ -53,11 +53,11 @@ class Call:
     full ``Event`` with its per-instance dict: a large share of the engine's cost per request.
     """
 
-    __slots__ = ("_ok", "arg", "callbacks")
+    __slots__ = ("arg", "callbacks")
+    _ok = True  # SimPy's "succeeded" flag: always, for a call (a class attribute: one store less each)
 
     def __init__(self, callback: Callable[[Call], None], arg: Any) -> None:
         self.callbacks = [callback]
-        self._ok = True
         self.arg = arg
 
 
@@ -92,39 +92,30 @@ class Attempt:
     joins a waiting room; they are read only after that, so the constructor leaves them unset.
     """
 
-    __slots__ = (
-        "cancelled",
-        "client_done",
-        "cluster",
-        "code",
-        "end_s",
-        "enqueued_s",
-        "first_token_s",
-        "hop",
-        "in_router",
-        "klass",
-        "limited",
-        "number",
-        "outcome",
-        "outcome_delay_s",
-        "output_tokens",
-        "priority",
-        "prompt_tokens",
-        "req",
-        "sent_s",
-        "server",
-        "server_done",
-        "server_end_s",
-        "service_u",
-        "session",
-        "start_s",
-        "tokens",
-        "work",
-    )
-
     outcome: int  # what the server will answer when service ends
     outcome_delay_s: float  # when the answer is an injected error: its latency
     enqueued_s: float  # when it entered a server's waiting room
+
+    # defaults shared by every attempt until one sets its own (fewer stores per attempt: the
+    # engine makes one per request and retry, and its constructor was a hot spot)
+    service_u = -1.0  # per-request service draws: the request's quantile (-1: the server's stream)
+    priority = 0  # criticality of its class: lower is shed first
+    prompt_tokens = 1
+    output_tokens = 1
+    tokens = 2  # prompt + answer: what token-aware routing counts
+    first_token_s = float("nan")
+    limited = False  # counted by a cluster's adaptive concurrency limit
+    hop = 0  # router retries of this client attempt so far
+    start_s = float("nan")
+    end_s = float("nan")
+    server_end_s = float("nan")
+    code = 0
+    server: Any = None
+    cluster = -1
+    in_router = False
+    client_done = False
+    server_done = False
+    cancelled = False
 
     def __init__(self, req: int, number: int, klass: int, session: int, work: float, sent_s: float) -> None:
         self.req = req
@@ -132,22 +123,4 @@ class Attempt:
         self.klass = klass
         self.session = session  # affinity key (a session or prefix id)
         self.work = work  # work units: the class's service-time multiplier
-        self.service_u = -1.0  # per-request service draws: the request's quantile (-1: the server's stream)
-        self.priority = 0  # criticality of its class: lower is shed first
-        self.prompt_tokens = 1
-        self.output_tokens = 1
-        self.tokens = 2  # prompt + answer: what token-aware routing counts
-        self.first_token_s = float("nan")
-        self.limited = False  # counted by a cluster's adaptive concurrency limit
-        self.hop = 0  # router retries of this client attempt so far
         self.sent_s = sent_s
-        self.start_s = float("nan")
-        self.end_s = float("nan")
-        self.server_end_s = float("nan")
-        self.code = 0
-        self.server: Any = None
-        self.cluster = -1
-        self.in_router = False
-        self.client_done = False
-        self.server_done = False
-        self.cancelled = False
