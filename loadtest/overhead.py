@@ -24,7 +24,7 @@ __all__ = ["HttpOverhead", "measure_overhead"]
 @dataclass(frozen=True)
 class HttpOverhead:
     """Median real seconds outside the backend: to the whole answer, and (streams) to the first token;
-    ``samples``: the answers that reported the backend's timing."""
+    ``samples``: the answers that reported the backend's timing (0: no overhead could be measured)."""
 
     answer_s: float
     first_token_s: float | None
@@ -36,7 +36,10 @@ def measure_overhead(url: str, samples: int, max_tokens: int, stream: bool) -> H
     answers: list[float] = []
     firsts: list[float] = []
     for _ in range(samples):
-        answer, first = _one(url, max_tokens, stream)
+        try:
+            answer, first = _one(url, max_tokens, stream)
+        except (OSError, ValueError):  # refused, an HTTP error status, a broken stream: not a sample
+            continue
         if answer is not None:
             answers.append(answer)
         if first is not None:

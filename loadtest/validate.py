@@ -120,11 +120,7 @@ def run_load(
     with sigterm_as_interrupt():
         with _mock(mock_path, scenario, options) as topology:
             overhead = measure_overhead(topology.url, options.overhead_samples, options.max_tokens, options.stream)
-        first = "" if overhead.first_token_s is None else f", to the first token {1000 * overhead.first_token_s:.2f} ms"
-        log.append(
-            f"HTTP overhead at low load: {1000 * overhead.answer_s:.2f} ms real to the answer{first} "
-            f"(medians of {overhead.samples})"
-        )
+        log.append(_overhead_line(overhead, options.overhead_samples))
         # a fresh mock for the run: the probes above drew service times and routing choices, and the
         # run should start from the same random streams as the simulation (same seed, same order)
         with _mock(mock_path, scenario, options) as topology:
@@ -246,6 +242,16 @@ def validate(
         verdict += f" ({noisy} only within the sampling noise of {options.noise_seeds} more simulated seeds: pass*)"
     say(f"{verdict}; results in {out}")
     return 0 if validation.passed else 1
+
+
+def _overhead_line(overhead: HttpOverhead, asked: int) -> str:
+    if overhead.samples == 0:
+        return f"HTTP overhead at low load: none of {asked} probes answered with the backend's timing; no delay added"
+    first = "" if overhead.first_token_s is None else f", to the first token {1000 * overhead.first_token_s:.2f} ms"
+    return (
+        f"HTTP overhead at low load: {1000 * overhead.answer_s:.2f} ms real to the answer{first} "
+        f"(medians of {overhead.samples} of {asked} probes)"
+    )
 
 
 def _first_token_delay(overhead: HttpOverhead, time_scale: float) -> str:

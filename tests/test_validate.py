@@ -177,6 +177,8 @@ def test_overhead_probe_reads_streams_to_the_first_token_and_plain_answers_whole
     assert streamed.first_token_s is not None and 0.0 < streamed.first_token_s < 0.05
     assert 0.0 < streamed.answer_s < 0.05 and 0.0 < plain.answer_s < 0.05
     assert plain.first_token_s is None and plain.samples == streamed.samples == 5
+    nobody = measure_overhead(f"http://127.0.0.1:{free_port_block(1)}", 2, 8, stream=True)  # refused: no samples
+    assert (nobody.samples, nobody.answer_s, nobody.first_token_s) == (0, 0.0, None)
 
 
 def test_missing_scenario_and_bad_tolerance_are_usage_errors(tmp_path: Path) -> None:
