@@ -17,9 +17,9 @@ import gevent
 from gevent import socket
 from geventhttpclient.response import HTTPSocketResponse
 
-from loadtest.wire import chat_body, read_frame
+from loadtest.wire import post_request, read_frame, seconds
 
-__all__ = ["Outcome", "chat_body", "send"]  # chat_body: from loadtest.wire, for the locust side
+__all__ = ["Outcome", "send"]
 
 CONNECTION_FAILED = 599  # no HTTP answer at all (refused, reset, closed before the headers)
 CLIENT_TIMEOUT = 504
@@ -62,17 +62,13 @@ def send(host: str, port: int, body: bytes, stream: bool, timeout_s: float | Non
 
 def _request(host: str, port: int, body: bytes, klass: str | None) -> bytes:
     named = f"X-Orchsim-Class: {quote(klass)}\r\n" if klass else ""  # any name, as ASCII
-    head = (
-        f"POST /v1/chat/completions HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
-        f"{named}Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-    )
-    return head.encode("latin-1") + body
+    return post_request(host, port, "/v1/chat/completions", body, named)
 
 
 def _read(response: HTTPSocketResponse, stream: bool, outcome: Outcome) -> None:
     outcome.status = response.status_code
-    outcome.server_wait_s = _header_s(response, "x-orchsim-wait-s")
-    outcome.server_service_s = _header_s(response, "x-orchsim-service-s")
+    outcome.server_wait_s = seconds(response.get("x-orchsim-wait-s"))
+    outcome.server_service_s = seconds(response.get("x-orchsim-service-s"))
     if stream and outcome.status == 200:
         _read_stream(response, outcome)
         return
@@ -99,11 +95,3 @@ def _read_stream(response: HTTPSocketResponse, outcome: Outcome) -> None:
             outcome.first_token_s = time.perf_counter()
         chunks += frame.contents
     outcome.tokens = outcome.tokens or chunks
-
-
-def _header_s(response: HTTPSocketResponse, name: str) -> float:
-    value = response.get(name)
-    try:
-        return float(value) if isinstance(value, str) else math.nan
-    except ValueError:
-        return math.nan

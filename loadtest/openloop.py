@@ -20,9 +20,10 @@ import gevent
 import numpy as np
 from gevent.pool import Group
 
-from loadtest.attempt import Outcome, chat_body, send
+from loadtest.attempt import Outcome, send
 from loadtest.mock.injection import planned_injections
 from loadtest.records import Record
+from loadtest.wire import chat_body, post_request
 from sim.engine.retry import AdaptiveThrottle, Budget, TokenBucket, backoff_s
 from sim.rng import Draws, Fixed, retry_u, stream
 from sim.scenario import Scenario
@@ -206,14 +207,9 @@ class Dispatcher:
 
 
 def _post_admin(host: str, port: int, path: str, payload: dict[str, object]) -> None:
-    body = json.dumps(payload).encode()
-    head = (
-        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-    ).encode()
     try:
         with gevent.socket.create_connection((host, port), timeout=5) as sock:
-            sock.sendall(head + body)
+            sock.sendall(post_request(host, port, path, json.dumps(payload).encode()))
             status = sock.recv(4096).split(b"\r\n", 1)[0].decode("latin-1", "replace")
     except OSError as exc:
         status = f"no answer ({exc})"

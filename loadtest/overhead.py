@@ -16,7 +16,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 
-from loadtest.wire import chat_body, read_frame
+from loadtest.wire import chat_body, read_frame, seconds
 
 __all__ = ["HttpOverhead", "measure_overhead"]
 
@@ -68,18 +68,9 @@ def _one(url: str, max_tokens: int, stream: bool) -> tuple[float | None, float |
         else:
             answer.read()
         answer_s = time.perf_counter() - started
-        wait, service = (
-            _header_s(answer.headers.get("X-Orchsim-Wait-S")),
-            _header_s(answer.headers.get("X-Orchsim-Service-S")),
-        )
-    if wait is None or service is None:
+        wait = seconds(answer.headers.get("X-Orchsim-Wait-S"))
+        service = seconds(answer.headers.get("X-Orchsim-Service-S"))
+    if math.isnan(wait) or math.isnan(service):
         return None, None
     first = None if math.isnan(first_s) else first_s - wait - service / max_tokens
     return answer_s - wait - service, first
-
-
-def _header_s(value: str | None) -> float | None:
-    try:
-        return None if value is None else float(value)
-    except ValueError:
-        return None

@@ -7,9 +7,10 @@ overhead probe (plain blocking sockets), so that both send and read requests ali
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 
-__all__ = ["Frame", "chat_body", "error_status", "read_frame"]
+__all__ = ["Frame", "chat_body", "error_status", "post_request", "read_frame", "seconds"]
 
 
 def chat_body(
@@ -62,3 +63,21 @@ def error_status(error: object) -> int:
         return int(code) if isinstance(code, (str, int)) else 500
     except ValueError:
         return 500
+
+
+def post_request(host: str, port: int, path: str, body: bytes, headers: str = "") -> bytes:
+    """A whole ``POST`` of a JSON ``body`` on its own connection (``Connection: close``), as the load
+    generator sends everything; ``headers``: more header lines, each ending in CRLF."""
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+        f"{headers}Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
+    return head.encode("latin-1") + body
+
+
+def seconds(value: object) -> float:
+    """A timing header's seconds (``X-Orchsim-Wait-S``, ``X-Orchsim-Service-S``); NaN when missing or bad."""
+    try:
+        return float(value) if isinstance(value, str) else math.nan
+    except ValueError:
+        return math.nan
