@@ -25,7 +25,7 @@ from loadtest.mock.injection import planned_injections
 from loadtest.records import Record
 from loadtest.wire import chat_body, post_request
 from sim.engine.retry import AdaptiveThrottle, Budget, TokenBucket, backoff_s
-from sim.rng import Draws, Fixed, retry_u, stream
+from sim.rng import Draws, retry_draws, stream
 from sim.scenario import Scenario
 from sim.workload import generate_trace
 
@@ -148,7 +148,8 @@ class Dispatcher:
             record = self._attempt(req, klass, body, due_s, intended_s, number)
             if record.status == 200 or not self._may_retry(number, record.status):
                 return
-            draws = self.draws if self.service_u is None else Fixed(retry_u(float(self.service_u[i]), number))
+            u = None if self.service_u is None else float(self.service_u[i])
+            draws = retry_draws(self.draws, u, number)
             delay_s = backoff_s(policy, number, previous_s, draws)
             deadline = self.plan.scenario.clients.deadline
             if deadline is not None and self.sim_now_s() + delay_s >= due_s * self.plan.time_scale + deadline:

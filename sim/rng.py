@@ -7,7 +7,7 @@ from typing import Protocol
 
 import numpy as np
 
-__all__ = ["Draws", "Fixed", "Uniform", "retry_u", "stream"]
+__all__ = ["Draws", "Fixed", "Uniform", "retry_draws", "retry_u", "stream"]
 
 _MASK = (1 << 64) - 1
 
@@ -43,6 +43,13 @@ def retry_u(service_u: float, number: int) -> float:
     jitter each retry alike, in whatever order retries happen."""
     x = _mix((int(service_u * 2.0**53) + 0x9E3779B97F4A7C15 * number) & _MASK)
     return (_mix(x) >> 11) * 2.0**-53
+
+
+def retry_draws(shared: Uniform, service_u: float | None, number: int) -> Uniform:
+    """Where the backoff jitter of a retry after attempt ``number`` comes from: the clients' ``shared``
+    stream, or with per-request draws (``service_u`` given) the request's own ``retry_u`` draw. The
+    simulator and the load generator both ask here, so they jitter each retry alike."""
+    return shared if service_u is None else Fixed(retry_u(service_u, number))
 
 
 def stream(seed: int, name: str, *keys: int) -> np.random.Generator:

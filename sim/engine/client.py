@@ -9,7 +9,7 @@ import numpy as np
 from sim.engine.kernel import Attempt, Call, Kernel
 from sim.engine.records import AttemptLog
 from sim.engine.retry import AdaptiveThrottle, Budget, TokenBucket, backoff_s
-from sim.rng import Draws, Fixed, retry_u
+from sim.rng import Draws, retry_draws
 from sim.scenario import Clients as ClientsSpec
 from sim.workload import Trace
 
@@ -128,8 +128,8 @@ class Clients:
         if self.watching and code != 429:
             self._learn(code, now)
         if code != 200 and self._may_retry(attempt.number, code, now):
-            # per-request draws: the retry's jitter is the request's own too (the load generator's alike)
-            draws = self.draws if self.service_u is None else Fixed(retry_u(self.service_u[req], attempt.number))
+            u = None if self.service_u is None else self.service_u[req]
+            draws = retry_draws(self.draws, u, attempt.number)
             delay_s = backoff_s(self.policy, attempt.number, self._backoff_s[req], draws)
             if self.deadline_s is None or now + delay_s < self.arrival_s[req] + self.deadline_s:
                 self._backoff_s[req] = delay_s
