@@ -25,29 +25,30 @@ class HealthChecks:
         self.spec, self.time_scale, self.clusters, self.session = spec, time_scale, clusters, session
         self.task: asyncio.Task[None] | None = None
 
-    def start(self, offset_s: float | None = None) -> None:
-        """Probe from now on, at now + k x interval (scaled), k = 1, 2, ...: the simulator's schedule
-        from the start of its run. Called again (``POST /admin/clock``) it restarts that clock, with
-        every server healthy and no probe counted, so a load generator can put the probes on its
-        own time axis, where it plays the faults. ``offset_s``: the clock's zero is that far from now
-        (a load generator's time zero, given on the shared monotonic clock)."""
+    def start(self, epoch_monotonic_s: float | None = None) -> None:
+        """Probe at epoch + k x interval (scaled), k = 1, 2, ...: the simulator's schedule from the
+        start of its run. Called again (``POST /admin/clock``) it restarts that clock, with every
+        server healthy and no probe counted, so a load generator can put the probes on its own time
+        axis, where it plays the faults. ``epoch_monotonic_s``: the clock's zero on the
+        ``time.monotonic()`` clock every process shares (a load generator's time zero); None: now."""
         if self.task is not None:
             self.task.cancel()
         for view in (v for c in self.clusters for v in c.views):  # as at a simulated run's start
             view.healthy, view.probe_failures, view.probe_successes = True, 0, 0
-        self.task = asyncio.get_running_loop().create_task(self.run(offset_s or 0.0))
+        epoch = time.monotonic() if epoch_monotonic_s is None else epoch_monotonic_s
+        self.task = asyncio.get_running_loop().create_task(self.run(epoch))
 
     def stop(self) -> None:
         if self.task is not None:
             self.task.cancel()
 
-    async def run(self, offset_s: float = 0.0) -> None:
+    async def run(self, epoch_monotonic_s: float) -> None:
         views = [v for c in self.clusters for v in c.views]
-        loop = asyncio.get_running_loop()
-        epoch, period = loop.time() + offset_s, self.spec.interval / self.time_scale
+        period = self.spec.interval / self.time_scale
         for k in itertools.count(1):
-            # to each probe's due time, not a fixed gap: probing takes time, which must not add up
-            await asyncio.sleep(max(0.0, epoch + k * period - loop.time()))
+            # to each probe's due time, not a fixed gap: probing takes time, which must not add up;
+            # on time.monotonic(), the clock of the epoch and the faults (uvloop's counts whole ms)
+            await asyncio.sleep(max(0.0, epoch_monotonic_s + k * period - time.monotonic()))
             results = await asyncio.gather(*(self._probe(v) for v in views))
             for view, ok in zip(views, results, strict=True):
                 self._count(view, ok)

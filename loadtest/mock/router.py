@@ -216,7 +216,7 @@ def build_app(
             epoch = monotonic_instant(body if isinstance(body, dict) else {}, "epoch_monotonic_s")
         except ValueError as exc:  # FaultError, or a body that is not JSON
             return error_response(400, f"bad clock: {exc}", "epoch_monotonic_s")
-        health.start(None if epoch is None else epoch - time.monotonic())
+        health.start(epoch)
         return web.json_response({"probes": "restarted", "interval_s": health.spec.interval / time_scale})
 
     app.on_startup.append(startup)
