@@ -34,7 +34,7 @@ def write_outputs(
     """The contract's run folder: summary.json, timeseries.csv, scenario.resolved.yaml, plots."""
     folder.mkdir(parents=True, exist_ok=True)
     write_resolved(folder / "scenario.resolved.yaml", scenario, seed)
-    write_csv(folder / "timeseries.csv", series)
+    write_csv(folder / "timeseries.csv", {"time": scenario.clock().iso_column(series["start_s"]), **series})
     if plots:
         plot_run(folder, scenario, series)
     write_json(folder / "summary.json", summary)

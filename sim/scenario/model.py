@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from sim.clock import DEFAULT_START, Clock, parse_timezone
 from sim.datafiles import read_trace
 from sim.scenario.base import Duration, PositiveDuration, ScenarioModel
 from sim.scenario.clients import Clients
@@ -41,6 +43,15 @@ class Scenario(ScenarioModel):
     drain: Duration = Field(default=300.0, description="simulated time after duration for in-flight work")
     window: PositiveDuration = Field(default=60.0, description="time-series window")
     seed: int = Field(default=1, ge=0)
+    start: dt.datetime = Field(
+        default=DEFAULT_START,
+        description="clock time of t = 0, ISO-8601 with its zone (2026-02-04T00:00:00+00:00); default midnight UTC",
+    )
+    timezone: str | None = Field(
+        default=None,
+        description="zone that printed times, reports and plots use (IANA name such as Europe/Paris, UTC, GMT, "
+        "or +02:00); null = the zone of start; orchsim's --tz overrides it",
+    )
     workload: Workload
     clusters: list[Cluster] = Field(min_length=1)
     router: Router = Field(default_factory=Router)
@@ -53,6 +64,25 @@ class Scenario(ScenarioModel):
         "orchsim run simulates both and prints them side by side",
     )
     monitoring: Monitoring = Field(default_factory=Monitoring)
+
+    @field_validator("start")
+    @classmethod
+    def _aware_start(cls, start: dt.datetime) -> dt.datetime:
+        if start.tzinfo is None or start.utcoffset() is None:
+            raise ValueError("must carry a time zone, e.g. 2026-02-04T00:00:00+00:00 or 2026-02-04T00:00:00Z")
+        return start
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, name: str | None) -> str | None:
+        if name is not None:
+            parse_timezone(name)
+        return name
+
+    def clock(self, tz: str | None = None) -> Clock:
+        """Clock time of this scenario's instants, shown in ``tz``, else ``timezone``, else start's zone."""
+        name = tz if tz is not None else self.timezone
+        return Clock(self.start, None if name is None else parse_timezone(name))
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Scenario:
