@@ -262,7 +262,13 @@ def _first_token_delay(overhead: HttpOverhead, time_scale: float) -> str:
 def command(args: Any, say: Callable[[object], None], stamp: Callable[[], str]) -> int:
     """``orchsim validate`` from parsed arguments; the exit code."""
     path = Path(args.scenario) if args.scenario else scenarios_dir() / "validate-steady.yaml"
-    load_scenario(path, args.overrides)  # a bad scenario fails here (exit 2), before any folder or process
+    scenario = load_scenario(path, args.overrides)  # a bad scenario fails here (exit 2), before any process
+    if scenario.workload.users is not None:
+        print(
+            f"orchsim validate: {path}: workload.users: the load generator replays open-loop arrivals only",
+            file=sys.stderr,
+        )
+        return 2
     try:
         tolerances = parse_tolerances(args.tolerance)
     except ValueError as exc:

@@ -326,7 +326,7 @@ def serve(scenario_path: str | None, time_scale: float, port: int, overrides: li
     except TopologyError as exc:
         print(f"orchsim serve: {exc}", file=sys.stderr)
         return 2
-    rate = scenario.workload.rate * time_scale
+    rate = scenario.workload.base_rps * time_scale
     servers = sum(c.servers for c in scenario.clusters)
     print(f"orchsim serve: {scenario.name} on {topology.url} (POST /v1/chat/completions, GET /ready, /metrics)")
     print(

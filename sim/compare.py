@@ -170,6 +170,7 @@ def check_metric(metric: str) -> None:
         "latency_s": stats,
         "wait_s": stats,
         "ttft_s": stats,
+        "tpot_s": stats,
         # incident figures defined on every run (times to detect or recover are undefined without one)
         "incident": ("peak_error_rate", "down_windows"),
         "outage_reports": ("total", "during_incident", "peak_per_window"),

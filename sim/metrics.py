@@ -76,6 +76,7 @@ def summarize(result: SimResult, series: dict[str, np.ndarray] | None = None) ->
         "wait_s": stats(wait[~np.isnan(wait)]),
         "ttft_s": stats(_known(tokens["ttft_s"][mask & ok_all(result)])),
         "itl_s": stats(_known(tokens["itl_s"][mask & ok_all(result)])),
+        "tpot_s": _tpot(result, tokens, mask),
         "tokens_per_s": {
             "input": float(result.prompt_tokens[mask & ok_all(result)].sum()) / measured_s,
             "output": float(result.output_tokens[mask & ok_all(result)].sum()) / measured_s,
@@ -93,6 +94,16 @@ def summarize(result: SimResult, series: dict[str, np.ndarray] | None = None) ->
         "events": result.events,
         "requests_per_wall_s": result.arrival_s.size / result.wall_s if result.wall_s > 0 else None,
     }
+
+
+def _tpot(result: SimResult, tokens: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, float | None] | None:
+    """Time per output token after the first, per successful streamed user request:
+    (latency - TTFT) / (output tokens - 1); null when the service model produces no tokens."""
+    if not any(c.service.kind == "llm" for c in result.scenario.clusters):
+        return None
+    won = mask & ok_all(result) & ~np.isnan(tokens["ttft_s"]) & (result.output_tokens > 1)
+    first_s = result.arrival_s[won] + tokens["ttft_s"][won]
+    return stats((result.req_end_s[won] - first_s) / (result.output_tokens[won] - 1))
 
 
 def _known(values: np.ndarray) -> np.ndarray:

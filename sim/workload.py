@@ -1,4 +1,8 @@
-"""Arrival traces: open-loop Poisson arrivals, exact non-homogeneous Poisson for rate profiles."""
+"""Arrival traces: open-loop Poisson arrivals, exact non-homogeneous Poisson for rate profiles.
+
+A closed loop (``workload.users``) has no arrival times up front: its trace is a pool of requests
+(classes, sessions, tokens, service draws) that the clients hand out in order as users send.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from sim.rng import stream
 from sim.scenario import RequestClass, Scenario, Workload
 from sim.tokens import draw_tokens
 
-__all__ = ["Trace", "generate_trace", "rate_at"]
+__all__ = ["Trace", "closed_pool_size", "generate_trace", "rate_at"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,8 @@ class Trace:
     output_tokens: np.ndarray | None = None  # integer per request (None: 1 each)
     class_stream: tuple[bool, ...] | None = None  # whether each class streams (None: none does)
     service_u: np.ndarray | None = None  # workload.service_draws per_request: a uniform draw per request
+    users: int | None = None  # closed loop: the first ``users`` requests start at 0, the rest is a pool
+    think_time_s: float = 0.0  # closed loop: pause between a user's answer and its next request
 
     def __post_init__(self) -> None:
         fields = (self.class_names, self.class_models, self.class_work, self.class_regions, self.class_priorities)
@@ -60,10 +66,10 @@ def rate_at(workload: Workload, t_s: np.ndarray) -> np.ndarray:
     multiplied by every surge active at that time."""
     t_s = np.asarray(t_s, dtype=np.float64)
     if workload.profile is None:
-        rate = np.full(t_s.shape, workload.rate)
+        rate = np.full(t_s.shape, workload.base_rps)
     else:
         at = np.array([p.at for p in workload.profile])
-        rate = np.interp(t_s, at, np.array([p.rate_rps(workload.rate) for p in workload.profile]))
+        rate = np.interp(t_s, at, np.array([p.rate_rps(workload.base_rps) for p in workload.profile]))
     for surge in workload.surges:
         rate = np.where((t_s >= surge.at) & (t_s < surge.end_s), rate * surge.factor, rate)
     return rate
@@ -71,7 +77,9 @@ def rate_at(workload: Workload, t_s: np.ndarray) -> np.ndarray:
 
 def _peak_rate(workload: Workload) -> float:
     """An upper bound of rate(t): the profile's peak times every surge factor above 1."""
-    peak = workload.rate if workload.profile is None else max(p.rate_rps(workload.rate) for p in workload.profile)
+    peak = (
+        workload.base_rps if workload.profile is None else max(p.rate_rps(workload.base_rps) for p in workload.profile)
+    )
     for surge in workload.surges:
         peak *= max(surge.factor, 1.0)
     return peak
@@ -89,7 +97,7 @@ def generate_trace(scenario: Scenario, seed: int | None = None) -> Trace:
     workload = scenario.workload
     if workload.trace is not None:
         return _with_service_draws(_migrate(_replayed(scenario), workload, seed), workload, seed)
-    times = _arrival_times(scenario, seed)
+    times = _arrival_times(scenario, seed) if workload.users is None else np.zeros(closed_pool_size(workload.users))
     session = _sessions(workload, seed, times.size)
     classes = workload.classes or [RequestClass(name="default")]
     weights = np.array([c.weight for c in classes], dtype=np.float64)
@@ -106,7 +114,14 @@ def generate_trace(scenario: Scenario, seed: int | None = None) -> Trace:
         prompt[mine] = draw_tokens(c.prompt_tokens or workload.prompt_tokens, stream(seed, "prompt-tokens", index), n)
         output[mine] = draw_tokens(c.output_tokens or workload.output_tokens, stream(seed, "output-tokens", index), n)
     trace = _with_classes(times, klass, session, classes, prompt, output, workload.sessions is not None)
+    if workload.users is not None:
+        trace = replace(trace, users=workload.users, think_time_s=workload.think_time)
     return _with_service_draws(_migrate(trace, workload, seed), workload, seed)
+
+
+def closed_pool_size(users: int) -> int:
+    """Requests drawn up front for a closed loop: its users take them in turn, cycling when they run out."""
+    return max(16 * users, 8192)
 
 
 def _with_service_draws(trace: Trace, workload: Workload, seed: int) -> Trace:

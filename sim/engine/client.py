@@ -1,4 +1,12 @@
-"""Clients: open-loop arrivals from the trace, per-attempt timeouts, retries with backoff."""
+"""Clients: open-loop arrivals from the trace (or a closed loop of users), per-attempt timeouts, retries
+with backoff.
+
+Closed loop (``trace.users``): each user sends its first request at 0 and its next one
+``think_time`` after the previous one finally ended (success or failure, after its retries), until
+the end of the run; requests take the trace's pool in order. A request that ended the instant it
+was sent (refused at once, no retries) holds its user ``FAIL_FAST_GAP_S`` before the next one, so
+that a down service cannot spin the loop at one instant forever.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +21,9 @@ from sim.rng import Draws, retry_draws
 from sim.scenario import Clients as ClientsSpec
 from sim.workload import Trace
 
-__all__ = ["Clients"]
+__all__ = ["FAIL_FAST_GAP_S", "Clients"]
+
+FAIL_FAST_GAP_S = 0.001  # closed loop: a user's pause after a request that failed the instant it was sent
 
 
 class Clients:
@@ -48,6 +58,12 @@ class Clients:
         # a constant column stays one int: a million-request run need not hold a million of them
         self.prompt_tokens: list[int] | int = _column(trace.prompt_tokens)
         self.output_tokens: list[int] | int = _column(trace.output_tokens)
+        self.users, self.think_time_s = trace.users, trace.think_time_s
+        self.end_of_arrivals_s = float("inf")  # closed loop: no request is sent after this (the run's duration)
+        self.user: list[int] = []  # closed loop: the user of each request (-1: a regenerated one)
+        self.pool: _Pool | None = None
+        if self.users is not None:
+            self._open_pool(self.users)
         n = self.n_requests = len(self.arrival_s)
         self.code = [0] * n
         self.end_s = [float("nan")] * n
@@ -63,9 +79,25 @@ class Clients:
         self._submit, self._release, self._cancel, self.log = submit, release, cancel, log
         self.unlogged: dict[Attempt, None] = {}  # sent attempts whose record is not written yet
 
+    def _open_pool(self, users: int) -> None:
+        """Closed loop: keep the trace's columns as a pool and start with one request per user."""
+        self.pool = _Pool(self.klass, self.session, self.prompt_tokens, self.output_tokens, self.service_u)
+        self.arrival_s = self.arrival_s[:users]
+        self.klass = self.klass[:users]
+        self.session = None if self.session is None else self.session[:users]
+        self.service_u = None if self.service_u is None else self.service_u[:users]
+        if not isinstance(self.prompt_tokens, int):
+            self.prompt_tokens = self.prompt_tokens[:users]
+        if not isinstance(self.output_tokens, int):
+            self.output_tokens = self.output_tokens[:users]
+        self.user = list(range(users))
+
     def start(self) -> None:
-        """Schedule the first arrival."""
-        if self.arrival_s:
+        """Schedule the first arrival (closed loop: every user's first request, at 0)."""
+        if self.pool is not None:
+            for req in range(len(self.arrival_s)):
+                self.kernel.call_at(self.arrival_s[req], self._arrive_again, req)
+        elif self.arrival_s:
             self.kernel.call_at(self.arrival_s[0], self._arrive, 0)
 
     def _arrive(self, call: Call) -> None:
@@ -139,24 +171,56 @@ class Clients:
         self.end_s[req] = now
         if self.regenerate is not None and code != 200 and self.draws.uniform() < self.regenerate.probability:
             self._ask_again(req, now + self.regenerate.delay)
+        if self.pool is not None and self.user[req] >= 0:
+            self._next_of_user(req, now)
+
+    def _next_of_user(self, req: int, now_s: float) -> None:
+        """Closed loop: the user of ``req`` sends its next request (from the pool) after its think time."""
+        gap_s = self.think_time_s if now_s > self.arrival_s[req] else max(self.think_time_s, FAIL_FAST_GAP_S)
+        at_s = now_s + gap_s
+        if at_s >= self.end_of_arrivals_s or self.pool is None:
+            return
+        following = len(self.arrival_s)
+        self._append(self.pool.at(following), at_s, -1, self.user[req])
 
     def _ask_again(self, req: int, at_s: float) -> None:
         """A new user request, like ``req``, arriving at ``at_s`` (it counts as offered load)."""
+        self._append(self._columns(req), at_s, req, -1)
+
+    def _columns(self, req: int) -> tuple[int, int | None, int, int, float | None]:
+        """Class, session, prompt and answer tokens, service draw of request ``req``."""
+        prompt, output = self.prompt_tokens, self.output_tokens
+        return (
+            self.klass[req],
+            None if self.session is None else self.session[req],
+            prompt if isinstance(prompt, int) else prompt[req],
+            output if isinstance(output, int) else output[req],
+            None if self.service_u is None else self.service_u[req],  # the same prompt: the same work
+        )
+
+    def _append(
+        self, columns: tuple[int, int | None, int, int, float | None], at_s: float, origin: int, user: int
+    ) -> None:
+        """Add a user request with these columns, arriving at ``at_s``."""
+        klass, session, prompt, output, service_u = columns
         again = len(self.arrival_s)
         self.arrival_s.append(at_s)
-        self.klass.append(self.klass[req])
-        for column in (self.prompt_tokens, self.output_tokens):
-            if not isinstance(column, int):
-                column.append(column[req])
-        if self.session is not None:
-            self.session.append(self.session[req])
-        if self.service_u is not None:
-            self.service_u.append(self.service_u[req])  # the same prompt: the same work
+        self.klass.append(klass)
+        if not isinstance(self.prompt_tokens, int):
+            self.prompt_tokens.append(prompt)
+        if not isinstance(self.output_tokens, int):
+            self.output_tokens.append(output)
+        if self.session is not None and session is not None:
+            self.session.append(session)
+        if self.service_u is not None and service_u is not None:
+            self.service_u.append(service_u)
         self.code.append(0)
         self.end_s.append(float("nan"))
         self.attempts.append(0)
         self._backoff_s.append(0.0)
-        self.origin.append(req)
+        self.origin.append(origin)
+        if self.pool is not None:
+            self.user.append(user)
         self.kernel.call_at(at_s, self._arrive_again, again)
 
     def _arrive_again(self, call: Call) -> None:
@@ -182,6 +246,32 @@ class Clients:
         if self.bucket is not None and not self.bucket.allows_retry():
             return False
         return self.budget is None or self.budget.withdraw(now_s)
+
+
+class _Pool:
+    """Closed loop: the trace's requests, handed out in order (cycling) as users send."""
+
+    def __init__(
+        self,
+        klass: list[int],
+        session: list[int] | None,
+        prompt: list[int] | int,
+        output: list[int] | int,
+        service_u: list[float] | None,
+    ) -> None:
+        self.klass, self.session, self.prompt, self.output, self.service_u = klass, session, prompt, output, service_u
+        self.size = len(klass)
+
+    def at(self, index: int) -> tuple[int, int | None, int, int, float | None]:
+        """The columns of the pool's request ``index`` (modulo its size)."""
+        i = index % self.size
+        return (
+            self.klass[i],
+            None if self.session is None else self.session[i],
+            self.prompt if isinstance(self.prompt, int) else self.prompt[i],
+            self.output if isinstance(self.output, int) else self.output[i],
+            None if self.service_u is None else self.service_u[i],
+        )
 
 
 def _column(values: np.ndarray) -> list[int] | int:

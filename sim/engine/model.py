@@ -70,6 +70,7 @@ class Simulation:
             self._cancel,
             self.log,
         )
+        self.clients.end_of_arrivals_s = scenario.duration
         self.gauge_rows: dict[str, list[float]] = {}
         retries = scenario.router.retries
         self.router_retries = 0 if retries is None else retries.max

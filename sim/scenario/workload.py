@@ -69,9 +69,17 @@ class Sessions(ScenarioModel):
 
 
 class Workload(ScenarioModel):
-    """Open-loop Poisson arrivals at ``rate``, optionally shaped by a profile over time."""
+    """Open-loop Poisson arrivals at ``rate`` (optionally shaped by a profile over time), or a closed
+    loop of ``users``, each sending its next request when its previous one has ended."""
 
-    rate: float = Field(gt=0, description="base arrival rate, requests per second")
+    rate: float | None = Field(default=None, gt=0, description="base arrival rate, requests per second")
+    users: int | None = Field(
+        default=None,
+        gt=0,
+        description="instead of rate: closed loop, this many users each sending the next request when the "
+        "previous one has finally ended (success or failure, after its retries)",
+    )
+    think_time: Duration = Field(default=0.0, description="closed loop: pause between an answer and the next request")
     profile: list[ProfilePoint] | None = None
     classes: list[RequestClass] = Field(default_factory=list)
     surges: list[Surge] = Field(default_factory=list, description="bursts on top of rate/profile; triggers")
@@ -107,10 +115,26 @@ class Workload(ScenarioModel):
         return points
 
     @model_validator(mode="after")
-    def _positive_somewhere(self) -> Workload:
-        if self.profile is not None and max(p.rate_rps(self.rate) for p in self.profile) <= 0:
+    def _rate_or_users(self) -> Workload:
+        if (self.rate is None) == (self.users is None):
+            raise ValueError("give exactly one of rate (open loop) or users (closed loop)")
+        if self.users is not None:
+            rate_only = [name for name in ("profile", "trace") if getattr(self, name) is not None]
+            rate_only += [name for name in ("surges", "migrations") if getattr(self, name)]
+            if rate_only:
+                raise ValueError(
+                    f"{', '.join(rate_only)}: need open-loop arrival times; a closed loop (users) has none"
+                )
+        elif self.think_time:
+            raise ValueError("think_time: applies to a closed loop (users) only")
+        if self.profile is not None and max(p.rate_rps(self.base_rps) for p in self.profile) <= 0:
             raise ValueError("profile: must have a positive rate somewhere")
         return self
+
+    @property
+    def base_rps(self) -> float:
+        """The open-loop base rate (0 for a closed loop, which has none)."""
+        return self.rate or 0.0
 
     @field_validator("classes")
     @classmethod
