@@ -57,7 +57,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("folder", metavar="DIR", help="output folder of orchsim run, compare or validate")
     _add_validate(verbs)
+    _add_calibrate(verbs)
     return parser
+
+
+def _add_calibrate(verbs: Any) -> None:
+    calibrate = verbs.add_parser(
+        "calibrate",
+        help="fit LLM server profiles to measured closed-loop runs",
+        description="Fit one step-model profile per config to measured mean TTFT/TPOT at fixed concurrency "
+        "(CSV, vllm bench serve --save-result JSON, guidellm report, orchsim load-test records); write "
+        "profiles.yaml, calibration.json, a plot, and with --predict predictions.csv, each point simulated "
+        "by the engine of orchsim run.",
+    )
+    calibrate.add_argument("measured", nargs="+", metavar="MEASURED", help="files of measured runs")
+    calibrate.add_argument("--format", default="auto", choices=("auto", "csv", "vllm-bench", "guidellm", "orchsim"))
+    calibrate.add_argument("--predict", metavar="POINTS.csv", help="points to simulate with the fitted profiles")
+    calibrate.add_argument("--rounds", type=_positive, default=10, help="requests per user in the benchmark (10)")
+    calibrate.add_argument("--out", metavar="DIR", help="output folder (default: a new folder under runs/)")
+    calibrate.add_argument("--json", action="store_true", help="print calibration.json on stdout, nothing else")
+    calibrate.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
 
 
 def _add_serve(verbs: Any) -> None:
@@ -272,6 +291,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return commands.check(args.files, args.schema, args.overrides)
         if args.verb == "report":
             return commands.report(args.folder)
+        if args.verb == "calibrate":
+            from sim.calibration.command import calibrate  # deferred: scipy only when calibrating
+
+            return calibrate(args)
         if args.verb == "serve":
             return commands.serve(args.scenario, args.time_scale, args.port, args.overrides, args.max_body)
         if args.verb == "validate":

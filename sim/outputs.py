@@ -43,6 +43,7 @@ class atomic_path:  # noqa: N801  (used as a context manager, reads like a funct
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         if exc_type is None:
+            os.chmod(self.tmp, 0o644)  # mkstemp makes it 0600; outputs are for everyone to read
             os.replace(self.tmp, self.path)
         else:
             self.tmp.unlink(missing_ok=True)

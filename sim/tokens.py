@@ -17,6 +17,8 @@ def draw_tokens(count: TokenCount, rng: np.random.Generator, n: int) -> np.ndarr
     """``n`` token counts (at least 1, at most ``count.max``) drawn from ``count`` with ``rng``."""
     if count.kind == "constant":
         values = np.full(n, float(count.value or 1))
+    elif count.kind == "uniform":
+        values = rng.integers(int(count.min or 1), int(count.max or 1) + 1, n).astype(np.float64)
     elif count.kind == "lognormal":
         mean = float(count.mean or 1.0)
         sigma2 = math.log1p(count.cv**2)
@@ -38,6 +40,8 @@ def mean_tokens(count: TokenCount) -> float:
     """Expected count before the ``max`` cap (infinite for a Pareto tail with alpha <= 1)."""
     if count.kind == "constant":
         return float(count.value or 1)
+    if count.kind == "uniform":
+        return (float(count.min or 1) + float(count.max or 1)) / 2.0
     if count.kind == "lognormal":
         return float(count.mean or 1.0)
     if count.kind == "pareto":

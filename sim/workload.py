@@ -38,6 +38,7 @@ class Trace:
     service_u: np.ndarray | None = None  # workload.service_draws per_request: a uniform draw per request
     users: int | None = None  # closed loop: the first ``users`` requests start at 0, the rest is a pool
     think_time_s: float = 0.0  # closed loop: pause between a user's answer and its next request
+    requests_per_user: int | None = None  # closed loop: a user stops after this many
 
     def __post_init__(self) -> None:
         fields = (self.class_names, self.class_models, self.class_work, self.class_regions, self.class_priorities)
@@ -115,7 +116,9 @@ def generate_trace(scenario: Scenario, seed: int | None = None) -> Trace:
         output[mine] = draw_tokens(c.output_tokens or workload.output_tokens, stream(seed, "output-tokens", index), n)
     trace = _with_classes(times, klass, session, classes, prompt, output, workload.sessions is not None)
     if workload.users is not None:
-        trace = replace(trace, users=workload.users, think_time_s=workload.think_time)
+        trace = replace(
+            trace, users=workload.users, think_time_s=workload.think_time, requests_per_user=workload.requests_per_user
+        )
     return _with_service_draws(_migrate(trace, workload, seed), workload, seed)
 
 

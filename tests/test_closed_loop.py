@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import numpy as np
 import pytest
@@ -46,7 +47,7 @@ def test_one_user_sends_each_request_when_the_last_ends() -> None:
 
 def test_same_seed_same_summary_with_faults_and_retries() -> None:
     """A crash refuses requests at once; retries and the closed loop go on, deterministically."""
-    fields = {
+    fields: dict[str, Any] = {
         "duration": 300,
         "workload": {"users": 20},
         "clusters": [{"name": "c", "servers": 4, "slots": 2, "service": {"kind": "lognormal", "mean": 0.5, "cv": 1}}],
@@ -83,7 +84,7 @@ def test_tpot_of_a_lone_user_is_the_inter_token_latency() -> None:
         ({"rate": 1, "users": 2}, "give exactly one of rate (open loop) or users (closed loop)"),
         ({}, "give exactly one of rate (open loop) or users (closed loop)"),
         ({"users": 2, "profile": [{"at": 0, "rate": 1}]}, "profile: need open-loop arrival times"),
-        ({"rate": 2, "think_time": 1}, "think_time: applies to a closed loop (users) only"),
+        ({"rate": 2, "think_time": 1}, "think_time, requests_per_user: apply to a closed loop (users) only"),
         ({"users": 0}, "workload.users: must be greater than 0"),
     ],
 )

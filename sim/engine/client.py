@@ -59,6 +59,8 @@ class Clients:
         self.prompt_tokens: list[int] | int = _column(trace.prompt_tokens)
         self.output_tokens: list[int] | int = _column(trace.output_tokens)
         self.users, self.think_time_s = trace.users, trace.think_time_s
+        self.requests_per_user = trace.requests_per_user or 0  # 0: no limit
+        self.sent_by_user: list[int] = []
         self.end_of_arrivals_s = float("inf")  # closed loop: no request is sent after this (the run's duration)
         self.user: list[int] = []  # closed loop: the user of each request (-1: a regenerated one)
         self.pool: _Pool | None = None
@@ -91,6 +93,7 @@ class Clients:
         if not isinstance(self.output_tokens, int):
             self.output_tokens = self.output_tokens[:users]
         self.user = list(range(users))
+        self.sent_by_user = [1] * users
 
     def start(self) -> None:
         """Schedule the first arrival (closed loop: every user's first request, at 0)."""
@@ -178,10 +181,12 @@ class Clients:
         """Closed loop: the user of ``req`` sends its next request (from the pool) after its think time."""
         gap_s = self.think_time_s if now_s > self.arrival_s[req] else max(self.think_time_s, FAIL_FAST_GAP_S)
         at_s = now_s + gap_s
-        if at_s >= self.end_of_arrivals_s or self.pool is None:
+        user = self.user[req]
+        if at_s >= self.end_of_arrivals_s or self.pool is None or self.sent_by_user[user] == self.requests_per_user:
             return
+        self.sent_by_user[user] += 1
         following = len(self.arrival_s)
-        self._append(self.pool.at(following), at_s, -1, self.user[req])
+        self._append(self.pool.at(following), at_s, -1, user)
 
     def _ask_again(self, req: int, at_s: float) -> None:
         """A new user request, like ``req``, arriving at ``at_s`` (it counts as offered load)."""

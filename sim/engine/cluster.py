@@ -12,6 +12,7 @@ from sim.engine.kernel import Attempt, Call, Gauge, Kernel
 from sim.engine.llm_server import LlmServer
 from sim.engine.server import Server
 from sim.engine.shedding import GradientLimit
+from sim.engine.step_server import StepLlmServer
 from sim.rng import Draws, stream
 from sim.scenario import Cluster as ClusterSpec
 from sim.scenario import Router as RouterSpec
@@ -73,7 +74,7 @@ class Cluster:
         self.central_queued = 0
         self.finish = finish  # server side of an attempt is over with a code (0: dropped, nobody told)
         self.observe: Callable[[Server, Attempt, float], None] | None = None
-        kind = LlmServer if spec.service.kind == "llm" else Server
+        kind = Server if spec.service.kind != "llm" else LlmServer if spec.service.step_s is None else StepLlmServer
         self.servers = [
             kind(
                 kernel,

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from sim.rng import Draws
     from sim.service import ServiceTimes
 
-__all__ = ["LlmServer"]
+__all__ = ["DECODE", "GONE", "PREFILL", "LlmServer", "Seq", "stale"]
 
 _EPS = 1e-9
 _KV_EPS = 1e-6  # tokens: the cache counts as full this close to its size (float sums of large clocks)
@@ -76,7 +76,7 @@ class Seq:
         return self.attempt.output_tokens - self.remaining
 
 
-def _stale(entry: tuple[float, int, Seq]) -> bool:
+def stale(entry: tuple[float, int, Seq]) -> bool:
     """A heap entry of a sequence that left the batch since (finished, preempted, or resumed anew)."""
     return entry[2].phase != DECODE or entry[1] != entry[2].order
 
@@ -267,7 +267,7 @@ class LlmServer(Server):
         """Schedule the next decode event: a sequence's last token, or the cache overflowing."""
         self.epoch += 1
         heap = self.heap
-        while heap and _stale(heap[0]):
+        while heap and stale(heap[0]):
             heapq.heappop(heap)
         if not self.n_decoding:
             self.rate = 0.0
@@ -289,9 +289,9 @@ class LlmServer(Server):
         # delay shorter than the float resolution of the time cannot leave it a hair short
         self.v = max(self.v, self.target_v)
         heap = self.heap
-        while heap and (_stale(heap[0]) or heap[0][0] <= self.v + _EPS):
+        while heap and (stale(heap[0]) or heap[0][0] <= self.v + _EPS):
             entry = heapq.heappop(heap)
-            if not _stale(entry):
+            if not stale(entry):
                 self._finish_seq(entry[2])
         while self.decoding and len(self.seqs) > 1 and self.kv_used() >= self.kv_capacity - _KV_EPS:
             if self.llm.preemption == "fail":

@@ -50,6 +50,26 @@ class ServiceModel(ScenarioModel):
     scheduling: Literal["fcfs", "priority"] = Field(
         default="fcfs", description="llm: waiting-queue order (priority: higher class priority first)"
     )
+    step_s: Duration | None = Field(
+        default=None,
+        description="llm: set = the step-level model (vLLM's scheduler): fixed time of one engine step; the "
+        "prefill/itl/load_factor fields are then unused, prefill_overhead delays entry to the scheduler",
+    )
+    step_per_seq_s: Duration = Field(default=0.0, description="llm step model: step time per decoding sequence")
+    step_per_kv_token_s: Duration = Field(
+        default=0.0, description="llm step model: step time per token cached by the decoding sequences"
+    )
+    step_per_prefill_token_s: Duration = Field(
+        default=0.0, description="llm step model: step time per prompt token prefilled in the step"
+    )
+    step_per_prefill_token2_s: Duration = Field(
+        default=0.0,
+        description="llm step model: prefill attention, per prompt token in the step x tokens before it "
+        "(a prompt of L tokens costs L^2/2 of it)",
+    )
+    max_num_batched_tokens: int = Field(
+        default=8192, gt=0, description="llm step model: token budget of one step (decodes + prompt chunks)"
+    )
     mean: PositiveDuration = 1.0
     cv: float = Field(default=1.0, gt=0, description="lognormal only: coefficient of variation")
     concurrency_curve: list[tuple[int, float]] | None = Field(
@@ -64,6 +84,15 @@ class ServiceModel(ScenarioModel):
         if isinstance(data, dict) and isinstance(data.get("profile"), str) and data["profile"] in GPU_PROFILES:
             return {**GPU_PROFILES[data["profile"]], **data}
         return data
+
+    @model_validator(mode="after")
+    def _step_model_limits(self) -> ServiceModel:
+        if self.step_s is not None and self.kind == "llm":
+            unsupported = [name for name in ("prefix_cache",) if getattr(self, name) is not None]
+            unsupported += ["preemption"] if self.preemption != "none" else []
+            if unsupported:
+                raise ValueError(f"{', '.join(unsupported)}: not modelled by the step model (step_s)")
+        return self
 
     @field_validator("profile")
     @classmethod

@@ -17,20 +17,27 @@ __all__ = ["Migration", "TokenCount", "TokenCountField", "TraceReplay"]
 
 
 class TokenCount(ScenarioModel):
-    """How many tokens a request has: a constant, a lognormal, a Pareto tail or an empirical histogram."""
+    """How many tokens a request has: a constant, a uniform range, a lognormal, a Pareto tail or an
+    empirical histogram."""
 
-    kind: Literal["constant", "lognormal", "pareto", "empirical"] = "constant"
+    kind: Literal["constant", "uniform", "lognormal", "pareto", "empirical"] = "constant"
     value: int | None = Field(default=None, gt=0, description="constant: the count")
     mean: float | None = Field(default=None, gt=0, description="lognormal: mean count")
     cv: float = Field(default=1.0, gt=0, description="lognormal: coefficient of variation")
     alpha: float | None = Field(default=None, gt=0, description="pareto: tail index (smaller = heavier)")
-    min: int | None = Field(default=None, gt=0, description="pareto: smallest count (scale)")
+    min: int | None = Field(default=None, gt=0, description="pareto: smallest count (scale); uniform: smallest")
     max: int | None = Field(default=None, gt=0, description="cap on every draw (e.g. the context length)")
     file: str | None = Field(default=None, description="empirical: CSV of tokens,weight rows (a histogram)")
 
     @model_validator(mode="after")
     def _parameters_of_kind(self) -> TokenCount:
-        needs = {"constant": ("value",), "lognormal": ("mean",), "pareto": ("alpha", "min"), "empirical": ("file",)}
+        needs = {
+            "constant": ("value",),
+            "uniform": ("min", "max"),
+            "lognormal": ("mean",),
+            "pareto": ("alpha", "min"),
+            "empirical": ("file",),
+        }
         missing = [name for name in needs[self.kind] if getattr(self, name) is None]
         if missing:
             raise ValueError(f"a {self.kind} token count needs {' and '.join(missing)}")

@@ -80,6 +80,12 @@ class Workload(ScenarioModel):
         "previous one has finally ended (success or failure, after its retries)",
     )
     think_time: Duration = Field(default=0.0, description="closed loop: pause between an answer and the next request")
+    requests_per_user: int | None = Field(
+        default=None,
+        gt=0,
+        description="closed loop: each user stops after this many requests (a benchmark's num_prompts / "
+        "concurrency); null = until the end of the run",
+    )
     profile: list[ProfilePoint] | None = None
     classes: list[RequestClass] = Field(default_factory=list)
     surges: list[Surge] = Field(default_factory=list, description="bursts on top of rate/profile; triggers")
@@ -125,8 +131,8 @@ class Workload(ScenarioModel):
                 raise ValueError(
                     f"{', '.join(rate_only)}: need open-loop arrival times; a closed loop (users) has none"
                 )
-        elif self.think_time:
-            raise ValueError("think_time: applies to a closed loop (users) only")
+        elif self.think_time or self.requests_per_user:
+            raise ValueError("think_time, requests_per_user: apply to a closed loop (users) only")
         if self.profile is not None and max(p.rate_rps(self.base_rps) for p in self.profile) <= 0:
             raise ValueError("profile: must have a positive rate somewhere")
         return self

@@ -1,0 +1,1 @@
+"""Calibrating LLM server profiles from measured closed-loop runs (``orchsim calibrate``)."""
