@@ -21,7 +21,7 @@ from scipy.optimize import least_squares
 
 from sim.calibration.points import Point
 
-__all__ = ["BUDGETS", "SCALES", "Fit", "fit_points", "predict"]
+__all__ = ["BUDGETS", "NAMES", "SCALES", "Fit", "fit_points", "predict"]
 
 # the fitted costs, in these units: step_s, step_per_seq_s, step_per_kv_token_s, step_per_prefill_token_s,
 # step_per_prefill_token2_s, prefill_overhead

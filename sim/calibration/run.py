@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from sim.calibration.model import Fit, fit_points, predict
+from sim.calibration.model import NAMES, Fit, fit_points, predict
 from sim.calibration.points import Point
 from sim.engine import simulate
 from sim.loading import parse_scenario
@@ -62,7 +62,7 @@ def point_scenario_data(
     service: dict[str, Any], point: Point, rounds: int = DEFAULT_ROUNDS, seed: int = 1
 ) -> dict[str, Any]:
     """``point_scenario`` as a scenario file's contents (what ``orchsim run`` reads)."""
-    fit = Fit(tuple(float(service.get(n, 0.0)) for n in _COST_NAMES), int(service.get("max_num_batched_tokens", 8192)))
+    fit = Fit(tuple(float(service.get(n, 0.0)) for n in NAMES), int(service.get("max_num_batched_tokens", 8192)))
     ttft, tpot = predict(fit.costs, fit.budget, [point], rounds)
     cycle_s = float(ttft[0] + (point.output_tokens - 1) * tpot[0])
     duration_s = math.ceil(4.0 * rounds * cycle_s + 60.0)  # ample: the run stops when every user is done
@@ -92,15 +92,6 @@ def _spread(tokens: int) -> dict[str, Any]:
 
 
 SPREAD = 0.2
-
-_COST_NAMES = (
-    "step_s",
-    "step_per_seq_s",
-    "step_per_kv_token_s",
-    "step_per_prefill_token_s",
-    "step_per_prefill_token2_s",
-    "prefill_overhead",
-)
 
 
 def summary_of(scenario: Scenario) -> tuple[float, float]:
