@@ -76,6 +76,12 @@ def _add_serve(verbs: Any) -> None:
     )
     serve.add_argument("--port", type=_positive, default=8800, help="router port; backends use the next ones")
     serve.add_argument("--max-body", type=_positive, default=1_000_000, help="largest request body in bytes (413)")
+    serve.add_argument(
+        "--rate-limit",
+        metavar="RPS[:BURST]",
+        help="router rate limit in real requests/s (bursts of BURST, default RPS): beyond it, 429 with "
+        "retry-after (default: none)",
+    )
     _add_set(serve)
 
 
@@ -273,7 +279,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.verb == "report":
             return commands.report(args.folder)
         if args.verb == "serve":
-            return commands.serve(args.scenario, args.time_scale, args.port, args.overrides, args.max_body)
+            return commands.serve(
+                args.scenario, args.time_scale, args.port, args.overrides, args.max_body, args.rate_limit
+            )
         if args.verb == "validate":
             return commands.validate(args)
         if args.verb == "phase":

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 from loadtest.attempt import _request
+from loadtest.errors import error_status
 from loadtest.mock.injection import FaultError, Injection, parse_injection, planned_injections
 from loadtest.mock.process import new_loop
 from loadtest.mock.router import Capacity
 from loadtest.mock.server import CrashError, MockServer, SlotStart
-from loadtest.wire import error_status
 from sim.engine.faults import target_indices
 from sim.engine.kernel import Kernel
 from sim.engine.router import Router

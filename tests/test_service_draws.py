@@ -135,11 +135,11 @@ def test_the_mock_reads_the_requests_own_draw_from_openai_metadata() -> None:
         (["orchsim_service_u"], "metadata"),
     ],
 )
-def test_a_bad_draw_is_a_422_naming_the_field(metadata: object, param: str) -> None:
+def test_a_bad_draw_is_a_400_naming_the_field(metadata: object, param: str) -> None:
     body = {"messages": [{"role": "user", "content": "hi"}], "metadata": metadata}
     with pytest.raises(RequestError) as caught:
         parse_chat_request(json.dumps(body).encode())
-    assert caught.value.status == 422 and caught.value.param == param
+    assert caught.value.status == 400 and caught.value.param == param
 
 
 def test_a_retried_request_keeps_its_work_on_another_server() -> None:
