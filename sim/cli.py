@@ -117,7 +117,25 @@ def _add_validate(verbs: Any) -> None:
     validate.add_argument("--ready-timeout", type=_positive_float, default=30.0, help="seconds to wait for /ready")
     validate.add_argument("--locustfile", metavar="PATH", help="another open-loop locustfile (default: orchsim's)")
     validate.add_argument("--no-plots", dest="plots", action="store_false", help="skip the PNG plots")
+    _add_target(validate)
     _add_set(validate)
+
+
+def _add_target(validate: Any) -> None:
+    target = validate.add_argument_group(
+        "a real endpoint",
+        "Measure your own OpenAI-compatible service instead of the mock (no faults played on either side). "
+        "Secrets: ORCHSIM_AUTH_TOKEN=... sends 'Authorization: Bearer ...'; header values are never printed.",
+    )
+    target.add_argument(
+        "--target", metavar="URL", help="e.g. https://llm.example.com/base/path (requests go to .../v1/...)"
+    )
+    target.add_argument(
+        "--header", action="append", default=[], metavar="'NAME: VALUE'", help="sent with every request (repeatable)"
+    )
+    target.add_argument("--model", help="the model every request names (default: the scenario's class models)")
+    target.add_argument("--ca-file", metavar="PATH", help="CA bundle that signs the target's certificate")
+    target.add_argument("--insecure", action="store_true", help="https without checking the certificate")
 
 
 def _positive_float(text: str) -> float:
