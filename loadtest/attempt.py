@@ -1,4 +1,5 @@
-"""One HTTP attempt against the mock service, on gevent sockets, with a hard total timeout.
+"""One HTTP attempt against the mock service or a user's endpoint (``loadtest.target``: TLS, extra
+headers, a base path), on gevent sockets, with a hard total timeout.
 
 A fresh connection per attempt (``Connection: close``): a client timeout closes the socket we
 own, so nothing leaks into a pool and the server sees the client leave, as a real client would.
@@ -14,12 +15,13 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 import gevent
-from gevent import socket
+from gevent import socket, ssl
 from geventhttpclient.response import HTTPSocketResponse
 
+from loadtest.target import Target
 from loadtest.wire import post_request, read_frame, seconds
 
-__all__ = ["Outcome", "send"]
+__all__ = ["Outcome", "send", "tls_context"]
 
 CONNECTION_FAILED = 599  # no HTTP answer at all (refused, reset, closed before the headers)
 CLIENT_TIMEOUT = 504
@@ -39,15 +41,37 @@ class Outcome:
     length: int = 0
 
 
-def send(host: str, port: int, body: bytes, stream: bool, timeout_s: float | None, klass: str | None = None) -> Outcome:
-    """POST ``body`` to ``/v1/chat/completions`` (``klass``: the request class, in ``X-Orchsim-Class``);
-    a 504 outcome when ``timeout_s`` (real) passes first."""
+def tls_context(target: Target) -> ssl.SSLContext | None:
+    """The TLS context for ``target`` (None: plain HTTP): the system's CAs or its CA file, or no
+    checks at all when it is ``insecure``."""
+    if not target.tls:
+        return None
+    context = ssl.create_default_context(cafile=target.ca_file)
+    if target.insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def send(
+    target: Target,
+    body: bytes,
+    stream: bool,
+    timeout_s: float | None,
+    klass: str | None = None,
+    context: ssl.SSLContext | None = None,
+) -> Outcome:
+    """POST ``body`` to the target's chat completions path (``klass``: the request class, in
+    ``X-Orchsim-Class``; ``context``: ``tls_context(target)``, made once); a 504 outcome when
+    ``timeout_s`` (real) passes first."""
     outcome = Outcome(status=0, send_s=time.perf_counter(), end_s=math.nan)
     sock: socket.socket | None = None
     try:
         with gevent.Timeout(timeout_s):
-            sock = socket.create_connection((host, port))
-            sock.sendall(_request(host, port, body, klass))
+            sock = socket.create_connection((target.host, target.port))
+            if context is not None:
+                sock = context.wrap_socket(sock, server_hostname=target.host)
+            sock.sendall(_request(target, body, klass))
             _read(HTTPSocketResponse(sock), stream, outcome)
     except gevent.Timeout:
         outcome.status = CLIENT_TIMEOUT
@@ -60,9 +84,9 @@ def send(host: str, port: int, body: bytes, stream: bool, timeout_s: float | Non
     return outcome
 
 
-def _request(host: str, port: int, body: bytes, klass: str | None) -> bytes:
+def _request(target: Target, body: bytes, klass: str | None) -> bytes:
     named = f"X-Orchsim-Class: {quote(klass)}\r\n" if klass else ""  # any name, as ASCII
-    return post_request(host, port, "/v1/chat/completions", body, named)
+    return post_request(target.host, target.port, target.chat_path, body, named + target.header_lines())
 
 
 def _read(response: HTTPSocketResponse, stream: bool, outcome: Outcome) -> None:

@@ -18,5 +18,17 @@ def add_arguments(parser: Any) -> None:
     group.add_argument("--records", env_var="ORCHSIM_RECORDS", default="", help="per-attempt CSV path")
     group.add_argument("--shards", type=int, env_var="ORCHSIM_SHARDS", default=0, help="default: --processes or 1")
     group.add_argument(
+        "--header",
+        action="append",
+        default=[],
+        help="'Name: value' sent with every request (repeat it; ORCHSIM_AUTH_TOKEN / ORCHSIM_HEADERS keep "
+        "secrets off the command line)",
+    )
+    group.add_argument("--model", env_var="ORCHSIM_MODEL", default="", help="model every request names")
+    group.add_argument("--ca-file", env_var="ORCHSIM_CA_FILE", default=None, help="CA bundle for an https host")
+    group.add_argument(
+        "--insecure", action="store_true", env_var="ORCHSIM_INSECURE", help="https without checking the certificate"
+    )
+    group.add_argument(
         "--inject-faults", action="store_true", env_var="ORCHSIM_INJECT_FAULTS", help="play faults via /admin/faults"
     )

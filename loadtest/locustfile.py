@@ -7,7 +7,10 @@ One ``ScenarioUser`` per process dispatches that process's share of the scenario
 simulator's own arrivals for the scenario and seed, divided by the time scale): each request is
 sent at its scheduled time whatever the server does, so use ``-u`` = number of processes (extra
 users stay idle). Locust's statistics get one sample per attempt ("POST", named after the
-request class) timed from when the attempt was due, and one "TTFT" sample per streamed success.
+request class) timed from when the attempt was due, and a "TTFT" row per class (one sample per
+streamed success) that stays out of the totals: the report counts each request once.
+``--host`` may be a user's own endpoint: ``https://host/base/path`` with ``--header 'Name: value'``
+(or ORCHSIM_AUTH_TOKEN), ``--model NAME``, ``--ca-file PATH`` or ``--insecure`` (``loadtest.target``).
 Per-attempt records go to ``PREFIX_requests.csv`` next to ``--csv PREFIX`` (or ``--records
 PATH``); under ``--processes N`` or master/worker (give ``--shards N`` there) each worker sends
 its records to the master, which writes them merged and ends the run once every worker is done.
@@ -19,7 +22,6 @@ import math
 from dataclasses import astuple
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import gevent
 import numpy as np
@@ -30,6 +32,7 @@ from locust.runners import MasterRunner, WorkerRunner
 from loadtest.locust_options import add_arguments
 from loadtest.openloop import Dispatcher, LoadPlan
 from loadtest.records import Record, records_path, write_records
+from loadtest.target import Target, parse_target
 from sim.loading import ScenarioError, load_scenario
 from sim.scenario import Scenario
 
@@ -56,6 +59,15 @@ def _scenario(options: Any) -> Scenario:
     return scenario
 
 
+def _target(host: str, options: Any) -> Target:
+    """Where to send: ``--host`` with orchsim's --header, --model, --ca-file, --insecure and the
+    environment's headers; a bad one stops locust with the option named (never a header's value)."""
+    try:
+        return parse_target(host, options.header, options.model, options.ca_file, options.insecure)
+    except ValueError as exc:
+        raise SystemExit(f"orchsim locustfile: {exc}") from None
+
+
 def _plan(environment: Environment, shard: int) -> LoadPlan:
     options: Any = environment.parsed_options
     scenario = _scenario(options)
@@ -80,10 +92,10 @@ def _report(environment: Environment) -> Any:
             context={"attempt": record.attempt},
         )
         if record.status == 200 and not math.isnan(record.first_token_s):
+            # a row of its own, outside locust's totals (events.request would count it as a request);
+            # milliseconds as a float, as locust's own request events log them
             ttft_ms = (record.first_token_s - record.intended_s) * 1000.0
-            environment.events.request.fire(
-                request_type="TTFT", name=name, response_time=ttft_ms, response_length=0, exception=None, context={}
-            )
+            environment.stats.get(name, "TTFT").log(ttft_ms, 0)  # type: ignore[arg-type]
 
     return report
 
@@ -98,11 +110,9 @@ class ScenarioUser(User):
         if STATE["dispatcher"] is not None:
             gevent.sleep(3600)  # a second user in this process: the first one sends everything
             return
-        runner = self.environment.runner
+        runner, options = self.environment.runner, self.environment.parsed_options
         shard = runner.worker_index if isinstance(runner, WorkerRunner) else 0
-        address = urlsplit(self.host)
-        host, port = address.hostname or "127.0.0.1", address.port or 80
-        dispatcher = Dispatcher(_plan(self.environment, shard), host, port, _report(self.environment))
+        dispatcher = Dispatcher(_plan(self.environment, shard), _target(self.host, options), _report(self.environment))
         STATE["dispatcher"] = dispatcher
         dispatcher.run()
         _finish(self.environment)

@@ -20,9 +20,10 @@ import gevent
 import numpy as np
 from gevent.pool import Group
 
-from loadtest.attempt import Outcome, send
+from loadtest.attempt import Outcome, send, tls_context
 from loadtest.mock.injection import planned_injections
 from loadtest.records import Record
+from loadtest.target import Target
 from loadtest.wire import chat_body, post_request
 from sim.engine.retry import AdaptiveThrottle, Budget, TokenBucket, backoff_s
 from sim.rng import Draws, retry_draws, stream
@@ -61,15 +62,17 @@ Report = Callable[[Record, int], None]  # a finished attempt and its response si
 class Dispatcher:
     """Sends this shard's requests of the trace on schedule; ``records`` grows as attempts start."""
 
-    def __init__(self, plan: LoadPlan, host: str, port: int, report: Report) -> None:
-        self.plan, self.host, self.port, self.report = plan, host, port, report
+    def __init__(self, plan: LoadPlan, target: Target, report: Report) -> None:
+        self.plan, self.target, self.report = plan, target, report
+        self.host, self.port = target.host, target.port
+        self.tls = tls_context(target)
         trace = generate_trace(plan.scenario, plan.seed)
         self.req = np.arange(len(trace))[plan.shard :: plan.shards]
         self.due_s = trace.arrival_s[plan.shard :: plan.shards] / plan.time_scale
         self.klass = trace.klass[plan.shard :: plan.shards]
         self.class_names = trace.class_names
-        self.bodies = [chat_body(model, plan.stream, plan.max_tokens) for model in trace.class_models]
-        self.models = trace.class_models
+        self.models = [target.model or model for model in trace.class_models]  # --model: every request's
+        self.bodies = [chat_body(model, plan.stream, plan.max_tokens) for model in self.models]
         self.service_u = None if trace.service_u is None else trace.service_u[plan.shard :: plan.shards]
         # the LLM token model: each request's own prompt and answer lengths (a prompt word is a token)
         tokens = any(c.service.kind == "llm" for c in plan.scenario.clusters)
@@ -167,7 +170,7 @@ class Dispatcher:
             record.status = 429  # refused by the client itself, as in the simulator
             self.report(record, 0)
             return record
-        outcome = send(self.host, self.port, body, self.plan.stream, self.timeout_s, self.class_names[klass])
+        outcome = send(self.target, body, self.plan.stream, self.timeout_s, self.class_names[klass], self.tls)
         self._fill(record, outcome)
         if (self.bucket is not None or self.adaptive is not None) and record.status != 429:
             self._learn(record.status)

@@ -10,6 +10,7 @@ stopped on the way out, on errors and on Ctrl-C (SIGTERM too).
 from __future__ import annotations
 
 import math
+import os
 import signal
 import subprocess
 import sys
@@ -27,6 +28,7 @@ from loadtest.comparison import compare_sides, write_validation
 from loadtest.mock.topology import Topology, TopologyError, check_ports
 from loadtest.overhead import HttpOverhead, measure_overhead
 from loadtest.records import read_records
+from loadtest.target import HEADERS_ENV, parse_target
 from loadtest.validate_plots import plot_validation
 from loadtest.verdict import Tolerances, parse_tolerances, rows_table
 from sim.loading import load_scenario
@@ -71,6 +73,11 @@ class ValidateOptions:
     locustfile: Path = LOCUSTFILE
     overrides: list[str] = field(default_factory=list)
     noise_seeds: int = 10  # extra simulations that measure each row's sampling noise (0: none)
+    target: str | None = None  # a user's endpoint to measure instead of the mock (no faults played)
+    headers: tuple[str, ...] = ()  # 'Name: value' sent with every request to the target (secret)
+    model: str | None = None  # the model every request names
+    ca_file: str | None = None
+    insecure: bool = False
 
 
 def mock_scenario_file(out: Path, scenario: Scenario, seed: int) -> Path:
@@ -110,7 +117,12 @@ def sigterm_as_interrupt() -> Iterator[None]:
 def run_load(
     out: Path, scenario: Scenario, seed: int, options: ValidateOptions, log: list[str]
 ) -> tuple[Path, HttpOverhead]:
-    """Mock up, overhead measured, locust run; everything stopped. Returns (records CSV, overhead)."""
+    """Mock up, overhead measured, locust run; everything stopped. Returns (records CSV, overhead).
+    With a target: locust alone, against it."""
+    if options.target is not None:
+        log.append(f"load sent to {options.target}: no mock, no HTTP overhead measured, no faults played")
+        with sigterm_as_interrupt():
+            return _run_locust(out, scenario, seed, options, None), HttpOverhead(0.0, None, 0)
     mock_path = mock_scenario_file(out, scenario, seed)
     ports = [options.port + i for i in range(len(scenario.clusters) + 1)]
     try:
@@ -146,18 +158,37 @@ def _locust_command(out: Path, seed: int, options: ValidateOptions, url: str, ru
     command += ["-u", "1", "-r", "1", "-t", f"{math.ceil(run_s)}s", "--host", url, "--only-summary"]
     command += ["--csv", str(out / "locust"), "--html", str(out / "locust.html"), "--stop-timeout", "5"]
     command += ["--exit-code-on-error", "0", "--scenario", str(out / "scenario.resolved.yaml")]
-    command += ["--scenario-seed", str(seed), "--time-scale", repr(options.time_scale), "--inject-faults"]
+    command += ["--scenario-seed", str(seed), "--time-scale", repr(options.time_scale)]
     command += ["--max-tokens", str(options.max_tokens), "--records", str(out / "measured_requests.csv")]
+    command += ["--inject-faults"] if options.target is None else _target_options(options)
     return command + (["--stream"] if options.stream else [])
 
 
-def _run_locust(out: Path, scenario: Scenario, seed: int, options: ValidateOptions, topology: Topology) -> Path:
+def _target_options(options: ValidateOptions) -> list[str]:
+    """The target's options on locust's command line (its headers go by the environment: secrets)."""
+    command = ["--model", options.model] if options.model else []
+    command += ["--ca-file", str(Path(options.ca_file).resolve())] if options.ca_file else []
+    return command + (["--insecure"] if options.insecure else [])
+
+
+def _locust_env(options: ValidateOptions) -> dict[str, str]:
+    """The environment of the locust process: ours, plus --header lines in ORCHSIM_HEADERS."""
+    env = dict(os.environ)
+    if options.headers:
+        env[HEADERS_ENV] = "\n".join([*env.get(HEADERS_ENV, "").splitlines(), *options.headers])
+    return env
+
+
+def _run_locust(out: Path, scenario: Scenario, seed: int, options: ValidateOptions, topology: Topology | None) -> Path:
     run_s = run_seconds(scenario, options.time_scale)
-    command = _locust_command(out, seed, options, topology.url, run_s)
+    url = topology.url if topology is not None else str(options.target)
+    command = _locust_command(out, seed, options, url, run_s)
     log_path = out / "locust.log"
     with (
         log_path.open("w") as log,
-        subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=out) as locust,
+        subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=out, env=_locust_env(options)
+        ) as locust,
     ):
         try:
             _supervise(locust, topology, run_s + 60.0)
@@ -172,10 +203,11 @@ def _run_locust(out: Path, scenario: Scenario, seed: int, options: ValidateOptio
     return records
 
 
-def _supervise(locust: subprocess.Popen[bytes], topology: Topology, limit_s: float) -> None:
+def _supervise(locust: subprocess.Popen[bytes], topology: Topology | None, limit_s: float) -> None:
     deadline = time.monotonic() + limit_s
     while locust.poll() is None:
-        topology.check_children()
+        if topology is not None:
+            topology.check_children()
         if time.monotonic() > deadline:
             raise ValidateError(f"locust still running after {limit_s:.0f} s; stopped it")
         time.sleep(0.2)
@@ -209,6 +241,8 @@ def validate(
 ) -> int:
     """The whole validation into ``out``; 0 when every row is within tolerance, 1 otherwise."""
     scenario = fine_windows(load_scenario(scenario_path, [SHARED_WORK, *options.overrides]))
+    if options.target is not None:  # nobody plays faults on a user's endpoint: simulate none either
+        scenario = scenario.model_copy(update={"faults": []})
     seed = scenario.seed if seed is None else seed
     write_resolved(out / "scenario.resolved.yaml", scenario, seed)
     say(
@@ -275,6 +309,12 @@ def command(args: Any, say: Callable[[object], None], stamp: Callable[[], str]) 
         print(f"orchsim validate: {exc}", file=sys.stderr)
         return 2
     locustfile = Path(args.locustfile) if args.locustfile else LOCUSTFILE
+    if args.target is not None:
+        try:  # a bad URL, header or CA file is a usage error here, not a failed locust run
+            parse_target(args.target, args.header, args.model, args.ca_file, args.insecure)
+        except ValueError as exc:
+            print(f"orchsim validate: {exc}".replace("--host", "--target"), file=sys.stderr)
+            return 2
     options = ValidateOptions(
         args.time_scale,
         args.port,
@@ -285,6 +325,11 @@ def command(args: Any, say: Callable[[object], None], stamp: Callable[[], str]) 
         locustfile,
         args.overrides,
         args.noise_seeds,
+        args.target,
+        tuple(args.header),
+        args.model,
+        args.ca_file,
+        args.insecure,
     )
     out_dir = Path(args.out) if args.out else new_run_dir(Path("runs"), f"validate-{path.stem}", stamp)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,9 @@ import json
 import math
 from dataclasses import dataclass
 
-__all__ = ["Frame", "chat_body", "error_status", "post_request", "read_frame", "seconds"]
+from loadtest.errors import error_status
+
+__all__ = ["Frame", "chat_body", "post_request", "read_frame", "seconds"]
 
 
 def chat_body(
@@ -52,17 +54,9 @@ def read_frame(line: bytes) -> Frame:
     if frame.get("error"):  # a failure after the stream began (a crash): the request failed
         return Frame(error=error_status(frame["error"]))
     usage = frame.get("usage")
-    contents = sum(1 for choice in frame.get("choices", []) if choice.get("delta", {}).get("content"))
+    choices = frame.get("choices") or []  # a chat delta's content, or a text completion's text
+    contents = sum(1 for choice in choices if (choice.get("delta") or {}).get("content") or choice.get("text"))
     return Frame(contents, int(usage.get("completion_tokens", 0)) if usage else None)
-
-
-def error_status(error: object) -> int:
-    """The HTTP status an SSE error frame carries in ``code`` (500 when it names none)."""
-    code = error.get("code") if isinstance(error, dict) else None
-    try:
-        return int(code) if isinstance(code, (str, int)) else 500
-    except ValueError:
-        return 500
 
 
 def post_request(host: str, port: int, path: str, body: bytes, headers: str = "") -> bytes:

@@ -95,6 +95,12 @@ def _add_serve(verbs: Any) -> None:
     )
     serve.add_argument("--port", type=_positive, default=8800, help="router port; backends use the next ones")
     serve.add_argument("--max-body", type=_positive, default=1_000_000, help="largest request body in bytes (413)")
+    serve.add_argument(
+        "--rate-limit",
+        metavar="RPS[:BURST]",
+        help="router rate limit in real requests/s (bursts of BURST, default RPS): beyond it, 429 with "
+        "retry-after (default: none)",
+    )
     _add_set(serve)
 
 
@@ -130,7 +136,25 @@ def _add_validate(verbs: Any) -> None:
     validate.add_argument("--ready-timeout", type=_positive_float, default=30.0, help="seconds to wait for /ready")
     validate.add_argument("--locustfile", metavar="PATH", help="another open-loop locustfile (default: orchsim's)")
     validate.add_argument("--no-plots", dest="plots", action="store_false", help="skip the PNG plots")
+    _add_target(validate)
     _add_set(validate)
+
+
+def _add_target(validate: Any) -> None:
+    target = validate.add_argument_group(
+        "a real endpoint",
+        "Measure your own OpenAI-compatible service instead of the mock (no faults played on either side). "
+        "Secrets: ORCHSIM_AUTH_TOKEN=... sends 'Authorization: Bearer ...'; header values are never printed.",
+    )
+    target.add_argument(
+        "--target", metavar="URL", help="e.g. https://llm.example.com/base/path (requests go to .../v1/...)"
+    )
+    target.add_argument(
+        "--header", action="append", default=[], metavar="'NAME: VALUE'", help="sent with every request (repeatable)"
+    )
+    target.add_argument("--model", help="the model every request names (default: the scenario's class models)")
+    target.add_argument("--ca-file", metavar="PATH", help="CA bundle that signs the target's certificate")
+    target.add_argument("--insecure", action="store_true", help="https without checking the certificate")
 
 
 def _positive_float(text: str) -> float:
@@ -296,7 +320,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return calibrate(args)
         if args.verb == "serve":
-            return commands.serve(args.scenario, args.time_scale, args.port, args.overrides, args.max_body)
+            return commands.serve(
+                args.scenario, args.time_scale, args.port, args.overrides, args.max_body, args.rate_limit
+            )
         if args.verb == "validate":
             return commands.validate(args)
         if args.verb == "phase":

@@ -314,13 +314,29 @@ def phase(
     return 0
 
 
-def serve(scenario_path: str | None, time_scale: float, port: int, overrides: list[str], max_body: int) -> int:
+def serve(
+    scenario_path: str | None,
+    time_scale: float,
+    port: int,
+    overrides: list[str],
+    max_body: int,
+    rate_limit: str | None = None,
+) -> int:
     """``orchsim serve``: run the mock topology on 127.0.0.1 until Ctrl-C or SIGTERM."""
-    from loadtest.mock.topology import Topology, TopologyError  # deferred: aiohttp only when serving
+    from loadtest.mock.ratelimit import parse_rate_limit  # deferred: aiohttp only when serving
+    from loadtest.mock.topology import Topology, TopologyError
 
     path = Path(scenario_path) if scenario_path else flagship_scenario()
     scenario = load_scenario(path, overrides)
-    topology = Topology(path, scenario, port, time_scale, overrides, max_body)
+    router_args = []
+    if rate_limit is not None:
+        try:
+            parse_rate_limit(rate_limit)
+        except ValueError as exc:
+            print(f"orchsim serve: {exc}", file=sys.stderr)
+            return 2
+        router_args = ["--rate-limit", rate_limit]
+    topology = Topology(path, scenario, port, time_scale, overrides, max_body, router_args)
     try:
         topology.start()
     except TopologyError as exc:
@@ -328,7 +344,10 @@ def serve(scenario_path: str | None, time_scale: float, port: int, overrides: li
         return 2
     rate = scenario.workload.base_rps * time_scale
     servers = sum(c.servers for c in scenario.clusters)
-    print(f"orchsim serve: {scenario.name} on {topology.url} (POST /v1/chat/completions, GET /ready, /metrics)")
+    print(
+        f"orchsim serve: {scenario.name} on {topology.url} "
+        "(POST /v1/chat/completions, /v1/completions; GET /v1/models, /ready, /metrics)"
+    )
     print(
         f"  {len(scenario.clusters)} backend processes, {servers} servers; time scale {time_scale:g}: "
         f"1 simulated second = {1 / time_scale:g} s, base rate {rate:g} requests/s real time; ready"

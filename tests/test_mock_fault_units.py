@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 
 from loadtest.attempt import _request
+from loadtest.errors import error_status
 from loadtest.mock.injection import FaultError, Injection, parse_injection, planned_injections
 from loadtest.mock.process import new_loop
 from loadtest.mock.router import Capacity
 from loadtest.mock.server import CrashError, MockServer, SlotStart
-from loadtest.wire import error_status
+from loadtest.target import Target
 from sim.engine.faults import target_indices
 from sim.engine.kernel import Kernel
 from sim.engine.router import Router
@@ -40,9 +41,9 @@ def test_capacity_follows_the_simulators_rounding(factors: list[float]) -> None:
 
 
 def test_the_load_generator_names_the_class_and_reads_error_frames() -> None:
-    head = _request("127.0.0.1", 8800, b"{}", "heavy").decode()
+    head = _request(Target("127.0.0.1", 8800), b"{}", "heavy").decode()
     assert "\r\nX-Orchsim-Class: heavy\r\n" in head and head.endswith("\r\n\r\n{}")
-    assert "X-Orchsim-Class" not in _request("127.0.0.1", 8800, b"{}", None).decode()
+    assert "X-Orchsim-Class" not in _request(Target("127.0.0.1", 8800), b"{}", None).decode()
     assert [error_status(e) for e in ({"code": "500"}, {"code": 504}, {"code": "oops"}, "x")] == [500, 504, 500, 500]
 
 

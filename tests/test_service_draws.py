@@ -17,6 +17,7 @@ from scipy import stats as st
 from loadtest.mock.classes import CLASS_HEADER, ClassTable
 from loadtest.mock.openai_api import RequestError, parse_chat_request
 from loadtest.openloop import Dispatcher, LoadPlan
+from loadtest.target import Target
 from loadtest.wire import chat_body
 from sim import theory
 from sim.engine import SimResult
@@ -135,11 +136,11 @@ def test_the_mock_reads_the_requests_own_draw_from_openai_metadata() -> None:
         (["orchsim_service_u"], "metadata"),
     ],
 )
-def test_a_bad_draw_is_a_422_naming_the_field(metadata: object, param: str) -> None:
+def test_a_bad_draw_is_a_400_naming_the_field(metadata: object, param: str) -> None:
     body = {"messages": [{"role": "user", "content": "hi"}], "metadata": metadata}
     with pytest.raises(RequestError) as caught:
         parse_chat_request(json.dumps(body).encode())
-    assert caught.value.status == 422 and caught.value.param == param
+    assert caught.value.status == 400 and caught.value.param == param
 
 
 def test_a_retried_request_keeps_its_work_on_another_server() -> None:
@@ -224,7 +225,7 @@ def test_the_load_generator_sends_each_llm_requests_own_tokens_and_draw() -> Non
     }
     scenario = make_scenario(duration=60, workload=workload, clusters=[{"name": "g", "servers": 1, "service": llm}])
     plan = LoadPlan(scenario, time_scale=10, seed=3, stream=True, shard=1, shards=2)
-    dispatcher = Dispatcher(plan, "127.0.0.1", 1, lambda record, size: None)
+    dispatcher = Dispatcher(plan, Target("127.0.0.1", 1), lambda record, size: None)
     trace = generate_trace(scenario, 3)
     assert trace.prompt_tokens is not None and trace.output_tokens is not None and trace.service_u is not None
     assert dispatcher.planned > 40
@@ -234,5 +235,5 @@ def test_the_load_generator_sends_each_llm_requests_own_tokens_and_draw() -> Non
         assert chat.prompt_tokens == trace.prompt_tokens[req]
         assert chat.max_tokens == min(int(trace.output_tokens[req]), 4096)
         assert chat.service_u == float(trace.service_u[req])
-    plain = Dispatcher(LoadPlan(make_scenario(duration=60, workload={"rate": 2}), 10, 3), "127.0.0.1", 1, print)
+    plain = Dispatcher(LoadPlan(make_scenario(duration=60, workload={"rate": 2}), 10, 3), Target("127.0.0.1", 1), print)
     assert parse_chat_request(plain.body(0)).max_tokens == 8  # not the LLM model: the plan's answer length

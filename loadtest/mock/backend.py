@@ -18,11 +18,13 @@ from aiohttp import web
 from prometheus_client import generate_latest
 
 from loadtest.mock.classes import ClassTable
+from loadtest.mock.conventions import install
 from loadtest.mock.injection import BACKEND_KINDS, FaultError, Injection, parse_injection, planned_injections
+from loadtest.mock.metrics import Metrics, served_model
 from loadtest.mock.openai_api import MAX_BODY_BYTES, error_response
 from loadtest.mock.process import run_on_loopback, server_parser
 from loadtest.mock.server import MockServer
-from loadtest.mock.serving import Metrics, server_app
+from loadtest.mock.serving import server_app
 from sim.loading import load_scenario
 from sim.scenario import Scenario
 
@@ -44,10 +46,10 @@ def build_app(
 ) -> web.Application:
     """The aiohttp application of one cluster's backend process (its servers start with it, on
     ports outside ``reserved_ports``)."""
-    app = web.Application(client_max_size=max_body_bytes)
+    app = install(web.Application(client_max_size=max_body_bytes))
     spec = scenario.clusters[cluster_index]
     servers = [MockServer(i, spec, seed, cluster_index) for i in range(spec.servers)]
-    metrics = Metrics()
+    metrics = Metrics(served_model(spec))
     classes = ClassTable(scenario)
     watchers: set[asyncio.Queue[bytes | None]] = set()
 
@@ -103,9 +105,7 @@ def build_app(
         return web.json_response({"applied": fault.payload()})
 
     async def metrics_page(request: web.Request) -> web.Response:
-        for server in servers:
-            metrics.queue_depth.labels(str(server.index)).set(server.queued)
-            metrics.busy.labels(str(server.index)).set(server.slots - server.free)
+        metrics.refresh(servers)
         return web.Response(body=generate_latest(metrics.registry), content_type="text/plain")
 
     app.on_startup.append(startup)

@@ -15,13 +15,16 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, generate_latest
 
+from loadtest.mock.catalog import ModelCatalog
 from loadtest.mock.classes import CLASS_HEADER, ClassTable
+from loadtest.mock.conventions import REQUEST_ID, install, request_id
 from loadtest.mock.detection import HealthChecks, Outliers
 from loadtest.mock.injection import (
     ROUTER_KINDS,
@@ -31,14 +34,18 @@ from loadtest.mock.injection import (
     parse_injection,
     planned_injections,
 )
+from loadtest.mock.metrics import LATENCY_BUCKETS_S
 from loadtest.mock.openai_api import (
     MAX_BODY_BYTES,
+    ChatRequest,
     RequestError,
     error_frame,
     error_response,
     parse_chat_request,
+    parse_text_request,
 )
 from loadtest.mock.process import run_on_loopback, server_parser
+from loadtest.mock.ratelimit import RateLimit, parse_rate_limit
 from loadtest.mock.routed import routed_clusters, watch
 from sim.loading import load_scenario
 from sim.scenario import Scenario
@@ -80,9 +87,14 @@ class _Request:
 
 
 def build_app(
-    scenario: Scenario, backend_urls: list[str], time_scale: float, max_body_bytes: int = MAX_BODY_BYTES
+    scenario: Scenario,
+    backend_urls: list[str],
+    time_scale: float,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    rate_limit: RateLimit | None = None,
 ) -> web.Application:
-    """The router application for ``scenario`` with one backend URL per cluster."""
+    """The router application for ``scenario`` with one backend URL per cluster (``rate_limit``:
+    429 with retry-after beyond it)."""
     clusters = routed_clusters(scenario, backend_urls)
     spec = scenario.router
     capacity = Capacity(None if spec.concurrency is None else spec.instances * spec.concurrency)
@@ -92,8 +104,11 @@ def build_app(
     ProcessCollector(registry=registry)  # process_open_fds and friends, to spot leaks
     answers = Counter("orchsim_router_requests", "answers by code", ["code"], registry=registry)
     in_flight = Gauge("orchsim_router_in_flight", "requests being proxied", registry=registry)
-    latency = Histogram("orchsim_router_latency_seconds", "time to the last byte", registry=registry)
-    app = web.Application(client_max_size=max_body_bytes)
+    latency = Histogram(
+        "orchsim_router_latency_seconds", "time to the last byte", registry=registry, buckets=LATENCY_BUCKETS_S
+    )
+    catalog = ModelCatalog(scenario)
+    app = install(web.Application(client_max_size=max_body_bytes))
     outliers = None if spec.outlier_ejection is None else Outliers(spec.outlier_ejection, time_scale)
     tasks: list[asyncio.Task[None]] = []
 
@@ -135,24 +150,37 @@ def build_app(
         )
 
     async def models(request: web.Request) -> web.Response:
-        names = sorted({m for c in clusters for m in (c.models or ["orchsim-default"])})
-        data = [{"id": name, "object": "model", "created": 0, "owned_by": "orchsim"} for name in names]
-        return web.json_response({"object": "list", "data": data})
+        return web.json_response(catalog.listing())
+
+    async def model(request: web.Request) -> web.Response:
+        name = request.match_info["model"]
+        if not catalog.known(name):
+            return _unknown_model(name)
+        return web.json_response(catalog.entry(name))
 
     async def chat(request: web.Request) -> web.StreamResponse:
+        return await _complete(request, parse_chat_request)
+
+    async def text(request: web.Request) -> web.StreamResponse:
+        return await _complete(request, parse_text_request)
+
+    async def _complete(request: web.Request, parse: Callable[[bytes], ChatRequest]) -> web.StreamResponse:
         started = time.perf_counter()
         try:
             body = await request.read()
-            chat_request = parse_chat_request(body)
+            chat_request = parse(body)
             kind = classes.of(request.headers)
         except web.HTTPRequestEntityTooLarge:
             return _count(answers, error_response(413, f"body larger than {max_body_bytes} bytes"))
         except RequestError as exc:
-            return _count(answers, error_response(exc.status, exc.message, exc.param))
+            return _count(answers, error_response(exc.status, exc.message, exc.param, code=exc.code))
         model = chat_request.model
+        if not catalog.known(model):
+            return _count(answers, _unknown_model(model))
         candidates = [c for c in clusters if not model or c.models is None or model in c.models]
-        if not candidates:
-            return _count(answers, error_response(404, f"model {chat_request.model!r} does not exist", "model"))
+        wait_s = 0.0 if rate_limit is None else rate_limit.take()
+        if rate_limit is not None and wait_s > 0:
+            return _count(answers, rate_limit.refusal(wait_s))
         if capacity.full():
             return _count(answers, error_response(503, "routing layer saturated", headers={"Retry-After": "1"}))
         cluster = max(candidates, key=lambda c: c.slots - sum(v.in_flight for v in c.views))
@@ -166,11 +194,11 @@ def build_app(
         view.work_in_flight += kind.work
         view.busy = min(view.in_flight, view.slots)
         in_flight.inc()
-        headers = {"Content-Type": "application/json"}
+        headers = {"Content-Type": "application/json", REQUEST_ID: request_id(request)}
         if CLASS_HEADER in request.headers:
             headers[CLASS_HEADER] = request.headers[CLASS_HEADER]
         try:
-            response = await _forward(request, app["session"], f"{view.url}/v1/chat/completions", body, headers)
+            response = await _forward(request, app["session"], f"{view.url}{request.path}", body, headers)
         finally:
             capacity.in_flight -= 1
             view.in_flight -= 1
@@ -227,8 +255,15 @@ def build_app(
     app.router.add_post("/admin/faults", admin_faults)
     app.router.add_post("/admin/clock", admin_clock)
     app.router.add_get("/v1/models", models)
+    app.router.add_get("/v1/models/{model}", model)
     app.router.add_post("/v1/chat/completions", chat)
+    app.router.add_post("/v1/completions", text)
     return app
+
+
+def _unknown_model(name: str) -> web.Response:
+    message = f"The model {name!r} does not exist: GET /v1/models lists the models served"
+    return error_response(404, message, "model", code="model_not_found")
 
 
 def _count(counter: Counter, response: web.StreamResponse) -> web.StreamResponse:
@@ -281,10 +316,11 @@ def main(argv: list[str] | None = None) -> None:
     """Run the router on 127.0.0.1 until stopped."""
     parser = server_parser(__doc__)
     parser.add_argument("--backend-port-base", type=int, required=True)
+    parser.add_argument("--rate-limit", type=parse_rate_limit, default=None, metavar="RPS[:BURST]")
     args = parser.parse_args(argv)
     scenario = load_scenario(args.scenario, args.overrides)
     urls = [f"http://127.0.0.1:{args.backend_port_base + i}" for i in range(len(scenario.clusters))]
-    run_on_loopback(build_app(scenario, urls, args.time_scale, args.max_body), args.port)
+    run_on_loopback(build_app(scenario, urls, args.time_scale, args.max_body, args.rate_limit), args.port)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""What one mock server answers on its own port: ``POST /v1/chat/completions`` and ``GET /health``.
+"""What one mock server answers on its own port: ``POST /v1/chat/completions``, ``POST /v1/completions``
+and ``GET /health``.
 
 Service times come from the scenario's service model and the server's own stream, times the
 request class's ``work``, the slowdown in force and the concurrency factor (the simulator's
@@ -9,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
+from collections.abc import Callable
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from loadtest.mock.classes import ClassTable, RequestKind
+from loadtest.mock.conventions import install
+from loadtest.mock.metrics import Metrics
 from loadtest.mock.openai_api import (
     ChatRequest,
     RequestError,
@@ -22,32 +24,15 @@ from loadtest.mock.openai_api import (
     completion,
     error_frame,
     error_response,
+    new_id,
     parse_chat_request,
+    parse_text_request,
 )
 from loadtest.mock.server import CrashError, MockServer
 from sim.scenario import Cluster
 from sim.service import llm_request_s
 
-__all__ = ["Metrics", "server_app"]
-
-
-class Metrics:
-    """Prometheus figures of one backend process."""
-
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        self.requests = Counter(
-            "orchsim_backend_requests", "answers by code", ["server", "code"], registry=self.registry
-        )
-        self.in_flight = Gauge("orchsim_backend_in_flight", "requests held", ["server"], registry=self.registry)
-        self.queue_depth = Gauge("orchsim_backend_queue_depth", "requests waiting", ["server"], registry=self.registry)
-        self.busy = Gauge("orchsim_backend_busy_slots", "slots serving", ["server"], registry=self.registry)
-        self.latency = Histogram(
-            "orchsim_backend_latency_seconds", "time to the last byte", ["server"], registry=self.registry
-        )
-        self.ttft = Histogram(
-            "orchsim_backend_ttft_seconds", "time to the first token", ["server"], registry=self.registry
-        )
+__all__ = ["server_app"]
 
 
 def server_app(
@@ -55,8 +40,9 @@ def server_app(
 ) -> web.Application:
     """The application one server listens with."""
     handlers = _Handlers(server, spec, classes, metrics, time_scale, max_body_bytes)
-    app = web.Application(client_max_size=max_body_bytes)
+    app = install(web.Application(client_max_size=max_body_bytes))
     app.router.add_post("/v1/chat/completions", handlers.chat)
+    app.router.add_post("/v1/completions", handlers.text)
     app.router.add_get("/health", handlers.probe)
     return app
 
@@ -78,16 +64,22 @@ class _Handlers:
         self.label = str(server.index)
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
+        return await self._handle(request, parse_chat_request)
+
+    async def text(self, request: web.Request) -> web.StreamResponse:
+        return await self._handle(request, parse_text_request)
+
+    async def _handle(self, request: web.Request, parse: Callable[[bytes], ChatRequest]) -> web.StreamResponse:
         if self.server.down:  # a connection accepted just before the crash: it ends unanswered
             return _drop(request)
         try:
             body = await request.read()
-            chat_request = parse_chat_request(body)
+            chat_request = parse(body)
             kind = self.classes.of(request.headers)
         except web.HTTPRequestEntityTooLarge:
             return error_response(413, f"body larger than {self.max_body_bytes} bytes")
         except RequestError as exc:
-            return error_response(exc.status, exc.message, exc.param)
+            return error_response(exc.status, exc.message, exc.param, code=exc.code)
         self.server.serving.add(request.protocol)
         try:
             return await self._serve(request, chat_request, kind)
@@ -123,6 +115,7 @@ class _Handlers:
                     "X-Orchsim-Service-S": f"{service_s:.6f}",
                 }
                 response = await self._answer(request, chat, slot.begin, service_s, life, started, timing)
+                wait_s = slot.begin - slot.arrived
             finally:
                 server.release(life, due_end)
         except CrashError as crash:
@@ -132,7 +125,9 @@ class _Handlers:
         finally:
             metrics.in_flight.labels(label).dec()
         metrics.requests.labels(label, "200").inc()
-        metrics.latency.labels(label).observe(time.perf_counter() - started)
+        e2e_s = time.perf_counter() - started
+        metrics.latency.labels(label).observe(e2e_s)
+        metrics.finished(label, wait_s, service_s, e2e_s, chat.prompt_tokens, chat.max_tokens)
         return response
 
     def _service_s(self, chat: ChatRequest, kind: RequestKind) -> float:
@@ -167,7 +162,7 @@ class _Handlers:
         headers = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", **timing}
         response = web.StreamResponse(headers=headers)
         await response.prepare(request)
-        ident = f"chatcmpl-{uuid.uuid4().hex[:24]}"
+        ident = new_id(chat)
         try:
             for i in range(tokens):
                 # sleep to each token's due time, not for a fixed gap: timer overshoot must not add up

@@ -44,6 +44,7 @@ class Topology:
     time_scale: float
     overrides: list[str]
     max_body_bytes: int = 1_000_000
+    router_args: list[str] = field(default_factory=list)  # more options of the router (--rate-limit)
     children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     @property
@@ -77,7 +78,14 @@ class Topology:
             self._spawn(
                 "router",
                 "loadtest.mock.router",
-                [*common, "--port", str(self.port), "--backend-port-base", str(self.backend_port(0))],
+                [
+                    *common,
+                    "--port",
+                    str(self.port),
+                    "--backend-port-base",
+                    str(self.backend_port(0)),
+                    *self.router_args,
+                ],
             )
             self._wait_ready(ready_timeout_s)
         except BaseException:
