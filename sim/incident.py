@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from sim.clock import Clock
 from sim.monitoring import (
     LEVELS,
     RESOLVED,
@@ -44,7 +45,7 @@ def assess(sc: Scenario, seed: int, series: dict[str, np.ndarray], failed: int, 
     width_s = series["end_s"] - series["start_s"]
     return {
         "incident": {**impact, "timeline": _timeline(sc, impact, views)},
-        "status_page": {name: _observer(view, impact["onset_s"]) for name, view in views.items()},
+        "status_page": {name: _observer(view, impact["onset_s"], sc.clock()) for name, view in views.items()},
         "outage_reports": _reports(sc, series, reports, main),
         "cost": cost_usd(sc, failed, late, float(width_s[down].sum() / 60.0)),
     }
@@ -79,7 +80,7 @@ def _impact(
     return figures
 
 
-def _observer(view: ObserverView, onset_s: float | None) -> dict[str, Any]:
+def _observer(view: ObserverView, onset_s: float | None, clock: Clock) -> dict[str, Any]:
     """The observer's first episode still open at the onset (or after it), timed from the onset."""
     figures: dict[str, Any] = {"detected_s": None, "acknowledged_s": None, "resolved_s": None}
     chosen = [e for e in view.episodes if onset_s is not None and (e.cleared_s is None or e.cleared_s > onset_s)]
@@ -96,7 +97,9 @@ def _observer(view: ObserverView, onset_s: float | None) -> dict[str, Any]:
     shown = [LEVELS.index(s) for s in view.shown if s != RESOLVED]
     figures["worst_state"] = LEVELS[max(shown, default=0)]
     figures["episodes"] = len(view.episodes)
-    figures["timeline"] = [{"at_s": at_s, "state": state, "note": note} for at_s, state, note in view.events]
+    figures["timeline"] = [
+        {"at_s": at_s, "at": clock.iso(at_s), "state": state, "note": note} for at_s, state, note in view.events
+    ]
     return figures
 
 
@@ -136,4 +139,7 @@ def _timeline(sc: Scenario, impact: dict[str, Any], views: dict[str, ObserverVie
         for at_s, state, note in view.events:
             events.append((at_s, name, f"{who}: {state}" + (f" ({note})" if note else "")))
     events.sort(key=lambda e: e[0])
-    return [{"at_s": float(at_s), "source": source, "label": label} for at_s, source, label in events]
+    clock = sc.clock()
+    return [
+        {"at_s": float(at_s), "at": clock.iso(at_s), "source": source, "label": label} for at_s, source, label in events
+    ]

@@ -61,6 +61,8 @@ def summarize(result: SimResult, series: dict[str, np.ndarray] | None = None) ->
         "strategy": result.strategy,
         "duration_s": sc.duration,
         "warmup_s": sc.warmup,
+        "start": sc.start.isoformat(),
+        "timezone": sc.timezone,
         "requests": {
             "offered": offered,
             "attempts": int(att_mask.sum()),

@@ -14,8 +14,9 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from sim.clock import Clock, format_offset
 from sim.outputs import write_atomic
-from sim.tables import since, summary_rows
+from sim.tables import moment, summary_clock, summary_rows, timeline_rows
 
 __all__ = ["REPORT_FILE", "FolderData", "ReportError", "read_folder", "render", "write_report"]
 
@@ -110,20 +111,20 @@ def _read_csv(path: Path) -> dict[str, list[str]]:
     return {name: [row.get(name) or "" for row in rows] for name in (rows[0] if rows else {})}
 
 
-def write_report(folder: Path) -> Path:
-    """Write ``folder/report.html`` atomically and return its path."""
+def write_report(folder: Path, tz: str | None = None) -> Path:
+    """Write ``folder/report.html`` atomically and return its path; times in zone ``tz`` (default the run's)."""
     data = read_folder(folder)
     path = folder / REPORT_FILE
-    write_atomic(path, render(data))
+    write_atomic(path, render(data, tz))
     return path
 
 
-def render(data: FolderData) -> str:
-    """The whole HTML document."""
+def render(data: FolderData, tz: str | None = None) -> str:
+    """The whole HTML document; instants in clock time (zone ``tz``, default the run's) with their offsets."""
     name = _name(data)
     parts = [f"<h1>orchsim report: {escape(name)}</h1>"]
     if data.summary is not None:
-        parts += _run_sections(data.summary, data.series)
+        parts += _run_sections(data.summary, data.series, tz)
     if data.comparison is not None:
         parts += _comparison_section(data.comparison)
     if data.validation is not None:
@@ -144,33 +145,33 @@ def _name(data: FolderData) -> str:
     return data.folder.name
 
 
-def _run_sections(summary: dict[str, Any], series: dict[str, list[str]]) -> list[str]:
+def _run_sections(summary: dict[str, Any], series: dict[str, list[str]], tz: str | None) -> list[str]:
     try:
-        rows = summary_rows(summary)
-    except (KeyError, TypeError) as exc:
+        clock = summary_clock(summary, tz)
+        rows = summary_rows(summary, clock)
+    except (KeyError, TypeError, ValueError) as exc:
         raise ReportError(f"summary.json: missing or malformed figure {exc}") from None
     head = f"seed {summary.get('seed')}, strategy {summary.get('strategy')}"
     table = "".join(f"<tr><th>{escape(label)}</th><td class='num'>{escape(value)}</td></tr>" for label, value in rows)
     parts = [f"<h2>Summary ({escape(head)})</h2>", f"<table id='summary'>{table}</table>"]
     timeline = (summary.get("incident") or {}).get("timeline")
     if timeline:
-        parts += ["<h2>Incident timeline</h2>", _timeline_table(timeline)]
-    strip = _status_strip(series)
+        parts += ["<h2>Incident timeline</h2>", _timeline_table(timeline, clock)]
+    strip = _status_strip(series, clock)
     if strip:
         parts += ["<h2>What the monitor and the status page showed</h2>", strip]
     return parts
 
 
-def _timeline_table(timeline: list[dict[str, Any]]) -> str:
+def _timeline_table(timeline: list[dict[str, Any]], clock: Clock) -> str:
     rows = "".join(
-        f"<tr><td class='num'>{escape(since(e.get('at_s')))}</td><td>{escape(str(e.get('source', '')))}</td>"
-        f"<td>{escape(str(e.get('label', '')))}</td></tr>"
-        for e in timeline
+        f"<tr><td class='num'>{escape(at)}</td><td>{escape(source)}</td><td>{escape(label)}</td></tr>"
+        for at, source, label in timeline_rows(timeline, clock)
     )
-    return f"<table id='timeline'><tr><th>simulated time</th><th>source</th><th>event</th></tr>{rows}</table>"
+    return f"<table id='timeline'><tr><th>time (offset from start)</th><th>source</th><th>event</th></tr>{rows}</table>"
 
 
-def _status_strip(series: dict[str, list[str]]) -> str:
+def _status_strip(series: dict[str, list[str]], clock: Clock) -> str:
     """Inline SVG: one band per observer, one rectangle per window coloured by the state shown."""
     bands = [(key, label) for key, label in (("status_monitor", "monitor"), ("status_page", "status page"))]
     bands = [(key, label) for key, label in bands if key in series]
@@ -193,10 +194,10 @@ def _status_strip(series: dict[str, list[str]]) -> str:
             x = left + s * scale
             shapes.append(
                 f"<rect x='{x:.1f}' y='{y}' width='{max((e - s) * scale, 0.5):.1f}' height='{band_h}' "
-                f"fill='{colour}'><title>{escape(since(s))}: {escape(state)}</title></rect>"
+                f"fill='{colour}'><title>{escape(moment(clock, s))}: {escape(state)}</title></rect>"
             )
-    height = 10 + len(bands) * (band_h + 8) + 20
-    axis = _axis(total_s, left, scale, height - 4)
+    height = 10 + len(bands) * (band_h + 8) + 32
+    axis = _axis(total_s, left, scale, height - 18, clock)
     legend = "".join(f"<span style='background:{c}'>{escape(s)}</span>" for s, c in _STATE_COLOURS.items())
     svg = (
         f"<svg id='status-strip' xmlns='http://www.w3.org/2000/svg' width='{width:.0f}' height='{height:.0f}' "
@@ -205,11 +206,16 @@ def _status_strip(series: dict[str, list[str]]) -> str:
     return f"{svg}<p class='legend'>{legend}</p>"
 
 
-def _axis(total_s: float, left: float, scale: float, y: float) -> str:
+def _axis(total_s: float, left: float, scale: float, y: float, clock: Clock) -> str:
+    """Tick labels in clock time, the offset from t = 0 on a second line."""
     step_s = next((s for s in (600.0, 1800.0, 3600.0, 7200.0, 21600.0) if total_s / s <= 12), 43200.0)
     ticks, t = [], 0.0
     while t <= total_s:
-        ticks.append(f"<text x='{left + t * scale:.1f}' y='{y:.0f}' font-size='11'>{escape(since(t))}</text>")
+        x = left + t * scale
+        ticks.append(
+            f"<text x='{x:.1f}' y='{y:.0f}' font-size='11'>{escape(clock.hm(t))}"
+            f"<tspan x='{x:.1f}' dy='13'>({escape(format_offset(t))})</tspan></text>"
+        )
         t += step_s
     return "".join(ticks)
 

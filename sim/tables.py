@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from rich.table import Table
 
+from sim.clock import DEFAULT_START, Clock, parse_timezone
 from sim.units import format_duration
 
-__all__ = ["fmt", "incident_rows", "since", "summary_rows", "summary_table"]
+__all__ = [
+    "fmt",
+    "incident_rows",
+    "moment",
+    "since",
+    "summary_clock",
+    "summary_rows",
+    "summary_table",
+    "timeline_rows",
+    "timeline_table",
+]
 
 
 def fmt(value: Any, kind: str = "") -> str:
@@ -28,34 +40,54 @@ def fmt(value: Any, kind: str = "") -> str:
     return str(value)
 
 
-def summary_table(summary: dict[str, Any]) -> Table:
+def summary_clock(summary: dict[str, Any], tz: str | None = None) -> Clock:
+    """Clock time of a run's instants: its ``start`` shown in ``tz``, else its ``timezone``, else start's zone.
+
+    A summary.json written before runs carried their start is read as starting at the default start.
+    """
+    start = dt.datetime.fromisoformat(summary["start"]) if summary.get("start") else DEFAULT_START
+    name = tz if tz is not None else summary.get("timezone")
+    return Clock(start, None if name is None else parse_timezone(name))
+
+
+def moment(clock: Clock, seconds: float | None) -> str:
+    """An instant in clock time with its offset beside it (``01:04 GMT (+7h04m)``), or "-" when it did not happen."""
+    return "-" if seconds is None else clock.label(seconds)
+
+
+def summary_table(summary: dict[str, Any], clock: Clock | None = None) -> Table:
     """One run's key figures as a two-column table."""
     table = Table(title=f"{summary['scenario']} (seed {summary['seed']}, strategy {summary['strategy']})")
     table.add_column("metric")
     table.add_column("value", justify="right")
-    for label, value in summary_rows(summary):
+    for label, value in summary_rows(summary, clock):
         table.add_row(label, value)
     return table
 
 
-def side_by_side(incident: dict[str, Any], baseline: dict[str, Any]) -> Table:
+def side_by_side(incident: dict[str, Any], baseline: dict[str, Any], clock: Clock | None = None) -> Table:
     """Two runs' key figures in columns: the scenario (incident day) and its baseline."""
     table = Table(title=f"{incident['scenario']} (seed {incident['seed']}, strategy {incident['strategy']})")
     table.add_column("metric")
     table.add_column("incident day", justify="right")
     table.add_column("baseline", justify="right")
-    theirs = dict(summary_rows(baseline))
-    for label, value in summary_rows(incident):
+    theirs = dict(summary_rows(baseline, clock))
+    for label, value in summary_rows(incident, clock):
         table.add_row(label, value, theirs.pop(label, "-"))
     for label, value in theirs.items():
         table.add_row(label, "-", value)
     return table
 
 
-def summary_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
-    """One run's key figures as ``(label, value)`` rows (the CLI table and the HTML report)."""
+def summary_rows(summary: dict[str, Any], clock: Clock | None = None) -> list[tuple[str, str]]:
+    """One run's key figures as ``(label, value)`` rows (the CLI table and the HTML report).
+
+    Instants are in clock time (``clock``, default the run's own) with the offset from t = 0 beside them.
+    """
+    clock = clock or summary_clock(summary)
     req = summary["requests"]
     rows: list[tuple[str, str]] = [
+        ("t = 0 (scenario start)", f"{clock.at(0):%Y-%m-%d} {clock.hm(0)}"),
         ("user requests offered", fmt(req["offered"])),
         ("attempts (retries included)", fmt(req["attempts"])),
         ("succeeded / failed / in flight", f"{req['succeeded']:,} / {req['failed']:,} / {req['in_flight']:,}"),
@@ -75,11 +107,11 @@ def summary_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
         recovered = "never" if trig["recovery_s"] is None else format_duration(trig["recovery_s"])
         rows.append(
             (
-                f"{trig['kind']} on {trig['target']} at {format_duration(trig['start_s'])}",
+                f"{trig['kind']} on {trig['target']} at {clock.label(trig['start_s'])}",
                 f"failed: {fmt(trig['failed'])}, recovered after: {recovered}",
             )
         )
-    rows += [("metastable", _metastable(summary)), *incident_rows(summary)]
+    rows += [("metastable", _metastable(summary)), *incident_rows(summary, clock)]
     rows += [
         ("simulated / wall time", f"{format_duration(summary['duration_s'])} in {summary['wall_s']:.2f} s"),
         ("simulated requests per wall second", fmt(summary["requests_per_wall_s"])),
@@ -87,8 +119,8 @@ def summary_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
-def incident_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
-    """Detection, acknowledgement, recovery, peak error rate, outage reports and cost (when present)."""
+def incident_rows(summary: dict[str, Any], clock: Clock) -> list[tuple[str, str]]:
+    """Onset, detection, acknowledgement, recovery, peak error rate, outage reports and cost (when present)."""
     if "incident" not in summary:
         return []  # a summary.json written before the monitoring figures existed
     incident, pages = summary["incident"], summary["status_page"]
@@ -96,7 +128,7 @@ def incident_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
     reports = summary["outage_reports"]
     peak_at = incident["peak_error_rate_at_s"]
     return [
-        ("impact onset (first window below SLO)", since(incident["onset_s"])),
+        ("impact onset (first window below SLO)", moment(clock, incident["onset_s"])),
         (
             "time to detect: monitor / status page",
             f"{since(monitor['time_to_detect_s'])} / {since(official['time_to_detect_s'])}",
@@ -109,11 +141,30 @@ def incident_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
         ("status page worst state shown", f"{official['worst_state']} (monitor: {monitor['worst_state']})"),
         (
             "peak error rate (one window)",
-            fmt(incident["peak_error_rate"], "pct") + (f" at {since(peak_at)}" if peak_at is not None else ""),
+            fmt(incident["peak_error_rate"], "pct") + (f" at {clock.label(peak_at)}" if peak_at is not None else ""),
         ),
         ("user outage reports (total / peak window)", f"{reports['total']:,} / {reports['peak_per_window']:,}"),
         ("cost of downtime", _cost(summary["cost"])),
     ]
+
+
+def timeline_rows(timeline: list[dict[str, Any]], clock: Clock) -> list[tuple[str, str, str]]:
+    """``(clock time (offset), source, event)`` per entry of an incident timeline."""
+    return [(moment(clock, e.get("at_s")), str(e.get("source", "")), str(e.get("label", ""))) for e in timeline]
+
+
+def timeline_table(summary: dict[str, Any], clock: Clock) -> Table | None:
+    """The run's incident timeline (triggers, impact, status posts) in clock time; None without one."""
+    timeline = (summary.get("incident") or {}).get("timeline")
+    if not timeline:
+        return None
+    table = Table(title="incident timeline")
+    table.add_column("time", justify="right", no_wrap=True)
+    table.add_column("source")
+    table.add_column("event")
+    for row in timeline_rows(timeline, clock):
+        table.add_row(*row)
+    return table
 
 
 def since(seconds: float | None) -> str:
