@@ -5,13 +5,15 @@ from __future__ import annotations
 import math
 import re
 
-__all__ = ["format_duration", "parse_duration_s"]
+__all__ = ["DURATION_PATTERN", "format_duration", "parse_duration_s"]
 
 _UNIT_S = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
 _NUMBER = r"[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?"
 _PLAIN = re.compile(rf"^\s*({_NUMBER})\s*$")
 _PARTS = re.compile(rf"\s*({_NUMBER})\s*(us|ms|min|s|m|h|d)")
 _WHOLE = re.compile(rf"^(?:\s*{_NUMBER}\s*(?:us|ms|min|s|m|h|d))+\s*$")
+DURATION_PATTERN = rf"^\s*(?:{_NUMBER}|(?:\s*{_NUMBER}\s*(?:us|ms|min|s|m|h|d))+)\s*$"
+"""Every string ``parse_duration_s`` accepts (ECMA-262 regex, for the JSON Schema): ``90``, ``250ms``, ``1h30m``."""
 
 
 def parse_duration_s(value: object) -> float:

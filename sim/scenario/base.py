@@ -4,19 +4,39 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from typing import Any
 
-from sim.units import parse_duration_s
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
-__all__ = ["Duration", "PositiveDuration", "ScenarioModel"]
+from sim.units import DURATION_PATTERN, parse_duration_s
+
+__all__ = ["Duration", "PositiveDuration", "ScenarioModel", "duration_schema"]
+
+
+def duration_schema(positive: bool) -> dict[str, Any]:
+    """JSON Schema of a duration: a number of seconds, or a string with units (``250ms``, ``5m``, ``1h30m``)."""
+    bound = {"exclusiveMinimum": 0} if positive else {"minimum": 0}
+    return {
+        "anyOf": [{"type": "number", **bound}, {"type": "string", "pattern": DURATION_PATTERN}],
+        "description": ("a positive " if positive else "")
+        + "duration: seconds, or a string with a unit: 250ms, 90s, 5m, 2h, 1h30m",
+    }
+
 
 Duration = Annotated[
     float,
     BeforeValidator(parse_duration_s),
-    Field(ge=0, json_schema_extra={"description": "seconds, or a string with a unit: 250ms, 90s, 5m, 2h"}),
+    Field(ge=0),
     PlainSerializer(float),
+    WithJsonSchema(duration_schema(positive=False), mode="validation"),
 ]
-PositiveDuration = Annotated[Duration, Field(gt=0)]
+PositiveDuration = Annotated[
+    float,
+    BeforeValidator(parse_duration_s),
+    Field(gt=0),
+    PlainSerializer(float),
+    WithJsonSchema(duration_schema(positive=True), mode="validation"),
+]
 
 
 class ScenarioModel(BaseModel):
