@@ -1,17 +1,85 @@
-"""Command-line interface: parses arguments and delegates to ``sim.commands``."""
+"""Command-line interface: parses arguments and delegates to ``sim.commands``.
+
+Every verb gets the shared options (``--json``, ``-q/--quiet``, ``--tz``), help that shows defaults,
+and its example from ``EXAMPLES``, from ``add_shared_options`` at the end of ``build_parser``: a new
+verb only adds its sub-parser and its branch in ``_dispatch``. A verb gives its JSON document with
+``sim.ui.emit(document)``; one that does not still prints one JSON document under ``--json``
+(``{"verb", "exit_code", "output": [its lines]}``).
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
-from sim import __version__
+from sim import __version__, ui
+from sim.clock import parse_timezone
 from sim.loading import ScenarioError
+from sim.paths import resolve_scenario
 
-__all__ = ["build_parser", "main"]
+__all__ = ["EXAMPLES", "HelpFormatter", "add_shared_options", "build_parser", "main"]
+
+EXAMPLES = {
+    "run": "orchsim run peak-hour-surge --seed 2 --set workload.rate=150 --tz Europe/Paris\n"
+    "orchsim run --json > summary.json          # the flagship scenario and its baseline, as JSON",
+    "check": "orchsim check scenarios/*.yaml --json\norchsim check --schema > orchsim.schema.json",
+    "strategies": "orchsim strategies --json",
+    "compare": "orchsim compare power-of-two-choices --strategies random,power_of_two,least_connections --seeds 5",
+    "sweep": "orchsim sweep mmc-textbook --grid clusters.0.servers=8,10,12 --seeds 3 --out runs/mmc",
+    "capacity": "orchsim capacity mmc-textbook --param clusters.0.servers --target 'latency_s.p99<=2'",
+    "phase": "orchsim phase peak-hour-surge --magnitudes 2,4 --durations 1m,5m --seeds 2",
+    "serve": "orchsim serve validate-steady --time-scale 10 --port 8800",
+    "validate": "orchsim validate validate-steady --time-scale 10 --out runs/validate",
+    "report": "orchsim run peak-hour-surge --out runs/peak && orchsim report runs/peak --tz America/New_York",
+    "calibrate": "orchsim calibrate measured.csv --predict points.csv --out runs/cal --json",
+}
+
+
+SCENARIO_HELP = "scenario file, or the name of a shipped scenario such as peak-hour-surge"
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Help with each option's default (unless its text gives it already) and the epilog's line breaks kept."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if "default" in text or default in (None, False, [], argparse.SUPPRESS) or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def add_shared_options(verbs: Any) -> None:
+    """``--json``, ``-q/--quiet`` and ``--tz`` on every verb, help with defaults, and each verb's example."""
+    for name, sub in verbs.choices.items():
+        sub.formatter_class = HelpFormatter
+        if name in EXAMPLES and not sub.epilog:
+            sub.epilog = "example:\n" + "\n".join(f"  {line}" for line in EXAMPLES[name].splitlines())
+        if "--json" in sub._option_string_actions:
+            continue  # a verb that brought its own (it must then honour -q and --tz too)
+        shared = sub.add_argument_group("output")
+        shared.add_argument("--json", action="store_true", help="print one JSON document on stdout and nothing else")
+        shared.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+        shared.add_argument(
+            "--tz",
+            type=_timezone,
+            metavar="ZONE",
+            help="time zone of printed clock times: IANA name (Europe/Paris), UTC, GMT or +02:00 "
+            "(default: the scenario's timezone, else the zone of its start)",
+        )
+
+
+def _timezone(text: str) -> str:
+    try:
+        parse_timezone(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="orchsim",
         description="Simulate, compare and load-test the routing layer of an LLM service.",
+        epilog="A shipped scenario may be named without its path: orchsim run peak-hour-surge. "
+        "Every verb takes --json, -q/--quiet and --tz; orchsim VERB --help shows its options and an example.",
     )
     parser.add_argument("--version", action="version", version=f"orchsim {__version__}")
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
@@ -26,7 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
     run = verbs.add_parser(
         "run", help="simulate one scenario", description="Simulate one scenario and write its output folder."
     )
-    run.add_argument("scenario", nargs="?", help="scenario file (default: the flagship scenario shipped in scenarios/)")
+    run.add_argument(
+        "scenario",
+        nargs="?",
+        help="scenario file or shipped scenario name (default: the flagship scenario shipped in scenarios/)",
+    )
     run.add_argument("--seed", type=_non_negative, help="root seed (default: the scenario's seed)")
     _add_set(run)
     run.add_argument("--out", metavar="DIR", help="output folder (default: a new folder under runs/)")
@@ -39,8 +113,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     check = verbs.add_parser("check", help="validate scenario files", description="Validate scenario files.")
-    check.add_argument("files", nargs="*", metavar="SCENARIO")
+    check.add_argument("files", nargs="*", metavar="SCENARIO", help=SCENARIO_HELP)
     check.add_argument("--schema", action="store_true", help="print the JSON Schema of scenario files")
+    check.add_argument(
+        "--write-schema",
+        metavar="FILE",
+        help="write the JSON Schema to FILE (the shipped copy: scenarios/orchsim.schema.json)",
+    )
     _add_set(check)
 
     verbs.add_parser("strategies", help="list load-balancing strategies", description="List load-balancing strategies.")
@@ -58,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("folder", metavar="DIR", help="output folder of orchsim run, compare or validate")
     _add_validate(verbs)
     _add_calibrate(verbs)
+    add_shared_options(verbs)
     return parser
 
 
@@ -75,8 +155,6 @@ def _add_calibrate(verbs: Any) -> None:
     calibrate.add_argument("--predict", metavar="POINTS.csv", help="points to simulate with the fitted profiles")
     calibrate.add_argument("--rounds", type=_positive, default=10, help="requests per user in the benchmark (10)")
     calibrate.add_argument("--out", metavar="DIR", help="output folder (default: a new folder under runs/)")
-    calibrate.add_argument("--json", action="store_true", help="print calibration.json on stdout, nothing else")
-    calibrate.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
 
 
 def _add_serve(verbs: Any) -> None:
@@ -86,7 +164,9 @@ def _add_serve(verbs: Any) -> None:
         description="Start a router and one backend process per cluster of the scenario on 127.0.0.1; "
         "Ctrl-C or SIGTERM stops them all.",
     )
-    serve.add_argument("scenario", nargs="?", metavar="SCENARIO", help="default: the flagship scenario")
+    serve.add_argument(
+        "scenario", nargs="?", metavar="SCENARIO", help=f"{SCENARIO_HELP} (default: the flagship scenario)"
+    )
     serve.add_argument(
         "--time-scale",
         type=_positive_float,
@@ -112,7 +192,7 @@ def _add_validate(verbs: Any) -> None:
         "the scenario's own trace), simulate the same scenario and seed, and print both side by side. "
         "Exit 0 when every row is within tolerance, 1 otherwise.",
     )
-    validate.add_argument("scenario", nargs="?", metavar="SCENARIO", help="default: scenarios/validate-steady.yaml")
+    validate.add_argument("scenario", nargs="?", metavar="SCENARIO", help=f"{SCENARIO_HELP} (default: validate-steady)")
     validate.add_argument(
         "--time-scale", type=_positive_float, default=10.0, help="K: one simulated second takes 1/K s (default 10)"
     )
@@ -174,7 +254,7 @@ def _add_phase(verbs: Any) -> None:
         description="Replace the scenario's surges and faults by one trigger, run every magnitude x duration for "
         "N seeds, and draw which ones the system recovers from and which leave it metastable.",
     )
-    phase.add_argument("scenario", metavar="SCENARIO")
+    phase.add_argument("scenario", metavar="SCENARIO", help=SCENARIO_HELP)
     phase.add_argument("--trigger", default="surge", help="surge, or KIND:TARGET: crash:us-east, slowdown:us-east/3")
     phase.add_argument("--magnitudes", required=True, help="surge/slowdown factors or crash/error shares: 2,4,8")
     phase.add_argument("--durations", required=True, help="trigger durations: 5s,30s,2m")
@@ -192,7 +272,7 @@ def _add_capacity(verbs: Any) -> None:
         description="Find the smallest (or with --maximize the largest) value of a scenario parameter that meets "
         "a target over N seeds, judged on the 95% CI bound on the unfavourable side, by bracketing and bisection.",
     )
-    capacity.add_argument("scenario", metavar="SCENARIO")
+    capacity.add_argument("scenario", metavar="SCENARIO", help=SCENARIO_HELP)
     capacity.add_argument("--param", required=True, metavar="PATH", help="scenario field, e.g. clusters.0.servers")
     capacity.add_argument(
         "--target", required=True, metavar="EXPR", help="e.g. 'availability>=0.999 and latency_s.p99<=20'"
@@ -214,7 +294,7 @@ def _add_sweep(verbs: Any) -> None:
         description="Run every point of a parameter grid for N seeds. Each finished run is saved at once; "
         "rerunning the same command skips finished runs.",
     )
-    sweep.add_argument("scenario", metavar="SCENARIO")
+    sweep.add_argument("scenario", metavar="SCENARIO", help=SCENARIO_HELP)
     sweep.add_argument(
         "--grid",
         action="append",
@@ -238,7 +318,7 @@ def _add_compare(verbs: Any) -> None:
         description="Run every strategy and variant on the same workload (common random numbers) for N seeds; print "
         "means with 95% confidence intervals, a ranking, and paired differences to the best.",
     )
-    compare.add_argument("scenario", metavar="SCENARIO")
+    compare.add_argument("scenario", metavar="SCENARIO", help=SCENARIO_HELP)
     compare.add_argument(
         "--strategies",
         metavar="A,B,...",
@@ -304,61 +384,31 @@ def _non_negative(text: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``orchsim`` and ``python -m sim``; returns the exit code."""
+    """Entry point of ``orchsim`` and ``python -m sim``; returns the exit code.
+
+    With ``--json`` the verb's own stdout is kept aside and only its JSON document is printed; with
+    ``--quiet`` its stdout is dropped. Errors go to stderr in every mode.
+    """
     args = build_parser().parse_args(argv)
-    from sim import commands  # deferred: keeps --help fast
+    ui.set_mode(json=args.json, quiet=args.quiet, tz=args.tz)
+    kept = io.StringIO()
+    hidden = args.json or args.quiet
+    with contextlib.redirect_stdout(kept) if hidden else contextlib.nullcontext():
+        code = _guarded(args)
+    if args.json:
+        waiting, document = ui.pending()
+        if waiting:
+            ui.write_document(document)
+        elif not ui.printed() and code == 0:  # a verb without a document of its own: its lines
+            ui.write_document({"verb": args.verb, "exit_code": code, "output": kept.getvalue().splitlines()})
+    return code
 
+
+def _guarded(args: argparse.Namespace) -> int:
     try:
-        if args.verb == "run":
-            return commands.run(args.scenario, args.seed, args.overrides, args.out, args.plots, args.baseline)
-        if args.verb == "check":
-            return commands.check(args.files, args.schema, args.overrides)
-        if args.verb == "report":
-            return commands.report(args.folder)
-        if args.verb == "calibrate":
-            from sim.calibration.command import calibrate  # deferred: scipy only when calibrating
-
-            return calibrate(args)
-        if args.verb == "serve":
-            return commands.serve(
-                args.scenario, args.time_scale, args.port, args.overrides, args.max_body, args.rate_limit
-            )
-        if args.verb == "validate":
-            return commands.validate(args)
-        if args.verb == "phase":
-            return commands.phase(
-                args.scenario,
-                args.trigger,
-                args.magnitudes,
-                args.durations,
-                args.at,
-                args.seeds,
-                args.jobs,
-                args.overrides,
-                args.out,
-            )
-        if args.verb == "capacity":
-            options = commands.CapacityOptions(args.seeds, args.jobs, args.executor, args.maximize, args.tolerance)
-            return commands.capacity(
-                args.scenario, args.param, args.target, args.range_, options, args.overrides, args.out
-            )
-        if args.verb == "sweep":
-            return commands.sweep(
-                args.scenario, args.grid, args.seeds, args.jobs, args.executor, args.overrides, args.out, args.plots
-            )
-        if args.verb == "compare":
-            return commands.compare(
-                args.scenario,
-                args.strategies,
-                args.variants,
-                args.seeds,
-                args.jobs,
-                args.rank_by,
-                args.overrides,
-                args.out,
-                args.plots,
-            )
-        return commands.strategies()
+        if isinstance(getattr(args, "scenario", None), str):
+            args.scenario = str(resolve_scenario(args.scenario))
+        return _dispatch(args)
     except ScenarioError as exc:
         for line in exc.lines:
             print(line, file=sys.stderr)
@@ -371,6 +421,43 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"orchsim: error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    from sim import commands  # deferred: keeps --help fast
+
+    if args.verb == "run":
+        return commands.run(args.scenario, args.seed, args.overrides, args.out, args.plots, args.baseline)
+    if args.verb == "check":
+        return commands.check(args.files, args.schema, args.overrides, args.write_schema)
+    if args.verb == "report":
+        return commands.report(args.folder)
+    if args.verb == "calibrate":
+        from sim.calibration.command import calibrate  # deferred: scipy only when calibrating
+
+        return calibrate(args)
+    if args.verb == "serve":
+        return commands.serve(args.scenario, args.time_scale, args.port, args.overrides, args.max_body, args.rate_limit)
+    if args.verb == "validate":
+        return commands.validate(args)
+    if args.verb == "phase":
+        return commands.phase(
+            args.scenario, args.trigger, args.magnitudes, args.durations, args.at, args.seeds, args.jobs,
+            args.overrides, args.out,
+        )  # fmt: skip
+    if args.verb == "capacity":
+        options = commands.CapacityOptions(args.seeds, args.jobs, args.executor, args.maximize, args.tolerance)
+        return commands.capacity(args.scenario, args.param, args.target, args.range_, options, args.overrides, args.out)
+    if args.verb == "sweep":
+        return commands.sweep(
+            args.scenario, args.grid, args.seeds, args.jobs, args.executor, args.overrides, args.out, args.plots
+        )
+    if args.verb == "compare":
+        return commands.compare(
+            args.scenario, args.strategies, args.variants, args.seeds, args.jobs, args.rank_by, args.overrides,
+            args.out, args.plots,
+        )  # fmt: skip
+    return commands.strategies()
 
 
 def entry() -> None:

@@ -5,22 +5,18 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
+from sim import ui
 from sim.capacity import RULE, Evaluation, judge, parse_range, parse_target, search
 from sim.compare import CRN_NOTE, check_metric, parse_mitigations, parse_variants, run_comparison, variant_scenarios
-from sim.compare_output import comparison_table, write_comparison
+from sim.compare_output import DROP_ORDER, comparison_table, write_comparison
 from sim.executors import ExecutorError, run_tasks
 from sim.loading import ScenarioError, load_baseline, load_scenario
 from sim.outputs import new_run_dir, write_json
-from sim.paths import flagship_scenario
+from sim.paths import flagship_scenario, resolve_scenario
 from sim.phase import PhaseSpec, parse_durations, parse_list, parse_trigger, run_phase, write_phase
 from sim.report import ReportError, write_report
 from sim.run_folder import simulate_into
@@ -38,7 +34,7 @@ from sim.sweep import (
     run_sweep,
 )
 from sim.sweep_output import aggregate, sweep_table, write_sweep
-from sim.tables import capacity_table, phase_table, side_by_side, summary_table
+from sim.tables import capacity_table, phase_table, side_by_side, summary_clock, summary_table, timeline_table
 from sim.units import parse_duration_s
 
 __all__ = [
@@ -80,23 +76,6 @@ def field_value(scenario: Scenario, path: str) -> Any:
     return node
 
 
-out = Console(width=None if sys.stdout.isatty() else 160)  # logs and pipes get whole tables
-err = Console(stderr=True)
-
-
-@contextmanager
-def sim_progress(label: str, enabled: bool) -> Iterator[Any]:
-    """A progress bar over simulated time (shown on a terminal only)."""
-    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[clock]}"), TimeElapsedColumn())
-    with Progress(*columns, console=err, transient=True, disable=not enabled) as bar:
-        task = bar.add_task(label, total=1.0, clock="")
-
-        def update(now_s: float, end_s: float) -> None:
-            bar.update(task, completed=now_s / end_s, clock=f"{now_s / 3600:.2f} h of {end_s / 3600:.2f} h simulated")
-
-        yield update
-
-
 def run(
     scenario_path: str | None,
     seed: int | None,
@@ -115,17 +94,28 @@ def run(
     folder = Path(out_dir) if out_dir else new_run_dir(Path("runs"), scenario.name, _stamp)
     summary = _simulate_into(folder, scenario, seed, plots, scenario.name)
     base = load_baseline(path, overrides, scenario) if baseline else None
+    clock = summary_clock(summary, ui.mode().tz)
     if base is None:
-        out.print(summary_table(summary))
+        ui.show(summary_table(summary, clock))
+        ui.emit(summary)
     else:
-        out.print(side_by_side(summary, _simulate_into(folder / "baseline", base, seed, plots, "baseline")))
-    out.print(f"outputs written to {folder}/")
+        theirs = _simulate_into(folder / "baseline", base, seed, plots, "baseline")
+        ui.show(side_by_side(summary, theirs, clock))
+        ui.emit({**summary, "baseline": theirs})
+    timeline = timeline_table(summary, clock)
+    if timeline is not None:
+        ui.show(timeline)
+    ui.note(f"outputs written to {folder}/")
     return 0
 
 
 def _simulate_into(folder: Path, scenario: Scenario, seed: int, plots: bool, label: str) -> dict[str, Any]:
-    with sim_progress(f"simulating {label}", err.is_terminal) as update:
-        return simulate_into(folder, scenario, seed, plots, update)
+    with ui.progress(f"simulating {label}", 1.0, detail=True) as update:
+
+        def simulated(now_s: float, end_s: float) -> None:
+            update(now_s / end_s, f"{now_s / 3600:.2f} h of {end_s / 3600:.2f} h simulated")
+
+        return simulate_into(folder, scenario, seed, plots, simulated)
 
 
 def compare(
@@ -150,14 +140,14 @@ def compare(
     scenarios = variant_scenarios(Path(scenario_path), overrides, variants, mitigations)
     first = next(iter(scenarios.values()))
     seed_list = [first.seed + k for k in range(seeds)]
-    print(f"{len(scenarios)} rows x {seeds} seeds on {jobs} process(es); {CRN_NOTE}")
-    with Progress(*_bar_columns(), console=err, transient=True, disable=not err.is_terminal) as bar:
-        task = bar.add_task("simulating", total=len(scenarios) * seeds, clock="")
-        comparison = run_comparison(scenarios, seed_list, jobs, rank_by, lambda n, _: bar.update(task, completed=n))
+    ui.note(f"{len(scenarios)} rows x {seeds} seeds on {jobs} process(es)")
+    with ui.progress("simulating", len(scenarios) * seeds) as update:
+        comparison = run_comparison(scenarios, seed_list, jobs, rank_by, lambda n, _: update(n, ""))
     folder = Path(out_dir) if out_dir else new_run_dir(Path("runs"), f"compare-{first.name}", _stamp)
-    write_comparison(folder, comparison, first.name, plots)
-    out.print(comparison_table(comparison, first.name))
-    out.print(f"outputs written to {folder}/")
+    ui.emit(write_comparison(folder, comparison, first.name, plots))
+    ui.show_table(comparison_table(comparison, first.name), drop=DROP_ORDER)
+    ui.show(f"({CRN_NOTE})")
+    ui.note(f"outputs written to {folder}/")
     return 0
 
 
@@ -194,31 +184,33 @@ def sweep(
             file=sys.stderr,
         )
         return 130
-    _finish_sweep(folder, grid, seed_list, plots)
+    points = _finish_sweep(folder, grid, seed_list, plots)
     for line in state.errors:
         print(f"orchsim sweep: failed run {line}", file=sys.stderr)
-    print(f"{state.total} runs: {state.skipped} already done, {state.done - state.skipped} new, {state.failed} failed")
-    print(f"outputs written to {folder}/")
+    counts = {"total": state.total, "skipped": state.skipped, "new": state.done - state.skipped, "failed": state.failed}
+    ui.emit({"folder": str(folder), "params": grid.params, "seeds": seed_list, "runs": counts, "points": points})
+    ui.note(f"{state.total} runs: {state.skipped} already done, {counts['new']} new, {state.failed} failed")
+    ui.note(f"outputs written to {folder}/")
     return 1 if state.failed else 0
 
 
 def _run_sweep_with_bar(
     folder: Path, grid: Grid, scenarios: list[Scenario], seeds: list[int], jobs: int, executor: str | None
 ) -> SweepRun:
-    columns = (*_bar_columns(), TextColumn("{task.fields[failed]} failed"))
-    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:
-        task = bar.add_task("sweep", total=len(grid.points()) * len(seeds), failed=0)
+    with ui.progress("sweep", len(grid.points()) * len(seeds), detail=True) as bar:
 
         def update(state: SweepRun) -> None:
-            bar.update(task, completed=state.done + state.failed, failed=state.failed)
+            bar(state.done + state.failed, f"{state.done + state.failed} runs, {state.failed} failed")
 
         return run_sweep(folder, grid, scenarios, seeds, jobs, executor, update)
 
 
-def _finish_sweep(folder: Path, grid: Grid, seeds: list[int], plots: bool) -> None:
+def _finish_sweep(folder: Path, grid: Grid, seeds: list[int], plots: bool) -> list[dict[str, Any]]:
     records = load_results(folder, grid, seeds)
     write_sweep(folder, grid, records, plots)
-    out.print(sweep_table(grid, aggregate(grid, records)))
+    points = aggregate(grid, records)
+    ui.show(sweep_table(grid, points))
+    return points
 
 
 def capacity(
@@ -272,12 +264,13 @@ def capacity(
     }
     folder = Path(out_dir) if out_dir else new_run_dir(Path("runs"), f"capacity-{base.name}", _stamp)
     write_json(folder / "capacity.json", document)
-    out.print(capacity_table(param, clauses, evaluations))
+    ui.emit(document)
+    ui.show(capacity_table(param, clauses, evaluations))
     shown = "none in the range searched" if answer is None else f"{int(answer) if integer else answer:g}"
     word = "largest" if options.maximize else "smallest"
-    print(f"{word} {param} meeting {target} over {len(seeds)} seeds: {shown} ({len(evaluations)} evaluations)")
-    print(f"rule: {RULE}")
-    print(f"outputs written to {folder}/")
+    ui.show(f"{word} {param} meeting {target} over {len(seeds)} seeds: {shown} ({len(evaluations)} evaluations)")
+    ui.show(f"rule: {RULE}")
+    ui.note(f"outputs written to {folder}/")
     return 0
 
 
@@ -304,13 +297,12 @@ def phase(
     path = Path(scenario_path)
     base = load_scenario(path, overrides)
     seed_list = [base.seed + k for k in range(seeds)]
-    with Progress(*_bar_columns(), console=err, transient=True, disable=not err.is_terminal) as bar:
-        task = bar.add_task("phase diagram", total=len(spec.magnitudes) * len(spec.durations_s) * seeds, clock="")
-        cells = run_phase(path, overrides, spec, seed_list, jobs, lambda n, _: bar.update(task, completed=n))
+    with ui.progress("phase diagram", len(spec.magnitudes) * len(spec.durations_s) * seeds) as update:
+        cells = run_phase(path, overrides, spec, seed_list, jobs, lambda n, _: update(n, ""))
     folder = Path(out_dir) if out_dir else new_run_dir(Path("runs"), f"phase-{base.name}", _stamp)
-    write_phase(folder, spec, seed_list, cells)
-    out.print(phase_table(spec, cells))
-    print(f"outputs written to {folder}/")
+    ui.emit(write_phase(folder, spec, seed_list, cells))
+    ui.show(phase_table(spec, cells))
+    ui.note(f"outputs written to {folder}/")
     return 0
 
 
@@ -344,11 +336,23 @@ def serve(
         return 2
     rate = scenario.workload.base_rps * time_scale
     servers = sum(c.servers for c in scenario.clusters)
-    print(
+    ui.emit(
+        {
+            "scenario": scenario.name,
+            "url": topology.url,
+            "backends": len(scenario.clusters),
+            "servers": servers,
+            "time_scale": time_scale,
+            "rate_rps": rate,
+            "ready": True,
+        },
+        now=True,
+    )
+    ui.note(
         f"orchsim serve: {scenario.name} on {topology.url} "
         "(POST /v1/chat/completions, /v1/completions; GET /v1/models, /ready, /metrics)"
     )
-    print(
+    ui.note(
         f"  {len(scenario.clusters)} backend processes, {servers} servers; time scale {time_scale:g}: "
         f"1 simulated second = {1 / time_scale:g} s, base rate {rate:g} requests/s real time; ready"
     )
@@ -360,62 +364,68 @@ def validate(args: Any) -> int:
     """``orchsim validate``: mock + locust + simulation of one scenario, side by side."""
     from loadtest.validate import command  # deferred: locust and aiohttp only when validating
 
-    return command(args, out.print, _stamp)
+    return command(args, ui.show, _stamp)
 
 
 def _stamp() -> str:
     return time.strftime("%Y%m%d-%H%M%S")
 
 
-def _bar_columns() -> tuple[Any, ...]:
-    return (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
-
-
-def check(files: list[str], schema: bool, overrides: list[str]) -> int:
-    """``orchsim check``: validate scenario files; ``--schema`` prints the JSON Schema."""
+def check(files: list[str], schema: bool, overrides: list[str], schema_file: str | None = None) -> int:
+    """``orchsim check``: validate scenario files; ``--schema`` prints the JSON Schema, ``--write-schema`` saves it."""
+    if schema_file:
+        write_json(Path(schema_file), json_schema())
+        ui.emit({"schema": schema_file})
+        ui.note(f"JSON Schema written to {schema_file}")
+        if not schema and not files:
+            return 0
     if schema:
-        print(json.dumps(json_schema(), indent=2))
+        document = json_schema()
+        ui.emit(document)
+        ui.show(json.dumps(document, indent=2))
         return 0
     if not files:
         print("orchsim check: give one or more scenario files, or --schema", file=sys.stderr)
         return 2
-    failed = False
-    for name in files:
-        try:
-            scenario = load_scenario(name, overrides)
-        except ScenarioError as exc:
-            failed = True
-            for line in exc.lines:
-                print(line, file=sys.stderr)
-            continue
-        servers = sum(c.servers for c in scenario.clusters)
-        print(
-            f"{name}: ok ({len(scenario.clusters)} clusters, {servers} servers, "
-            f"strategy {scenario.router.strategy}, {len(scenario.faults)} faults)"
-        )
-    return 2 if failed else 0
+    results = [_check_one(name, overrides) for name in files]
+    ui.emit(results)
+    return 0 if all(r["ok"] for r in results) else 2
+
+
+def _check_one(name: str, overrides: list[str]) -> dict[str, Any]:
+    """``{file, ok, problems}`` for one scenario; problems on stderr, the verdict on stdout."""
+    try:
+        path = resolve_scenario(name)
+        scenario = load_scenario(path, overrides)
+    except ScenarioError as exc:
+        for line in exc.lines:
+            print(line, file=sys.stderr)
+        return {"file": name, "ok": False, "problems": exc.lines}
+    servers = sum(c.servers for c in scenario.clusters)
+    start = scenario.clock(ui.mode().tz).at(0)
+    ui.show(
+        f"{name}: ok ({len(scenario.clusters)} clusters, {servers} servers, strategy {scenario.router.strategy}, "
+        f"{len(scenario.faults)} faults; starts {start:%Y-%m-%d} {scenario.clock(ui.mode().tz).hm(0)})"
+    )
+    return {"file": name, "ok": True, "problems": []}
 
 
 def strategies() -> int:
     """``orchsim strategies``: one line per registered strategy."""
     width = max(len(name) for name in STRATEGIES)
     for name in sorted(STRATEGIES):
-        print(f"{name:<{width}}  {STRATEGIES[name].description}")
+        ui.show(f"{name:<{width}}  {STRATEGIES[name].description}")
+    ui.emit([{"name": name, "description": STRATEGIES[name].description} for name in sorted(STRATEGIES)])
     return 0
 
 
 def report(folder: str) -> int:
     """``orchsim report``: one self-contained HTML file from an output folder."""
     try:
-        path = write_report(Path(folder))
+        path = write_report(Path(folder), ui.mode().tz)
     except ReportError as exc:
         print(f"orchsim report: {exc}", file=sys.stderr)
         return 2
-    print(f"report written to {path}")
+    ui.emit({"report": str(path)})
+    ui.note(f"report written to {path}")
     return 0

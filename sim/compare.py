@@ -250,7 +250,8 @@ class Comparison:
         return {label: {m: mean_ci(self.values(label, m)) for m in self.metrics()} for label in self.labels}
 
     def ranking(self) -> list[dict[str, Any]]:
-        """Strategies best first on ``rank_by``, each with its paired difference to the best."""
+        """Strategies best first on ``rank_by``, each with its rank (equal means share one), its paired
+        difference to the best and whether that difference is distinguishable from zero."""
         sign = -1.0 if higher_is_better(self.rank_by) else 1.0
         means = {label: mean_ci(self.values(label, self.rank_by))["mean"] for label in self.labels}
         missing = {label: len(self.seeds) - len(self.by_seed(label, self.rank_by)) for label in self.labels}
@@ -262,14 +263,16 @@ class Comparison:
 
         order = sorted(self.labels, key=key)
         best = order[0]
-        out = []
-        for label in order:
+        out: list[dict[str, Any]] = []
+        for place, label in enumerate(order, start=1):
             diff = mean_ci(self._paired(label, best))
             low, high = diff["ci_low"], diff["ci_high"]
             distinct = low is not None and high is not None and (low > 0 or high < 0)
+            tied = bool(out) and key(label)[:2] == key(out[-1]["strategy"])[:2]
             out.append(
                 {
                     "strategy": label,
+                    "rank": out[-1]["rank"] if tied else place,  # equal means share a rank (1, 1, 3)
                     "mean": means[label],
                     "difference_to_best": diff,
                     "distinguishable": distinct,

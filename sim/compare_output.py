@@ -17,7 +17,7 @@ from sim.outputs import write_csv, write_json
 from sim.plots import save_figure
 from sim.stats import Interval
 
-__all__ = ["TABLE_METRICS", "comparison_table", "write_comparison"]
+__all__ = ["DROP_ORDER", "TABLE_METRICS", "comparison_table", "write_comparison"]
 
 TABLE_METRICS = [
     ("availability", "availability", "pct"),
@@ -30,6 +30,9 @@ TABLE_METRICS = [
     ("errors_by_code.503", "503s", ""),
     ("errors_by_code.504", "504s", ""),
 ]
+
+DROP_ORDER = ("504s", "503s", "wait p99", "latency mean", "p50", "throughput/s", "goodput/s")
+"""Columns of the comparison table left out first when a terminal is too narrow for it."""
 
 
 def _show(interval: Interval, kind: str) -> str:
@@ -51,26 +54,30 @@ def comparison_table(comparison: Comparison, scenario_name: str) -> Table:
     direction = "higher" if higher_is_better(rank_by) else "lower"
     table = Table(
         title=f"{scenario_name}: {len(comparison.seeds)} seeds, ranked by {rank_by} ({direction} is better)",
-        caption=f"mean ± 95% CI half-width (Student t over seeds); {CRN_NOTE}",
+        caption="mean ± 95% CI half-width (Student t over seeds)",
     )
     table.add_column("#")
-    table.add_column("strategy")
+    table.add_column("strategy", no_wrap=True)
     for _, title, _ in TABLE_METRICS:
         table.add_column(title, justify="right")
     table.add_column(f"vs best ({rank_by})", justify="right")
-    for place, row in enumerate(comparison.ranking(), start=1):
+    ranking = comparison.ranking()
+    for row in ranking:
         label = row["strategy"]
         cells = [
             _show(aggregate[label].get(m, {"mean": 0.0, "ci_low": None, "ci_high": None}), kind)
             for m, _, kind in TABLE_METRICS
         ]
-        table.add_row(str(place), label, *cells, _verdict(row, place))
+        shared = sum(r["rank"] == row["rank"] for r in ranking) > 1
+        table.add_row(f"{row['rank']}=" if shared else str(row["rank"]), label, *cells, _verdict(row, shared))
     return table
 
 
-def _verdict(row: dict[str, Any], place: int) -> str:
-    if place == 1:
-        return "best"
+def _verdict(row: dict[str, Any], shared: bool) -> str:
+    if row["rank"] == 1:
+        return "best (tie)" if shared else "best"
+    if shared:
+        return "tie"
     diff = row["difference_to_best"]
     if diff["ci_low"] is None:
         return f"{diff['mean']:+.4g} (one seed)"
@@ -78,8 +85,8 @@ def _verdict(row: dict[str, Any], place: int) -> str:
     return interval + (" worse" if row["distinguishable"] else " n.s.")
 
 
-def write_comparison(folder: Path, comparison: Comparison, scenario_name: str, plots: bool) -> None:
-    """comparison.json, comparison.csv and the plots."""
+def write_comparison(folder: Path, comparison: Comparison, scenario_name: str, plots: bool) -> dict[str, Any]:
+    """comparison.json, comparison.csv and the plots; returns comparison.json's document."""
     aggregate = comparison.aggregate()
     document = {
         "scenario": scenario_name,
@@ -97,6 +104,7 @@ def write_comparison(folder: Path, comparison: Comparison, scenario_name: str, p
         _plot_series(folder / "compare_timeseries.png", comparison)
     write_csv(folder / "comparison.csv", _csv_columns(comparison, aggregate))
     write_json(folder / "comparison.json", document)
+    return document
 
 
 def _csv_columns(comparison: Comparison, aggregate: dict[str, dict[str, Interval]]) -> dict[str, list[Any]]:

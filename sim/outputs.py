@@ -17,7 +17,7 @@ import yaml
 from sim import __version__
 from sim.scenario import Scenario
 
-__all__ = ["atomic_path", "new_run_dir", "write_atomic", "write_csv", "write_json", "write_resolved"]
+__all__ = ["atomic_path", "json_text", "new_run_dir", "write_atomic", "write_csv", "write_json", "write_resolved"]
 
 
 def write_atomic(path: Path, data: str | bytes) -> None:
@@ -55,9 +55,14 @@ def _plain(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
+def json_text(data: Any) -> str:
+    """Pretty JSON with a final newline, no NaN or infinity (null instead is the caller's job)."""
+    return json.dumps(data, indent=2, allow_nan=False, default=_plain) + "\n"
+
+
 def write_json(path: Path, data: Any) -> None:
-    """Pretty JSON, no NaN or infinity (null instead is the caller's job)."""
-    write_atomic(path, json.dumps(data, indent=2, allow_nan=False, default=_plain) + "\n")
+    """``json_text(data)`` written atomically to ``path``."""
+    write_atomic(path, json_text(data))
 
 
 def write_csv(path: Path, columns: Mapping[str, np.ndarray | list[Any]]) -> None:

@@ -115,8 +115,8 @@ def run_phase(
     return cells
 
 
-def write_phase(folder: Path, spec: PhaseSpec, seeds: list[int], cells: list[Cell]) -> None:
-    """phase.json, phase.csv and phase.png (the diagram with the 50% boundary)."""
+def write_phase(folder: Path, spec: PhaseSpec, seeds: list[int], cells: list[Cell]) -> dict[str, Any]:
+    """phase.json, phase.csv and phase.png (the diagram with the 50% boundary); returns phase.json's document."""
     rows = [
         {
             "magnitude": c.magnitude,
@@ -137,10 +137,9 @@ def write_phase(folder: Path, spec: PhaseSpec, seeds: list[int], cells: list[Cel
         },
     )
     _plot(folder / "phase.png", spec, cells)
-    write_json(
-        folder / "phase.json",
-        {"trigger": spec.kind, "target": spec.target, "at_s": spec.at_s, "seeds": seeds, "cells": rows},
-    )
+    document = {"trigger": spec.kind, "target": spec.target, "at_s": spec.at_s, "seeds": seeds, "cells": rows}
+    write_json(folder / "phase.json", document)
+    return document
 
 
 def _mean(values: list[float]) -> float:

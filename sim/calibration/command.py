@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from sim import ui
 from sim.calibration.output import calibration_document, calibration_table, write_calibration, write_predictions
 from sim.calibration.points import CalibrationError, Point, read_points
 from sim.calibration.run import calibrate_points, simulate_point
@@ -40,11 +40,9 @@ def calibrate(args: Any) -> int:
     write_calibration(out_dir, fits, args.rounds, list(args.measured))
     if wanted:
         write_predictions(out_dir / "predictions.csv", [_predicted(fits, p, args.rounds) for p in wanted])
-    if args.json:
-        print(json.dumps(calibration_document(fits, args.rounds), allow_nan=False))
-    elif not args.quiet:
-        print(calibration_table(fits))
-        print(f"outputs written to {out_dir}/")
+    ui.emit(calibration_document(fits, args.rounds))
+    ui.show(calibration_table(fits))
+    ui.note(f"outputs written to {out_dir}/")
     return 0
 
 
