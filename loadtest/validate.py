@@ -9,6 +9,7 @@ stopped on the way out, on errors and on Ctrl-C (SIGTERM too).
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import signal
@@ -31,6 +32,7 @@ from loadtest.records import read_records
 from loadtest.target import HEADERS_ENV, parse_target
 from loadtest.validate_plots import plot_validation
 from loadtest.verdict import Tolerances, parse_tolerances, rows_table
+from sim import ui
 from sim.loading import load_scenario
 from sim.outputs import new_run_dir, write_resolved
 from sim.paths import scenarios_dir
@@ -258,6 +260,7 @@ def validate(
         scenario, seed, records, overhead, options.time_scale, tolerances, tokens, options.noise_seeds
     )
     write_validation(out, validation)
+    ui.emit(json.loads((out / "validation.json").read_text(encoding="utf-8")))  # what --json prints
     if plots:
         plot_validation(out, validation, scenario.name)
     for note in notes:
@@ -332,6 +335,7 @@ def command(args: Any, say: Callable[[object], None], stamp: Callable[[], str]) 
         args.insecure,
     )
     out_dir = Path(args.out) if args.out else new_run_dir(Path("runs"), f"validate-{path.stem}", stamp)
+    out_dir = out_dir.resolve()  # locust runs inside it: relative paths would point elsewhere
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
         return validate(path, out_dir, args.seed, options, tolerances, args.plots, say)

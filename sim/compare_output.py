@@ -17,7 +17,7 @@ from sim.outputs import write_csv, write_json
 from sim.plots import save_figure
 from sim.stats import Interval
 
-__all__ = ["DROP_ORDER", "TABLE_METRICS", "comparison_table", "write_comparison"]
+__all__ = ["DROP_ORDER", "TABLE_METRICS", "comparison_document", "comparison_table", "write_comparison"]
 
 TABLE_METRICS = [
     ("availability", "availability", "pct"),
@@ -85,10 +85,10 @@ def _verdict(row: dict[str, Any], shared: bool) -> str:
     return interval + (" worse" if row["distinguishable"] else " n.s.")
 
 
-def write_comparison(folder: Path, comparison: Comparison, scenario_name: str, plots: bool) -> dict[str, Any]:
-    """comparison.json, comparison.csv and the plots; returns comparison.json's document."""
+def comparison_document(comparison: Comparison, scenario_name: str) -> dict[str, Any]:
+    """What comparison.json holds."""
     aggregate = comparison.aggregate()
-    document = {
+    return {
         "scenario": scenario_name,
         "seeds": comparison.seeds,
         "rank_by": comparison.rank_by,
@@ -98,6 +98,12 @@ def write_comparison(folder: Path, comparison: Comparison, scenario_name: str, p
         "ranking": comparison.ranking(),
         "runs": [{"strategy": r["strategy"], "seed": r["seed"], "summary": r["summary"]} for r in comparison.runs],
     }
+
+
+def write_comparison(folder: Path, comparison: Comparison, scenario_name: str, plots: bool) -> dict[str, Any]:
+    """comparison.json, comparison.csv and the plots; returns comparison.json's document."""
+    document = comparison_document(comparison, scenario_name)
+    aggregate = document["strategies"]
     if plots:
         _plot_bars(folder / "compare_bars.png", comparison, aggregate)
         _plot_cdf(folder / "latency_cdf.png", comparison)
