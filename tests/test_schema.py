@@ -12,11 +12,12 @@ from typing import Any
 import jsonschema
 import pytest
 
+from sim.cli import main
 from sim.paths import scenarios_dir
 from sim.scenario import json_schema
 from sim.units import DURATION_PATTERN, parse_duration_s
 from sim.yamlio import load_yaml
-from tests.conftest import BASE, orchsim
+from tests.conftest import BASE
 
 SHIPPED = sorted(scenarios_dir().glob("*.yaml"))
 SCHEMA_FILE = scenarios_dir() / "orchsim.schema.json"
@@ -127,7 +128,6 @@ def test_shipped_schema_file_is_current() -> None:
     assert shipped == json_schema(), "regenerate: python -m sim check --write-schema scenarios/orchsim.schema.json"
 
 
-def test_check_schema_prints_it() -> None:
-    done = orchsim("check", "--schema")
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == json_schema()
+def test_check_schema_prints_it(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", "--schema"]) == 0
+    assert json.loads(capsys.readouterr().out) == json_schema()
