@@ -18,69 +18,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from sim import __version__, ui
-from sim.clock import parse_timezone
+from sim.cli_options import EXAMPLES, SCENARIO_HELP, HelpFormatter, add_shared_options
 from sim.loading import ScenarioError
 from sim.paths import resolve_scenario
 
 __all__ = ["EXAMPLES", "HelpFormatter", "add_shared_options", "build_parser", "main"]
-
-EXAMPLES = {
-    "run": "orchsim run peak-hour-surge --seed 2 --set workload.rate=150 --tz Europe/Paris\n"
-    "orchsim run --json > summary.json          # the flagship scenario and its baseline, as JSON",
-    "check": "orchsim check scenarios/*.yaml --json\norchsim check --schema > orchsim.schema.json",
-    "strategies": "orchsim strategies --json",
-    "compare": "orchsim compare power-of-two-choices --strategies random,power_of_two,least_connections --seeds 5",
-    "sweep": "orchsim sweep mmc-textbook --grid clusters.0.servers=8,10,12 --seeds 3 --out runs/mmc",
-    "capacity": "orchsim capacity mmc-textbook --param clusters.0.servers --target 'latency_s.p99<=2'",
-    "phase": "orchsim phase peak-hour-surge --magnitudes 2,4 --durations 1m,5m --seeds 2",
-    "serve": "orchsim serve validate-steady --time-scale 10 --port 8800",
-    "validate": "orchsim validate validate-steady --time-scale 10 --out runs/validate",
-    "report": "orchsim run peak-hour-surge --out runs/peak && orchsim report runs/peak --tz America/New_York",
-    "calibrate": "orchsim calibrate measured.csv --predict points.csv --out runs/cal --json",
-}
-
-
-SCENARIO_HELP = "scenario file, or the name of a shipped scenario such as peak-hour-surge"
-
-
-class HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """Help with each option's default (unless its text gives it already) and the epilog's line breaks kept."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        text = action.help or ""
-        default = action.default
-        flag = action.nargs == 0  # --no-plots and the like: the flag is the setting
-        if flag or "default" in text or default in (None, [], argparse.SUPPRESS) or not action.option_strings:
-            return text
-        return f"{text} (default: %(default)s)"
-
-
-def add_shared_options(verbs: Any) -> None:
-    """``--json``, ``-q/--quiet`` and ``--tz`` on every verb, help with defaults, and each verb's example."""
-    for name, sub in verbs.choices.items():
-        sub.formatter_class = HelpFormatter
-        if name in EXAMPLES and not sub.epilog:
-            sub.epilog = "example:\n" + "\n".join(f"  {line}" for line in EXAMPLES[name].splitlines())
-        if "--json" in sub._option_string_actions:
-            continue  # a verb that brought its own (it must then honour -q and --tz too)
-        shared = sub.add_argument_group("output")
-        shared.add_argument("--json", action="store_true", help="print one JSON document on stdout and nothing else")
-        shared.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
-        shared.add_argument(
-            "--tz",
-            type=_timezone,
-            metavar="ZONE",
-            help="time zone of printed clock times: IANA name (Europe/Paris), UTC, GMT or +02:00 "
-            "(default: the scenario's timezone, else the zone of its start)",
-        )
-
-
-def _timezone(text: str) -> str:
-    try:
-        parse_timezone(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
