@@ -21,7 +21,7 @@ from scipy.optimize import least_squares
 
 from sim.calibration.points import Point
 
-__all__ = ["BUDGETS", "NAMES", "SCALES", "Fit", "fit_points", "predict"]
+__all__ = ["BUDGETS", "NAMES", "RANGE_RATIO", "SCALES", "Fit", "fit_points", "lengths", "predict"]
 
 # the fitted costs, in these units: step_s, step_per_seq_s, step_per_kv_token_s, step_per_prefill_token_s,
 # step_per_prefill_token2_s, prefill_overhead
@@ -35,6 +35,24 @@ NAMES = (
 )
 SCALES = np.array([1e-3, 1e-5, 1e-8, 1e-5, 1e-10, 1e-2])
 BUDGETS = (2048, 4096, 8192, 16384)  # max_num_batched_tokens tried: vLLM's usual settings
+# The benchmark's token counts: InferenceX runs vLLM's benchmark_serving.py with --dataset-name random
+# --random-range-ratio 0.8, which draws each prompt and answer length uniformly from the whole numbers
+# in [int(0.8 x nominal), nominal] (mean 0.9 x nominal), with --ignore-eos so answers have that length.
+RANGE_RATIO = 0.8
+LOSS, F_SCALE = "soft_l1", 0.1
+
+
+def lengths(nominal: int, ratio: float = RANGE_RATIO) -> tuple[int, int]:
+    """The lowest and highest length the benchmark draws for a ``nominal`` count (both included)."""
+    return max(int(nominal * ratio), 1), max(nominal, 1)
+
+
+def _moments(nominal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and mean square of the lengths drawn for each nominal count."""
+    low = np.maximum(np.floor(nominal * RANGE_RATIO), 1.0)
+    high = np.maximum(nominal, 1.0)
+    mean = (low + high) / 2.0
+    return mean, mean**2 + ((high - low + 1.0) ** 2 - 1.0) / 12.0
 
 
 @dataclass(frozen=True)
@@ -59,19 +77,19 @@ def predict(
     requests per user, the first of which all arrive together (the benchmark's start)."""
     fixed, per_seq, per_kv, per_prompt, per_prompt2, overhead = costs
     n_users = np.array([p.concurrency for p in points], dtype=float)
-    prompt = np.array([p.input_tokens for p in points], dtype=float)
-    after = np.maximum(np.array([p.output_tokens for p in points], dtype=float) - 1.0, 1.0)
+    prompt, prompt_sq = _moments(np.array([p.input_tokens for p in points], dtype=float))
+    after = np.maximum(_moments(np.array([p.output_tokens for p in points], dtype=float))[0] - 1.0, 1.0)
     context = prompt + 1.0 + after / 2.0
     x = n_users / (after + 1.0)
     ttft = tau = np.zeros_like(x)
     for _ in range(200):
         batch = np.minimum(x * after, n_users)
         decode_s = fixed + (per_seq + per_kv * context) * batch
-        tau = decode_s + per_prompt * prompt * x + per_prompt2 * x * prompt**2 / 2.0
+        tau = decode_s + per_prompt * prompt * x + per_prompt2 * x * prompt_sq / 2.0
         free = np.maximum(budget - batch, 1.0)
         chunk = np.minimum(prompt, free)
         steps = np.maximum(prompt / free, 1.0)
-        prefill_s = steps * (decode_s + per_prompt * chunk) + per_prompt2 * prompt**2 / 2.0
+        prefill_s = steps * (decode_s + per_prompt * chunk) + per_prompt2 * prompt_sq / 2.0
         busy = np.minimum(x * steps, 0.98)
         ttft = overhead + prefill_s + busy / (2.0 * (1.0 - busy)) * prefill_s
         x_new = np.minimum(n_users * tau / (ttft + after * tau), n_users / (after + 1.0))
@@ -99,18 +117,27 @@ def _start(points: Sequence[Point]) -> np.ndarray:
     return start
 
 
-def fit_points(points: Sequence[Point], rounds: int = 10) -> Fit:
-    """Least-squares fit (log relative errors of TTFT and TPOT) of one deployment's costs, for each
-    token budget; the best one wins. A small ridge keeps unidentified costs near zero."""
+def fit_points(
+    points: Sequence[Point], rounds: int = 10, correction: np.ndarray | None = None, start: Fit | None = None
+) -> Fit:
+    """Least-squares fit (log relative errors of TTFT and TPOT, a robust loss so that a few runs that
+    went wrong do not pull the costs) of one deployment's costs, for each token budget; the best one
+    wins. A small ridge keeps unidentified costs near zero. ``correction`` (2 x points: engine / model
+    per point) makes the model times it match the measurements; ``start`` fixes the budget and the
+    starting costs (a refinement of an earlier fit)."""
     measured = np.array([[p.ttft_s or math.nan for p in points], [p.tpot_s or math.nan for p in points]])
+    if correction is not None:
+        measured = measured / correction
     best: tuple[float, Fit] | None = None
-    for budget in BUDGETS:
+    for budget in BUDGETS if start is None else (start.budget,):
         solution = least_squares(
             _residuals,
-            _start(points),
+            _start(points) if start is None else np.array(start.costs) / SCALES,
             bounds=(0.0, np.inf),
             args=(budget, points, measured, rounds),
             x_scale="jac",
+            loss=LOSS,
+            f_scale=F_SCALE,
             max_nfev=400,
         )
         fit = Fit(tuple(float(v) for v in solution.x * SCALES), budget)

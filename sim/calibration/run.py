@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from sim.calibration.model import NAMES, Fit, fit_points, predict
+from sim.calibration.model import NAMES, Fit, fit_points, lengths, predict
 from sim.calibration.points import Point
 from sim.engine import simulate
 from sim.loading import parse_scenario
@@ -27,6 +27,7 @@ __all__ = [
     "DEFAULT_ROUNDS",
     "Outcome",
     "calibrate_points",
+    "fit_confirmed",
     "point_scenario",
     "point_scenario_data",
     "simulate_point",
@@ -85,13 +86,11 @@ def point_scenario_data(
 
 
 def _spread(tokens: int) -> dict[str, Any]:
-    """Nominal ``tokens`` as the benchmarks draw them: uniform within +-SPREAD, mean the nominal count
-    (different lengths are what keeps the users from staying in lockstep after their first request)."""
-    low = max(round(tokens * (1.0 - SPREAD)), 1)
-    return {"kind": "uniform", "min": low, "max": max(2 * tokens - low, low)}
-
-
-SPREAD = 0.2
+    """Nominal ``tokens`` as the benchmark draws them (``sim.calibration.model.lengths``): uniform whole
+    numbers from 0.8 x nominal to nominal (different lengths are also what keeps the users from staying
+    in lockstep after their first request)."""
+    low, high = lengths(tokens)
+    return {"kind": "uniform", "min": low, "max": high}
 
 
 def summary_of(scenario: Scenario) -> tuple[float, float]:
@@ -107,6 +106,24 @@ def simulate_point(service: dict[str, Any], point: Point, rounds: int = DEFAULT_
     return Outcome(point, ttft, tpot)
 
 
+REFINEMENTS = 1  # rounds of engine correction after the analytic fit
+
+
+def fit_confirmed(points: Sequence[Point], rounds: int = DEFAULT_ROUNDS, refinements: int = REFINEMENTS) -> Fit:
+    """The analytic fit, then corrected by the engine (space mapping): simulate every training point,
+    take engine / model per point as a fixed correction of the model, and fit again from there. The
+    engine is the reference; the correction removes what the mean-value model gets wrong about it
+    (the first wave, queueing of prompts) near the measured points."""
+    fit = fit_points(points, rounds)
+    for _ in range(refinements):
+        service = fit.service()
+        engine = np.array([summary_of(point_scenario(service, p, rounds)) for p in points], dtype=float).T
+        model = np.array(predict(fit.costs, fit.budget, points, rounds), dtype=float)
+        correction = np.nan_to_num(np.clip(engine / model, 0.2, 5.0), nan=1.0)
+        fit = fit_points(points, rounds, correction, start=fit)
+    return fit
+
+
 def calibrate_points(points: Sequence[Point], rounds: int = DEFAULT_ROUNDS) -> dict[str, dict[str, Any]]:
     """Per config: its fitted profile (``service``) and every point simulated with it (``outcomes``)."""
     by_config: dict[str, list[Point]] = defaultdict(list)
@@ -114,7 +131,7 @@ def calibrate_points(points: Sequence[Point], rounds: int = DEFAULT_ROUNDS) -> d
         by_config[point.config].append(point)
     out = {}
     for config, mine in by_config.items():
-        service = fit_points(mine, rounds).service()
+        service = fit_confirmed(mine, rounds).service()
         out[config] = {
             "service": service,
             "max_concurrency": max(p.concurrency for p in mine),
