@@ -1,4 +1,4 @@
-"""``orchsim report DIR``: one self-contained HTML file from a run, compare or validate output folder.
+"""``orchsim report DIR``: one self-contained HTML file from a run, compare, validate or calibrate output folder.
 
 Plots are embedded as base64 PNG data URIs and the status-page strip as inline SVG, so the file
 opens in any browser without a server or network access. Reads output files only.
@@ -61,22 +61,25 @@ class FolderData:
     summary: dict[str, Any] | None = None
     comparison: dict[str, Any] | None = None
     validation: dict[str, Any] | None = None
+    calibration: dict[str, Any] | None = None
     series: dict[str, list[str]] = field(default_factory=dict)
     images: list[Path] = field(default_factory=list)
 
 
 def read_folder(folder: Path) -> FolderData:
-    """Load ``summary.json``, ``comparison.json``, ``timeseries.csv`` and PNGs of ``folder``."""
+    """Load ``summary.json``, ``comparison.json``, ``validation.json``, ``calibration.json``,
+    ``timeseries.csv`` and PNGs of ``folder``."""
     if not folder.is_dir():
         raise ReportError(f"{folder}: no such folder")
     data = FolderData(folder)
     data.summary = _read_json(folder / "summary.json")
     data.comparison = _read_json(folder / "comparison.json")
     data.validation = _read_json(folder / "validation.json")
-    if data.summary is None and data.comparison is None and data.validation is None:
+    data.calibration = _read_json(folder / "calibration.json")
+    if all(d is None for d in (data.summary, data.comparison, data.validation, data.calibration)):
         raise ReportError(
-            f"{folder}: not an output folder of run, compare or validate "
-            "(no summary.json, comparison.json or validation.json)"
+            f"{folder}: not an output folder of run, compare, validate or calibrate "
+            "(no summary.json, comparison.json, validation.json or calibration.json)"
         )
     data.series = _read_csv(folder / "timeseries.csv")
     pngs = sorted(folder.glob("*.png"))
@@ -129,6 +132,8 @@ def render(data: FolderData, tz: str | None = None) -> str:
         parts += _comparison_section(data.comparison)
     if data.validation is not None:
         parts += _validation_section(data.validation)
+    if data.calibration is not None:
+        parts += _calibration_sections(data.calibration)
     parts += [_figure(path) for path in data.images]
     body = "\n".join(parts)
     return (
@@ -249,6 +254,67 @@ def _validation_section(validation: dict[str, Any]) -> list[str]:
     passed = validation.get("pass")
     verdict = "pass" if passed is True else "FAIL" if passed is False else "-"
     return [f"<h2>Simulation vs mock service: {verdict}</h2>", f"<table id='validation'><tr>{head}</tr>{body}</table>"]
+
+
+def _calibration_sections(calibration: dict[str, Any]) -> list[str]:
+    """The medians per config, then every point: measured, simulated and relative error."""
+    configs = calibration.get("configs")
+    if not isinstance(configs, dict) or not configs:
+        raise ReportError("calibration.json: no 'configs' figures")
+    overall = calibration.get("overall") or {}
+    medians = [
+        (name, fig.get("ttft_median_abs_error"), fig.get("tpot_median_abs_error"), len(fig.get("points") or []))
+        for name, fig in configs.items()
+        if isinstance(fig, dict)
+    ]
+    medians.append(
+        ("all", overall.get("ttft_median_abs_error"), overall.get("tpot_median_abs_error"), overall.get("points"))
+    )
+    rows = "".join(
+        f"<tr><th>{escape(name)}</th><td class='num'>{_pct(ttft)}</td><td class='num'>{_pct(tpot)}</td>"
+        f"<td class='num'>{escape(_cell(n))}</td></tr>"
+        for name, ttft, tpot, n in medians
+    )
+    head = "<tr><th>config</th><th>TTFT median |error|</th><th>TPOT median |error|</th><th>points</th></tr>"
+    rounds = escape(_cell(calibration.get("rounds")))
+    title = f"<h2>Calibration: median |simulated / measured - 1| ({rounds} requests per user)</h2>"
+    return [title, f"<table id='calibration'>{head}{rows}</table>", *_calibration_points(configs)]
+
+
+def _calibration_points(configs: dict[str, Any]) -> list[str]:
+    keys = ("concurrency", "input_tokens", "output_tokens")
+    cells = []
+    for name, fig in configs.items():
+        for point in fig.get("points") or [] if isinstance(fig, dict) else []:
+            figures = [point.get(k) for k in keys]
+            for metric in ("ttft_s", "tpot_s"):
+                m = point.get(metric) or {}
+                figures += [m.get("measured"), m.get("simulated"), _pct(m.get("relative_error"), signed=True)]
+            cells.append(
+                f"<tr><th>{escape(name)}</th>"
+                + "".join(f"<td class='num'>{escape(_cell(v))}</td>" for v in figures)
+                + "</tr>"
+            )
+    names = (
+        "config",
+        "concurrency",
+        "prompt tokens",
+        "answer tokens",
+        "TTFT measured (s)",
+        "TTFT simulated (s)",
+        "TTFT error",
+        "TPOT measured (s)",
+        "TPOT simulated (s)",
+        "TPOT error",
+    )
+    head = "<tr>" + "".join(f"<th>{n}</th>" for n in names) + "</tr>"
+    return ["<h2>Every point</h2>", f"<table id='calibration-points'>{head}{''.join(cells)}</table>"]
+
+
+def _pct(value: Any, signed: bool = False) -> str:
+    if not isinstance(value, (int, float)):
+        return "-"
+    return f"{100 * value:+.1f}%" if signed else f"{100 * value:.1f}%"
 
 
 def _cell(value: Any) -> str:

@@ -62,13 +62,13 @@ def _sniff(path: Path, text: str) -> str:
     return "csv"
 
 
-def _number(path: Path, line: int, column: str, raw: str | None, integer: bool = False) -> float:
-    """A positive finite number from a cell, or an error naming file, line and column."""
+def _number(path: Path, line: int, column: str, raw: str | None, integer: bool = False, zero_ok: bool = False) -> float:
+    """A positive (``zero_ok``: or zero) finite number from a cell, or an error naming file, line and column."""
     try:
         value = float(raw if raw is not None else "")
     except ValueError:
         raise CalibrationError(f"{path}: line {line}: column {column}: not a number (got {raw!r})") from None
-    if not math.isfinite(value) or value <= 0:
+    if not math.isfinite(value) or value < 0 or (value == 0 and not zero_ok):
         raise CalibrationError(f"{path}: line {line}: column {column}: must be a positive number (got {raw!r})")
     if integer and value != int(value):
         raise CalibrationError(f"{path}: line {line}: column {column}: must be a whole number (got {raw!r})")
@@ -149,7 +149,10 @@ def _vllm_bench(path: Path, line: int, doc: Any) -> Point:
 
 
 def _guidellm(path: Path, line: int, doc: Any) -> list[Point]:
-    """guidellm's report: ``benchmarks[]`` of concurrent strategies, metrics' successful means in ms."""
+    """guidellm's report: ``benchmarks[]``, each with its strategy (``args.strategy``, or ``config.strategy``
+    in later versions) and the metrics' successful means in ms. Fixed-concurrency strategies only:
+    ``concurrent`` (``streams``) and ``synchronous`` (one stream); TPOT is ``inter_token_latency_ms``,
+    guidellm's time per token after the first (its ``time_per_output_token_ms`` counts the first too)."""
     benchmarks = _dig(doc, "benchmarks")
     if not isinstance(benchmarks, list):
         raise CalibrationError(f"{path}: line {line}: column benchmarks: a guidellm report needs a benchmarks list")
@@ -157,9 +160,11 @@ def _guidellm(path: Path, line: int, doc: Any) -> list[Point]:
     points = []
     for index, bench in enumerate(benchmarks):
         where = f"benchmarks[{index}]"
-        streams = _dig(bench, "config", "strategy", "streams") or _dig(bench, "args", "strategy", "streams")
+        strategy = _dig(bench, "config", "strategy") or _dig(bench, "args", "strategy") or {}
+        kind = strategy.get("type_") if isinstance(strategy, dict) else None
+        streams = 1 if kind == "synchronous" else strategy.get("streams") if kind == "concurrent" else None
         if streams is None:
-            continue  # not a fixed-concurrency benchmark (a rate or a sweep point)
+            continue  # not a fixed-concurrency benchmark (a rate, throughput or sweep point)
 
         def mean(metric: str, where: str = where, bench: Any = bench) -> float:
             value = _dig(bench, "metrics", metric, "successful", "mean")
@@ -168,38 +173,44 @@ def _guidellm(path: Path, line: int, doc: Any) -> list[Point]:
         points.append(
             Point(
                 config=config,
-                concurrency=round(_number(path, line, f"{where}.config.strategy.streams", str(streams))),
+                concurrency=round(_number(path, line, f"{where}.strategy.streams", str(streams))),
                 input_tokens=max(round(mean("prompt_token_count")), 1),
                 output_tokens=max(round(mean("output_token_count")), 1),
                 ttft_s=mean("time_to_first_token_ms") / 1000.0,
-                tpot_s=mean("time_per_output_token_ms") / 1000.0,
+                tpot_s=mean("inter_token_latency_ms") / 1000.0,
             )
         )
     return points
 
 
 def _read_records(path: Path, text: str) -> list[Point]:
-    """orchsim's load-test records (``*_requests.csv``): one point, concurrency = mean requests in flight."""
+    """orchsim's load-test records (``*_requests.csv``): one point, concurrency = mean requests in flight
+    (time-weighted), TTFT and TPOT = means over the successful streamed requests."""
     rows = list(csv.DictReader(text.splitlines()))
-    good = [r for r in rows if r.get("status") == "200" and r.get("first_token_s") not in ("", "nan", None)]
+    good = []
+    for line, row in enumerate(rows, start=2):
+        if row.get("status") == "200" and row.get("first_token_s") not in ("", "nan", None):
+            send, first, end = (
+                _number(path, line, c, row.get(c), zero_ok=True) for c in ("send_s", "first_token_s", "end_s")
+            )
+            tokens = _number(path, line, "tokens", row.get("tokens"), integer=True)
+            if not send < first <= end:
+                raise CalibrationError(f"{path}: line {line}: column first_token_s: must lie between send_s and end_s")
+            good.append((send, first, end, int(tokens)))
     if not good:
         raise CalibrationError(f"{path}: line 2: column status: no successful streamed request in it")
-    send = [float(r["send_s"]) for r in good]
-    end = [float(r["end_s"]) for r in good]
-    first = [float(r["first_token_s"]) for r in good]
-    tokens = [int(r["tokens"]) for r in good]
-    span_s = max(end) - min(send)
-    busy_s = sum(e - s for s, e in zip(send, end, strict=True))
-    after = [(e - f) / (t - 1) for f, e, t in zip(first, end, tokens, strict=True) if t > 1]
-    if span_s <= 0 or not after:
-        raise CalibrationError(f"{path}: line 2: column tokens: needs answers of two tokens or more over some time")
+    span_s = max(g[2] for g in good) - min(g[0] for g in good)
+    busy_s = sum(end - send for send, _, end, _ in good)
+    after = [(end - first) / (tokens - 1) for _, first, end, tokens in good if tokens > 1]
+    if not after:
+        raise CalibrationError(f"{path}: line 2: column tokens: needs answers of two tokens or more")
     return [
         Point(
             config=path.stem.removesuffix("_requests"),
             concurrency=max(round(busy_s / span_s), 1),
             input_tokens=1,  # the records hold no prompt length; the mock's prompts are short
-            output_tokens=max(round(sum(tokens) / len(tokens)), 1),
-            ttft_s=sum(f - s for f, s in zip(first, send, strict=True)) / len(good),
+            output_tokens=max(round(sum(g[3] for g in good) / len(good)), 1),
+            ttft_s=sum(first - send for send, first, _, _ in good) / len(good),
             tpot_s=sum(after) / len(after),
         )
     ]
