@@ -262,7 +262,7 @@ def _calibration_sections(calibration: dict[str, Any]) -> list[str]:
     if not isinstance(configs, dict) or not configs:
         raise ReportError("calibration.json: no 'configs' figures")
     overall = calibration.get("overall") or {}
-    medians = [
+    medians: list[tuple[str, Any, Any, Any]] = [
         (name, fig.get("ttft_median_abs_error"), fig.get("tpot_median_abs_error"), len(fig.get("points") or []))
         for name, fig in configs.items()
         if isinstance(fig, dict)
