@@ -22,6 +22,7 @@ from sim.engine import simulate
 from sim.loading import parse_scenario
 from sim.metrics import summarize
 from sim.scenario import Scenario
+from sim.scenario.gpu_profiles import GPU_PROFILES
 
 __all__ = [
     "DEFAULT_ROUNDS",
@@ -63,7 +64,8 @@ def point_scenario_data(
     service: dict[str, Any], point: Point, rounds: int = DEFAULT_ROUNDS, seed: int = 1
 ) -> dict[str, Any]:
     """``point_scenario`` as a scenario file's contents (what ``orchsim run`` reads)."""
-    fit = Fit(tuple(float(service.get(n, 0.0)) for n in NAMES), int(service.get("max_num_batched_tokens", 8192)))
+    costs = {**GPU_PROFILES.get(str(service.get("profile")), {}), **service}  # a shipped profile's costs
+    fit = Fit(tuple(float(costs.get(n, 0.0)) for n in NAMES), int(costs.get("max_num_batched_tokens", 8192)))
     ttft, tpot = predict(fit.costs, fit.budget, [point], rounds)
     cycle_s = float(ttft[0] + (point.output_tokens - 1) * tpot[0])
     duration_s = math.ceil(4.0 * rounds * cycle_s + 60.0)  # ample: the run stops when every user is done

@@ -1,12 +1,17 @@
 """Shipped GPU profiles for ``service: {kind: llm, profile: NAME}``: defaults a scenario may override.
 
 Numbers are taken from public figures, not measured here, and carry their source; they describe
-one model replica (a "server") and are rounded to the precision their source gives.
+one model replica (a "server") and are rounded to the precision their source gives. The calibrated
+step-model profiles (``h200-llama70b-tp2-vllm``...) are data in ``calibrated_profiles.yaml``, written
+by ``benchmarks/calibrated_profiles.py`` from measured runs, each with its source and held-out error.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+
+from sim.yamlio import load_yaml
 
 __all__ = ["GPU_NAMES", "GPU_PROFILES"]
 
@@ -20,4 +25,6 @@ GPU_PROFILES: dict[str, dict[str, Any]] = {
     # 70b-h100-tp8-throughput-per-token.yaml: Llama-3.1-70B-Instruct on 8xH100 (TP=8), max-num-seqs 64.
     "h100x8-70b": {"prefill_overhead": 0.080, "prefill_per_token": 500e-6, "itl": 0.025, "load_factor": 3.0},
 }
+CALIBRATED = Path(__file__).with_name("calibrated_profiles.yaml")
+GPU_PROFILES.update(load_yaml(CALIBRATED.read_text(encoding="utf-8")) or {})
 GPU_NAMES = ", ".join(sorted(GPU_PROFILES))
