@@ -130,6 +130,7 @@ def main() -> int:
     if args.out:
         document = {
             "measured": args.measured.name,
+            "date": time.strftime("%Y-%m-%d"),
             "summary": summary(rows),
             "configs": per_config(rows),
             "points": [
