@@ -89,7 +89,7 @@ def test_compare_folder_gets_a_comparison_table(run_folder: Path, tmp_path: Path
     ("setup", "message"),
     [
         ("missing", "no such folder"),
-        ("empty", "not an output folder of run, compare or validate"),
+        ("empty", "not an output folder of run, compare, validate or calibrate"),
         ("file", "no such folder"),
         ("bad-json", "summary.json: cannot read JSON"),
         ("list-json", "summary.json: expected a JSON object"),
