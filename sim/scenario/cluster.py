@@ -31,7 +31,11 @@ class ServiceModel(ScenarioModel):
     """
 
     kind: Literal["exponential", "deterministic", "lognormal", "llm"] = "exponential"
-    profile: str | None = Field(default=None, description=f"llm: GPU profile filling unset fields ({GPU_NAMES})")
+    profile: str | None = Field(
+        default=None,
+        description="llm: GPU profile filling unset fields: h100-8b, h100x8-70b or a calibrated one such as "
+        "h200-llama70b-tp2-vllm (sim/scenario/calibrated_profiles.yaml lists them)",
+    )
     prefill_overhead: Duration = Field(default=0.0, description="llm: fixed prefill time per request")
     prefill_per_token: Duration = Field(default=0.0, description="llm: prefill time per uncached prompt token")
     itl: PositiveDuration = Field(default=0.02, description="llm: inter-token latency with a batch of one")
