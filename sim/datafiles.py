@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from sim.safe_input import MAX_DATA_FILE_BYTES, regular_file_size
+
 __all__ = ["Histogram", "TraceRows", "read_histogram", "read_trace", "resolve"]
 
 
@@ -58,8 +60,10 @@ def read_trace(path: Path) -> TraceRows:
 
 
 def _mtime(path: Path) -> float:
+    """When ``path`` last changed (the cache key); ValueError unless it is a readable regular file within
+    the size limit."""
     try:
-        return path.stat().st_mtime
+        return regular_file_size(path, MAX_DATA_FILE_BYTES).st_mtime
     except OSError as exc:
         raise ValueError(f"cannot read {path} ({exc.strerror or exc})") from None
 
