@@ -14,10 +14,17 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "MAX_COUNT",
     "MAX_DATA_FILE_BYTES",
     "MAX_DEPTH",
+    "MAX_FACTOR",
     "MAX_NODES",
+    "MAX_RATE_RPS",
     "MAX_SCENARIO_BYTES",
+    "MAX_SERVERS",
+    "MAX_SLOTS",
+    "MAX_TIME_S",
+    "MAX_TOKENS",
     "InputLimitError",
     "check_nesting",
     "read_limited",
@@ -28,6 +35,16 @@ MAX_SCENARIO_BYTES = 1_000_000  # a scenario file; the largest shipped one is un
 MAX_DATA_FILE_BYTES = 200_000_000  # a trace or histogram CSV (~4 million trace rows)
 MAX_DEPTH = 64  # nesting of mappings and lists; a scenario needs about 6
 MAX_NODES = 200_000  # values after YAML aliases are expanded; a scenario has a few hundred
+
+# field bounds no real system reaches: beyond them a scenario is a typo or an attack, and a run would
+# hang, overflow or exhaust memory (servers: 100000000 hung; output_tokens: 1e12 overflowed an int32)
+MAX_SERVERS = 100_000  # per cluster
+MAX_SLOTS = 100_000  # per server
+MAX_TOKENS = 10_000_000  # tokens in one prompt or answer
+MAX_FACTOR = 1_000.0  # slowdown, surge, work and rate multipliers
+MAX_RATE_RPS = 1_000_000.0  # arrivals per second
+MAX_TIME_S = 10 * 365 * 86_400.0  # ten years, any time or duration in a scenario or trace
+MAX_COUNT = 1_000_000_000  # sessions, queue places and other counts
 
 
 class InputLimitError(ValueError):
