@@ -34,6 +34,7 @@ from loadtest.validate_plots import plot_validation
 from loadtest.verdict import Tolerances, parse_tolerances, rows_table
 from sim import ui
 from sim.loading import load_scenario
+from sim.out_folder import claim, set_aside, stamp_run
 from sim.outputs import new_run_dir, write_resolved
 from sim.paths import scenarios_dir
 from sim.scenario import Scenario
@@ -334,11 +335,16 @@ def command(args: Any, say: Callable[[object], None], stamp: Callable[[], str]) 
         args.ca_file,
         args.insecure,
     )
-    out_dir = Path(args.out) if args.out else new_run_dir(Path("runs"), f"validate-{path.stem}", stamp)
-    out_dir = out_dir.resolve()  # locust runs inside it: relative paths would point elsewhere
+    default = lambda: new_run_dir(Path("runs"), f"validate-{path.stem}", stamp)  # noqa: E731
+    out_dir = claim(args.out, "validate", default, args.overwrite).resolve()  # locust runs inside it
+    if args.overwrite:
+        set_aside(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    started = time.time()
     try:
-        return validate(path, out_dir, args.seed, options, tolerances, args.plots, say)
+        code = validate(path, out_dir, args.seed, options, tolerances, args.plots, say)
+        stamp_run(out_dir, "validate", since=started - 1.0)  # older files: an earlier validate's
+        return code
     except ValidateError as exc:
         print(f"orchsim validate: {exc}", file=sys.stderr)
         return exc.code

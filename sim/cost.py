@@ -11,11 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sim.datafiles import read_trace
+from sim.loading import load_scenario
+from sim.paths import flagship_scenario, scenarios_dir
 from sim.scenario import Scenario
 
-__all__ = ["LIMITS", "Estimate", "estimate", "refusal"]
+__all__ = ["LIMITS", "Estimate", "cli_refusal", "estimate", "refusal"]
 
 EVENTS_PER_ATTEMPT = 12  # simulation events of one attempt (arrival, routing, queue, service, answer...)
 BYTES_PER_ATTEMPT = 400  # its records and in-flight objects
@@ -90,6 +93,16 @@ def estimate(scenario: Scenario) -> Estimate:
             "rows": "window",
         },
     )
+
+
+def cli_refusal(args: Any) -> list[str]:
+    """Why the scenario a verb would run (its parsed arguments) is over the limits; nothing with
+    ``--force`` or for a verb without it."""
+    if getattr(args, "force", True):
+        return []
+    default = scenarios_dir() / "validate-steady.yaml" if args.verb == "validate" else flagship_scenario()
+    path = Path(args.scenario) if args.scenario else default
+    return refusal(load_scenario(path, args.overrides), path.name)
 
 
 def refusal(scenario: Scenario, label: str) -> list[str]:
