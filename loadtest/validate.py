@@ -38,6 +38,7 @@ from sim.out_folder import claim, set_aside, stamp_run
 from sim.outputs import new_run_dir, write_resolved
 from sim.paths import scenarios_dir
 from sim.scenario import Scenario
+from sim.testhook import hold
 
 __all__ = [
     "LOCUSTFILE",
@@ -194,6 +195,7 @@ def _run_locust(out: Path, scenario: Scenario, seed: int, options: ValidateOptio
         ) as locust,
     ):
         try:
+            hold("locust started")
             _supervise(locust, topology, run_s + 60.0)
         finally:
             _stop(locust)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -264,25 +265,30 @@ def test_interrupted_sweep_keeps_results_and_says_how_to_resume(mmc: Path, tmp_p
         "--jobs",
         "1",
         "--set",
-        "duration=2h",
+        "duration=3m",
         "--no-plots",
         "--out",
         str(out),
     ]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    gate = tmp_path / "hold"  # the sweep waits there after its first result: it cannot finish first
+    env = {**os.environ, "ORCHSIM_TEST_HOLD": str(gate)}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         deadline = time.monotonic() + 120
-        while not list((out / "points").glob("*.json")) and time.monotonic() < deadline:
-            time.sleep(0.1)
+        while not gate.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert gate.exists(), "the sweep never saved a result"
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=120)
     finally:
+        gate.unlink(missing_ok=True)
         if process.poll() is None:
             process.kill()
-    assert process.returncode == 130
+            process.wait()
+    assert process.returncode == 130, stderr
     assert "Resume with the same command" in stderr
     finished = len(list((out / "points").glob("*.json")))
-    assert 1 <= finished < 18
+    assert finished == 1
     assert len(rows(out / "sweep.csv")) == finished
     resumed = orchsim(*command[3:])
     assert resumed.returncode == 0, resumed.stderr

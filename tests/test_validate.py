@@ -224,13 +224,20 @@ def test_interrupt_stops_every_process(tmp_path: Path, sig: signal.Signals) -> N
     out = tmp_path / "out"
     port = free_port_block(3)
     command = [sys.executable, "-m", "sim", "validate", "--port", str(port), "--out", str(out), "--no-plots"]
-    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as process:
-        deadline = time.monotonic() + 60
-        while not (out / "locust.log").exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        time.sleep(2.0)  # locust is sending
-        process.send_signal(sig)
-        _, err = process.communicate(timeout=60)
+    gate = tmp_path / "hold"  # validate waits there once locust runs: it cannot finish before the signal
+    env = {**os.environ, "ORCHSIM_TEST_HOLD": str(gate)}
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) as process:
+        try:
+            deadline = time.monotonic() + 60
+            while not gate.exists() and process.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert gate.read_text() == "locust started"
+            process.send_signal(sig)
+            _, err = process.communicate(timeout=60)
+        finally:
+            gate.unlink(missing_ok=True)
+            if process.poll() is None:
+                process.kill()
     assert process.returncode == 130, err
     assert not leftovers(str(out))
 
