@@ -123,7 +123,8 @@ def build_app(
 
 def apply_fault(servers: list[MockServer], fault: Injection) -> None:
     """Start ``fault`` now; lift it after its duration (0: it stays). Crashes and healthcheck_flap
-    faults compose as in the simulator; the other kinds set the server's state and reset it."""
+    faults compose as in the simulator, and so do the others: each is one entry in the server's list of
+    faults in force, removed when it ends (the state is recomputed from those left)."""
     targets = servers if fault.server is None else [servers[fault.server]]
     for server in targets:
         _start(server, fault)
@@ -145,13 +146,13 @@ def _start(server: MockServer, fault: Injection) -> None:
     elif kind == "healthcheck_flap":
         server.flap_fractions.append(value)
     elif kind == "slowdown":
-        server.slow_factor = value
+        server.slowdowns.append(value)
     elif kind == "error_rate":
-        server.error_fraction = value
+        server.error_fractions.append(value)
     elif kind == "partition":
-        server.partitioned = True
+        server.partitions += 1
     else:
-        server.unavailable = True
+        server.unavailables += 1
 
 
 def _lift(server: MockServer, fault: Injection) -> None:
@@ -161,13 +162,13 @@ def _lift(server: MockServer, fault: Injection) -> None:
     elif kind == "healthcheck_flap":
         server.flap_fractions.remove(fault.value)
     elif kind == "slowdown":
-        server.slow_factor = 1.0
+        server.slowdowns.remove(fault.value)
     elif kind == "error_rate":
-        server.error_fraction = 0.0
+        server.error_fractions.remove(fault.value)
     elif kind == "partition":
-        server.partitioned = False
+        server.partitions -= 1
     elif kind == "unavailable":
-        server.unavailable = False
+        server.unavailables -= 1
 
 
 def schedule_faults(

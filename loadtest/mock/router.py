@@ -58,15 +58,21 @@ __all__ = ["Capacity", "build_app", "main"]
 
 class Capacity:
     """The routing layer's slots: ``instances x concurrency`` (None: unbounded) times the factors of the
-    router_saturation faults in force, rounded down (the simulator's Router.scale_capacity)."""
+    router_saturation faults in force, rounded down (the simulator's Router.saturate)."""
 
     def __init__(self, base: int | None) -> None:
         self.base, self.limit, self.scale = base, base, 1.0
         self.in_flight = 0
+        self.saturations: list[float] = []  # factors of the router_saturation faults in force
 
-    def multiply(self, factor: float) -> None:
-        """Scale the capacity by ``factor``; slots held stay held."""
-        self.scale *= factor
+    def set(self, factor: float, active: bool) -> None:
+        """A fault keeping ``factor`` of capacity starts or ends; the capacity is recomputed from the
+        faults still in force (never divided back). Slots held stay held."""
+        if active:
+            self.saturations.append(factor)
+        else:
+            self.saturations.remove(factor)
+        self.scale = math.prod(self.saturations)
         if self.base is not None:
             self.limit = max(0, math.floor(self.base * self.scale + 1e-9))
 
@@ -75,9 +81,9 @@ class Capacity:
 
     def saturate(self, fault: Injection) -> None:
         """A router_saturation fault now, lifted after its duration (0: it stays)."""
-        self.multiply(fault.value)
+        self.set(fault.value, active=True)
         if fault.duration_s > 0:
-            asyncio.get_running_loop().call_later(fault.duration_s, self.multiply, 1.0 / fault.value)
+            asyncio.get_running_loop().call_later(fault.duration_s, self.set, fault.value, False)
 
 
 @dataclass
