@@ -37,6 +37,7 @@ from sim.loading import load_scenario
 from sim.out_folder import claim, set_aside, stamp_run
 from sim.outputs import new_run_dir, write_resolved
 from sim.paths import scenarios_dir
+from sim.plots import try_plots
 from sim.scenario import Scenario
 from sim.testhook import hold
 
@@ -264,8 +265,8 @@ def validate(
     )
     write_validation(out, validation)
     ui.emit(json.loads((out / "validation.json").read_text(encoding="utf-8")))  # what --json prints
-    if plots:
-        plot_validation(out, validation, scenario.name)
+    if plots:  # after the data files: a plot that fails costs no data
+        try_plots("validate", lambda: plot_validation(out, validation, scenario.name))
     for note in notes:
         say(note)
     lag = validation.dispatch_lag_s
