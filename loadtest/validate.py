@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -20,7 +19,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import yaml
@@ -105,20 +103,6 @@ def run_seconds(scenario: Scenario, time_scale: float) -> float:
     return (scenario.duration + tail_s) / time_scale + 15.0
 
 
-@contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM raises KeyboardInterrupt here, so the same clean-up runs as for Ctrl-C."""
-
-    def interrupt(number: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def run_load(
     out: Path, scenario: Scenario, seed: int, options: ValidateOptions, log: list[str]
 ) -> tuple[Path, HttpOverhead]:
@@ -126,22 +110,20 @@ def run_load(
     With a target: locust alone, against it."""
     if options.target is not None:
         log.append(f"load sent to {options.target}: no mock, no HTTP overhead measured, no faults played")
-        with sigterm_as_interrupt():
-            return _run_locust(out, scenario, seed, options, None), HttpOverhead(0.0, None, 0)
+        return _run_locust(out, scenario, seed, options, None), HttpOverhead(0.0, None, 0)  # SIGTERM: Ctrl-C
     mock_path = mock_scenario_file(out, scenario, seed)
     ports = [options.port + i for i in range(len(scenario.clusters) + 1)]
     try:
         check_ports(ports)
     except TopologyError as exc:
         raise ValidateError(f"{exc} (the mock needs ports {ports[0]}..{ports[-1]})", code=2) from None
-    with sigterm_as_interrupt():
-        with _mock(mock_path, scenario, options) as topology:
-            overhead = measure_overhead(topology.url, options.overhead_samples, options.max_tokens, options.stream)
-        log.append(_overhead_line(overhead, options.overhead_samples))
-        # a fresh mock for the run: the probes above drew service times and routing choices, and the
-        # run should start from the same random streams as the simulation (same seed, same order)
-        with _mock(mock_path, scenario, options) as topology:
-            records = _run_locust(out, scenario, seed, options, topology)
+    with _mock(mock_path, scenario, options) as topology:  # SIGTERM is a Ctrl-C here (sim.interrupts)
+        overhead = measure_overhead(topology.url, options.overhead_samples, options.max_tokens, options.stream)
+    log.append(_overhead_line(overhead, options.overhead_samples))
+    # a fresh mock for the run: the probes above drew service times and routing choices, and the
+    # run should start from the same random streams as the simulation (same seed, same order)
+    with _mock(mock_path, scenario, options) as topology:
+        records = _run_locust(out, scenario, seed, options, topology)
     return records, overhead
 
 

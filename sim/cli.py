@@ -20,6 +20,7 @@ from typing import Any
 from sim import __version__, ui
 from sim.cli_options import EXAMPLES, SCENARIO_HELP, HelpFormatter, add_safety_options, add_shared_options
 from sim.cost import cli_refusal
+from sim.interrupts import exit_code, signal_name, sigterm_as_interrupt
 from sim.loading import ScenarioError
 from sim.out_folder import OutFolderError
 from sim.paths import resolve_scenario
@@ -359,7 +360,8 @@ def _guarded(args: argparse.Namespace) -> int:
         refused = cli_refusal(args)
         if refused:
             raise ScenarioError(refused)
-        return _dispatch(args)
+        with sigterm_as_interrupt():
+            return _dispatch(args)
     except ScenarioError as exc:
         for line in exc.lines:
             print(line, file=sys.stderr)
@@ -367,9 +369,12 @@ def _guarded(args: argparse.Namespace) -> int:
     except OutFolderError as exc:
         print(f"orchsim {args.verb}: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("orchsim: interrupted; files already written are complete", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        print(
+            f"orchsim: stopped by {signal_name(exc)}; files already written are complete, partial ones removed",
+            file=sys.stderr,
+        )
+        return exit_code(exc)
     except Exception as exc:  # a failure while running: one line, exit 1 (ORCHSIM_DEBUG=1 for the traceback)
         if os.environ.get("ORCHSIM_DEBUG"):
             raise

@@ -15,6 +15,7 @@ from sim.compare import CRN_NOTE, check_metric, parse_mitigations, parse_variant
 from sim.compare_output import DROP_ORDER, comparison_table, write_comparison
 from sim.cost import estimate, refusal
 from sim.executors import ExecutorError, run_tasks
+from sim.interrupts import exit_code, signal_name
 from sim.loading import ScenarioError, load_baseline, load_scenario
 from sim.out_folder import building, claim, set_aside, stamp_run
 from sim.outputs import new_run_dir, write_json
@@ -185,13 +186,14 @@ def sweep(
     except (ValueError, ExecutorError) as exc:
         print(f"orchsim sweep: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         _finish_sweep(folder, grid, seed_list, plots=False)
         print(
-            f"orchsim sweep: interrupted; finished runs are saved in {folder}/points/. Resume with the same command.",
+            f"orchsim sweep: stopped by {signal_name(exc)}; finished runs are saved in {folder}/points/. "
+            "Resume with the same command.",
             file=sys.stderr,
         )
-        return 130
+        return exit_code(exc)
     points = _finish_sweep(folder, grid, seed_list, plots)
     for line in state.errors:
         print(f"orchsim sweep: failed run {line}", file=sys.stderr)

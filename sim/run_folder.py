@@ -12,6 +12,7 @@ from sim.monitoring import monitoring_columns
 from sim.outputs import write_csv, write_json, write_resolved
 from sim.plots import plot_run, try_plots
 from sim.scenario import Scenario
+from sim.testhook import hold
 
 __all__ = ["simulate_into", "write_outputs"]
 
@@ -35,6 +36,7 @@ def write_outputs(
     folder.mkdir(parents=True, exist_ok=True)
     write_resolved(folder / "scenario.resolved.yaml", scenario, seed)
     write_csv(folder / "timeseries.csv", {"time": scenario.clock().iso_column(series["start_s"]), **series})
+    hold("run files being written")
     write_json(folder / "summary.json", summary)
     if plots:  # last: a plot that fails costs no data
         try_plots("run", lambda: plot_run(folder, scenario, series))
