@@ -89,10 +89,15 @@ def _parse_text(text: str, label: str, *, toml: bool) -> Any:
             raise ScenarioError([str(exc)]) from None
     try:
         return load_yaml(text)
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow: its place, on one line
+        before = text[: exc.position]
+        where = f"line {before.count(chr(10)) + 1} column {len(before) - before.rfind(chr(10))}"
+        shown = f"#x{exc.character:04x}" if isinstance(exc.character, int) else repr(exc.character)
+        raise ScenarioError([f"{label}: {where}: YAML syntax error: character {shown} is not allowed"]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1} column {mark.column + 1}" if mark is not None else "?"
-        problem = getattr(exc, "problem", None) or str(exc)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ScenarioError([f"{label}: {where}: YAML syntax error: {problem}"]) from None
 
 
