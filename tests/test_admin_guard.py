@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from loadtest.mock import backend, router
+from loadtest.mock import backend, guard, router
 from sim.loading import parse_scenario
 
 # the router keeps its session under a plain string key, as it always has
@@ -113,3 +114,84 @@ def test_router_admin_and_chat_refuse_deep_and_huge_bodies() -> None:
         assert status == 413 and error["param"] == "body"
 
     in_loop(test, "router")
+
+
+SLOW = parse_scenario(
+    {
+        "duration": 100,
+        "workload": {"rate": 1},
+        "clusters": [{"name": "a", "servers": 1, "service": {"kind": "deterministic", "mean": 2}}],
+    },
+    "slow.yaml",
+)
+
+
+async def _server_port(client: TestClient[Any, Any]) -> int:
+    listing = await (await client.get("/servers")).json()
+    return int(listing["servers"][0]["port"])
+
+
+def on_backend_server(test: Callable[[int], Coroutine[Any, Any, None]]) -> None:
+    """Run ``test`` with the port of the slow scenario's one mock server (its own listener)."""
+
+    async def body() -> None:
+        async with TestClient(TestServer(backend.build_app(SLOW, 0, 1, 1.0), host="127.0.0.1")) as client:
+            await asyncio.wait_for(test(await _server_port(client)), timeout=20)
+
+    asyncio.run(body())
+
+
+def test_a_slow_headers_client_is_disconnected(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(guard, "HEADER_TIMEOUT_S", 0.5)
+
+    async def test(port: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        started = time.monotonic()
+        head = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"x" * 100
+        try:
+            for byte in head:  # a byte every 50 ms: the head would take 6 s
+                writer.write(bytes([byte]))
+                await writer.drain()
+                await asyncio.sleep(0.05)
+            answer = await reader.read()
+        except ConnectionError:  # the server closed it while we wrote
+            answer = b""
+        assert answer == b""  # closed by the server, unanswered...
+        assert time.monotonic() - started < 3.0  # ...long before the head was sent
+        writer.close()
+
+    on_backend_server(test)
+
+
+def test_a_body_that_does_not_come_is_408(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(guard, "BODY_TIMEOUT_S", 0.3)
+
+    async def test(port: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{")
+        await writer.drain()
+        status_line = await reader.readline()
+        assert b" 408 " in status_line, status_line
+        writer.close()
+
+    on_backend_server(test)
+
+
+def test_a_client_leaving_mid_stream_is_one_line_not_tracebacks(
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    chat = json.dumps({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 4, "stream": True}).encode()
+
+    async def test(port: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        head = "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        writer.write(head.encode() + f"Content-Length: {len(chat)}\r\n\r\n".encode() + chat)
+        await writer.drain()
+        assert b"data: " in await reader.readuntil(b"\n\n")  # the first token came; then the client goes
+        writer.transport.abort()
+        await asyncio.sleep(1.5)  # the next tokens are due at 1.0 and 1.5 s: written to a closed connection
+
+    on_backend_server(test)
+    err = capsys.readouterr().err
+    assert err.count("orchsim mock: client went away during POST /v1/chat/completions") == 1, err
+    assert "Traceback" not in err and not [r for r in caplog.records if r.levelname == "ERROR"]

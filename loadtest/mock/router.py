@@ -27,7 +27,7 @@ from loadtest.mock.catalog import ModelCatalog
 from loadtest.mock.classes import CLASS_HEADER, ClassTable
 from loadtest.mock.conventions import REQUEST_ID, install, request_id
 from loadtest.mock.detection import HealthChecks, Outliers
-from loadtest.mock.guard import guard, json_body
+from loadtest.mock.guard import guard, json_body, read_body
 from loadtest.mock.injection import (
     ROUTER_KINDS,
     FaultError,
@@ -176,11 +176,9 @@ def build_app(
     async def _complete(request: web.Request, parse: Callable[[bytes], ChatRequest]) -> web.StreamResponse:
         started = time.perf_counter()
         try:
-            body = await request.read()
+            body = await read_body(request, None)
             chat_request = parse(body)
             kind = classes.of(request.headers)
-        except web.HTTPRequestEntityTooLarge:
-            return _count(answers, error_response(413, f"body larger than {max_body_bytes} bytes"))
         except RequestError as exc:
             return _count(answers, error_response(exc.status, exc.message, exc.param, code=exc.code))
         model = chat_request.model

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
+from loadtest.mock.guard import header_timeout_s
 from sim.rng import Draws, stream
 from sim.scenario import Cluster
 from sim.service import ServiceTimes
@@ -204,7 +205,9 @@ class MockServer:
     async def listen(self, app: web.Application, reserved: frozenset[int] = frozenset()) -> None:
         """Serve ``app`` as this server on 127.0.0.1: a free port not in ``reserved`` (the topology's
         router and backend ports, which may not be bound yet), kept across crashes."""
-        self.runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0)
+        self.runner = web.AppRunner(
+            app, handle_signals=False, access_log=None, shutdown_timeout=2.0, keepalive_timeout=header_timeout_s()
+        )
         await self.runner.setup()
         passed: list[asyncio.Server] = []  # reserved ports the system offered: held so it offers others
         try:

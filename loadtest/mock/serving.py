@@ -16,7 +16,7 @@ from aiohttp import web
 
 from loadtest.mock.classes import ClassTable, RequestKind
 from loadtest.mock.conventions import install
-from loadtest.mock.guard import guard
+from loadtest.mock.guard import guard, read_body
 from loadtest.mock.metrics import Metrics
 from loadtest.mock.openai_api import (
     ChatRequest,
@@ -74,11 +74,9 @@ class _Handlers:
         if self.server.down:  # a connection accepted just before the crash: it ends unanswered
             return _drop(request)
         try:
-            body = await request.read()
+            body = await read_body(request, None)
             chat_request = parse(body)
             kind = self.classes.of(request.headers)
-        except web.HTTPRequestEntityTooLarge:
-            return error_response(413, f"body larger than {self.max_body_bytes} bytes")
         except RequestError as exc:
             return error_response(exc.status, exc.message, exc.param, code=exc.code)
         self.server.serving.add(request.protocol)
