@@ -15,14 +15,10 @@ import pytest
 import sim.commands
 from sim.cli import main
 
-GOOD = "name: ok\nduration: 200\ndrain: 0\nwindow: 50\nworkload: {rate: 1}\nclusters: [{name: c, servers: 1}]\n"
-
 
 @pytest.fixture
-def scenario(tmp_path: Path) -> Path:
-    path = tmp_path / "s.yaml"
-    path.write_text(GOOD)
-    return path
+def scenario(tiny: Path) -> Path:
+    return tiny
 
 
 def orchsim(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:

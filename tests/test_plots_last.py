@@ -13,14 +13,10 @@ import sim.compare_output
 import sim.run_folder
 from sim.cli import main
 
-GOOD = "name: ok\nduration: 200\ndrain: 0\nwindow: 50\nworkload: {rate: 1}\nclusters: [{name: c, servers: 1}]\n"
-
 
 @pytest.fixture
-def scenario(tmp_path: Path) -> Path:
-    path = tmp_path / "s.yaml"
-    path.write_text(GOOD)
-    return path
+def scenario(tiny: Path) -> Path:
+    return tiny
 
 
 def compare(scenario: Path, out: Path, *variant: str) -> int:

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import signal
-import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -20,7 +17,7 @@ import yaml
 from sim import theory
 from sim.capacity import Clause, Evaluation, parse_range, parse_target, search
 from sim.sweep import parse_grid
-from tests.conftest import orchsim
+from tests.conftest import interrupt_on_hold, orchsim
 
 MMC = {
     "name": "mmc8",
@@ -270,22 +267,9 @@ def test_interrupted_sweep_keeps_results_and_says_how_to_resume(mmc: Path, tmp_p
         "--out",
         str(out),
     ]
-    gate = tmp_path / "hold"  # the sweep waits there after its first result: it cannot finish first
-    env = {**os.environ, "ORCHSIM_TEST_HOLD": str(gate)}
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        deadline = time.monotonic() + 120
-        while not gate.exists() and process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert gate.exists(), "the sweep never saved a result"
-        process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=120)
-    finally:
-        gate.unlink(missing_ok=True)
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    assert process.returncode == 130, stderr
+    # the sweep holds after its first saved result: it cannot finish before the signal
+    code, held, stderr = interrupt_on_hold(command, tmp_path / "hold", signal.SIGINT)
+    assert held == "sweep result saved" and code == 130, stderr
     assert "Resume with the same command" in stderr
     finished = len(list((out / "points").glob("*.json")))
     assert finished == 1
