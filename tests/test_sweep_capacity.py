@@ -262,7 +262,7 @@ def test_interrupted_sweep_keeps_results_and_says_how_to_resume(mmc: Path, tmp_p
         "--jobs",
         "1",
         "--set",
-        "duration=3m",
+        "duration=10m",
         "--no-plots",
         "--out",
         str(out),
