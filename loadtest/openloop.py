@@ -24,7 +24,7 @@ from loadtest.attempt import Outcome, send, tls_context
 from loadtest.mock.injection import planned_injections
 from loadtest.records import Record
 from loadtest.target import Target
-from loadtest.wire import chat_body, post_request
+from loadtest.wire import admin_headers, chat_body, post_request
 from sim.engine.retry import AdaptiveThrottle, Budget, TokenBucket, backoff_s
 from sim.rng import Draws, retry_draws, stream
 from sim.scenario import Scenario
@@ -213,7 +213,9 @@ class Dispatcher:
 def _post_admin(host: str, port: int, path: str, payload: dict[str, object]) -> None:
     try:
         with gevent.socket.create_connection((host, port), timeout=5) as sock:
-            sock.sendall(post_request(host, port, path, json.dumps(payload).encode()))
+            token = admin_headers().get("Authorization")
+            extra = f"Authorization: {token}\r\n" if token else ""
+            sock.sendall(post_request(host, port, path, json.dumps(payload).encode(), extra))
             status = sock.recv(4096).split(b"\r\n", 1)[0].decode("latin-1", "replace")
     except OSError as exc:
         status = f"no answer ({exc})"

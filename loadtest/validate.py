@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -20,7 +19,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import yaml
@@ -34,9 +32,12 @@ from loadtest.validate_plots import plot_validation
 from loadtest.verdict import Tolerances, parse_tolerances, rows_table
 from sim import ui
 from sim.loading import load_scenario
+from sim.out_folder import claim, set_aside, stamp_run
 from sim.outputs import new_run_dir, write_resolved
 from sim.paths import scenarios_dir
+from sim.plots import try_plots
 from sim.scenario import Scenario
+from sim.testhook import hold
 
 __all__ = [
     "LOCUSTFILE",
@@ -102,20 +103,6 @@ def run_seconds(scenario: Scenario, time_scale: float) -> float:
     return (scenario.duration + tail_s) / time_scale + 15.0
 
 
-@contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM raises KeyboardInterrupt here, so the same clean-up runs as for Ctrl-C."""
-
-    def interrupt(number: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def run_load(
     out: Path, scenario: Scenario, seed: int, options: ValidateOptions, log: list[str]
 ) -> tuple[Path, HttpOverhead]:
@@ -123,22 +110,20 @@ def run_load(
     With a target: locust alone, against it."""
     if options.target is not None:
         log.append(f"load sent to {options.target}: no mock, no HTTP overhead measured, no faults played")
-        with sigterm_as_interrupt():
-            return _run_locust(out, scenario, seed, options, None), HttpOverhead(0.0, None, 0)
+        return _run_locust(out, scenario, seed, options, None), HttpOverhead(0.0, None, 0)  # SIGTERM: Ctrl-C
     mock_path = mock_scenario_file(out, scenario, seed)
     ports = [options.port + i for i in range(len(scenario.clusters) + 1)]
     try:
         check_ports(ports)
     except TopologyError as exc:
         raise ValidateError(f"{exc} (the mock needs ports {ports[0]}..{ports[-1]})", code=2) from None
-    with sigterm_as_interrupt():
-        with _mock(mock_path, scenario, options) as topology:
-            overhead = measure_overhead(topology.url, options.overhead_samples, options.max_tokens, options.stream)
-        log.append(_overhead_line(overhead, options.overhead_samples))
-        # a fresh mock for the run: the probes above drew service times and routing choices, and the
-        # run should start from the same random streams as the simulation (same seed, same order)
-        with _mock(mock_path, scenario, options) as topology:
-            records = _run_locust(out, scenario, seed, options, topology)
+    with _mock(mock_path, scenario, options) as topology:  # SIGTERM is a Ctrl-C here (sim.interrupts)
+        overhead = measure_overhead(topology.url, options.overhead_samples, options.max_tokens, options.stream)
+    log.append(_overhead_line(overhead, options.overhead_samples))
+    # a fresh mock for the run: the probes above drew service times and routing choices, and the
+    # run should start from the same random streams as the simulation (same seed, same order)
+    with _mock(mock_path, scenario, options) as topology:
+        records = _run_locust(out, scenario, seed, options, topology)
     return records, overhead
 
 
@@ -193,6 +178,7 @@ def _run_locust(out: Path, scenario: Scenario, seed: int, options: ValidateOptio
         ) as locust,
     ):
         try:
+            hold("locust started")
             _supervise(locust, topology, run_s + 60.0)
         finally:
             _stop(locust)
@@ -261,8 +247,8 @@ def validate(
     )
     write_validation(out, validation)
     ui.emit(json.loads((out / "validation.json").read_text(encoding="utf-8")))  # what --json prints
-    if plots:
-        plot_validation(out, validation, scenario.name)
+    if plots:  # after the data files: a plot that fails costs no data
+        try_plots("validate", lambda: plot_validation(out, validation, scenario.name))
     for note in notes:
         say(note)
     lag = validation.dispatch_lag_s
@@ -334,11 +320,16 @@ def command(args: Any, say: Callable[[object], None], stamp: Callable[[], str]) 
         args.ca_file,
         args.insecure,
     )
-    out_dir = Path(args.out) if args.out else new_run_dir(Path("runs"), f"validate-{path.stem}", stamp)
-    out_dir = out_dir.resolve()  # locust runs inside it: relative paths would point elsewhere
+    default = lambda: new_run_dir(Path("runs"), f"validate-{path.stem}", stamp)  # noqa: E731
+    out_dir = claim(args.out, "validate", default, args.overwrite).resolve()  # locust runs inside it
+    if args.overwrite:
+        set_aside(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    started = time.time()
     try:
-        return validate(path, out_dir, args.seed, options, tolerances, args.plots, say)
+        code = validate(path, out_dir, args.seed, options, tolerances, args.plots, say)
+        stamp_run(out_dir, "validate", since=started - 1.0)  # older files: an earlier validate's
+        return code
     except ValidateError as exc:
         print(f"orchsim validate: {exc}", file=sys.stderr)
         return exc.code

@@ -8,11 +8,23 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass
 
 from loadtest.errors import error_status
 
-__all__ = ["Frame", "chat_body", "post_request", "read_frame", "seconds"]
+__all__ = ["ADMIN_TOKEN_ENV", "Frame", "admin_headers", "chat_body", "post_request", "read_frame", "seconds"]
+
+ADMIN_TOKEN_ENV = "ORCHSIM_ADMIN_TOKEN"  # when set, the mock's admin endpoints want it as a Bearer token
+
+
+def admin_headers() -> dict[str, str]:
+    """Headers of an admin request from orchsim itself: JSON, and the token when one is set."""
+    token = os.environ.get(ADMIN_TOKEN_ENV)
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return headers
 
 
 def chat_body(

@@ -18,8 +18,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from sim import __version__, ui
-from sim.cli_options import EXAMPLES, SCENARIO_HELP, HelpFormatter, add_shared_options
+from sim.cli_options import EXAMPLES, SCENARIO_HELP, HelpFormatter, add_safety_options, add_shared_options
+from sim.cost import cli_refusal
+from sim.interrupts import exit_code, signal_name, sigterm_as_interrupt
 from sim.loading import ScenarioError
+from sim.out_folder import OutFolderError
 from sim.paths import resolve_scenario
 
 __all__ = ["EXAMPLES", "HelpFormatter", "add_shared_options", "build_parser", "main"]
@@ -81,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_validate(verbs)
     _add_calibrate(verbs)
     add_shared_options(verbs)
+    add_safety_options(verbs)
     return parser
 
 
@@ -333,6 +337,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ``--quiet`` its stdout is dropped. Errors go to stderr in every mode.
     """
     args = build_parser().parse_args(argv)
+    if getattr(args, "admin_token", None):  # the mock's processes and orchsim's clients read it from there
+        os.environ["ORCHSIM_ADMIN_TOKEN"] = args.admin_token
     ui.set_mode(json=args.json, quiet=args.quiet, tz=args.tz)
     kept = io.StringIO()
     hidden = args.json or args.quiet
@@ -351,14 +357,24 @@ def _guarded(args: argparse.Namespace) -> int:
     try:
         if isinstance(getattr(args, "scenario", None), str):
             args.scenario = str(resolve_scenario(args.scenario))
-        return _dispatch(args)
+        refused = cli_refusal(args)
+        if refused:
+            raise ScenarioError(refused)
+        with sigterm_as_interrupt():
+            return _dispatch(args)
     except ScenarioError as exc:
         for line in exc.lines:
             print(line, file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("orchsim: interrupted; files already written are complete", file=sys.stderr)
-        return 130
+    except OutFolderError as exc:
+        print(f"orchsim {args.verb}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as exc:
+        print(
+            f"orchsim: stopped by {signal_name(exc)}; files already written are complete, partial ones removed",
+            file=sys.stderr,
+        )
+        return exit_code(exc)
     except Exception as exc:  # a failure while running: one line, exit 1 (ORCHSIM_DEBUG=1 for the traceback)
         if os.environ.get("ORCHSIM_DEBUG"):
             raise
@@ -370,7 +386,9 @@ def _dispatch(args: argparse.Namespace) -> int:
     from sim import commands  # deferred: keeps --help fast
 
     if args.verb == "run":
-        return commands.run(args.scenario, args.seed, args.overrides, args.out, args.plots, args.baseline)
+        return commands.run(
+            args.scenario, args.seed, args.overrides, args.out, args.plots, args.baseline, args.overwrite
+        )
     if args.verb == "check":
         return commands.check(args.files, args.schema, args.overrides, args.write_schema)
     if args.verb == "report":
@@ -386,19 +404,22 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.verb == "phase":
         return commands.phase(
             args.scenario, args.trigger, args.magnitudes, args.durations, args.at, args.seeds, args.jobs,
-            args.overrides, args.out,
+            args.overrides, args.out, args.overwrite,
         )  # fmt: skip
     if args.verb == "capacity":
         options = commands.CapacityOptions(args.seeds, args.jobs, args.executor, args.maximize, args.tolerance)
-        return commands.capacity(args.scenario, args.param, args.target, args.range_, options, args.overrides, args.out)
+        return commands.capacity(
+            args.scenario, args.param, args.target, args.range_, options, args.overrides, args.out, args.overwrite
+        )
     if args.verb == "sweep":
         return commands.sweep(
-            args.scenario, args.grid, args.seeds, args.jobs, args.executor, args.overrides, args.out, args.plots
-        )
+            args.scenario, args.grid, args.seeds, args.jobs, args.executor, args.overrides, args.out, args.plots,
+            args.overwrite,
+        )  # fmt: skip
     if args.verb == "compare":
         return commands.compare(
             args.scenario, args.strategies, args.variants, args.seeds, args.jobs, args.rank_by, args.overrides,
-            args.out, args.plots,
+            args.out, args.plots, args.overwrite,
         )  # fmt: skip
     return commands.strategies()
 

@@ -11,7 +11,11 @@ from typing import Any
 
 from sim.clock import parse_timezone
 
-__all__ = ["EXAMPLES", "SCENARIO_HELP", "HelpFormatter", "add_shared_options"]
+__all__ = ["EXAMPLES", "SCENARIO_HELP", "HelpFormatter", "add_safety_options", "add_shared_options"]
+
+FORCE_VERBS = ("run", "compare", "sweep", "capacity", "phase", "serve", "validate")  # they run a scenario
+OVERWRITE_VERBS = ("run", "compare", "sweep", "capacity", "phase", "validate")  # their --out follows sim.out_folder
+ADMIN_VERBS = ("serve", "validate")  # they start the mock
 
 EXAMPLES = {
     "run": "orchsim run peak-hour-surge --seed 2 --set workload.rate=150 --tz Europe/Paris\n"
@@ -62,6 +66,31 @@ def add_shared_options(verbs: Any) -> None:
             help="time zone of printed clock times: IANA name (Europe/Paris), UTC, GMT or +02:00 "
             "(default: the scenario's timezone, else the zone of its start)",
         )
+
+
+def add_safety_options(verbs: Any) -> None:
+    """``--force`` (over the cost limits), ``--overwrite`` (a foreign ``--out``) and ``--admin-token``
+    on the verbs they concern (README: Limits and safety)."""
+    for name, sub in verbs.choices.items():
+        if name in FORCE_VERBS:
+            sub.add_argument(
+                "--force",
+                action="store_true",
+                help="run even when the cost estimate (events, memory, time-series rows) is over orchsim's limits",
+            )
+        if name in OVERWRITE_VERBS:
+            sub.add_argument(
+                "--overwrite",
+                action="store_true",
+                help="replace a non-empty --out folder that is not an earlier output of this verb (refused otherwise)",
+            )
+        if name in ADMIN_VERBS:
+            sub.add_argument(
+                "--admin-token",
+                metavar="TOKEN",
+                help="admin endpoints (/admin/faults, /admin/clock) want 'Authorization: Bearer TOKEN' "
+                "(default: $ORCHSIM_ADMIN_TOKEN; unset = no token, loopback and JSON checks only)",
+            )
 
 
 def _timezone(text: str) -> str:

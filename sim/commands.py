@@ -13,8 +13,11 @@ from sim import ui
 from sim.capacity import RULE, Evaluation, judge, parse_range, parse_target, search
 from sim.compare import CRN_NOTE, check_metric, parse_mitigations, parse_variants, run_comparison, variant_scenarios
 from sim.compare_output import DROP_ORDER, comparison_table, write_comparison
+from sim.cost import estimate, refusal
 from sim.executors import ExecutorError, run_tasks
+from sim.interrupts import exit_code, signal_name
 from sim.loading import ScenarioError, load_baseline, load_scenario
+from sim.out_folder import building, claim, set_aside, stamp_run
 from sim.outputs import new_run_dir, write_json
 from sim.paths import flagship_scenario, resolve_scenario
 from sim.phase import PhaseSpec, parse_durations, parse_list, parse_trigger, run_phase, write_phase
@@ -83,23 +86,22 @@ def run(
     out_dir: str | None,
     plots: bool,
     baseline: bool = True,
+    overwrite: bool = False,
 ) -> int:
     """``orchsim run``: simulate once (and the scenario's baseline, if it has one), print, write."""
     path = Path(scenario_path) if scenario_path else flagship_scenario()
     scenario = load_scenario(path, overrides)
     seed = scenario.seed if seed is None else seed
-    if out_dir and Path(out_dir).exists() and not Path(out_dir).is_dir():
-        print(f"orchsim run: --out {out_dir} is a file, not a folder", file=sys.stderr)
-        return 2
-    folder = Path(out_dir) if out_dir else new_run_dir(Path("runs"), scenario.name, _stamp)
-    summary = _simulate_into(folder, scenario, seed, plots, scenario.name)
+    folder = claim(out_dir, "run", lambda: new_run_dir(Path("runs"), scenario.name, _stamp), overwrite)
     base = load_baseline(path, overrides, scenario) if baseline else None
+    with building(folder, "run") as work:
+        summary = _simulate_into(work, scenario, seed, plots, scenario.name)
+        theirs = None if base is None else _simulate_into(work / "baseline", base, seed, plots, "baseline")
     clock = summary_clock(summary, ui.mode().tz)
-    if base is None:
+    if theirs is None:
         ui.show(summary_table(summary, clock))
         ui.emit(summary)
     else:
-        theirs = _simulate_into(folder / "baseline", base, seed, plots, "baseline")
         ui.show(side_by_side(summary, theirs, clock))
         ui.emit({**summary, "baseline": theirs})
     timeline = timeline_table(summary, clock)
@@ -128,6 +130,7 @@ def compare(
     overrides: list[str],
     out_dir: str | None,
     plots: bool,
+    overwrite: bool = False,
 ) -> int:
     """``orchsim compare``: every strategy or variant on the same workloads, N seeds, means and 95% CIs."""
     try:
@@ -139,12 +142,14 @@ def compare(
         return 2
     scenarios = variant_scenarios(Path(scenario_path), overrides, variants, mitigations)
     first = next(iter(scenarios.values()))
+    folder = claim(out_dir, "compare", lambda: new_run_dir(Path("runs"), f"compare-{first.name}", _stamp), overwrite)
     seed_list = [first.seed + k for k in range(seeds)]
     ui.note(f"{len(scenarios)} rows x {seeds} seeds on {jobs} process(es)")
     with ui.progress("simulating", len(scenarios) * seeds) as update:
         comparison = run_comparison(scenarios, seed_list, jobs, rank_by, lambda n, _: update(n, ""))
-    folder = Path(out_dir) if out_dir else new_run_dir(Path("runs"), f"compare-{first.name}", _stamp)
-    ui.emit(write_comparison(folder, comparison, first.name, plots))
+    with building(folder, "compare") as work:
+        document = write_comparison(work, comparison, first.name, plots)
+    ui.emit(document)
     ui.show_table(comparison_table(comparison, first.name), drop=DROP_ORDER)
     ui.show(f"({CRN_NOTE})")
     ui.note(f"outputs written to {folder}/")
@@ -160,6 +165,7 @@ def sweep(
     overrides: list[str],
     out_dir: str | None,
     plots: bool,
+    overwrite: bool = False,
 ) -> int:
     """``orchsim sweep``: every grid point x seed, each result saved as it completes; rerun to resume."""
     try:
@@ -172,18 +178,22 @@ def sweep(
     seed_list = [scenarios[0].seed + k for k in range(seeds)]
     folder = Path(out_dir) if out_dir else Path("runs") / f"sweep-{scenarios[0].name}"
     try:
+        claim(str(folder), "sweep", lambda: folder, overwrite)
+        if overwrite:
+            set_aside(folder)
         prepare_folder(folder, manifest(path, overrides, grid, seed_list))
         state = _run_sweep_with_bar(folder, grid, scenarios, seed_list, jobs, executor)
     except (ValueError, ExecutorError) as exc:
         print(f"orchsim sweep: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         _finish_sweep(folder, grid, seed_list, plots=False)
         print(
-            f"orchsim sweep: interrupted; finished runs are saved in {folder}/points/. Resume with the same command.",
+            f"orchsim sweep: stopped by {signal_name(exc)}; finished runs are saved in {folder}/points/. "
+            "Resume with the same command.",
             file=sys.stderr,
         )
-        return 130
+        return exit_code(exc)
     points = _finish_sweep(folder, grid, seed_list, plots)
     for line in state.errors:
         print(f"orchsim sweep: failed run {line}", file=sys.stderr)
@@ -208,6 +218,7 @@ def _run_sweep_with_bar(
 def _finish_sweep(folder: Path, grid: Grid, seeds: list[int], plots: bool) -> list[dict[str, Any]]:
     records = load_results(folder, grid, seeds)
     write_sweep(folder, grid, records, plots)
+    stamp_run(folder, "sweep")
     points = aggregate(grid, records)
     ui.show(sweep_table(grid, points))
     return points
@@ -221,10 +232,12 @@ def capacity(
     options: CapacityOptions,
     overrides: list[str],
     out_dir: str | None,
+    overwrite: bool = False,
 ) -> int:
     """``orchsim capacity``: smallest (or largest) value of ``param`` meeting the target."""
     path = Path(scenario_path)
     base = load_scenario(path, overrides)
+    folder = claim(out_dir, "capacity", lambda: new_run_dir(Path("runs"), f"capacity-{base.name}", _stamp), overwrite)
     current = field_value(base, param)
     load_scenario(path, [*overrides, f"{param}={1 if current is None else current}"])  # names a bad --param
     integer = isinstance(current, int) and not isinstance(current, bool)
@@ -262,8 +275,8 @@ def capacity(
         "seeds": seeds,
         "evaluations": [e.as_dict() for e in evaluations],
     }
-    folder = Path(out_dir) if out_dir else new_run_dir(Path("runs"), f"capacity-{base.name}", _stamp)
-    write_json(folder / "capacity.json", document)
+    with building(folder, "capacity") as work:
+        write_json(work / "capacity.json", document)
     ui.emit(document)
     ui.show(capacity_table(param, clauses, evaluations))
     shown = "none in the range searched" if answer is None else f"{int(answer) if integer else answer:g}"
@@ -284,6 +297,7 @@ def phase(
     jobs: int,
     overrides: list[str],
     out_dir: str | None,
+    overwrite: bool = False,
 ) -> int:
     """``orchsim phase``: which trigger sizes and durations leave the system metastable."""
     try:
@@ -296,11 +310,13 @@ def phase(
         return 2
     path = Path(scenario_path)
     base = load_scenario(path, overrides)
+    folder = claim(out_dir, "phase", lambda: new_run_dir(Path("runs"), f"phase-{base.name}", _stamp), overwrite)
     seed_list = [base.seed + k for k in range(seeds)]
     with ui.progress("phase diagram", len(spec.magnitudes) * len(spec.durations_s) * seeds) as update:
         cells = run_phase(path, overrides, spec, seed_list, jobs, lambda n, _: update(n, ""))
-    folder = Path(out_dir) if out_dir else new_run_dir(Path("runs"), f"phase-{base.name}", _stamp)
-    ui.emit(write_phase(folder, spec, seed_list, cells))
+    with building(folder, "phase") as work:
+        document = write_phase(work, spec, seed_list, cells)
+    ui.emit(document)
     ui.show(phase_table(spec, cells))
     ui.note(f"outputs written to {folder}/")
     return 0
@@ -407,7 +423,11 @@ def _check_one(name: str, overrides: list[str]) -> dict[str, Any]:
         f"{name}: ok ({len(scenario.clusters)} clusters, {servers} servers, strategy {scenario.router.strategy}, "
         f"{len(scenario.faults)} faults; starts {start:%Y-%m-%d} {scenario.clock(ui.mode().tz).hm(0)})"
     )
-    return {"file": name, "ok": True, "problems": []}
+    cost = estimate(scenario)
+    ui.show(f"{name}: estimate per run: {cost.line()}")
+    for line in refusal(scenario, name)[:-1]:
+        ui.show(f"{line} (orchsim run refuses it without --force)")
+    return {"file": name, "ok": True, "problems": [], "estimate": cost.line()}
 
 
 def strategies() -> int:
@@ -422,10 +442,12 @@ def strategies() -> int:
 def report(folder: str) -> int:
     """``orchsim report``: one self-contained HTML file from an output folder."""
     try:
-        path = write_report(Path(folder), ui.mode().tz)
+        path, left_out = write_report(Path(folder), ui.mode().tz)
     except ReportError as exc:
         print(f"orchsim report: {exc}", file=sys.stderr)
         return 2
+    if left_out:
+        print(f"orchsim report: left out {', '.join(left_out)}: not written by the run in run.json", file=sys.stderr)
     ui.emit({"report": str(path)})
     ui.note(f"report written to {path}")
     return 0

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from sim.compare import CRN_NOTE, QUANTILES, Comparison, flatten, higher_is_better
 from sim.outputs import write_csv, write_json
-from sim.plots import save_figure
+from sim.plots import save_figure, try_plots
 from sim.stats import Interval
 
 __all__ = ["DROP_ORDER", "TABLE_METRICS", "comparison_document", "comparison_table", "write_comparison"]
@@ -101,16 +101,20 @@ def comparison_document(comparison: Comparison, scenario_name: str) -> dict[str,
 
 
 def write_comparison(folder: Path, comparison: Comparison, scenario_name: str, plots: bool) -> dict[str, Any]:
-    """comparison.json, comparison.csv and the plots; returns comparison.json's document."""
+    """comparison.csv, comparison.json, then the plots; returns comparison.json's document."""
     document = comparison_document(comparison, scenario_name)
     aggregate = document["strategies"]
-    if plots:
-        _plot_bars(folder / "compare_bars.png", comparison, aggregate)
-        _plot_cdf(folder / "latency_cdf.png", comparison)
-        _plot_series(folder / "compare_timeseries.png", comparison)
     write_csv(folder / "comparison.csv", _csv_columns(comparison, aggregate))
     write_json(folder / "comparison.json", document)
+    if plots:  # last: a plot that fails costs no data
+        try_plots("compare", lambda: _plots(folder, comparison, aggregate))
     return document
+
+
+def _plots(folder: Path, comparison: Comparison, aggregate: dict[str, dict[str, Interval]]) -> None:
+    _plot_bars(folder / "compare_bars.png", comparison, aggregate)
+    _plot_cdf(folder / "latency_cdf.png", comparison)
+    _plot_series(folder / "compare_timeseries.png", comparison)
 
 
 def _csv_columns(comparison: Comparison, aggregate: dict[str, dict[str, Interval]]) -> dict[str, list[Any]]:

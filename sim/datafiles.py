@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from sim.safe_input import MAX_COUNT, MAX_DATA_FILE_BYTES, MAX_TIME_S, MAX_TOKENS, regular_file_size
+
 __all__ = ["Histogram", "TraceRows", "read_histogram", "read_trace", "resolve"]
 
 
@@ -58,8 +60,10 @@ def read_trace(path: Path) -> TraceRows:
 
 
 def _mtime(path: Path) -> float:
+    """When ``path`` last changed (the cache key); ValueError unless it is a readable regular file within
+    the size limit."""
     try:
-        return path.stat().st_mtime
+        return regular_file_size(path, MAX_DATA_FILE_BYTES).st_mtime
     except OSError as exc:
         raise ValueError(f"cannot read {path} ({exc.strerror or exc})") from None
 
@@ -74,17 +78,29 @@ def _rows(path: Path) -> list[tuple[int, list[str]]]:
         raise ValueError(f"cannot read {path} ({exc})") from None
 
 
+_COLUMN_MAX: dict[str, float] = {"tokens": MAX_TOKENS, "prompt_tokens": MAX_TOKENS, "output_tokens": MAX_TOKENS}
+_COLUMN_MAX |= {"time_s": MAX_TIME_S, "session": MAX_COUNT, "weight": 1e300}
+
+
 def _number(text: str, path: Path, line: int, column: str, *, integer: bool) -> float:
     try:
-        value = int(text) if integer else float(text)
+        value = int(text) if integer and len(text) < 20 else float(text)  # long digit strings cost no time
     except ValueError:
         kind = "a whole number" if integer else "a number"
-        raise ValueError(f"{path.name} line {line}: {column} must be {kind} (got {text!r})") from None
+        raise ValueError(f"{path.name} line {line}: {column} must be {kind} (got {_short(text)})") from None
     if not math.isfinite(value) or value < 0 or (integer and value == 0):
         raise ValueError(
-            f"{path.name} line {line}: {column} must be {'positive' if integer else '>= 0'} (got {text!r})"
+            f"{path.name} line {line}: {column} must be {'positive' if integer else '>= 0'} (got {_short(text)})"
+        )
+    if value > _COLUMN_MAX[column]:
+        raise ValueError(
+            f"{path.name} line {line}: {column} must be at most {_COLUMN_MAX[column]:g} (got {_short(text)})"
         )
     return value
+
+
+def _short(text: str) -> str:
+    return repr(text) if len(text) <= 40 else repr(text[:37] + "...")
 
 
 @lru_cache(maxsize=32)

@@ -11,6 +11,7 @@ import yaml
 from pydantic import ValidationError
 
 from sim.messages import reword
+from sim.safe_input import MAX_DEPTH, MAX_SCENARIO_BYTES, InputLimitError, check_nesting, read_limited
 from sim.scenario import Scenario
 from sim.yamlio import load_yaml
 
@@ -32,7 +33,9 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scena
     path = Path(path)
     label = path.name
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_limited(path, MAX_SCENARIO_BYTES).decode("utf-8")
+    except InputLimitError as exc:
+        raise ScenarioError([str(exc)]) from None
     except OSError as exc:
         raise ScenarioError([f"{path}: cannot read file ({exc.strerror or exc})"]) from None
     except UnicodeDecodeError as exc:
@@ -61,6 +64,10 @@ def parse_scenario(raw: Any, label: str, overrides: list[str] | None = None, bas
     """
     if not isinstance(raw, dict):
         raise ScenarioError([f"{label}: top level must be a mapping of fields (got {type(raw).__name__})"])
+    try:
+        check_nesting(raw, label)
+    except InputLimitError as exc:
+        raise ScenarioError([str(exc)]) from None
     data = apply_overrides(raw, overrides or [], label)
     try:
         return Scenario.model_validate(data, context={"base_dir": base_dir})
@@ -71,15 +78,26 @@ def parse_scenario(raw: Any, label: str, overrides: list[str] | None = None, bas
 def _parse_text(text: str, label: str, *, toml: bool) -> Any:
     if toml:
         try:
-            return tomllib.loads(text)
+            raw = tomllib.loads(text)
+            check_nesting(raw, label)
+            return raw
         except tomllib.TOMLDecodeError as exc:
             raise ScenarioError([f"{label}: TOML syntax error: {exc}"]) from None
+        except RecursionError:
+            raise ScenarioError([f"{label}: TOML nested deeper than {MAX_DEPTH} levels, the limit"]) from None
+        except InputLimitError as exc:
+            raise ScenarioError([str(exc)]) from None
     try:
         return load_yaml(text)
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow: its place, on one line
+        before = text[: exc.position]
+        where = f"line {before.count(chr(10)) + 1} column {len(before) - before.rfind(chr(10))}"
+        shown = f"#x{exc.character:04x}" if isinstance(exc.character, int) else repr(exc.character)
+        raise ScenarioError([f"{label}: {where}: YAML syntax error: character {shown} is not allowed"]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1} column {mark.column + 1}" if mark is not None else "?"
-        problem = getattr(exc, "problem", None) or str(exc)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ScenarioError([f"{label}: {where}: YAML syntax error: {problem}"]) from None
 
 

@@ -17,7 +17,17 @@ import yaml
 from sim import __version__
 from sim.scenario import Scenario
 
-__all__ = ["atomic_path", "json_text", "new_run_dir", "write_atomic", "write_csv", "write_json", "write_resolved"]
+__all__ = [
+    "atomic_path",
+    "file_mode",
+    "folder_mode",
+    "json_text",
+    "new_run_dir",
+    "write_atomic",
+    "write_csv",
+    "write_json",
+    "write_resolved",
+]
 
 
 def write_atomic(path: Path, data: str | bytes) -> None:
@@ -37,6 +47,7 @@ class atomic_path:  # noqa: N801  (used as a context manager, reads like a funct
     def __enter__(self) -> Path:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=self.path.suffix, dir=self.path.parent)
+        os.fchmod(fd, file_mode())  # mkstemp makes 0600: readable by the team and a web server, as open() would
         os.close(fd)
         self.tmp = Path(name)
         return self.tmp
@@ -100,3 +111,23 @@ def new_run_dir(root: Path, name: str, clock: Callable[[], str]) -> Path:
         except FileExistsError:
             continue
     raise FileExistsError(f"cannot make a new folder under {root}")
+
+
+def _umask() -> int:
+    """The process's umask, read once (setting it to read it is not thread-safe, so only at import)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()
+
+
+def folder_mode() -> int:
+    """0755 under the usual umask 022: what ``mkdir`` gives, for folders made by ``mkdtemp`` (0700)."""
+    return 0o777 & ~_UMASK
+
+
+def file_mode() -> int:
+    """0644 under the usual umask 022: what ``open`` gives, for files made by ``mkstemp`` (0600)."""
+    return 0o666 & ~_UMASK

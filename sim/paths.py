@@ -46,7 +46,7 @@ def resolve_scenario(text: str | Path) -> Path:
     Raises ``ScenarioError`` listing the shipped scenarios when a bare name is neither.
     """
     path = Path(text)
-    if path.exists() or path.parent != Path("."):
+    if path.exists() or path.parent != Path(".") or str(text) == "-":  # "-" (stdin): the loader refuses it
         return path  # a path with folders is a file or an error reading it
     shipped = shipped_scenarios()
     name = path.stem if path.suffix in SCENARIO_SUFFIXES else path.name

@@ -17,7 +17,7 @@ import numpy as np
 from sim.executors import run_tasks
 from sim.loading import load_scenario
 from sim.outputs import write_csv, write_json
-from sim.plots import save_figure
+from sim.plots import save_figure, try_plots
 from sim.scenario import Scenario
 from sim.sweep import run_point
 from sim.units import format_duration, parse_duration_s
@@ -136,9 +136,9 @@ def write_phase(folder: Path, spec: PhaseSpec, seeds: list[int], cells: list[Cel
             "mean_recovery_s": [_mean([r for r in c.recovery_s if r is not None]) for c in cells],
         },
     )
-    _plot(folder / "phase.png", spec, cells)
     document = {"trigger": spec.kind, "target": spec.target, "at_s": spec.at_s, "seeds": seeds, "cells": rows}
     write_json(folder / "phase.json", document)
+    try_plots("phase", lambda: _plot(folder / "phase.png", spec, cells))  # last: a failure costs no data
     return document
 
 

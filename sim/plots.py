@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,7 +17,9 @@ from matplotlib.figure import Figure
 from sim.outputs import atomic_path
 from sim.scenario import Scenario
 
-__all__ = ["PLOT_FILES", "plot_run", "save_figure"]
+matplotlib.rcParams["text.parse_math"] = False  # names are text: a '$' in a variant name broke mathtext
+
+__all__ = ["PLOT_FILES", "plot_run", "save_figure", "try_plots"]
 
 PLOT_FILES = ("load.png", "errors.png", "latency.png", "queue.png")
 
@@ -112,6 +115,21 @@ def _shade(ax: Axes, scenario: Scenario) -> None:
         )
     if scenario.warmup > 0:
         ax.axvspan(0, scenario.warmup / 60.0, color="yellow", alpha=0.1)
+
+
+def try_plots(what: str, draw: Callable[[], object]) -> bool:
+    """Call ``draw`` (after the data files are written): a failure is one warning line on stderr, the
+    data files stay complete, and no half-written PNG is left (``save_figure`` is atomic)."""
+    try:
+        draw()
+    except Exception as exc:  # any plotting failure: results matter more than pictures
+        plt.close("all")
+        print(
+            f"orchsim: warning: {what} plots not written ({type(exc).__name__}: {exc}); data files are complete",
+            file=sys.stderr,
+        )
+        return False
+    return True
 
 
 def save_figure(fig: Figure, path: Path) -> Path:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sim.clock import Clock, format_offset
+from sim.out_folder import read_run
 from sim.outputs import write_atomic
 from sim.tables import moment, summary_clock, summary_rows, timeline_rows
 
@@ -64,6 +65,7 @@ class FolderData:
     calibration: dict[str, Any] | None = None
     series: dict[str, list[str]] = field(default_factory=dict)
     images: list[Path] = field(default_factory=list)
+    left_out: list[str] = field(default_factory=list)  # plots run.json does not list: another run's
 
 
 def read_folder(folder: Path) -> FolderData:
@@ -83,6 +85,10 @@ def read_folder(folder: Path) -> FolderData:
         )
     data.series = _read_csv(folder / "timeseries.csv")
     pngs = sorted(folder.glob("*.png"))
+    run = read_run(folder)
+    if run is not None and isinstance(run.get("files"), list):
+        data.left_out = [p.name for p in pngs if p.name not in run["files"]]
+        pngs = [p for p in pngs if p.name in run["files"]]
     data.images = sorted(pngs, key=lambda p: (p.name not in _FIRST_PLOTS, _rank(p.name), p.name))
     return data
 
@@ -114,12 +120,13 @@ def _read_csv(path: Path) -> dict[str, list[str]]:
     return {name: [row.get(name) or "" for row in rows] for name in (rows[0] if rows else {})}
 
 
-def write_report(folder: Path, tz: str | None = None) -> Path:
-    """Write ``folder/report.html`` atomically and return its path; times in zone ``tz`` (default the run's)."""
+def write_report(folder: Path, tz: str | None = None) -> tuple[Path, list[str]]:
+    """Write ``folder/report.html`` atomically; its path, and the plots left out as another run's; times
+    in zone ``tz`` (default the run's)."""
     data = read_folder(folder)
     path = folder / REPORT_FILE
     write_atomic(path, render(data, tz))
-    return path
+    return path, data.left_out
 
 
 def render(data: FolderData, tz: str | None = None) -> str:

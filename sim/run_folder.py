@@ -10,8 +10,9 @@ from sim.engine import Simulation
 from sim.metrics import summarize, timeseries
 from sim.monitoring import monitoring_columns
 from sim.outputs import write_csv, write_json, write_resolved
-from sim.plots import plot_run
+from sim.plots import plot_run, try_plots
 from sim.scenario import Scenario
+from sim.testhook import hold
 
 __all__ = ["simulate_into", "write_outputs"]
 
@@ -31,10 +32,11 @@ def simulate_into(
 def write_outputs(
     folder: Path, scenario: Scenario, seed: int, summary: dict[str, Any], series: dict[str, Any], plots: bool
 ) -> None:
-    """The contract's run folder: summary.json, timeseries.csv, scenario.resolved.yaml, plots."""
+    """The contract's run folder: scenario.resolved.yaml, timeseries.csv, summary.json, then the plots."""
     folder.mkdir(parents=True, exist_ok=True)
     write_resolved(folder / "scenario.resolved.yaml", scenario, seed)
     write_csv(folder / "timeseries.csv", {"time": scenario.clock().iso_column(series["start_s"]), **series})
-    if plots:
-        plot_run(folder, scenario, series)
+    hold("run files being written")
     write_json(folder / "summary.json", summary)
+    if plots:  # last: a plot that fails costs no data
+        try_plots("run", lambda: plot_run(folder, scenario, series))

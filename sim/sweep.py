@@ -20,6 +20,7 @@ from sim.loading import ScenarioError, load_scenario
 from sim.metrics import summarize
 from sim.outputs import write_json
 from sim.scenario import Scenario
+from sim.testhook import hold
 from sim.yamlio import flow_yaml, load_yaml
 
 __all__ = ["Grid", "SweepRun", "parse_grid", "point_scenarios", "run_point", "run_sweep"]
@@ -168,6 +169,7 @@ def run_sweep(
             record = {"point": points[point_index], "seed": seed, "summary": summary}
             write_json(folder / "points" / f"{task_key(points[point_index], seed)}.json", record)
             state.done += 1
+            hold("sweep result saved")
         if progress is not None:
             progress(state)
     return state

@@ -14,7 +14,7 @@ import numpy as np
 from rich.table import Table
 
 from sim.outputs import atomic_path, write_csv
-from sim.plots import save_figure
+from sim.plots import save_figure, try_plots
 from sim.stats import mean_ci
 from sim.sweep import Grid, figures
 
@@ -51,8 +51,10 @@ def write_sweep(folder: Path, grid: Grid, records: list[dict[str, Any]], plots: 
         written.append("sweep.parquet")
     summary = aggregate(grid, records)
     write_csv(folder / "sweep_aggregate.csv", _aggregate_columns(grid, summary, metrics))
-    if plots and records:
-        written += _plots(folder, grid, summary)
+    if plots and records:  # last: a plot that fails costs no data
+        drawn: list[str] = []
+        if try_plots("sweep", lambda: drawn.extend(_plots(folder, grid, summary))):
+            written += drawn
     return written
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -47,3 +49,36 @@ def orchsim(*args: str, cwd: Path | None = None, timeout_s: float = 600) -> subp
     """Run the CLI as a user would (``python -m sim``), capturing its output."""
     command = [sys.executable, "-m", "sim", *args]
     return subprocess.run(command, capture_output=True, text=True, cwd=cwd, timeout=timeout_s, check=False)
+
+
+TINY_YAML = "name: ok\nduration: 200\ndrain: 0\nwindow: 50\nworkload: {rate: 1}\nclusters: [{name: c, servers: 1}]\n"
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> Path:
+    """A scenario file that simulates in a blink: 200 s at 1 request/s on one server."""
+    path = tmp_path / "s.yaml"
+    path.write_text(TINY_YAML)
+    return path
+
+
+def interrupt_on_hold(
+    command: list[str], gate: Path, sig: int, cwd: Path | None = None, timeout_s: float = 120
+) -> tuple[int, str, str]:
+    """Start ``command`` with ``ORCHSIM_TEST_HOLD=gate``, send ``sig`` once it holds there (so it cannot
+    have finished), and return (exit code, where it held, stderr). The process is always stopped."""
+    env = {**os.environ, "ORCHSIM_TEST_HOLD": str(gate)}
+    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while not gate.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        held = gate.read_text() if gate.exists() else f"never held (exit {process.poll()})"
+        process.send_signal(sig)
+        _, err = process.communicate(timeout=timeout_s)
+    finally:
+        gate.unlink(missing_ok=True)
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    return process.returncode, held, err

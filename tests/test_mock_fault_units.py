@@ -11,11 +11,13 @@ import pytest
 
 from loadtest.attempt import _request
 from loadtest.errors import error_status
+from loadtest.mock import backend
 from loadtest.mock.injection import FaultError, Injection, parse_injection, planned_injections
 from loadtest.mock.process import new_loop
 from loadtest.mock.router import Capacity
 from loadtest.mock.server import CrashError, MockServer, SlotStart
 from loadtest.target import Target
+from sim.engine import Simulation
 from sim.engine.faults import target_indices
 from sim.engine.kernel import Kernel
 from sim.engine.router import Router
@@ -30,14 +32,44 @@ def test_capacity_follows_the_simulators_rounding(factors: list[float]) -> None:
     mock = Capacity(10)
     sim = Router(Kernel(), RouterSpec(instances=2, concurrency=5), [], (), Draws(stream(1, "x")), lambda a, c: None)
     for factor in factors:
-        mock.multiply(factor)
-        sim.scale_capacity(factor)
+        mock.set(factor, active=True)
+        sim.saturate(factor, active=True)
         assert mock.limit == sim.capacity
-    for factor in reversed(factors):
-        mock.multiply(1 / factor)
-        sim.scale_capacity(1 / factor)
+    for factor in factors:  # ended in the order they started: not the reverse
+        mock.set(factor, active=False)
+        sim.saturate(factor, active=False)
         assert mock.limit == sim.capacity
-    assert mock.limit == 10
+    assert mock.limit == 10 and mock.scale == 1.0 and sim.capacity_scale == 1.0
+
+
+def test_nothing_of_a_mock_fault_outlives_it() -> None:
+    server = MockServer(0, parse_scenario(scenario(), "s.yaml").clusters[0], 1, 0)
+    slow_a, slow_b = Injection("slowdown", "a", 0, 1.1), Injection("slowdown", "a", 0, 1.3)
+    errors, cut = Injection("error_rate", "a", 0, 0.5), Injection("partition", "a", 0)
+    for fault in (slow_a, slow_b, errors, cut, cut):
+        backend._start(server, fault)
+    backend._lift(server, slow_a)  # the first ends while the second holds: still slowed by it alone
+    backend._lift(server, cut)
+    assert server.slow_factor == pytest.approx(1.3) and server.partitioned and server.error_fraction == 0.5
+    for fault in (slow_b, errors, cut):
+        backend._lift(server, fault)
+    assert (server.slow_factor, server.error_fraction, server.partitioned) == (1.0, 0.0, False)
+
+
+def test_nothing_of_a_simulated_fault_outlives_it() -> None:
+    faults = [
+        {"kind": "slowdown", "target": "a", "at": 10, "until": 30, "factor": 1.3},
+        {"kind": "slowdown", "target": "a", "at": 20, "until": 40, "factor": 7.0},  # ends last, started last
+        {"kind": "router_saturation", "target": "router", "at": 10, "until": 30, "factor": 0.3},
+        {"kind": "router_saturation", "target": "router", "at": 20, "until": 40, "factor": 0.9},
+    ]
+    simulation = Simulation(
+        parse_scenario(scenario(faults=faults, router={"concurrency": 10}, duration=60), "s.yaml"), 1
+    )
+    simulation.run()
+    servers = [server for cluster in simulation.clusters for server in cluster.servers]
+    assert all(s.slow_factor == 1.0 and not s.slowdowns for s in servers)  # 1.3 x 7 / 1.3 / 7 != 1.0
+    assert simulation.router.capacity_scale == 1.0 and simulation.router.capacity == 10  # 0.3 x 0.9 / 0.3 / 0.9 too
 
 
 def test_the_load_generator_names_the_class_and_reads_error_frames() -> None:
@@ -58,6 +90,8 @@ def test_the_load_generator_names_the_class_and_reads_error_frames() -> None:
         ({"kind": "error_rate", "value": 1.5}, "value"),
         ({"kind": "healthcheck_flap", "value": "half"}, "value"),
         ({"kind": "slowdown", "value": 0}, "value"),
+        ({"kind": "slowdown", "value": 1e300}, "value"),  # it left the server poisoned
+        ({"kind": "crash", "duration_s": 1e300}, "duration_s"),
         ({"kind": "slowdown", "duration_s": -1}, "duration_s"),
         ({"kind": "router_saturation", "value": 1.0}, "value"),
         ({"kind": "drain", "duration_s": 1}, "duration_s"),

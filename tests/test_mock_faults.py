@@ -26,7 +26,7 @@ import yaml
 
 from sim.engine.faults import target_indices
 from sim.loading import parse_scenario
-from tests.test_mock_service import MESSAGE, SCENARIO, free_port_block, post, serving, stop
+from tests.test_mock_service import JSON, MESSAGE, SCENARIO, free_port_block, post, serving, stop
 
 SLOW = {"kind": "deterministic", "mean": "10s"}  # 1 s real at time scale 10: held while a fault strikes
 
@@ -331,7 +331,7 @@ def post_as(url: str, klass: str | None, service_u: float | None = None) -> tupl
 
 
 def _post_clock(url: str, data: bytes = b"{}") -> dict[str, Any]:
-    request = urllib.request.Request(f"{url}/admin/clock", data=data, method="POST")
+    request = urllib.request.Request(f"{url}/admin/clock", data=data, method="POST", headers=JSON)
     try:
         with urllib.request.urlopen(request, timeout=5) as response:
             answer: dict[str, Any] = json.load(response)
@@ -349,9 +349,13 @@ def test_admin_clock_puts_the_health_probes_on_the_load_generators_time_axis(tmp
     checks = {"interval": 10, "timeout": 5, "unhealthy_threshold": 1}  # a probe may take 0.5 s real
     checked = scenario(router={"strategy": "round_robin", "health_check": checks})
     with serving(tmp_path, checked, "--time-scale", "10") as url:
-        for bad in (b'{"epoch_monotonic_s": "soon"}', b'{"epoch_monotonic_s": NaN}', b"{not json"):
+        bodies = {
+            b'{"epoch_monotonic_s": "soon"}': "epoch_monotonic_s",
+            b'{"epoch_monotonic_s": NaN}': "epoch_monotonic_s",
+        }
+        for bad, part in {**bodies, b"{not json": "body"}.items():
             refused = _post_clock(url, bad)
-            assert refused["status"] == 400 and refused["error"]["param"] == "epoch_monotonic_s", refused
+            assert refused["status"] == 400 and refused["error"]["param"] == part, refused
         _post_clock(url)  # a known phase: probes due 1, 2, ... s from here
         time.sleep(0.75)  # without a restart below, the next probe would come 0.25 s after it
         started = time.monotonic()

@@ -142,6 +142,7 @@ def post(
             return exc.code, json.load(exc), dict(exc.headers)
 
 
+JSON = {"Content-Type": "application/json"}  # admin endpoints take JSON only
 MESSAGE = {"model": "mock-model", "messages": [{"role": "user", "content": "hello there"}], "max_tokens": 5}
 
 
@@ -195,7 +196,9 @@ def test_full_waiting_rooms_answer_503_with_retry_after(service: str) -> None:
     """2 servers x (2 slots + 1 waiting): 6 at once are held, more are refused. A 10x slowdown
     (1 s real per request) keeps the first six held while the burst arrives, even on a slow machine."""
     fault = {"cluster": "a", "server": None, "kind": "slowdown", "value": 10.0, "duration_s": 5.0}
-    request = urllib.request.Request(f"{service}/admin/faults", data=json.dumps(fault).encode(), method="POST")
+    request = urllib.request.Request(
+        f"{service}/admin/faults", data=json.dumps(fault).encode(), method="POST", headers=JSON
+    )
     urllib.request.urlopen(request, timeout=5).close()
 
     async def burst() -> list[tuple[int, str | None]]:
@@ -214,7 +217,8 @@ def test_full_waiting_rooms_answer_503_with_retry_after(service: str) -> None:
     assert sum(code == 503 for code, _ in results) == 6
     lift = {**fault, "value": 1.0, "duration_s": 0}  # back to normal speed for the tests after this one
     urllib.request.urlopen(
-        urllib.request.Request(f"{service}/admin/faults", data=json.dumps(lift).encode(), method="POST"), timeout=5
+        urllib.request.Request(f"{service}/admin/faults", data=json.dumps(lift).encode(), method="POST", headers=JSON),
+        timeout=5,
     ).close()
 
 
@@ -260,7 +264,10 @@ def test_official_openai_client_works_unchanged(service: str) -> None:
             client.chat.completions.create(model="gpt-nope", messages=[{"role": "user", "content": "hi"}])
         fault = {"cluster": "a", "server": None, "kind": "unavailable", "duration_s": 0.5}
         urllib.request.urlopen(
-            urllib.request.Request(f"{service}/admin/faults", data=json.dumps(fault).encode(), method="POST"), timeout=5
+            urllib.request.Request(
+                f"{service}/admin/faults", data=json.dumps(fault).encode(), method="POST", headers=JSON
+            ),
+            timeout=5,
         ).close()
         with pytest.raises(openai.InternalServerError) as info:
             client.chat.completions.create(model="mock-model", messages=[{"role": "user", "content": "hi"}])
@@ -299,7 +306,7 @@ def test_runtime_fault_injection_and_its_end(service: str) -> None:
     assert status == 500 and body["error"]["message"] == "injected error"
     time.sleep(1.2)
     assert post(service, MESSAGE)[0] == 200
-    bad = urllib.request.Request(f"{service}/admin/faults", data=b'{"cluster": "nowhere"}', method="POST")
+    bad = urllib.request.Request(f"{service}/admin/faults", data=b'{"cluster": "nowhere"}', method="POST", headers=JSON)
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(bad, timeout=5)
     info.value.close()

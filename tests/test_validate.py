@@ -14,7 +14,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ from loadtest.verdict import Row, parse_tolerances, with_noise
 from sim.loading import load_scenario
 from sim.paths import scenarios_dir
 from sim.workload import generate_trace
-from tests.conftest import orchsim
+from tests.conftest import interrupt_on_hold, orchsim
 from tests.test_mock_service import free_port_block, serving
 
 LIMIT_S = 150  # hard bound of one validate run (the runs themselves take 40-60 s)
@@ -224,14 +223,10 @@ def test_interrupt_stops_every_process(tmp_path: Path, sig: signal.Signals) -> N
     out = tmp_path / "out"
     port = free_port_block(3)
     command = [sys.executable, "-m", "sim", "validate", "--port", str(port), "--out", str(out), "--no-plots"]
-    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as process:
-        deadline = time.monotonic() + 60
-        while not (out / "locust.log").exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        time.sleep(2.0)  # locust is sending
-        process.send_signal(sig)
-        _, err = process.communicate(timeout=60)
-    assert process.returncode == 130, err
+    # validate holds once locust runs: the signal lands mid-run, never after the end
+    code, held, err = interrupt_on_hold(command, tmp_path / "hold", sig, timeout_s=60)
+    assert held == "locust started"
+    assert code == 128 + sig, err  # 130 after Ctrl-C, 143 after SIGTERM
     assert not leftovers(str(out))
 
 

@@ -19,9 +19,10 @@ from prometheus_client import generate_latest
 
 from loadtest.mock.classes import ClassTable
 from loadtest.mock.conventions import install
+from loadtest.mock.guard import guard, json_body
 from loadtest.mock.injection import BACKEND_KINDS, FaultError, Injection, parse_injection, planned_injections
 from loadtest.mock.metrics import Metrics, served_model
-from loadtest.mock.openai_api import MAX_BODY_BYTES, error_response
+from loadtest.mock.openai_api import MAX_BODY_BYTES, RequestError, error_response
 from loadtest.mock.process import run_on_loopback, server_parser
 from loadtest.mock.server import MockServer
 from loadtest.mock.serving import server_app
@@ -46,7 +47,7 @@ def build_app(
 ) -> web.Application:
     """The aiohttp application of one cluster's backend process (its servers start with it, on
     ports outside ``reserved_ports``)."""
-    app = install(web.Application(client_max_size=max_body_bytes))
+    app = install(web.Application(client_max_size=max_body_bytes, middlewares=[guard]))
     spec = scenario.clusters[cluster_index]
     servers = [MockServer(i, spec, seed, cluster_index) for i in range(spec.servers)]
     metrics = Metrics(served_model(spec))
@@ -92,15 +93,17 @@ def build_app(
 
     async def admin_faults(request: web.Request) -> web.Response:
         try:
-            fault = parse_injection(await request.json())
+            fault = parse_injection(await json_body(request))
             if fault.kind not in BACKEND_KINDS:
                 raise FaultError(f"kind {fault.kind} acts on the router: send it to the router", "kind")
             if fault.server is not None and fault.server >= len(servers):
                 raise FaultError(
                     f"server must be below {len(servers)} in cluster {spec.name} (got {fault.server})", "server"
                 )
-        except ValueError as exc:  # FaultError, and JSON that does not parse
-            return error_response(400, f"bad fault: {exc}", getattr(exc, "field", None))
+        except RequestError as exc:  # a body that is not JSON, too large or too deep
+            return error_response(exc.status, f"bad fault: {exc.message}", exc.param)
+        except FaultError as exc:
+            return error_response(400, f"bad fault: {exc}", exc.field)
         asyncio.get_running_loop().call_later(fault.delay_s(), apply_fault, servers, fault)
         return web.json_response({"applied": fault.payload()})
 
@@ -120,7 +123,8 @@ def build_app(
 
 def apply_fault(servers: list[MockServer], fault: Injection) -> None:
     """Start ``fault`` now; lift it after its duration (0: it stays). Crashes and healthcheck_flap
-    faults compose as in the simulator; the other kinds set the server's state and reset it."""
+    faults compose as in the simulator, and so do the others: each is one entry in the server's list of
+    faults in force, removed when it ends (the state is recomputed from those left)."""
     targets = servers if fault.server is None else [servers[fault.server]]
     for server in targets:
         _start(server, fault)
@@ -142,13 +146,13 @@ def _start(server: MockServer, fault: Injection) -> None:
     elif kind == "healthcheck_flap":
         server.flap_fractions.append(value)
     elif kind == "slowdown":
-        server.slow_factor = value
+        server.slowdowns.append(value)
     elif kind == "error_rate":
-        server.error_fraction = value
+        server.error_fractions.append(value)
     elif kind == "partition":
-        server.partitioned = True
+        server.partitions += 1
     else:
-        server.unavailable = True
+        server.unavailables += 1
 
 
 def _lift(server: MockServer, fault: Injection) -> None:
@@ -158,13 +162,13 @@ def _lift(server: MockServer, fault: Injection) -> None:
     elif kind == "healthcheck_flap":
         server.flap_fractions.remove(fault.value)
     elif kind == "slowdown":
-        server.slow_factor = 1.0
+        server.slowdowns.remove(fault.value)
     elif kind == "error_rate":
-        server.error_fraction = 0.0
+        server.error_fractions.remove(fault.value)
     elif kind == "partition":
-        server.partitioned = False
+        server.partitions -= 1
     elif kind == "unavailable":
-        server.unavailable = False
+        server.unavailables -= 1
 
 
 def schedule_faults(

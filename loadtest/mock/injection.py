@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from sim.engine.faults import target_indices
+from sim.safe_input import MAX_FACTOR, MAX_TIME_S
 from sim.scenario import Scenario
 
 __all__ = [
@@ -82,8 +83,8 @@ def parse_injection(body: Any) -> Injection:
     value = _number(body, "value", 1.0)
     duration_s = _number(body, "duration_s", 0.0)
     _check_value(kind, value)
-    if duration_s < 0:
-        raise FaultError(f"duration_s must be >= 0 (got {duration_s:g})", "duration_s")
+    if not 0 <= duration_s <= MAX_TIME_S:
+        raise FaultError(f"duration_s must be in [0, {MAX_TIME_S:g}] (got {duration_s:g})", "duration_s")
     if kind == "drain" and duration_s > 0:
         raise FaultError("duration_s must be 0 for drain: a drained server stays retired", "duration_s")
     server = body.get("server")
@@ -122,8 +123,8 @@ def _check_value(kind: str, value: float) -> None:
         raise FaultError(f"value: router_saturation keeps this share of capacity, in (0, 1) (got {value:g})", "value")
     if kind in ("error_rate", "healthcheck_flap") and not 0 <= value <= 1:
         raise FaultError(f"value: {kind} is a share in [0, 1] (got {value:g})", "value")
-    if kind == "slowdown" and value <= 0:
-        raise FaultError(f"value: slowdown is a factor > 0 (got {value:g})", "value")
+    if kind == "slowdown" and not 0 < value <= MAX_FACTOR:
+        raise FaultError(f"value: slowdown is a factor in (0, {MAX_FACTOR:g}] (got {value:g})", "value")
 
 
 def planned_injections(scenario: Scenario, seed: int, time_scale: float) -> list[tuple[float, Injection]]:

@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from loadtest.errors import error_body
+from sim.safe_input import InputLimitError, check_nesting
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -24,6 +25,7 @@ __all__ = [
     "error_response",
     "new_id",
     "parse_chat_request",
+    "parse_json",
     "parse_text_request",
 ]
 
@@ -71,11 +73,23 @@ def error_frame(status: int, message: str) -> bytes:
     return b"data: " + json.dumps(error_body(status, message)).encode() + b"\n\n"
 
 
-def _object(raw: bytes) -> dict[str, Any]:
+def parse_json(raw: bytes, part: str | None = "body") -> Any:
+    """``raw`` as JSON, within the nesting limit; RequestError (400) whose message names the body
+    and whose ``param`` is ``part`` (OpenAI's API gives null for a request body that does not parse)."""
     try:
-        body = json.loads(raw)
+        value = json.loads(raw)
+        check_nesting(value, "body")
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RequestError(400, f"We could not parse the JSON body of your request: {exc}") from None
+        raise RequestError(400, f"We could not parse the JSON body of your request: {exc}", part) from None
+    except RecursionError:
+        raise RequestError(400, "body is nested too deeply", part) from None
+    except InputLimitError as exc:
+        raise RequestError(400, str(exc), part) from None
+    return value
+
+
+def _object(raw: bytes) -> dict[str, Any]:
+    body = parse_json(raw, None)
     if not isinstance(body, dict):
         raise RequestError(400, "The body of your request must be a JSON object", code="invalid_type")
     return body

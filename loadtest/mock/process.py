@@ -9,6 +9,7 @@ import resource
 
 from aiohttp import web
 
+from loadtest.mock.guard import header_timeout_s
 from loadtest.mock.openai_api import MAX_BODY_BYTES
 
 __all__ = ["quiet_gc", "raise_file_limit", "run_on_loopback", "server_parser"]
@@ -47,7 +48,16 @@ def run_on_loopback(app: web.Application, port: int) -> None:
     """Serve ``app`` on 127.0.0.1 until SIGINT/SIGTERM, with a raised file limit and a quieter GC."""
     raise_file_limit()
     quiet_gc()
-    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None, handle_signals=True, loop=new_loop())
+    web.run_app(
+        app,
+        host="127.0.0.1",
+        port=port,
+        print=None,
+        access_log=None,
+        handle_signals=True,
+        loop=new_loop(),
+        keepalive_timeout=header_timeout_s(),
+    )
 
 
 def new_loop() -> asyncio.AbstractEventLoop:

@@ -13,6 +13,7 @@ reach (refused: crashed and not yet noticed; or the connection dropped) gives 50
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import time
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from loadtest.mock.catalog import ModelCatalog
 from loadtest.mock.classes import CLASS_HEADER, ClassTable
 from loadtest.mock.conventions import REQUEST_ID, install, request_id
 from loadtest.mock.detection import HealthChecks, Outliers
+from loadtest.mock.guard import guard, json_body, read_body
 from loadtest.mock.injection import (
     ROUTER_KINDS,
     FaultError,
@@ -47,6 +49,7 @@ from loadtest.mock.openai_api import (
 from loadtest.mock.process import run_on_loopback, server_parser
 from loadtest.mock.ratelimit import RateLimit, parse_rate_limit
 from loadtest.mock.routed import routed_clusters, watch
+from loadtest.wire import admin_headers
 from sim.loading import load_scenario
 from sim.scenario import Scenario
 
@@ -55,15 +58,21 @@ __all__ = ["Capacity", "build_app", "main"]
 
 class Capacity:
     """The routing layer's slots: ``instances x concurrency`` (None: unbounded) times the factors of the
-    router_saturation faults in force, rounded down (the simulator's Router.scale_capacity)."""
+    router_saturation faults in force, rounded down (the simulator's Router.saturate)."""
 
     def __init__(self, base: int | None) -> None:
         self.base, self.limit, self.scale = base, base, 1.0
         self.in_flight = 0
+        self.saturations: list[float] = []  # factors of the router_saturation faults in force
 
-    def multiply(self, factor: float) -> None:
-        """Scale the capacity by ``factor``; slots held stay held."""
-        self.scale *= factor
+    def set(self, factor: float, active: bool) -> None:
+        """A fault keeping ``factor`` of capacity starts or ends; the capacity is recomputed from the
+        faults still in force (never divided back). Slots held stay held."""
+        if active:
+            self.saturations.append(factor)
+        else:
+            self.saturations.remove(factor)
+        self.scale = math.prod(self.saturations)
         if self.base is not None:
             self.limit = max(0, math.floor(self.base * self.scale + 1e-9))
 
@@ -72,9 +81,9 @@ class Capacity:
 
     def saturate(self, fault: Injection) -> None:
         """A router_saturation fault now, lifted after its duration (0: it stays)."""
-        self.multiply(fault.value)
+        self.set(fault.value, active=True)
         if fault.duration_s > 0:
-            asyncio.get_running_loop().call_later(fault.duration_s, self.multiply, 1.0 / fault.value)
+            asyncio.get_running_loop().call_later(fault.duration_s, self.set, fault.value, False)
 
 
 @dataclass
@@ -108,7 +117,7 @@ def build_app(
         "orchsim_router_latency_seconds", "time to the last byte", registry=registry, buckets=LATENCY_BUCKETS_S
     )
     catalog = ModelCatalog(scenario)
-    app = install(web.Application(client_max_size=max_body_bytes))
+    app = install(web.Application(client_max_size=max_body_bytes, middlewares=[guard]))
     outliers = None if spec.outlier_ejection is None else Outliers(spec.outlier_ejection, time_scale)
     tasks: list[asyncio.Task[None]] = []
 
@@ -167,11 +176,9 @@ def build_app(
     async def _complete(request: web.Request, parse: Callable[[bytes], ChatRequest]) -> web.StreamResponse:
         started = time.perf_counter()
         try:
-            body = await request.read()
+            body = await read_body(request, None)
             chat_request = parse(body)
             kind = classes.of(request.headers)
-        except web.HTTPRequestEntityTooLarge:
-            return _count(answers, error_response(413, f"body larger than {max_body_bytes} bytes"))
         except RequestError as exc:
             return _count(answers, error_response(exc.status, exc.message, exc.param, code=exc.code))
         model = chat_request.model
@@ -220,7 +227,7 @@ def build_app(
         """Inject a fault now: {"kind", "cluster", "server", "value", "duration_s", "in_flight"}; the
         router plays router_saturation itself and hands the others to the cluster's backend."""
         try:
-            fault = parse_injection(await request.json())
+            fault = parse_injection(await json_body(request))
             if fault.kind in ROUTER_KINDS:
                 asyncio.get_running_loop().call_later(fault.delay_s(), capacity.saturate, fault)
                 return web.json_response({"applied": fault.payload()})
@@ -228,22 +235,27 @@ def build_app(
             if cluster is None:
                 known = ", ".join(c.name for c in clusters)
                 raise FaultError(f"cluster must name a cluster ({known}) (got {fault.cluster!r})", "cluster")
-        except ValueError as exc:  # FaultError, and JSON that does not parse
-            return error_response(400, f"bad fault: {exc}", getattr(exc, "field", None))
-        async with app["session"].post(f"{cluster.url}/admin/faults", json=fault.payload()) as upstream:
+        except RequestError as exc:  # a body that is not JSON, too large or too deep
+            return error_response(exc.status, f"bad fault: {exc.message}", exc.param)
+        except FaultError as exc:
+            return error_response(400, f"bad fault: {exc}", exc.field)
+        url, payload = f"{cluster.url}/admin/faults", fault.payload()
+        async with app["session"].post(url, data=json.dumps(payload), headers=admin_headers()) as upstream:
             return web.Response(body=await upstream.read(), status=upstream.status, content_type="application/json")
 
     async def admin_clock(request: web.Request) -> web.Response:
         """Restart the health-probe clock now (the load generator's time zero), as the simulator's
         probes run from the start of its run."""
+        try:  # the body is checked even when there are no probes to restart
+            body = await json_body(request)
+            epoch = monotonic_instant(body if isinstance(body, dict) else {}, "epoch_monotonic_s")
+        except RequestError as exc:  # a body that is not JSON, too large or too deep
+            return error_response(exc.status, f"bad clock: {exc.message}", exc.param)
+        except FaultError as exc:
+            return error_response(400, f"bad clock: {exc}", exc.field)
         health: HealthChecks | None = app.get("health")
         if health is None:
             return web.json_response({"probes": None})
-        try:
-            body = await request.json() if request.can_read_body else {}
-            epoch = monotonic_instant(body if isinstance(body, dict) else {}, "epoch_monotonic_s")
-        except ValueError as exc:  # FaultError, or a body that is not JSON
-            return error_response(400, f"bad clock: {exc}", "epoch_monotonic_s")
         health.start(epoch)
         return web.json_response({"probes": "restarted", "interval_s": health.spec.interval / time_scale})
 

@@ -10,6 +10,7 @@ server is down while any crash holds it.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import deque
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from typing import Any, NamedTuple
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
+from loadtest.mock.guard import header_timeout_s
 from sim.rng import Draws, stream
 from sim.scenario import Cluster
 from sim.service import ServiceTimes
@@ -59,11 +61,13 @@ class MockServer:
         self.waiting: deque[asyncio.Future[float]] = deque()
         self.timers: set[asyncio.Future[None]] = set()  # service (and probe) waits of held requests
         self.serving: set[RequestHandler] = set()  # connections carrying a request now
-        self.slow_factor = 1.0
-        self.error_fraction = 0.0
+        # the faults in force, each kind a list (one entry per fault): the state is recomputed from
+        # them when one ends, so nothing outlives its fault, and overlapping faults compose
+        self.slowdowns: list[float] = []  # slowdown factors: service times x their product
+        self.error_fractions: list[float] = []  # error_rate shares: independent failures
         self.flap_fractions: list[float] = []  # healthcheck_flap faults: share of probes failed, each
-        self.partitioned = False  # partition: requests hang until it ends
-        self.unavailable = False  # answers 503 to everything (runtime fault "unavailable")
+        self.partitions = 0  # partition: requests hang until every one ends
+        self.unavailables = 0  # answers 503 to everything (runtime fault "unavailable")
         self.drained = False  # a drain retired it: the router sends it nothing new
         self.down_count = 0
         self.life = 0  # crashes so far: what a request took before a crash is not given back after it
@@ -74,6 +78,24 @@ class MockServer:
         self.port = 0
         self.on_change: Callable[[MockServer], None] = lambda server: None  # tells the router (discovery)
         self._reopening: asyncio.Task[None] | None = None
+
+    @property
+    def slow_factor(self) -> float:
+        """Service-time multiplier: the product of the slowdowns in force."""
+        return math.prod(self.slowdowns)
+
+    @property
+    def error_fraction(self) -> float:
+        """Share of requests failed: the error_rate faults in force as independent failures."""
+        return 1.0 - math.prod(1.0 - share for share in self.error_fractions)
+
+    @property
+    def partitioned(self) -> bool:
+        return self.partitions > 0
+
+    @property
+    def unavailable(self) -> bool:
+        return self.unavailables > 0
 
     @property
     def down(self) -> bool:
@@ -183,7 +205,9 @@ class MockServer:
     async def listen(self, app: web.Application, reserved: frozenset[int] = frozenset()) -> None:
         """Serve ``app`` as this server on 127.0.0.1: a free port not in ``reserved`` (the topology's
         router and backend ports, which may not be bound yet), kept across crashes."""
-        self.runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0)
+        self.runner = web.AppRunner(
+            app, handle_signals=False, access_log=None, shutdown_timeout=2.0, keepalive_timeout=header_timeout_s()
+        )
         await self.runner.setup()
         passed: list[asyncio.Server] = []  # reserved ports the system offered: held so it offers others
         try:

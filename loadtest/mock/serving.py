@@ -16,6 +16,7 @@ from aiohttp import web
 
 from loadtest.mock.classes import ClassTable, RequestKind
 from loadtest.mock.conventions import install
+from loadtest.mock.guard import guard, read_body
 from loadtest.mock.metrics import Metrics
 from loadtest.mock.openai_api import (
     ChatRequest,
@@ -40,7 +41,7 @@ def server_app(
 ) -> web.Application:
     """The application one server listens with."""
     handlers = _Handlers(server, spec, classes, metrics, time_scale, max_body_bytes)
-    app = install(web.Application(client_max_size=max_body_bytes))
+    app = install(web.Application(client_max_size=max_body_bytes, middlewares=[guard]))
     app.router.add_post("/v1/chat/completions", handlers.chat)
     app.router.add_post("/v1/completions", handlers.text)
     app.router.add_get("/health", handlers.probe)
@@ -73,11 +74,9 @@ class _Handlers:
         if self.server.down:  # a connection accepted just before the crash: it ends unanswered
             return _drop(request)
         try:
-            body = await request.read()
+            body = await read_body(request, None)
             chat_request = parse(body)
             kind = self.classes.of(request.headers)
-        except web.HTTPRequestEntityTooLarge:
-            return error_response(413, f"body larger than {self.max_body_bytes} bytes")
         except RequestError as exc:
             return error_response(exc.status, exc.message, exc.param, code=exc.code)
         self.server.serving.add(request.protocol)

@@ -106,7 +106,8 @@ class _Effect:
             self._crash()
         elif kind == "slowdown":
             for server in servers:
-                server.slow_factor *= self.fault.factor
+                server.slowdowns.append(self.fault.factor)
+                server.slow_factor = math.prod(server.slowdowns)
         elif kind == "error_rate":
             for server in servers:
                 server.error_fractions.append((self.fault.fraction, self.fault.error_latency))
@@ -116,7 +117,7 @@ class _Effect:
         elif kind == "partition":
             servers[0].cluster.partitioned += 1
         else:
-            self.router.scale_capacity(self.fault.factor)
+            self.router.saturate(self.fault.factor, active=True)
 
     def lift(self) -> None:
         kind, servers = self.fault.kind, self.servers
@@ -126,9 +127,10 @@ class _Effect:
                 if server.up:
                     self.healthy.add(1, self.kernel.now)
             _refresh(servers)
-        elif kind == "slowdown":
+        elif kind == "slowdown":  # recomputed from the slowdowns still in force, not divided back
             for server in servers:
-                server.slow_factor /= self.fault.factor
+                server.slowdowns.remove(self.fault.factor)
+                server.slow_factor = math.prod(server.slowdowns)
         elif kind == "error_rate":
             for server in servers:
                 server.error_fractions.remove((self.fault.fraction, self.fault.error_latency))
@@ -138,7 +140,7 @@ class _Effect:
         elif kind == "partition":
             servers[0].cluster.partitioned -= 1
         else:
-            self.router.scale_capacity(1.0 / self.fault.factor)
+            self.router.saturate(self.fault.factor, active=False)
 
     def _crash(self) -> None:
         lost: list[Attempt] = []

@@ -30,6 +30,7 @@ class Router:
         self.base_capacity = None if spec.concurrency is None else spec.instances * spec.concurrency
         self.capacity = self.base_capacity
         self.capacity_scale = 1.0
+        self.saturations: list[float] = []  # factors of the router_saturation faults in force
         self.overhead_s = spec.overhead
         self.choice = CLUSTER_CHOICES[spec.cluster_strategy]
         self.spill = spec.spill_threshold
@@ -40,9 +41,15 @@ class Router:
         self.in_flight = 0
         self._finish = finish
 
-    def scale_capacity(self, factor: float) -> None:
-        """Multiply the routing layer's capacity (router_saturation faults); slots held stay held."""
-        self.capacity_scale *= factor
+    def saturate(self, factor: float, active: bool) -> None:
+        """A router_saturation fault keeping ``factor`` of capacity starts (``active``) or ends; the
+        capacity is recomputed from the faults still in force (never divided back: nothing of a fault
+        outlives it, however large or small its factor). Slots held stay held."""
+        if active:
+            self.saturations.append(factor)
+        else:
+            self.saturations.remove(factor)
+        self.capacity_scale = math.prod(self.saturations)
         if self.base_capacity is not None:
             self.capacity = max(0, math.floor(self.base_capacity * self.capacity_scale + 1e-9))
 

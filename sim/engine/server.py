@@ -55,6 +55,7 @@ class Server:
         "service",
         "slots",
         "slow_factor",
+        "slowdowns",
         "tokens_in_flight",
         "work_in_flight",
     )
@@ -89,7 +90,8 @@ class Server:
         self.factors = cluster.spec.service.factors(slots)  # service-time factor by concurrency, or None
         self.fault_draws = fault_draws
         self.down_count = 0
-        self.slow_factor = 1.0
+        self.slow_factor = 1.0  # the product of ``slowdowns``, recomputed whenever one starts or ends
+        self.slowdowns: list[float] = []  # factors of the slowdown faults in force
         self.error_fractions: list[tuple[float, float]] = []  # (fraction, error latency s)
         self.flap_fractions: list[float] = []  # healthcheck_flap faults: share of probes dropped
         self.probed_healthy = True  # the router's view from active health checks

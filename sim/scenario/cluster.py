@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from sim.safe_input import MAX_COUNT, MAX_FACTOR, MAX_SERVERS, MAX_SLOTS
 from sim.scenario.base import Duration, PositiveDuration, ScenarioModel
 from sim.scenario.gpu_profiles import GPU_NAMES, GPU_PROFILES
 from sim.strategies import STRATEGIES
@@ -17,7 +18,7 @@ __all__ = ["Autoscale", "Cluster", "Codel", "PrefixCache", "ServiceModel"]
 class PrefixCache(ScenarioModel):
     """Each server remembers the prompt prefixes of its most recent sessions (LRU)."""
 
-    sessions: int = Field(gt=0, description="sessions whose prefix a server keeps")
+    sessions: int = Field(gt=0, le=MAX_COUNT, description="sessions whose prefix a server keeps")
     hit_share: float = Field(default=0.8, ge=0, le=1, description="share of a prompt found cached on a hit")
 
 
@@ -39,9 +40,11 @@ class ServiceModel(ScenarioModel):
     prefill_overhead: Duration = Field(default=0.0, description="llm: fixed prefill time per request")
     prefill_per_token: Duration = Field(default=0.0, description="llm: prefill time per uncached prompt token")
     itl: PositiveDuration = Field(default=0.02, description="llm: inter-token latency with a batch of one")
-    load_factor: float = Field(default=1.0, ge=1, description="llm: itl multiplier at a full batch (linear)")
+    load_factor: float = Field(
+        default=1.0, ge=1, le=MAX_FACTOR, description="llm: itl multiplier at a full batch (linear)"
+    )
     kv_cache_tokens: int | None = Field(
-        default=None, gt=0, description="llm: KV-cache size per server; null = unlimited"
+        default=None, gt=0, le=MAX_COUNT * MAX_SLOTS, description="llm: KV-cache size per server; null = unlimited"
     )
     preemption: Literal["none", "recompute", "swap", "fail"] = Field(
         default="none",
@@ -163,7 +166,7 @@ class Autoscale(ScenarioModel):
     target_utilization: float = Field(default=0.7, gt=0, le=1)
     interval: PositiveDuration = Field(default=60.0, description="how often the autoscaler decides")
     cold_start: PositiveDuration = Field(default=120.0, description="time until a new server takes traffic")
-    max_servers: int = Field(gt=0, description="the most servers the cluster may have")
+    max_servers: int = Field(gt=0, le=MAX_SERVERS, description="the most servers the cluster may have")
     scale_down_window: PositiveDuration = Field(
         default=300.0, description="scale down only to the largest recommendation made in this window"
     )
@@ -173,10 +176,13 @@ class Cluster(ScenarioModel):
     """A group of identical servers serving a set of models."""
 
     name: str = Field(min_length=1)
-    servers: int = Field(gt=0)
-    slots: int = Field(default=1, gt=0, description="concurrent requests one server serves")
+    servers: int = Field(gt=0, le=MAX_SERVERS)
+    slots: int = Field(default=1, gt=0, le=MAX_SLOTS, description="concurrent requests one server serves")
     queue_limit: int | None = Field(
-        default=None, ge=0, description="waiting room per server; full -> 503, or evict a lower-priority request"
+        default=None,
+        ge=0,
+        le=MAX_COUNT,
+        description="waiting room per server; full -> 503, or evict a lower-priority request",
     )
     codel: Codel | None = Field(default=None, description="CoDel shedding of each server's waiting room")
     autoscale: Autoscale | None = Field(default=None, description="grow from servers up to max_servers")

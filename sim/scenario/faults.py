@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from sim.safe_input import MAX_FACTOR
 from sim.scenario.base import Duration, PositiveDuration, ScenarioModel
 
 __all__ = ["Fault"]
@@ -26,7 +27,7 @@ class Fault(ScenarioModel):
         description="share of servers (crash, slowdown, drain), of requests (error_rate), of probes (healthcheck_flap)",
     )
     factor: float = Field(
-        default=1.0, gt=0, description="slowdown: service-time multiplier; router_saturation: capacity"
+        default=1.0, gt=0, le=MAX_FACTOR, description="slowdown: service-time multiplier; router_saturation: capacity"
     )
     error_latency: Duration = Field(default=0.01, description="error_rate: time to answer 500")
     in_flight: Literal["fail", "lost"] = Field(

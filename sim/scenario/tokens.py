@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, model_validator
 
 from sim.datafiles import read_histogram, read_trace, resolve
+from sim.safe_input import MAX_FACTOR, MAX_TOKENS
 from sim.scenario.base import Duration, PositiveDuration, ScenarioModel
 
 __all__ = ["Migration", "TokenCount", "TokenCountField", "TraceReplay"]
@@ -21,12 +22,16 @@ class TokenCount(ScenarioModel):
     empirical histogram."""
 
     kind: Literal["constant", "uniform", "lognormal", "pareto", "empirical"] = "constant"
-    value: int | None = Field(default=None, gt=0, description="constant: the count")
-    mean: float | None = Field(default=None, gt=0, description="lognormal: mean count")
+    value: int | None = Field(default=None, gt=0, le=MAX_TOKENS, description="constant: the count")
+    mean: float | None = Field(default=None, gt=0, le=MAX_TOKENS, description="lognormal: mean count")
     cv: float = Field(default=1.0, gt=0, description="lognormal: coefficient of variation")
     alpha: float | None = Field(default=None, gt=0, description="pareto: tail index (smaller = heavier)")
-    min: int | None = Field(default=None, gt=0, description="pareto: smallest count (scale); uniform: smallest")
-    max: int | None = Field(default=None, gt=0, description="cap on every draw (e.g. the context length)")
+    min: int | None = Field(
+        default=None, gt=0, le=MAX_TOKENS, description="pareto: smallest count (scale); uniform: smallest"
+    )
+    max: int | None = Field(
+        default=None, gt=0, le=MAX_TOKENS, description="cap on every draw (e.g. the context length)"
+    )
     file: str | None = Field(default=None, description="empirical: CSV of tokens,weight rows (a histogram)")
 
     @model_validator(mode="after")
@@ -70,7 +75,9 @@ class TraceReplay(ScenarioModel):
     ``time_s,class,prompt_tokens,output_tokens[,session]`` (``class`` may name a model instead)."""
 
     file: str = Field(description="CSV path, relative to the scenario file")
-    time_scale: float = Field(default=1.0, gt=0, description="recorded times are divided by this (2 = twice as fast)")
+    time_scale: float = Field(
+        default=1.0, gt=0, le=MAX_FACTOR, description="recorded times are divided by this (2 = twice as fast)"
+    )
 
     @field_validator("file")
     @classmethod

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from sim.safe_input import MAX_COUNT, MAX_FACTOR, MAX_RATE_RPS
 from sim.scenario.base import Duration, PositiveDuration, ScenarioModel
 from sim.scenario.tokens import Migration, TokenCount, TokenCountField, TraceReplay
 
@@ -20,8 +21,10 @@ class ProfilePoint(ScenarioModel):
     """
 
     at: Duration
-    rate: float | None = Field(default=None, ge=0, description="arrivals per second at this time")
-    factor: float | None = Field(default=None, ge=0, description="multiple of workload.rate at this time")
+    rate: float | None = Field(default=None, ge=0, le=MAX_RATE_RPS, description="arrivals per second at this time")
+    factor: float | None = Field(
+        default=None, ge=0, le=MAX_FACTOR, description="multiple of workload.rate at this time"
+    )
 
     @model_validator(mode="after")
     def _one_of(self) -> ProfilePoint:
@@ -40,7 +43,7 @@ class RequestClass(ScenarioModel):
     name: str
     weight: float = Field(default=1.0, gt=0)
     model: str | None = Field(default=None, description="model it asks for; null = any cluster")
-    work: float = Field(default=1.0, gt=0, description="service-time multiplier")
+    work: float = Field(default=1.0, gt=0, le=MAX_FACTOR, description="service-time multiplier")
     region: str | None = Field(default=None, description="where its users are (region_spillover routing)")
     priority: int = Field(default=0, description="criticality: a full waiting room evicts lower priorities first")
     prompt_tokens: TokenCountField | None = Field(default=None, description="null = workload.prompt_tokens")
@@ -53,7 +56,7 @@ class Surge(ScenarioModel):
 
     at: Duration
     duration: PositiveDuration
-    factor: float = Field(gt=0, description="rate multiplier during the surge")
+    factor: float = Field(gt=0, le=MAX_FACTOR, description="rate multiplier during the surge")
 
     @property
     def end_s(self) -> float:
@@ -64,7 +67,7 @@ class Surge(ScenarioModel):
 class Sessions(ScenarioModel):
     """Requests belong to sessions (affinity keys) with Zipf-like popularity."""
 
-    count: int = Field(gt=0, description="number of distinct sessions")
+    count: int = Field(gt=0, le=MAX_COUNT, description="number of distinct sessions")
     skew: float = Field(default=0.0, ge=0, description="popularity exponent: 0 uniform, 1 Zipf")
 
 
@@ -72,10 +75,13 @@ class Workload(ScenarioModel):
     """Open-loop Poisson arrivals at ``rate`` (optionally shaped by a profile over time), or a closed
     loop of ``users``, each sending its next request when its previous one has ended."""
 
-    rate: float | None = Field(default=None, gt=0, description="base arrival rate, requests per second")
+    rate: float | None = Field(
+        default=None, gt=0, le=MAX_RATE_RPS, description="base arrival rate, requests per second"
+    )
     users: int | None = Field(
         default=None,
         gt=0,
+        le=MAX_COUNT,
         description="instead of rate: closed loop, this many users each sending the next request when the "
         "previous one has finally ended (success or failure, after its retries)",
     )
@@ -83,6 +89,7 @@ class Workload(ScenarioModel):
     requests_per_user: int | None = Field(
         default=None,
         gt=0,
+        le=MAX_COUNT,
         description="closed loop: each user stops after this many requests (a benchmark's num_prompts / "
         "concurrency); null = until the end of the run",
     )
