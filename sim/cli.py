@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from sim import __version__, ui
+from sim.cli_balancers import add_export
+from sim.cli_balancers import dispatch as dispatch_balancers
 from sim.cli_options import EXAMPLES, SCENARIO_HELP, HelpFormatter, add_safety_options, add_shared_options
 from sim.cost import cli_refusal
 from sim.interrupts import exit_code, signal_name, sigterm_as_interrupt
@@ -83,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("folder", metavar="DIR", help="output folder of orchsim run, compare or validate")
     _add_validate(verbs)
     _add_calibrate(verbs)
+    add_export(verbs, _add_set)
     add_shared_options(verbs)
     add_safety_options(verbs)
     return parser
@@ -385,6 +388,9 @@ def _guarded(args: argparse.Namespace) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     from sim import commands  # deferred: keeps --help fast
 
+    balanced = dispatch_balancers(args)
+    if balanced is not None:
+        return balanced
     if args.verb == "run":
         return commands.run(
             args.scenario, args.seed, args.overrides, args.out, args.plots, args.baseline, args.overwrite

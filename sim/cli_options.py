@@ -30,6 +30,7 @@ EXAMPLES = {
     "validate": "orchsim validate validate-steady --time-scale 10 --out runs/validate",
     "report": "orchsim run peak-hour-surge --out runs/peak && orchsim report runs/peak --tz America/New_York",
     "calibrate": "orchsim calibrate measured.csv --predict points.csv --out runs/cal --json",
+    "export": "orchsim export validate-crash --router haproxy --out haproxy.cfg",
 }
 
 

@@ -3,6 +3,7 @@
 from sim.strategies import (  # noqa: F401  (imported for registration)
     central_queue,
     consistent_hash_bounded,
+    first,
     join_idle_queue,
     least_connections,
     least_outstanding_tokens,

@@ -1,0 +1,273 @@
+"""What a real balancer is told from a scenario: one plan both config writers read, or refusals.
+
+Every scenario field that changes how requests are routed is either mapped here or refused with a
+line naming the field; nothing that affects routing is dropped in silence. The writers
+(``haproxy.py``, ``nginx.py``) only format a ``BalancerPlan``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sim.scenario import Scenario
+from sim.scenario.router import HealthCheck, OutlierEjection, RouterRetries
+
+__all__ = [
+    "BALANCERS",
+    "HAPROXY_STRATEGIES",
+    "NGINX_STRATEGIES",
+    "SESSION_HEADER",
+    "BalancerPlan",
+    "ServerAddress",
+    "integer_weights",
+    "millis",
+    "placeholder_addresses",
+    "plan_balancer",
+    "refusals",
+]
+
+BALANCERS = ("haproxy", "nginx")
+SESSION_HEADER = "X-Orchsim-Session"  # what consistent hashing hashes (the simulator's request.session)
+# HAProxy retry-on / nginx proxy_next_upstream spellings of the status codes router retries may name
+HAPROXY_RETRY_CODES = frozenset({404, 408, 425, 500, 501, 502, 503, 504})
+NGINX_RETRY_CODES = frozenset({403, 404, 429, 500, 502, 503, 504})
+# strategies each balancer has: scenario name -> balancer's own words (documented in README.md)
+HAPROXY_STRATEGIES = {
+    "round_robin": "roundrobin",
+    "weighted_round_robin": "roundrobin",
+    "least_connections": "leastconn",
+    "random": "random(1)",
+    "power_of_two": "random(2)",
+    "power_of_d": "random(d)",
+    "consistent_hash_bounded": "hash + hash-type consistent + hash-balance-factor",
+    "central_queue": "leastconn + maxconn (the backend queue)",
+    "first": "first + maxconn",
+}
+NGINX_STRATEGIES = {
+    "round_robin": "(default round robin)",
+    "weighted_round_robin": "weight=",
+    "least_connections": "least_conn",
+    "random": "random",
+    "power_of_two": "random two least_conn",
+}
+QUEUEING = frozenset({"central_queue", "first"})  # the balancer holds requests while every server is at maxconn
+
+
+@dataclass(frozen=True)
+class ServerAddress:
+    """Where one server of the pool listens."""
+
+    name: str
+    host: str
+    port: int
+
+
+@dataclass(frozen=True)
+class BalancerPlan:
+    """A scenario's routing, in the terms both balancers share; times are real seconds (scaled)."""
+
+    implementation: str
+    pool: str
+    strategy: str
+    params: dict[str, Any]
+    slots: int
+    servers: int
+    workers: int
+    health: HealthCheck | None
+    outliers: OutlierEjection | None
+    retries: RouterRetries | None
+    connect_timeout_s: float
+    response_timeout_s: float | None
+    interval_scale: float = 1.0  # real seconds per simulated second (1 / time scale)
+    max_body_bytes: int = 1_000_000
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def queues(self) -> bool:
+        """True when the balancer keeps requests while every server is at maxconn (HAProxy's queue)."""
+        return self.strategy in QUEUEING
+
+    def real_s(self, simulated_s: float) -> float:
+        """A scenario duration on the wall clock of a run at this plan's time scale."""
+        return simulated_s * self.interval_scale
+
+
+def refusals(scenario: Scenario, implementation: str) -> list[str]:
+    """``field: message`` for every routing field ``implementation`` cannot express (empty: all mapped)."""
+    problems = _cluster_problems(scenario)
+    if len(scenario.clusters) == 1:
+        problems += _strategy_problems(scenario, implementation)
+    problems += _router_problems(scenario, implementation)
+    problems += _fault_problems(scenario, implementation)
+    return problems
+
+
+def _cluster_problems(scenario: Scenario) -> list[str]:
+    if len(scenario.clusters) != 1:
+        return [
+            f"clusters: {len(scenario.clusters)} clusters; a generated balancer config routes one pool "
+            "(the choice between clusters, router.cluster_strategy, has no equivalent)"
+        ]
+    cluster = scenario.clusters[0]
+    problems = []
+    if cluster.autoscale is not None:
+        problems.append("clusters.0.autoscale: servers that come and go need service discovery; not mapped")
+    if cluster.codel is not None:
+        problems.append("clusters.0.codel: shedding in the servers' waiting rooms is not the balancer's")
+    return problems
+
+
+def _strategy(scenario: Scenario) -> tuple[str, dict[str, Any], str]:
+    cluster = scenario.clusters[0]
+    if cluster.strategy is not None:
+        return cluster.strategy, cluster.params or {}, "clusters.0.strategy"
+    return scenario.router.strategy, scenario.router.params, "router.strategy"
+
+
+def _strategy_problems(scenario: Scenario, implementation: str) -> list[str]:
+    name, params, where = _strategy(scenario)
+    known = HAPROXY_STRATEGIES if implementation == "haproxy" else NGINX_STRATEGIES
+    if name not in known:
+        why = {
+            "central_queue": " (open-source nginx keeps no upstream queue: max_conns answers 502)",
+            "first": " (open-source nginx keeps no upstream queue)",
+            "power_of_d": " (nginx random draws two at most; power_of_two maps)",
+            "consistent_hash_bounded": " (nginx hash ... consistent has no load bound)",
+        }.get(name, "")
+        return [f"{where}: {name} has no {implementation} equivalent{why}"]
+    problems = []
+    if implementation == "haproxy" and name == "consistent_hash_bounded" and params.get("vnodes", 64) % 16:
+        problems.append(
+            f"{where.replace('strategy', 'params')}.vnodes: HAProxy puts 16 points per weight unit "
+            f"on its ring; give a multiple of 16 (got {params['vnodes']})"
+        )
+    if name in QUEUEING and scenario.router.queue_limit is not None:
+        problems.append("router.queue_limit: HAProxy has no limit on its backend queue (timeout queue bounds it)")
+    return problems
+
+
+def _router_problems(scenario: Scenario, implementation: str) -> list[str]:
+    router = scenario.router
+    problems = []
+    if router.report_interval is not None:
+        problems.append("router.report_interval: a balancer counts its own connections; stale reports not mapped")
+    if router.concurrency is not None:
+        problems.append(
+            f"router.concurrency: {implementation} holds connections over its limit in the accept queue "
+            "instead of answering 503; not mapped"
+        )
+    if router.overhead > 0:
+        problems.append("router.overhead: a balancer adds its own delay, not a configured one")
+    if router.panic_threshold > 0:
+        problems.append(f"router.panic_threshold: {implementation} has no panic routing")
+    if router.adaptive_concurrency is not None:
+        problems.append(f"router.adaptive_concurrency: {implementation} has no adaptive concurrency limit")
+    if router.cross_region_latency > 0:
+        problems.append("router.cross_region_latency: one pool, no regions")
+    if implementation == "haproxy" and router.instances > 1:
+        problems.append("router.instances: HAProxy's threads share one balancer state; give 1")
+    problems += _outlier_problems(scenario, implementation)
+    problems += _retry_problems(router.retries, implementation)
+    return problems
+
+
+def _outlier_problems(scenario: Scenario, implementation: str) -> list[str]:
+    outliers = scenario.router.outlier_ejection
+    if outliers is None:
+        return []
+    if implementation == "nginx":
+        return [
+            "router.outlier_ejection: nginx has no ejection after consecutive 5xx answers (max_fails counts "
+            "failures in a window)"
+        ]
+    problems = []
+    if scenario.router.health_check is None:
+        problems.append(
+            "router.outlier_ejection: HAProxy brings a marked-down server back only through its "
+            "health checks; set router.health_check too"
+        )
+    if outliers.max_ejected_fraction < 1:
+        problems.append(
+            "router.outlier_ejection.max_ejected_fraction: HAProxy has no cap on servers marked "
+            f"down by observe layer7; give 1 (got {outliers.max_ejected_fraction:g})"
+        )
+    return problems
+
+
+def _retry_problems(retries: RouterRetries | None, implementation: str) -> list[str]:
+    if retries is None:
+        return []
+    allowed = HAPROXY_RETRY_CODES if implementation == "haproxy" else NGINX_RETRY_CODES
+    bad = [code for code in retries.on if code not in allowed]
+    if bad:
+        return [
+            f"router.retries.on: {implementation} cannot retry on {', '.join(map(str, bad))} "
+            f"(it can on {', '.join(map(str, sorted(allowed)))})"
+        ]
+    return []
+
+
+def _fault_problems(scenario: Scenario, implementation: str) -> list[str]:
+    problems = []
+    for i, fault in enumerate(scenario.faults):
+        if fault.kind == "router_saturation":
+            problems.append(f"faults.{i}.kind: router_saturation acts on orchsim's router, not on {implementation}")
+        elif fault.kind == "drain":
+            problems.append(
+                f"faults.{i}.kind: drain is told to orchsim's router by service discovery; {implementation} is not"
+            )
+        elif fault.kind == "crash" and scenario.router.health_check is None:
+            problems.append(
+                f"faults.{i}.kind: crash without router.health_check: orchsim's router learns of "
+                f"crashes at once from service discovery, {implementation} only from health checks"
+            )
+    return problems
+
+
+def plan_balancer(
+    scenario: Scenario, implementation: str, time_scale: float = 1.0, max_body_bytes: int = 1_000_000
+) -> BalancerPlan:
+    """The plan for ``implementation``; ValueError with every refusal when a field cannot be mapped."""
+    if implementation not in BALANCERS:
+        raise ValueError(f"--router: must be one of {', '.join(BALANCERS)} (got {implementation!r})")
+    problems = refusals(scenario, implementation)
+    if problems:
+        raise ValueError("\n".join(problems))
+    cluster = scenario.clusters[0]
+    name, params, _ = _strategy(scenario)
+    router = scenario.router
+    return BalancerPlan(
+        implementation=implementation,
+        pool=cluster.name,
+        strategy=name,
+        params=dict(params),
+        slots=cluster.slots,
+        servers=cluster.servers,
+        workers=router.instances,
+        health=router.health_check,
+        outliers=router.outlier_ejection,
+        retries=router.retries,
+        connect_timeout_s=router.connect_timeout / time_scale,
+        response_timeout_s=None if scenario.clients.timeout is None else scenario.clients.timeout / time_scale,
+        interval_scale=1.0 / time_scale,
+        max_body_bytes=max_body_bytes,
+    )
+
+
+def placeholder_addresses(plan: BalancerPlan, first_port: int = 9001) -> list[ServerAddress]:
+    """Addresses for an exported config: 127.0.0.1 and consecutive ports, to be replaced by the user's."""
+    return [ServerAddress(f"{plan.pool}-{k}", "127.0.0.1", first_port + k) for k in range(plan.servers)]
+
+
+def millis(seconds: float) -> str:
+    """A duration as both balancers read it: whole milliseconds, at least 1."""
+    return f"{max(1, round(seconds * 1000))}ms"
+
+
+def integer_weights(weights: list[float] | None, count: int, top: int) -> list[int]:
+    """Static weights as whole numbers in 1..top, in the same proportions as far as rounding allows."""
+    if weights is None:
+        return [1] * count
+    largest = max(weights)
+    return [max(1, round(top * w / largest)) for w in weights]

@@ -1,0 +1,122 @@
+"""nginx configuration (1.22 syntax) from a ``BalancerPlan``: events, http, upstream, server."""
+
+from __future__ import annotations
+
+import math
+
+from loadtest.balancers.mapping import BalancerPlan, ServerAddress, integer_weights, millis
+
+__all__ = ["nginx_config"]
+
+FOREVER_S = 3600.0
+UNAVAILABLE_BODY = '{"error": {"message": "no server to send to", "type": "server_error", "code": 503}}'
+
+
+def nginx_config(plan: BalancerPlan, servers: list[ServerAddress], listen: str, title: str, serving: bool) -> str:
+    """The whole file (paths relative to nginx's ``-p`` prefix); ``serving`` adds orchsim's ``/ready``."""
+    lines = [
+        f"# nginx configuration written by orchsim from scenario {title}",
+        "# router.instances: each worker process balances only the connections it accepted itself",
+        f"worker_processes {plan.workers};",
+        "pid nginx.pid;",
+        "error_log stderr error;",
+        "events { worker_connections 4096; }",
+        "",
+        "http {",
+        "    access_log off;",
+        "    # temporary files under the prefix (-p), so that nginx runs without root",
+        *(f"    {kind}_temp_path {kind}_temp;" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")),
+        f"    client_max_body_size {plan.max_body_bytes};",
+        "",
+        *_upstream(plan, servers),
+        "",
+        *_server(plan, listen, serving),
+        "}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _upstream(plan: BalancerPlan, servers: list[ServerAddress]) -> list[str]:
+    lines = [f"    upstream {plan.pool} {{", *_method(plan)]
+    if plan.workers > 1:
+        lines += [f"        # no zone: each of the {plan.workers} workers keeps its own counters and failure windows"]
+    weights = integer_weights(plan.params.get("weights"), plan.servers, 100)
+    passive = _passive(plan)
+    for server, weight in zip(servers, weights, strict=True):
+        weight_text = f" weight={weight}" if plan.strategy == "weighted_round_robin" else ""
+        lines.append(f"        server {server.host}:{server.port}{weight_text} {passive};")
+    lines += ["        keepalive 64;  # after the balancing method, as nginx requires", "    }"]
+    return lines
+
+
+def _method(plan: BalancerPlan) -> list[str]:
+    name = plan.strategy
+    words = {
+        "round_robin": [],
+        "weighted_round_robin": [],
+        "least_connections": ["least_conn;"],
+        "random": ["random;"],
+        "power_of_two": ["random two least_conn;"],
+    }[name]
+    return [f"        # router.strategy: {name}", *(f"        {w}" for w in words)]
+
+
+def _passive(plan: BalancerPlan) -> str:
+    """Passive health: nginx has no active probes (open source); a server fails ``max_fails`` times within
+    ``fail_timeout`` and is skipped for ``fail_timeout``."""
+    if plan.health is None:
+        return "max_fails=0"  # never marked down: orchsim's router without health checks never marks either
+    h = plan.health
+    # nginx reads fail_timeout in whole seconds: shorter windows (time-scaled runs) round up to 1 s
+    window_s = max(1, math.ceil(plan.real_s(h.interval * h.healthy_threshold) - 1e-9))
+    return f"max_fails={h.unhealthy_threshold} fail_timeout={window_s}s"
+
+
+def _server(plan: BalancerPlan, listen: str, serving: bool) -> list[str]:
+    response_s = plan.response_timeout_s if plan.response_timeout_s is not None else FOREVER_S
+    lines = [
+        "    server {",
+        f"        listen {listen};",
+        "        # router.connect_timeout, clients.timeout (nginx: between two reads from the server) -> 504",
+        f"        proxy_connect_timeout {millis(plan.connect_timeout_s)};",
+        f"        proxy_read_timeout {millis(response_s)};",
+        f"        proxy_send_timeout {millis(response_s)};",
+        *_next_upstream(plan),
+        "        # an unreachable server is 503 in orchsim's router and simulator; nginx's own word is 502",
+        "        error_page 502 =503 @unavailable;",
+        "        location @unavailable {",
+        "            default_type application/json;",
+        f"            return 503 '{UNAVAILABLE_BODY}';",
+        "        }",
+    ]
+    if serving:
+        lines += ["        location = /ready { default_type application/json; return 200 '{\"ready\": true}'; }"]
+    lines += [
+        "        location / {",
+        f"            proxy_pass http://{plan.pool};",
+        "            proxy_http_version 1.1;",
+        '            proxy_set_header Connection "";',
+        "            # streamed answers (SSE) pass through as they come",
+        "            proxy_buffering off;",
+        "        }",
+        "    }",
+    ]
+    return lines
+
+
+def _next_upstream(plan: BalancerPlan) -> list[str]:
+    if plan.retries is None:
+        return [
+            "        # router.retries: null -> no second server (nginx's default would try the next one on errors);",
+            "        # errors and timeouts still count as failures against max_fails",
+            "        proxy_next_upstream error timeout;",
+            "        proxy_next_upstream_tries 1;",
+        ]
+    words = ["error"] if 502 in plan.retries.on or 503 in plan.retries.on else []
+    words += ["timeout"] if 504 in plan.retries.on else []
+    words += [f"http_{code}" for code in plan.retries.on]
+    return [
+        f"        # router.retries: up to {plan.retries.max} more servers; POST is not idempotent, so say so",
+        f"        proxy_next_upstream {' '.join(words)} non_idempotent;",
+        f"        proxy_next_upstream_tries {plan.retries.max + 1};",
+    ]

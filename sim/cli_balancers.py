@@ -1,0 +1,37 @@
+"""The CLI of the real balancers: ``orchsim export``, and ``--router`` on serve and validate.
+
+Kept apart from ``sim/cli.py``; ``sim`` never imports ``loadtest`` at module level, only when one of
+these verbs runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+__all__ = ["ROUTERS", "add_export", "dispatch"]
+
+ROUTERS = ("builtin", "haproxy", "nginx")
+
+
+def add_export(verbs: Any, add_set: Any) -> None:
+    """The ``export`` verb (``add_set`` adds ``--set`` as every verb has it)."""
+    export = verbs.add_parser(
+        "export",
+        help="print the HAProxy or nginx config a scenario describes",
+        description="Write the balancer configuration for the scenario's routing (commented; server addresses are "
+        "placeholders). A routing field the balancer cannot express is refused (exit 2) naming the field.",
+    )
+    export.add_argument("scenario", metavar="SCENARIO")
+    export.add_argument("--router", required=True, choices=ROUTERS[1:], help="haproxy or nginx")
+    export.add_argument("--out", metavar="FILE", help="write here (atomically) instead of stdout")
+    add_set(export)
+
+
+def dispatch(args: argparse.Namespace) -> int | None:
+    """The exit code of a balancer verb, or None when ``args`` is not one (the builtin router)."""
+    if args.verb == "export":
+        from loadtest.balancers.export import export  # deferred: sim does not need loadtest to start
+
+        return export(args.scenario, args.router, args.overrides, args.out)
+    return None
