@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sim import __version__, ui
-from sim.cli_balancers import add_export
+from sim.cli_balancers import add_export, add_serve_router
 from sim.cli_balancers import dispatch as dispatch_balancers
 from sim.cli_options import EXAMPLES, SCENARIO_HELP, HelpFormatter, add_safety_options, add_shared_options
 from sim.cost import cli_refusal
@@ -131,6 +131,7 @@ def _add_serve(verbs: Any) -> None:
         help="router rate limit in real requests/s (bursts of BURST, default RPS): beyond it, 429 with "
         "retry-after (default: none)",
     )
+    add_serve_router(serve)
     _add_set(serve)
 
 

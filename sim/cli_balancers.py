@@ -7,9 +7,11 @@ these verbs runs.
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 from typing import Any
 
-__all__ = ["ROUTERS", "add_export", "dispatch"]
+__all__ = ["ROUTERS", "add_export", "add_serve_router", "dispatch"]
 
 ROUTERS = ("builtin", "haproxy", "nginx")
 
@@ -28,10 +30,29 @@ def add_export(verbs: Any, add_set: Any) -> None:
     add_set(export)
 
 
+def add_serve_router(serve: argparse.ArgumentParser) -> None:
+    """``orchsim serve --router``."""
+    serve.add_argument(
+        "--router",
+        choices=ROUTERS,
+        default="builtin",
+        help="orchsim's router (default) or a real HAProxy / nginx configured from the scenario",
+    )
+
+
 def dispatch(args: argparse.Namespace) -> int | None:
     """The exit code of a balancer verb, or None when ``args`` is not one (the builtin router)."""
     if args.verb == "export":
         from loadtest.balancers.export import export  # deferred: sim does not need loadtest to start
 
         return export(args.scenario, args.router, args.overrides, args.out)
+    if args.verb == "serve" and args.router != "builtin":
+        from loadtest.balancers.serve import serve_balanced  # deferred: only when a balancer is asked for
+        from sim.paths import flagship_scenario
+
+        if args.rate_limit:
+            print(f"orchsim serve: --rate-limit is orchsim's router's; {args.router} has none here", file=sys.stderr)
+            return 2
+        path = Path(args.scenario) if args.scenario else flagship_scenario()
+        return serve_balanced(path, args.router, args.time_scale, args.port, args.overrides, args.max_body)
     return None

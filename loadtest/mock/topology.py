@@ -10,13 +10,14 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
 from sim.scenario import Scenario
 
-__all__ = ["Topology", "TopologyError", "check_ports"]
+__all__ = ["Topology", "TopologyError", "check_ports", "supervise"]
 
 
 class TopologyError(Exception):
@@ -134,21 +135,26 @@ class Topology:
 
     def serve_forever(self) -> int:
         """Supervise until SIGINT/SIGTERM (exit 0) or a child dies (exit 1); stop everything either way."""
-        stopping = {"signal": 0}
+        return supervise(self.check_children, self.stop)
 
-        def on_signal(number: int, frame: FrameType | None) -> None:
-            stopping["signal"] = number
 
-        previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            while not stopping["signal"]:
-                self.check_children()
-                time.sleep(0.2)
-            return 0
-        except TopologyError as exc:
-            print(f"orchsim serve: {exc}; stopping", file=sys.stderr)
-            return 1
-        finally:
-            self.stop()
-            for number, handler in previous.items():
-                signal.signal(number, handler)
+def supervise(check: Callable[[], None], stop: Callable[[], None]) -> int:
+    """Call ``check`` until SIGINT/SIGTERM (0) or it raises TopologyError (1); ``stop`` runs either way."""
+    stopping = {"signal": 0}
+
+    def on_signal(number: int, frame: FrameType | None) -> None:
+        stopping["signal"] = number
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while not stopping["signal"]:
+            check()
+            time.sleep(0.2)
+        return 0
+    except TopologyError as exc:
+        print(f"orchsim serve: {exc}; stopping", file=sys.stderr)
+        return 1
+    finally:
+        stop()
+        for number, handler in previous.items():
+            signal.signal(number, handler)
