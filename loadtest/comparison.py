@@ -12,6 +12,7 @@ from loadtest.measured import measured_result, measured_ttft_s, simulated_ttft_s
 from loadtest.overhead import HttpOverhead
 from loadtest.records import Record, column
 from loadtest.verdict import Row, Tolerances, build_rows, metric_values, with_noise
+from sim import __version__
 from sim.engine import SimResult, Simulation
 from sim.metrics import stats, summarize, timeseries
 from sim.outputs import write_csv, write_json
@@ -104,7 +105,7 @@ def _simulated_side(
     return _side(simulated, None if stream_tokens is None else simulated_ttft_s(simulated, stream_tokens, first_s))
 
 
-def write_validation(out: Path, validation: Validation) -> None:
+def write_validation(out: Path, validation: Validation, router: dict[str, str] | None = None) -> None:
     """``validation.json``, both summaries, time series and the simulated records (measured ones
     are already there: ``measured_requests.csv``, real seconds, one row per attempt)."""
     overhead = validation.overhead
@@ -114,6 +115,7 @@ def write_validation(out: Path, validation: Validation) -> None:
         {
             "rows": [row.as_json() for row in validation.rows],
             "pass": validation.passed,
+            "router": router or {"implementation": "builtin", "version": __version__},
             "time_scale": validation.time_scale,
             "http_overhead": {
                 "real_s": overhead.answer_s,

@@ -17,6 +17,7 @@ def add_arguments(parser: Any) -> None:
     group.add_argument("--max-tokens", type=int, env_var="ORCHSIM_MAX_TOKENS", default=8, help="tokens per answer")
     group.add_argument("--records", env_var="ORCHSIM_RECORDS", default="", help="per-attempt CSV path")
     group.add_argument("--shards", type=int, env_var="ORCHSIM_SHARDS", default=0, help="default: --processes or 1")
+    group.add_argument("--admin-url", env_var="ORCHSIM_ADMIN_URL", default="", help="where faults go (default: --host)")
     group.add_argument(
         "--header",
         action="append",

@@ -74,7 +74,15 @@ def _plan(environment: Environment, shard: int) -> LoadPlan:
     shards = options.shards or max(options.processes or 1, 1)
     seed = scenario.seed if options.scenario_seed is None else options.scenario_seed
     return LoadPlan(
-        scenario, options.time_scale, seed, options.stream, options.max_tokens, shard, shards, options.inject_faults
+        scenario,
+        options.time_scale,
+        seed,
+        options.stream,
+        options.max_tokens,
+        shard,
+        shards,
+        options.inject_faults,
+        options.admin_url,
     )
 
 

@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import gevent
 import numpy as np
@@ -48,6 +49,7 @@ class LoadPlan:
     shard: int = 0
     shards: int = 1
     inject_faults: bool = False  # play the scenario's faults through /admin/faults (shard 0 only)
+    admin_url: str = ""  # where /admin/faults and /admin/clock go ("": the host under load)
 
     def __post_init__(self) -> None:
         if not self.time_scale > 0:
@@ -66,6 +68,8 @@ class Dispatcher:
         self.plan, self.target, self.report = plan, target, report
         self.host, self.port = target.host, target.port
         self.tls = tls_context(target)
+        admin = urlsplit(plan.admin_url) if plan.admin_url else None
+        self.admin = (admin.hostname or self.host, admin.port or self.port) if admin else (self.host, self.port)
         trace = generate_trace(plan.scenario, plan.seed)
         self.req = np.arange(len(trace))[plan.shard :: plan.shards]
         self.due_s = trace.arrival_s[plan.shard :: plan.shards] / plan.time_scale
@@ -112,7 +116,7 @@ class Dispatcher:
             # health probes on this clock too, just after the grid: the simulator applies a fault due
             # at a probe's instant before the probe, so the mock's probes trail the faults' posts
             epoch = {"epoch_monotonic_s": self.t0_monotonic + PROBE_GUARD_S}
-            gevent.spawn(_post_admin, self.host, self.port, "/admin/clock", epoch)
+            gevent.spawn(_post_admin, *self.admin, "/admin/clock", epoch)
             self._schedule_faults()
         for i in range(self.planned):
             gevent.sleep(max(0.0, float(self.due_s[i]) - self.now_s()))
@@ -205,9 +209,7 @@ class Dispatcher:
         for at_s, fault in planned_injections(self.plan.scenario, self.plan.seed, self.plan.time_scale):
             # posted ahead, to start at its due instant on the clock all processes share
             payload = fault.payload() | {"at_monotonic_s": self.t0_monotonic + at_s}
-            gevent.spawn_later(
-                max(0.0, at_s - FAULT_LEAD_S), _post_admin, self.host, self.port, "/admin/faults", payload
-            )
+            gevent.spawn_later(max(0.0, at_s - FAULT_LEAD_S), _post_admin, *self.admin, "/admin/faults", payload)
 
 
 def _post_admin(host: str, port: int, path: str, payload: dict[str, object]) -> None:

@@ -17,12 +17,16 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from loadtest.balancers.binary import BalancerMissingError, router_identity
+from loadtest.balancers.routers import check_routers, routers_table
+from loadtest.balancers.serve import balanced_topology
+from loadtest.balancers.topology import BalancedTopology
 from loadtest.comparison import compare_sides, write_validation
 from loadtest.mock.topology import Topology, TopologyError, check_ports
 from loadtest.overhead import HttpOverhead, measure_overhead
@@ -81,6 +85,7 @@ class ValidateOptions:
     model: str | None = None  # the model every request names
     ca_file: str | None = None
     insecure: bool = False
+    router: str = "builtin"  # what routes the measured requests: orchsim's router, haproxy or nginx
 
 
 def mock_scenario_file(out: Path, scenario: Scenario, seed: int) -> Path:
@@ -112,7 +117,7 @@ def run_load(
         log.append(f"load sent to {options.target}: no mock, no HTTP overhead measured, no faults played")
         return _run_locust(out, scenario, seed, options, None), HttpOverhead(0.0, None, 0)  # SIGTERM: Ctrl-C
     mock_path = mock_scenario_file(out, scenario, seed)
-    ports = [options.port + i for i in range(len(scenario.clusters) + 1)]
+    ports = [options.port + i for i in range(len(scenario.clusters) + 1)] if options.router == "builtin" else []
     try:
         check_ports(ports)
     except TopologyError as exc:
@@ -128,9 +133,16 @@ def run_load(
 
 
 @contextmanager
-def _mock(path: Path, scenario: Scenario, options: ValidateOptions) -> Iterator[Topology]:
-    """The mock topology, ready, for the block; stopped after it whatever happens."""
-    topology = Topology(path, scenario.model_copy(update={"faults": []}), options.port, options.time_scale, [])
+def _mock(path: Path, scenario: Scenario, options: ValidateOptions) -> Iterator[Topology | BalancedTopology]:
+    """The mock topology (behind the balancer asked for), ready, for the block; stopped after it whatever happens."""
+    served = scenario.model_copy(update={"faults": []})
+    topology: Topology | BalancedTopology
+    if options.router == "builtin":
+        topology = Topology(path, served, options.port, options.time_scale, [])
+    else:
+        topology = balanced_topology(
+            path, served, options.router, options.port, options.time_scale, path.parent / options.router, []
+        )
     try:
         topology.start(options.ready_timeout_s)
         yield topology
@@ -140,8 +152,11 @@ def _mock(path: Path, scenario: Scenario, options: ValidateOptions) -> Iterator[
         topology.stop()
 
 
-def _locust_command(out: Path, seed: int, options: ValidateOptions, url: str, run_s: float) -> list[str]:
+def _locust_command(out: Path, seed: int, options: ValidateOptions, urls: tuple[str, str], run_s: float) -> list[str]:
+    url, admin_url = urls
     command = [sys.executable, "-m", "locust", "-f", str(options.locustfile.resolve()), "--headless"]
+    if admin_url != url:  # faults go to orchsim's router, not through the balancer
+        command += ["--admin-url", admin_url]
     command += ["-u", "1", "-r", "1", "-t", f"{math.ceil(run_s)}s", "--host", url, "--only-summary"]
     command += ["--csv", str(out / "locust"), "--html", str(out / "locust.html"), "--stop-timeout", "5"]
     command += ["--exit-code-on-error", "0", "--scenario", str(out / "scenario.resolved.yaml")]
@@ -166,10 +181,13 @@ def _locust_env(options: ValidateOptions) -> dict[str, str]:
     return env
 
 
-def _run_locust(out: Path, scenario: Scenario, seed: int, options: ValidateOptions, topology: Topology | None) -> Path:
+def _run_locust(
+    out: Path, scenario: Scenario, seed: int, options: ValidateOptions, topology: Topology | BalancedTopology | None
+) -> Path:
     run_s = run_seconds(scenario, options.time_scale)
     url = topology.url if topology is not None else str(options.target)
-    command = _locust_command(out, seed, options, url, run_s)
+    admin_url = topology.admin_url if topology is not None else url
+    command = _locust_command(out, seed, options, (url, admin_url), run_s)
     log_path = out / "locust.log"
     with (
         log_path.open("w") as log,
@@ -191,7 +209,7 @@ def _run_locust(out: Path, scenario: Scenario, seed: int, options: ValidateOptio
     return records
 
 
-def _supervise(locust: subprocess.Popen[bytes], topology: Topology | None, limit_s: float) -> None:
+def _supervise(locust: subprocess.Popen[bytes], topology: Topology | BalancedTopology | None, limit_s: float) -> None:
     deadline = time.monotonic() + limit_s
     while locust.poll() is None:
         if topology is not None:
@@ -245,7 +263,7 @@ def validate(
     validation = compare_sides(
         scenario, seed, records, overhead, options.time_scale, tolerances, tokens, options.noise_seeds
     )
-    write_validation(out, validation)
+    write_validation(out, validation, router_identity(options.router))
     ui.emit(json.loads((out / "validation.json").read_text(encoding="utf-8")))  # what --json prints
     if plots:  # after the data files: a plot that fails costs no data
         try_plots("validate", lambda: plot_validation(out, validation, scenario.name))
@@ -292,10 +310,18 @@ def command(args: Any, say: Callable[[object], None], stamp: Callable[[], str]) 
             file=sys.stderr,
         )
         return 2
+    routers: list[str] = getattr(args, "router", None) or ["builtin"]
+    if args.target is not None and routers != ["builtin"]:
+        print(
+            "orchsim validate: --router: a --target is measured as it is, behind no router of orchsim's",
+            file=sys.stderr,
+        )
+        return 2
     try:
         tolerances = parse_tolerances(args.tolerance)
-    except ValueError as exc:
-        print(f"orchsim validate: {exc}", file=sys.stderr)
+        check_routers(path, scenario, routers)
+    except (ValueError, BalancerMissingError) as exc:
+        print(f"orchsim validate: {exc}" if isinstance(exc, ValueError) else str(exc), file=sys.stderr)
         return 2
     locustfile = Path(args.locustfile) if args.locustfile else LOCUSTFILE
     if args.target is not None:
@@ -326,10 +352,20 @@ def command(args: Any, say: Callable[[object], None], stamp: Callable[[], str]) 
         set_aside(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.time()
+    codes = []
     try:
-        code = validate(path, out_dir, args.seed, options, tolerances, args.plots, say)
+        for router in routers:
+            folder = out_dir if len(routers) == 1 else out_dir / router
+            folder.mkdir(parents=True, exist_ok=True)
+            if len(routers) > 1:
+                say(f"== behind {router}")
+            codes.append(
+                validate(path, folder, args.seed, replace(options, router=router), tolerances, args.plots, say)
+            )
         stamp_run(out_dir, "validate", since=started - 1.0)  # older files: an earlier validate's
-        return code
     except ValidateError as exc:
         print(f"orchsim validate: {exc}", file=sys.stderr)
         return exc.code
+    if len(routers) > 1:
+        say(routers_table(out_dir, routers, scenario.name))
+    return max(codes)

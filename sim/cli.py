@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sim import __version__, ui
-from sim.cli_balancers import add_export, add_serve_router
+from sim.cli_balancers import add_export, add_serve_router, add_validate_router
 from sim.cli_balancers import dispatch as dispatch_balancers
 from sim.cli_options import EXAMPLES, SCENARIO_HELP, HelpFormatter, add_safety_options, add_shared_options
 from sim.cost import cli_refusal
@@ -168,6 +168,7 @@ def _add_validate(verbs: Any) -> None:
     validate.add_argument("--locustfile", metavar="PATH", help="another open-loop locustfile (default: orchsim's)")
     validate.add_argument("--no-plots", dest="plots", action="store_false", help="skip the PNG plots")
     _add_target(validate)
+    add_validate_router(validate)
     _add_set(validate)
 
 

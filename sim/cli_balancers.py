@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ROUTERS", "add_export", "add_serve_router", "dispatch"]
+__all__ = ["ROUTERS", "add_export", "add_serve_router", "add_validate_router", "dispatch", "router_list"]
 
 ROUTERS = ("builtin", "haproxy", "nginx")
 
@@ -38,6 +38,29 @@ def add_serve_router(serve: argparse.ArgumentParser) -> None:
         default="builtin",
         help="orchsim's router (default) or a real HAProxy / nginx configured from the scenario",
     )
+
+
+def add_validate_router(validate: argparse.ArgumentParser) -> None:
+    """``orchsim validate --router A,B,...``."""
+    validate.add_argument(
+        "--router",
+        type=router_list,
+        default=["builtin"],
+        metavar="NAME[,NAME...]",
+        help="builtin (default), haproxy, nginx, or several, comma-separated: the same scenario and seed behind "
+        "each, a column each (the balancer listens on --port)",
+    )
+
+
+def router_list(text: str) -> list[str]:
+    """``haproxy,nginx,builtin`` -> the names, each known and named once."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in ROUTERS]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(f"must be one or more of {', '.join(ROUTERS)}, comma-separated (got {text!r})")
+    if len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"names an implementation twice (got {text!r})")
+    return names
 
 
 def dispatch(args: argparse.Namespace) -> int | None:

@@ -260,7 +260,14 @@ def _validation_section(validation: dict[str, Any]) -> list[str]:
     )
     passed = validation.get("pass")
     verdict = "pass" if passed is True else "FAIL" if passed is False else "-"
-    return [f"<h2>Simulation vs mock service: {verdict}</h2>", f"<table id='validation'><tr>{head}</tr>{body}</table>"]
+    router = validation.get("router")
+    behind = ""
+    if isinstance(router, dict):
+        behind = f" behind {escape(str(router.get('implementation', '?')))} {escape(str(router.get('version', '')))}"
+    return [
+        f"<h2>Simulation vs mock service{behind}: {verdict}</h2>",
+        f"<table id='validation'><tr>{head}</tr>{body}</table>",
+    ]
 
 
 def _calibration_sections(calibration: dict[str, Any]) -> list[str]:

@@ -8,7 +8,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-__all__ = ["BalancerMissingError", "check_config", "find_binary", "foreground_command", "version"]
+__all__ = ["BalancerMissingError", "check_config", "find_binary", "foreground_command", "router_identity", "version"]
 
 PACKAGES = {"haproxy": "haproxy", "nginx": "nginx-light"}
 CHECK_TIMEOUT_S = 30.0
@@ -58,3 +58,11 @@ def check_config(implementation: str, text: str) -> tuple[bool, str]:
             command = [binary, "-t", "-p", f"{folder}/", "-c", str(config), "-e", "stderr"]
         done = subprocess.run(command, capture_output=True, text=True, timeout=CHECK_TIMEOUT_S, check=False)
     return done.returncode == 0, (done.stdout + done.stderr).strip()
+
+
+def router_identity(implementation: str) -> dict[str, str]:
+    """What validation.json records as ``router``: the implementation and the version it reports."""
+    from sim import __version__
+
+    reported = __version__ if implementation == "builtin" else version(implementation)
+    return {"implementation": implementation, "version": reported}

@@ -37,6 +37,8 @@ def _defaults(plan: BalancerPlan) -> list[str]:
         "defaults",
         "    mode http",
         "    log global",
+        "    # streamed answers: send each token as it comes instead of merging small packets",
+        "    option http-no-delay",
         "    # router.connect_timeout: a server that does not accept a connection in time counts as down",
         f"    timeout connect {millis(plan.connect_timeout_s)}",
         "    # clients.timeout: the longest an answer may take (HAProxy: inactivity on the server side) -> 504",

@@ -52,6 +52,11 @@ class Topology:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def admin_url(self) -> str:
+        """Where faults and the probe clock are posted: the router itself."""
+        return self.url
+
     def backend_port(self, cluster: int) -> int:
         return self.port + 1 + cluster
 
