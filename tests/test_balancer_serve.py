@@ -1,0 +1,152 @@
+"""Real HAProxy and nginx in front of the mock backends: requests pass, faults reach the backends,
+and every process started is gone afterwards (also when serve is stopped with SIGTERM)."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from loadtest.balancers.serve import balanced_topology
+from loadtest.balancers.topology import BalancedTopology, free_port_block
+from sim.loading import load_scenario
+from sim.paths import scenarios_dir
+from tests.balancer_helpers import binary_or_skip
+
+SCENARIO = scenarios_dir() / "validate-crash.yaml"  # health checks: both balancers map it
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _chat(url: str, stream: bool = False) -> tuple[int, bytes]:
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 3, "stream": stream}
+    request = urllib.request.Request(
+        f"{url}/v1/chat/completions", json.dumps(body).encode(), {"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = Path(f"/proc/{pid}/stat").read_text().split()[2] if Path(f"/proc/{pid}/stat").exists() else "X"
+    return status != "Z"
+
+
+def _family(pid: int) -> list[int]:
+    """``pid`` and its children (nginx: the master and its workers)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    return [pid, *(int(c) for c in children.read_text().split())] if children.exists() else [pid]
+
+
+@pytest.fixture(params=["haproxy", "nginx"])
+def topology(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BalancedTopology]:
+    binary_or_skip(request.param)
+    scenario = load_scenario(SCENARIO)
+    port = free_port_block(1)
+    started = balanced_topology(SCENARIO, scenario, request.param, port, 10.0, tmp_path / request.param, [])
+    try:
+        started.start(ready_timeout_s=60)
+        yield started
+    finally:
+        started.stop()
+
+
+def test_requests_pass_through_the_balancer_and_faults_reach_the_backends(topology: BalancedTopology) -> None:
+    assert topology.process is not None
+    family = _family(topology.process.pid)
+    statuses = [_chat(topology.url)[0] for _ in range(6)]
+    assert statuses == [200] * 6
+    status, streamed = _chat(topology.url, stream=True)
+    assert status == 200 and streamed.rstrip().endswith(b"data: [DONE]")
+    fault = {"kind": "error_rate", "cluster": "pool", "value": 1.0, "duration_s": 0}
+    posted = urllib.request.Request(
+        f"{topology.admin_url}/admin/faults", json.dumps(fault).encode(), {"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(posted, timeout=10) as answer:
+        assert answer.status == 200
+    deadline = time.monotonic() + 10
+    while _chat(topology.url)[0] != 500 and time.monotonic() < deadline:  # applied on the backend's next turn
+        pass
+    assert [_chat(topology.url)[0] for _ in range(3)] == [500] * 3  # every server answers 500 now
+    assert f"127.0.0.1:{topology.port}" in topology.config_path.read_text()
+    topology.stop()
+    assert not [pid for pid in family if _alive(pid)], f"{topology.implementation} processes left: {family}"
+    assert topology.mock is not None and all(child.poll() is not None for child in topology.mock.children.values())
+
+
+def _read_until(process: subprocess.Popen[str], text: str, timeout_s: float) -> str:
+    """What ``process`` printed up to the line holding ``text`` (or until the deadline or its exit)."""
+    assert process.stdout is not None
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout or []], daemon=True).start()
+    seen = ""
+    deadline = time.monotonic() + timeout_s
+    while text not in seen and time.monotonic() < deadline:
+        try:
+            seen += lines.get(timeout=max(0.01, deadline - time.monotonic()))
+        except queue.Empty:
+            break
+    return seen
+
+
+def _pids_running(needle: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if needle in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return [pid for pid in found if _alive(pid)]
+
+
+@pytest.mark.parametrize("implementation", ["haproxy", "nginx"])
+def test_serve_behind_a_balancer_stops_it_on_sigterm(implementation: str, tmp_path: Path) -> None:
+    binary_or_skip(implementation)
+    port = free_port_block(1)
+    command = [sys.executable, "-m", "sim", "serve", str(SCENARIO), "--router", implementation, "--port", str(port)]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    with subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, text=True) as serve:
+        try:
+            output = _read_until(serve, "ready", 90)
+            assert "ready" in output, output
+            assert _chat(f"http://127.0.0.1:{port}")[0] == 200
+            folder = next((tmp_path / "runs").iterdir())
+            assert _pids_running(str(folder)), "the balancer should run with its config in the run folder"
+            serve.send_signal(signal.SIGTERM)
+            assert serve.wait(timeout=60) == 0
+            assert _pids_running(str(folder)) == []
+            assert (folder / f"{implementation}.conf").exists()
+        finally:
+            if serve.poll() is None:
+                serve.kill()
+
+
+@pytest.mark.parametrize(
+    ("verb", "implementation", "package"), [("serve", "haproxy", "haproxy"), ("validate", "nginx", "nginx-light")]
+)
+def test_a_missing_binary_is_one_line_and_exit_2(verb: str, implementation: str, package: str, tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "sim", verb, str(SCENARIO), "--router", implementation]
+    env = {**os.environ, "PATH": str(tmp_path), "PYTHONPATH": str(REPO)}
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 2
+    assert done.stderr == f"{implementation} not found on PATH (Debian/Ubuntu: apt-get install {package})\n"
+    assert not (tmp_path / "runs").exists()  # nothing started, no folder left behind
