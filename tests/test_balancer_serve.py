@@ -95,7 +95,12 @@ def _read_until(process: subprocess.Popen[str], text: str, timeout_s: float) -> 
     """What ``process`` printed up to the line holding ``text`` (or until the deadline or its exit)."""
     assert process.stdout is not None
     lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout or []], daemon=True).start()
+
+    def pump() -> None:
+        for line in process.stdout or []:
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
     seen = ""
     deadline = time.monotonic() + timeout_s
     while text not in seen and time.monotonic() < deadline:
