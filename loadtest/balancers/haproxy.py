@@ -47,7 +47,17 @@ def _defaults(plan: BalancerPlan) -> list[str]:
         "    # a request waiting for a free server slot (maxconn) longer than this gets 503",
         f"    timeout queue {millis(queue_s)}",
         *_check_timeout(plan),
+        *_abort_on_close(plan),
         *_retries(plan),
+    ]
+
+
+def _abort_on_close(plan: BalancerPlan) -> list[str]:
+    if not plan.queues:
+        return []
+    return [
+        "    # a request whose client gave up leaves the queue (orchsim's router queue skips it too)",
+        "    option abortonclose",
     ]
 
 

@@ -13,11 +13,12 @@ from sim.engine.llm_server import LlmServer
 from sim.engine.server import Server
 from sim.engine.shedding import GradientLimit
 from sim.engine.step_server import StepLlmServer
+from sim.implementations import strategy_for
 from sim.rng import Draws, stream
 from sim.scenario import Cluster as ClusterSpec
 from sim.scenario import Router as RouterSpec
 from sim.service import ServiceTimes
-from sim.strategies import ServerView, make_strategy
+from sim.strategies import ServerView
 
 __all__ = ["Cluster", "LoadReport"]
 
@@ -91,7 +92,9 @@ class Cluster:
         for server in self.servers[spec.servers :]:
             server.provisioned = False  # room for the autoscaler
         name, params = (router.strategy, router.params) if spec.strategy is None else (spec.strategy, spec.params or {})
-        self.strategy = make_strategy(name, params, self.servers, self.route_draws)
+        self.strategy = strategy_for(
+            router.implementation, name, params, self.servers, self.route_draws, router.instances
+        )
         self.central = self.strategy.central
         self.observe = getattr(self.strategy, "on_complete", None)
         for server in self.servers:

@@ -55,6 +55,11 @@ class Router(ScenarioModel):
     """The orchestration layer: picks a cluster able to serve the request, then a server."""
 
     strategy: str = "random"
+    implementation: Literal["builtin", "haproxy", "nginx"] = Field(
+        default="builtin",
+        description="whose routing semantics: orchsim's router, or HAProxy's / nginx's where they differ "
+        "(leastconn ties, random draws, nginx workers without a zone: router.instances)",
+    )
     params: dict[str, Any] = Field(default_factory=dict, description="parameters of the strategy")
     cluster_strategy: Literal["capacity_weighted", "least_loaded", "weighted", "region_spillover"] = Field(
         default="capacity_weighted", description="first level: which cluster able to serve the model"
