@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -64,7 +65,7 @@ def test_nginx_workers_without_a_zone_wait_longer_than_one_shared_least_conn() -
     """Eight single-slot servers at 75% load: two workers each balancing half the requests on their own
     counts send requests to busy servers that a shared view would avoid; the mean wait grows by well
     over half (measured 2026-12-02, seed 3: 0.18 s shared, 0.38 s with two workers; same arrivals)."""
-    fields = {
+    fields: dict[str, Any] = {
         "duration": 3000,
         "warmup": 100,
         "workload": {"rate": 6.0},
