@@ -1,0 +1,87 @@
+"""Benchmark: the latency a real balancer (HAProxy, nginx) adds in front of the mock backends.
+
+    python benchmarks/balancer_overhead.py [--rate 60] [--seconds 20]
+
+For each balancer installed: start it (configured by orchsim from a scenario of 8 servers with a
+near-zero service time, round robin) in front of the mock backend process, then send an open-loop
+stream at ``--rate`` requests/s (default 60: validate-strategies' 6 requests/s at time scale 10) with
+the aiohttp load generator of ``benchmarks/mock_service.py``, once through the balancer and once
+straight to one server; the difference of the percentiles is the balancer's added latency.
+Target: p99 added < 1 ms. A benchmark, not a test: it prints and never asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from loadtest.balancers.serve import balanced_topology
+from loadtest.balancers.topology import free_port_block
+from sim.loading import load_scenario
+
+SCENARIO = {
+    "name": "bench-balancer",
+    "duration": "1h",
+    "workload": {"rate": 6},
+    "clusters": [{"name": "pool", "servers": 8, "slots": 10000, "service": {"kind": "deterministic", "mean": 1e-6}}],
+    "router": {"strategy": "round_robin"},
+}
+GENERATOR = Path(__file__).with_name("mock_service.py")
+
+
+def latencies_s(url: str, rate: float, seconds: float) -> np.ndarray:
+    command = [sys.executable, str(GENERATOR), "--generator", "--mode", "open", "--url", url]
+    command += ["--rate", str(rate), "--seconds", str(seconds)]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    return np.array(json.loads(done.stdout)["latencies"])
+
+
+def measure(implementation: str, rate: float, seconds: float, folder: Path) -> None:
+    path = folder / "bench.yaml"
+    path.write_text(yaml.safe_dump(SCENARIO))
+    scenario = load_scenario(path)
+    topology = balanced_topology(path, scenario, implementation, free_port_block(1), 1.0, folder / implementation, [])
+    try:
+        topology.start(ready_timeout_s=60)
+        config = topology.config_path.read_text()
+        server = next(line.split()[-1] for line in config.splitlines() if "127.0.0.1:" in line and "server" in line)
+        server = server.rstrip(";")
+        direct = latencies_s(f"http://{server}/v1/chat/completions", rate, seconds)
+        via = latencies_s(f"{topology.url}/v1/chat/completions", rate, seconds)
+    finally:
+        topology.stop()
+    p50, p99 = (np.percentile(via, q) - np.percentile(direct, q) for q in (50, 99))
+    print(
+        f"{implementation} {topology.version} at {rate:g} requests/s: via the balancer p50 "
+        f"{np.percentile(via, 50) * 1e3:.2f} ms, p99 {np.percentile(via, 99) * 1e3:.2f} ms; straight to a server p50 "
+        f"{np.percentile(direct, 50) * 1e3:.2f} ms, p99 {np.percentile(direct, 99) * 1e3:.2f} ms"
+    )
+    verdict = "PASS" if p99 < 0.001 else "MISS"
+    print(f"  added: p50 {p50 * 1e3:.2f} ms, p99 {p99 * 1e3:.2f} ms (target p99 < 1 ms: {verdict})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rate", type=float, default=60.0)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    args = parser.parse_args()
+    print(f"balancer overhead on {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for implementation in ("haproxy", "nginx"):
+            if shutil.which(implementation) is None:
+                print(f"{implementation}: not installed, skipped")
+                continue
+            measure(implementation, args.rate, args.seconds, Path(tmp))
+
+
+if __name__ == "__main__":
+    main()
