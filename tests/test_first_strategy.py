@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from sim.rng import Draws
 from sim.strategies import make_strategy
-
-
-@dataclass
-class View:
-    index: int
-    slots: int = 2
-    busy: int = 0
-    queued: int = 0
-    in_flight: int = 0
-    work_in_flight: float = 0.0
-    tokens_in_flight: int = 0
-    prefix_sessions: frozenset[int] = frozenset()
+from tests.test_strategies import View
 
 
 def test_first_fills_the_lowest_numbered_server_then_waits() -> None:
-    views = [View(2), View(0, busy=2), View(1, busy=1)]
+    views = [View(2, slots=2), View(0, busy=2, slots=2), View(1, busy=1, slots=2)]
     draws = Draws(np.random.default_rng(1))
     strategy = make_strategy("first", {}, views, draws)
     assert strategy.central

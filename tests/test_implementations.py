@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -12,18 +11,7 @@ from sim.implementations.haproxy_leastconn import HaproxyLeastconn
 from sim.implementations.haproxy_random import HaproxyRandom
 from sim.rng import Draws
 from tests.conftest import make_scenario, run_summary
-
-
-@dataclass
-class View:
-    index: int
-    in_flight: int = 0
-    slots: int = 1
-    busy: int = 0
-    queued: int = 0
-    work_in_flight: float = 0.0
-    tokens_in_flight: int = 0
-    prefix_sessions: frozenset[int] = frozenset()
+from tests.test_strategies import View
 
 
 def test_haproxy_leastconn_serves_equal_loads_in_turn() -> None:
