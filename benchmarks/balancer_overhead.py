@@ -52,10 +52,8 @@ def measure(implementation: str, rate: float, seconds: float, folder: Path) -> N
     topology = balanced_topology(path, scenario, implementation, free_port_block(1), 1.0, folder / implementation, [])
     try:
         topology.start(ready_timeout_s=60)
-        config = topology.config_path.read_text()
-        server = next(line.split()[-1] for line in config.splitlines() if "127.0.0.1:" in line and "server" in line)
-        server = server.rstrip(";")
-        direct = latencies_s(f"http://{server}/v1/chat/completions", rate, seconds)
+        server = topology.servers[0]
+        direct = latencies_s(f"http://{server.host}:{server.port}/v1/chat/completions", rate, seconds)
         via = latencies_s(f"{topology.url}/v1/chat/completions", rate, seconds)
     finally:
         topology.stop()

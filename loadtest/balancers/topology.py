@@ -60,6 +60,7 @@ class BalancedTopology:
     mock: Topology | None = None
     process: subprocess.Popen[bytes] | None = None
     version: str = ""
+    servers: list[ServerAddress] = field(default_factory=list)  # where the balancer sends, once started
 
     @property
     def implementation(self) -> str:
@@ -91,7 +92,8 @@ class BalancedTopology:
         )
         try:
             self.mock.start(ready_timeout_s)
-            self._write_config(self._addresses())
+            self.servers = self._addresses()
+            self._write_config(self.servers)
             self._spawn(command)
             self._wait_answering(ready_timeout_s)
         except BaseException:
