@@ -27,6 +27,8 @@ def _global() -> list[str]:
         "global",
         "    # foreground under orchsim (haproxy -db); no logging: orchsim measures on the client side",
         "    log stdout format raw local0 err",
+        "    # one thread: one balancer state and no hand-over of connections between threads",
+        "    nbthread 1",
     ]
 
 
