@@ -14,7 +14,6 @@ import os
 import signal
 import socket
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from pathlib import Path
 from loadtest.balancers.binary import foreground_command, version
 from loadtest.balancers.configs import config_text
 from loadtest.balancers.mapping import BalancerPlan, ServerAddress
-from loadtest.mock.topology import Topology, TopologyError, check_ports, supervise
+from loadtest.mock.topology import Topology, TopologyError, check_ports, supervise, wait_until
 from sim.scenario import Scenario
 
 __all__ = ["BalancedTopology", "free_port_block"]
@@ -125,13 +124,8 @@ class BalancedTopology:
             )
 
     def _wait_answering(self, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            self.check_children()
-            if self.ready():
-                return
-            time.sleep(0.05)
-        raise TopologyError(f"{self.implementation} did not answer within {timeout_s:g} s ({self._log_tail()})")
+        if not wait_until(self.check_children, self.ready, timeout_s):
+            raise TopologyError(f"{self.implementation} did not answer within {timeout_s:g} s ({self._log_tail()})")
 
     def ready(self) -> bool:
         """True once a request through the balancer reaches a server (GET /health answers 200)."""

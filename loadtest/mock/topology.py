@@ -17,7 +17,7 @@ from types import FrameType
 
 from sim.scenario import Scenario
 
-__all__ = ["Topology", "TopologyError", "check_ports", "supervise"]
+__all__ = ["Topology", "TopologyError", "check_ports", "supervise", "wait_until"]
 
 
 class TopologyError(Exception):
@@ -102,13 +102,8 @@ class Topology:
         self.children[name] = subprocess.Popen([sys.executable, "-m", module, *args], stdin=subprocess.DEVNULL)
 
     def _wait_ready(self, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            self.check_children()
-            if self.ready():
-                return
-            time.sleep(0.1)
-        raise TopologyError(f"the mock service was not ready within {timeout_s:g} s")
+        if not wait_until(self.check_children, self.ready, timeout_s):
+            raise TopologyError(f"the mock service was not ready within {timeout_s:g} s")
 
     def ready(self) -> bool:
         """True once the router answers ``/ready`` with 200."""
@@ -141,6 +136,17 @@ class Topology:
     def serve_forever(self) -> int:
         """Supervise until SIGINT/SIGTERM (exit 0) or a child dies (exit 1); stop everything either way."""
         return supervise(self.check_children, self.stop)
+
+
+def wait_until(check: Callable[[], None], ready: Callable[[], bool], timeout_s: float) -> bool:
+    """Poll ``ready`` (``check`` raising if a process died meanwhile) until True or ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        check()
+        if ready():
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def supervise(check: Callable[[], None], stop: Callable[[], None]) -> int:
