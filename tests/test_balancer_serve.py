@@ -3,6 +3,7 @@ and every process started is gone afterwards (also when serve is stopped with SI
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -143,6 +144,36 @@ def test_serve_behind_a_balancer_stops_it_on_sigterm(implementation: str, tmp_pa
         finally:
             if serve.poll() is None:
                 serve.kill()
+                serve.wait()
+            for pid in _pids_running(str(tmp_path)):  # what this test started, should serve have failed
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_a_balancer_goes_when_serve_is_killed(tmp_path: Path) -> None:
+    """SIGKILL leaves orchsim no chance to clean up; the balancer still goes (parent-death signal)."""
+    binary_or_skip("haproxy")
+    port = free_port_block(1)
+    command = [sys.executable, "-m", "sim", "serve", str(SCENARIO), "--router", "haproxy", "--port", str(port)]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    started: list[int] = []
+    with subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, text=True) as serve:
+        try:
+            assert "ready" in _read_until(serve, "ready", 90)
+            started = _family(serve.pid)[1:]  # the mock's processes and the balancer
+            balancer = [pid for pid in started if "haproxy" in Path(f"/proc/{pid}/cmdline").read_text()]
+            assert balancer
+            serve.kill()
+            serve.wait()
+            deadline = time.monotonic() + 30
+            while any(_alive(pid) for pid in balancer) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert not [pid for pid in balancer if _alive(pid)]
+        finally:
+            if serve.poll() is None:
+                serve.kill()
+            for pid in started:  # the mock's processes: killed orchsim could not stop them
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
 
 
 @pytest.mark.parametrize(

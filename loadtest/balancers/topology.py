@@ -9,6 +9,7 @@ through the balancer alone. ``stop()`` ends the balancer, then the mock; nothing
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import signal
@@ -28,6 +29,7 @@ from sim.scenario import Scenario
 __all__ = ["BalancedTopology", "free_port_block"]
 
 PORT_TRIES = 20
+PR_SET_PDEATHSIG = 1  # prctl(2)
 
 
 def free_port_block(count: int) -> int:
@@ -44,6 +46,13 @@ def free_port_block(count: int) -> int:
             continue
         return first
     raise TopologyError(f"no {count} consecutive free ports found on 127.0.0.1 in {PORT_TRIES} tries")
+
+
+def _die_with_parent() -> None:
+    """In the balancer's process, before exec: SIGTERM it when orchsim goes, even by SIGKILL (Linux)."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 @dataclass
@@ -121,6 +130,7 @@ class BalancedTopology:
                 stderr=subprocess.STDOUT,
                 cwd=self.folder,
                 start_new_session=True,  # its own group: nginx's workers are stopped with their master
+                preexec_fn=_die_with_parent,
             )
 
     def _wait_answering(self, timeout_s: float) -> None:
