@@ -96,6 +96,8 @@ def _server(plan: BalancerPlan, listen: str, serving: bool) -> list[str]:
         f"            proxy_pass http://{plan.pool};",
         "            proxy_http_version 1.1;",
         '            proxy_set_header Connection "";',
+        "            # the client's Host, not the upstream's name: the mock servers answer loopback names only",
+        "            proxy_set_header Host $http_host;",
         "            # streamed answers (SSE) pass through as they come",
         "            proxy_buffering off;",
         "        }",
