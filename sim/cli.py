@@ -59,6 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_false",
         help="skip the scenario's baseline run (scenarios with a baseline: section run both, side by side)",
     )
+    run.add_argument(
+        "--seeds",
+        type=_positive,
+        default=1,
+        help="run N seeds, from --seed on (default 1); the scenario's reference table shows mean and range",
+    )
+    run.add_argument("--jobs", type=_positive, default=2, help="parallel processes (default 2)")
 
     check = verbs.add_parser("check", help="validate scenario files", description="Validate scenario files.")
     check.add_argument("files", nargs="*", metavar="SCENARIO", help=SCENARIO_HELP)
@@ -395,7 +402,15 @@ def _dispatch(args: argparse.Namespace) -> int:
         return balanced
     if args.verb == "run":
         return commands.run(
-            args.scenario, args.seed, args.overrides, args.out, args.plots, args.baseline, args.overwrite
+            args.scenario,
+            args.seed,
+            args.overrides,
+            args.out,
+            args.plots,
+            args.baseline,
+            args.overwrite,
+            args.seeds,
+            args.jobs,
         )
     if args.verb == "check":
         return commands.check(args.files, args.schema, args.overrides, args.write_schema)

@@ -21,8 +21,9 @@ from sim.out_folder import building, claim, set_aside, stamp_run
 from sim.outputs import new_run_dir, write_json
 from sim.paths import flagship_scenario, resolve_scenario
 from sim.phase import PhaseSpec, parse_durations, parse_list, parse_trigger, run_phase, write_phase
+from sim.reference_output import narrative_table, reference_table
 from sim.report import ReportError, write_report
-from sim.run_folder import simulate_into
+from sim.run_seeds import run_seeds, seed_folder
 from sim.scenario import Scenario, json_schema
 from sim.strategies import STRATEGIES
 from sim.sweep import (
@@ -87,37 +88,44 @@ def run(
     plots: bool,
     baseline: bool = True,
     overwrite: bool = False,
+    seeds: int = 1,
+    jobs: int = 2,
 ) -> int:
-    """``orchsim run``: simulate once (and the scenario's baseline, if it has one), print, write."""
+    """``orchsim run``: simulate ``seeds`` seeds (and the scenario's baseline, if it has one), print, write."""
     path = Path(scenario_path) if scenario_path else flagship_scenario()
     scenario = load_scenario(path, overrides)
-    seed = scenario.seed if seed is None else seed
+    first = scenario.seed if seed is None else seed
     folder = claim(out_dir, "run", lambda: new_run_dir(Path("runs"), scenario.name, _stamp), overwrite)
     base = load_baseline(path, overrides, scenario) if baseline else None
-    with building(folder, "run") as work:
-        summary = _simulate_into(work, scenario, seed, plots, scenario.name)
-        theirs = None if base is None else _simulate_into(work / "baseline", base, seed, plots, "baseline")
-    clock = summary_clock(summary, ui.mode().tz)
-    if theirs is None:
-        ui.show(summary_table(summary, clock))
-        ui.emit(summary)
-    else:
-        ui.show(side_by_side(summary, theirs, clock))
-        ui.emit({**summary, "baseline": theirs})
-    timeline = timeline_table(summary, clock)
-    if timeline is not None:
-        ui.show(timeline)
-    ui.note(f"outputs written to {folder}/")
-    return 0
-
-
-def _simulate_into(folder: Path, scenario: Scenario, seed: int, plots: bool, label: str) -> dict[str, Any]:
-    with ui.progress(f"simulating {label}", 1.0, detail=True) as update:
+    seed_list = list(range(first, first + seeds))
+    lone = seeds == 1 and base is None  # one run: progress in simulated time, as it goes
+    with ui.progress(f"simulating {scenario.name}", 1.0 if lone else seeds * (2 if base else 1), lone) as update:
 
         def simulated(now_s: float, end_s: float) -> None:
             update(now_s / end_s, f"{now_s / 3600:.2f} h of {end_s / 3600:.2f} h simulated")
 
-        return simulate_into(folder, scenario, seed, plots, simulated)
+        with building(folder, "run") as work:
+            runs = run_seeds(
+                work, scenario, base, seed_list, plots, jobs, lambda n, _: update(n, ""), ui.mode().tz, simulated
+            )
+    summary = runs.incident[0]
+    clock = summary_clock(summary, ui.mode().tz)
+    if runs.reference is not None:
+        ui.show(reference_table(runs.reference))
+        ui.show(narrative_table(runs.reference))
+    if base is None:
+        ui.show(summary_table(summary, clock))
+        ui.emit({**summary, "further_seeds": runs.incident[1:]} if seeds > 1 else summary)
+    else:
+        ui.show(side_by_side(summary, runs.baseline[0], clock))
+        further = [{**s, "baseline": b} for s, b in zip(runs.incident[1:], runs.baseline[1:], strict=True)]
+        ui.emit({**summary, "baseline": runs.baseline[0], **({"further_seeds": further} if further else {})})
+    timeline = timeline_table(summary, clock)
+    if timeline is not None and runs.reference is None:  # the account's timeline above says the same
+        ui.show(timeline)
+    shown = ", ".join(str(seed_folder(folder, seed_list, s)) for s in seed_list[1:])
+    ui.note(f"outputs written to {folder}/" + (f" (further seeds: {shown})" if shown else ""))
+    return 0
 
 
 def compare(

@@ -16,6 +16,7 @@ from sim.scenario.clients import Clients
 from sim.scenario.cluster import Cluster
 from sim.scenario.faults import Fault
 from sim.scenario.monitoring import Monitoring
+from sim.scenario.reference import Reference
 from sim.scenario.router import Router
 from sim.scenario.workload import Workload
 from sim.strategies import strategy_problems
@@ -64,6 +65,9 @@ class Scenario(ScenarioModel):
         "orchsim run simulates both and prints them side by side",
     )
     monitoring: Monitoring = Field(default_factory=Monitoring)
+    reference: Reference | None = Field(
+        default=None, description="what a public account reported of the incident: printed beside the simulation"
+    )
 
     @field_validator("start")
     @classmethod
