@@ -228,6 +228,7 @@ def timeseries(result: SimResult) -> dict[str, np.ndarray]:
     cols["utilization"] = result.windows["busy_slots"] / sc.total_slots
     if "kv_cache_tokens" in result.windows:
         cols.update(_llm_columns(result, tokens, n))
+    cols.update(_class_columns(result, tokens, n))
     cols["active_faults"] = np.array(
         [sum(f.at < e and f.end_s > s for f in sc.faults) for s, e in zip(start, end, strict=True)]
     )
@@ -258,6 +259,27 @@ def _llm_columns(result: SimResult, tokens: dict[str, np.ndarray], n: int) -> di
         "ttft_p95_s": _window_percentiles(idx[known], ttft[known], n, (95,))[95],
         "output_tokens_per_s": out_tokens / lengths,
     }
+
+
+def _class_columns(result: SimResult, tokens: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
+    """Per request class (when there are several): latency and TTFT p99 of the window's successes."""
+    names = sorted(set(result.class_names))
+    if len(names) < 2:
+        return {}
+    sc = result.scenario
+    ok = ok_all(result) & (result.req_end_s < sc.duration)
+    idx = np.floor(result.req_end_s[ok] / sc.window).astype(np.int64)
+    latency = (result.req_end_s - result.arrival_s)[ok]
+    ttft = tokens["ttft_s"][ok]
+    klass = result.klass[ok]
+    cols: dict[str, np.ndarray] = {}
+    for name in names:
+        mine = np.isin(klass, [i for i, c in enumerate(result.class_names) if c == name])
+        cols[f"latency_p99_s__{name}"] = _window_percentiles(idx[mine], latency[mine], n, (99,))[99]
+        streamed = mine & ~np.isnan(ttft)
+        if streamed.any():
+            cols[f"ttft_p99_s__{name}"] = _window_percentiles(idx[streamed], ttft[streamed], n, (99,))[99]
+    return cols
 
 
 def _window_percentiles(idx: np.ndarray, values: np.ndarray, n: int, ps: tuple[int, ...]) -> dict[int, np.ndarray]:

@@ -17,6 +17,7 @@ from typing import Any
 from sim.clock import Clock, format_offset
 from sim.out_folder import read_run
 from sim.outputs import write_atomic
+from sim.reference_output import narrative_html, reference_html
 from sim.tables import moment, summary_clock, summary_rows, timeline_rows
 
 __all__ = ["REPORT_FILE", "FolderData", "ReportError", "read_folder", "render", "write_report"]
@@ -41,7 +42,7 @@ _COMPARE_METRICS = (
     ("cost.total_usd", "cost (USD)"),
 )
 _STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
+body { font-family: system-ui, sans-serif; margin: 1.5em 2em; color: #222; }
 table { border-collapse: collapse; margin: 1em 0; }
 th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; vertical-align: top; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
@@ -165,13 +166,28 @@ def _run_sections(summary: dict[str, Any], series: dict[str, list[str]], tz: str
         raise ReportError(f"summary.json: missing or malformed figure {exc}") from None
     head = f"seed {summary.get('seed')}, strategy {summary.get('strategy')}"
     table = "".join(f"<tr><th>{escape(label)}</th><td class='num'>{escape(value)}</td></tr>" for label, value in rows)
-    parts = [f"<h2>Summary ({escape(head)})</h2>", f"<table id='summary'>{table}</table>"]
+    parts = _reference_sections(summary.get("reference"))
+    parts += [f"<h2>Summary ({escape(head)})</h2>", f"<table id='summary'>{table}</table>"]
     timeline = (summary.get("incident") or {}).get("timeline")
     if timeline:
         parts += ["<h2>Incident timeline</h2>", _timeline_table(timeline, clock)]
     strip = _status_strip(series, clock)
     if strip:
         parts += ["<h2>What the monitor and the status page showed</h2>", strip]
+    return parts
+
+
+def _reference_sections(reference: Any) -> list[str]:
+    """The reported figures beside the simulated ones, and the account's timeline (flagship runs)."""
+    if not isinstance(reference, dict):
+        return []
+    try:
+        seeds = ", ".join(str(s) for s in reference["seeds"])
+        parts = [f"<h2>Reported vs simulated (seeds {escape(seeds)})</h2>", reference_html(reference)]
+        if reference.get("narrative"):
+            parts += ["<h2>The account's timeline beside the simulation</h2>", narrative_html(reference)]
+    except (KeyError, TypeError) as exc:
+        raise ReportError(f"summary.json: malformed reference figure {exc}") from None
     return parts
 
 

@@ -39,4 +39,4 @@ def write_outputs(
     hold("run files being written")
     write_json(folder / "summary.json", summary)
     if plots:  # last: a plot that fails costs no data
-        try_plots("run", lambda: plot_run(folder, scenario, series))
+        try_plots("run", lambda: plot_run(folder, scenario, series, summary))

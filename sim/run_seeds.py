@@ -15,6 +15,7 @@ from typing import Any
 
 from sim.executors import run_tasks
 from sim.outputs import write_json
+from sim.plots_incident import INCIDENT_FILE, plot_incident, read_series
 from sim.reference import compare_to_reference
 from sim.run_folder import simulate_into
 from sim.scenario import Scenario
@@ -66,6 +67,11 @@ def run_seeds(
             done(count, len(tasks))
     summaries = [s for s in results if s is not None]
     runs = SeedRuns(seeds, folders, summaries[: len(seeds)], summaries[len(seeds) :])
+    if plots:
+        for folder, summary in zip(folders, runs.incident, strict=True):
+            day = read_series(folder / "timeseries.csv")
+            base = read_series(folder / "baseline" / "timeseries.csv") if baseline is not None else None
+            plot_incident(folder / INCIDENT_FILE, scenario, day, base, summary)
     if scenario.reference is not None:
         runs.reference = compare_to_reference(scenario, runs.incident, runs.baseline, tz)
         for folder, summary in zip(folders, runs.incident, strict=True):
