@@ -23,7 +23,7 @@ from sim.tables import moment, summary_clock, summary_rows, timeline_rows
 __all__ = ["REPORT_FILE", "FolderData", "ReportError", "read_folder", "render", "write_report"]
 
 REPORT_FILE = "report.html"
-_FIRST_PLOTS = ("load.png", "errors.png", "latency.png", "queue.png")
+_FIRST_PLOTS = ("incident.png", "load.png", "errors.png", "latency.png", "queue.png", "availability.png")
 _STATE_COLOURS = {
     "operational": "#2e7d32",
     "degraded": "#f9a825",

@@ -145,7 +145,7 @@ def test_report_renders_in_headless_chromium(run_folder: Path) -> None:
             browser.close()
     assert title == "orchsim report: small-incident"
     assert "time to detect: monitor / status page" in labels and "availability" in labels
-    assert [alt for alt, *_ in images] == ["load.png", "errors.png", "latency.png", "queue.png"]
+    assert [alt for alt, *_ in images] == ["load.png", "errors.png", "latency.png", "queue.png", "availability.png"]
     assert all(complete and width > 0 and height > 0 for _, complete, width, height in images), images
     assert strip == 2 * 40  # two observers x forty 30 s windows
     assert all(url.startswith(("file:", "data:")) for url in requested), requested
