@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import FuncFormatter
 from rich.table import Table
 
 from sim.compare import CRN_NOTE, QUANTILES, Comparison, flatten, higher_is_better
@@ -137,16 +138,32 @@ def _missing(metric: str) -> float:
 
 
 def _plot_bars(path: Path, comparison: Comparison, aggregate: dict[str, dict[str, Interval]]) -> None:
-    metrics = ["availability", "latency_s.p99", "goodput_rps", "wait_s.p99"]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4 * len(metrics), 4), layout="constrained")
-    labels = comparison.labels
-    for ax, metric in zip(axes, metrics, strict=True):
-        means = np.array([aggregate[lb].get(metric, {}).get("mean") or 0.0 for lb in labels], dtype=float)
-        errors = np.array([_half(aggregate[lb].get(metric)) for lb in labels], dtype=float)
-        ax.bar(range(len(labels)), means, yerr=errors, capsize=4, color="tab:blue", alpha=0.8)
-        ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
-        ax.set_title(metric)
-    fig.suptitle("mean and 95% CI over seeds")
+    """Rows ranked best first on ``rank_by``: each row's mean and CI, and its paired difference to the best."""
+    ranking = comparison.ranking()
+    labels = [row["strategy"] for row in ranking][::-1]  # best at the top
+    metric = comparison.rank_by
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 1.2 + 0.45 * len(labels)), sharey=True, layout="constrained")
+    means = np.array([aggregate[lb].get(metric, {}).get("mean") or 0.0 for lb in labels], dtype=float)
+    errors = np.array([_half(aggregate[lb].get(metric)) for lb in labels], dtype=float)
+    left.errorbar(means, range(len(labels)), xerr=errors, fmt="o", color="tab:blue", capsize=3)
+    for y, mean in enumerate(means):
+        left.annotate(f"{mean:.4g}", (mean, y), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8)
+    left.set_yticks(range(len(labels)), labels)
+    left.set_xlabel(f"{metric}: mean and 95% CI over {len(comparison.seeds)} seeds")
+    rows = {row["strategy"]: row for row in ranking}
+    for y, label in enumerate(labels):
+        diff = rows[label]["difference_to_best"]
+        if diff["mean"] is None:
+            continue
+        lo, hi = diff["ci_low"], diff["ci_high"]
+        span = [[diff["mean"] - lo], [hi - diff["mean"]]] if lo is not None and hi is not None else None
+        colour = "tab:red" if rows[label]["distinguishable"] else "grey"
+        right.errorbar(diff["mean"], y, xerr=span, fmt="o", color=colour, capsize=3)
+    right.axvline(0, color="k", lw=0.8)
+    right.set_xlabel(f"paired difference to the best ({ranking[0]['strategy']}), 95% CI; red: distinguishable")
+    for ax in (left, right):
+        ax.grid(axis="x", alpha=0.3)
+    fig.suptitle(f"ranked by {metric} (common random numbers: every row on the same traffic)")
     save_figure(fig, path)
 
 
@@ -157,16 +174,29 @@ def _half(interval: Interval | None) -> float:
 
 
 def _plot_cdf(path: Path, comparison: Comparison) -> None:
-    fig, ax = plt.subplots(figsize=(8, 5), layout="constrained")
+    """Latency CDF (body) and its tail (share of requests slower than x, log scale), seconds on both."""
+    fig, (body, tail) = plt.subplots(1, 2, figsize=(13, 5), layout="constrained")
     for label in comparison.labels:
         curves = [r["latency_quantiles"] for r in comparison.runs if r["strategy"] == label and r["latency_quantiles"]]
         if curves:
-            ax.plot(np.mean(curves, axis=0), QUANTILES, label=label)
-    ax.set_xscale("log")
-    ax.set_xlabel("latency of successful requests (s), log scale")
-    ax.set_ylabel("fraction of requests")
-    ax.set_title("latency CDF (quantiles averaged over seeds)")
-    ax.legend()
+            latency = np.mean(curves, axis=0)
+            body.plot(latency, 100 * QUANTILES, label=label)
+            tail.plot(latency, 100 * (1 - QUANTILES), label=label)
+    for ax in (body, tail):
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g} s"))
+        ax.set_xlabel("latency of successful requests (log scale)")
+        ax.grid(which="both", alpha=0.3)
+    body.set_ylabel("requests at most this slow (%)")
+    body.set_title("latency CDF (quantiles averaged over seeds)")
+    tail.set_yscale("log")
+    tail.set_ylim(0.5, 100)
+    tail.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:g}%"))
+    tail.set_ylabel("requests slower than this (%)")
+    tail.set_title("the tail: p50 at 50%, p99 at 1%")
+    handles, names = body.get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, names, loc="outside lower center", ncols=min(len(names), 5))
     save_figure(fig, path)
 
 
