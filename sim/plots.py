@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, MaxNLocator
+from matplotlib.ticker import FuncFormatter, MultipleLocator
 
 from sim.clock import Clock
 from sim.outputs import atomic_path
@@ -48,19 +48,24 @@ def plot_run(
         fig, ax = plt.subplots(figsize=(12, 4.8), layout="constrained")
         mark_events(ax, scenario, summary)
         draw(ax, hours, series, scenario)
-        clock_axis(ax, scenario.clock())
-        ax.set_xlim(0, scenario.duration / 3600)
+        clock_axis(ax, scenario.clock(), (0.0, scenario.duration / 3600))
         ax.set_title(f"{scenario.name}: {ax.get_title()}")
         legend_below(ax)
         paths.append(save_figure(fig, out_dir / name))
     return paths
 
 
-def clock_axis(ax: Axes, clock: Clock) -> None:
-    """Label an axis of hours since t = 0 with clock times (``01:00``) and name the zone."""
-    ax.xaxis.set_major_locator(MaxNLocator(nbins=13, steps=[1, 2, 3, 6, 10]))
+def clock_axis(ax: Axes, clock: Clock, span_h: tuple[float, float], label: bool = True) -> None:
+    """Show hours since t = 0 over ``span_h`` as clock times (``01:00``) at round steps; name the zone."""
+    ax.set_xlim(*span_h)
+    width_h = span_h[1] - span_h[0]
+    step_h = next((s for s in (0.25, 0.5, 1.0, 2.0, 3.0, 6.0) if width_h / s <= 13), 12.0)
+    zero = clock.at(0.0)
+    start_h = zero.hour + zero.minute / 60.0  # ticks on round clock times (01:00), not round offsets
+    ax.xaxis.set_major_locator(MultipleLocator(step_h, offset=-start_h % step_h))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda h, _: clock.at(h * 3600.0).strftime("%H:%M")))
-    ax.set_xlabel(f"clock time, {clock.hm(0).split(' ', 1)[1]} (t = 0 at {clock.iso(0)})")
+    if label:
+        ax.set_xlabel(f"clock time, {clock.hm(0).split(' ', 1)[1]} (t = 0 at {clock.iso(0)})")
     ax.grid(alpha=0.3)
 
 
@@ -72,7 +77,7 @@ def legend_below(ax: Axes) -> None:
         more = each.get_legend_handles_labels()
         handles, labels = handles + more[0], labels + more[1]
     if handles:
-        ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=min(len(labels), 5))
+        ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=min(len(labels), 4))
 
 
 def mark_events(ax: Axes, scenario: Scenario, summary: dict[str, Any] | None) -> None:
@@ -160,10 +165,10 @@ def _availability(ax: Axes, hours: np.ndarray, s: dict[str, np.ndarray], sc: Sce
     ax.set_ylabel("availability (%)")
     ax.set_ylim(max(0.0, float(np.nanmin(100 * s["availability"], initial=100.0)) - 2), 100.5)
     ax.set_title("availability against the SLO, error budget burned")
-    budget = (1 - sc.slo.availability) * np.cumsum(s["offered"])
-    burned = 100 * np.cumsum(s["failed"]) / np.maximum(budget, 1e-9)
+    budget = (1 - sc.slo.availability) * float(s["offered"].sum())  # failures the SLO allows over the run
+    burned = 100 * np.cumsum(s["failed"]) / max(budget, 1e-9)
     right = ax.twinx()
-    right.plot(hours, burned, color="tab:red", label="error budget burned (% of failures the SLO allows so far)")
+    right.plot(hours, burned, color="tab:red", label="error budget burned (% of the run's)")
     right.set_ylabel("error budget burned (%)")
     right.set_ylim(0, max(100.0, float(burned.max(initial=0.0)) * 1.05))
 

@@ -68,10 +68,10 @@ def plot_incident(
         mark_events(ax, scenario, summary)
     _states(axes[2], day, span)
     for ax in axes:
-        ax.set_xlim(*span)
-        clock_axis(ax, scenario.clock())
+        clock_axis(ax, scenario.clock(), span, label=ax is axes[-1])
     axes[0].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
-    axes[1].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
+    lines = [h for h in axes[1].get_legend_handles_labels()[0] if "outage reports" in str(h.get_label())]
+    axes[1].legend(handles=lines, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
     return save_figure(fig, path)
 
 
