@@ -54,7 +54,7 @@ def run_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_run_report_is_one_self_contained_file(run_folder: Path) -> None:
     html = (run_folder / REPORT_FILE).read_text(encoding="utf-8")
     assert "<title>orchsim report: small-incident</title>" in html
-    assert html.count("src='data:image/png;base64,") == 4
+    assert html.count("src='data:image/png;base64,") == 6  # incident.png (the run has an incident) and five plots
     assert "http://" not in html.replace("http://www.w3.org/2000/svg", "")
     assert "https://" not in html
     for text in ("error_rate on a begins", "bad deploy rolled back", "status page: ", "time to detect"):
@@ -145,7 +145,8 @@ def test_report_renders_in_headless_chromium(run_folder: Path) -> None:
             browser.close()
     assert title == "orchsim report: small-incident"
     assert "time to detect: monitor / status page" in labels and "availability" in labels
-    assert [alt for alt, *_ in images] == ["load.png", "errors.png", "latency.png", "queue.png", "availability.png"]
+    plots = ["incident.png", "load.png", "errors.png", "latency.png", "queue.png", "availability.png"]
+    assert [alt for alt, *_ in images] == plots
     assert all(complete and width > 0 and height > 0 for _, complete, width, height in images), images
     assert strip == 2 * 40  # two observers x forty 30 s windows
     assert all(url.startswith(("file:", "data:")) for url in requested), requested
