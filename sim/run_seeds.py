@@ -52,14 +52,22 @@ def run_seeds(
     jobs: int = 2,
     done: Callable[[int, int], None] | None = None,
     tz: str | None = None,
+    simulated: Callable[[float, float], None] | None = None,
 ) -> SeedRuns:
-    """Simulate every seed of the scenario and its baseline in ``jobs`` processes; write every folder."""
+    """Simulate every seed of the scenario and its baseline in ``jobs`` processes; write every folder.
+
+    ``done(finished, total)`` follows the runs; a lone run (one seed, no baseline) runs here and
+    reports its simulated time to ``simulated(now_s, end_s)`` instead.
+    """
     folders = [seed_folder(root, seeds, s) for s in seeds]
     tasks: list[tuple[Any, ...]] = [(f, scenario, s, plots) for f, s in zip(folders, seeds, strict=True)]
     if baseline is not None:
         tasks += [(f / "baseline", baseline, s, plots) for f, s in zip(folders, seeds, strict=True)]
     results: list[dict[str, Any] | None] = [None] * len(tasks)
-    for count, (index, summary, error) in enumerate(run_tasks(_simulate, tasks, jobs), start=1):
+    if len(tasks) == 1:
+        results[0] = simulate_into(folders[0], scenario, seeds[0], plots, simulated)
+    outcomes = run_tasks(_simulate, tasks, jobs) if len(tasks) > 1 else iter(())
+    for count, (index, summary, error) in enumerate(outcomes, start=1):
         if error is not None:
             raise error
         results[index] = summary
