@@ -176,7 +176,7 @@ class Simulation:
         try:
             for step in range(1, steps + 1):
                 until = end_s * step / steps
-                self.kernel.env.run(until=until)
+                self.kernel.run(until)
                 if progress is not None:
                     progress(until, end_s)
         finally:

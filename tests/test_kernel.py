@@ -1,0 +1,98 @@
+"""The engine's kernel: its own event loop runs events in exactly SimPy's order."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from typing import Any
+
+import pytest
+from simpy.events import URGENT
+
+from sim.engine.kernel import Call, Kernel
+
+Schedule = Callable[[float, Callable[[Call], None], Any], None]
+
+
+def _scenario(kernel: Kernel, log: list[tuple[str, float]], call_at: Schedule) -> None:
+    """Calls and SimPy processes at tied times, some exactly at the stop times 1.0 and 2.0."""
+    env = kernel.env
+
+    def note(call: Call) -> None:
+        log.append((call.arg, kernel.now))
+        if call.arg == "a":  # a call scheduled from a call, at the same instant: runs after its elders
+            call_at(kernel.now, note, "a-again")
+
+    def ticker() -> Generator[Any, Any, None]:
+        for _ in range(4):
+            yield env.timeout(0.5)
+            log.append(("tick", env.now))
+
+    for at_s, name in ((1.0, "a"), (0.5, "b"), (1.0, "c"), (2.0, "d"), (0.25, "e")):
+        call_at(at_s, note, name)
+    env.process(ticker())
+    urgent = env.event()  # scheduled before the stop marker at 2.0, and urgent: it runs before the stop
+    urgent._ok, urgent._value = True, None
+    urgent.callbacks.append(lambda _: log.append(("urgent", env.now)))
+    env.schedule(urgent, URGENT, 2.0)
+
+
+def _by_simpy(until: tuple[float, ...]) -> list[tuple[str, float]]:
+    """The same scenario stepped by ``Environment.run`` (calls wrapped as SimPy events)."""
+    kernel, log = Kernel(), list[tuple[str, float]]()
+    env = kernel.env
+
+    def call_at(at_s: float, fn: Any, arg: Any) -> None:
+        event = env.event()
+        event.callbacks.append(lambda _: fn(Call(fn, arg)))
+        event._ok, event._value = True, None
+        env.schedule(event, delay=at_s - env.now)
+
+    _scenario(kernel, log, call_at)
+    for at_s in until:
+        env.run(until=at_s)
+        log.append(("stop", env.now))
+    return log
+
+
+def test_kernel_run_keeps_simpy_order_and_stops() -> None:
+    kernel, log = Kernel(), list[tuple[str, float]]()
+    _scenario(kernel, log, kernel.call_at)
+    for at_s in (1.0, 2.0, 3.0):
+        kernel.run(at_s)
+        log.append(("stop", kernel.now))
+    assert log == _by_simpy((1.0, 2.0, 3.0))
+    assert log == [  # SimPy's stop marker is urgent: normal events at the stop time run after it
+        ("e", 0.25),
+        ("b", 0.5),
+        ("tick", 0.5),
+        ("stop", 1.0),
+        ("a", 1.0),
+        ("c", 1.0),
+        ("tick", 1.0),
+        ("a-again", 1.0),
+        ("tick", 1.5),
+        ("urgent", 2.0),
+        ("stop", 2.0),
+        ("d", 2.0),
+        ("tick", 2.0),
+        ("stop", 3.0),
+    ]
+
+
+def test_kernel_run_refuses_the_past() -> None:
+    kernel = Kernel()
+    kernel.run(1.0)
+    with pytest.raises(ValueError, match="greater than the current"):
+        kernel.run(0.5)
+
+
+def test_failed_process_crashes_the_run() -> None:
+    kernel = Kernel()
+
+    def broken() -> Generator[Any, Any, None]:
+        yield kernel.env.timeout(0.1)
+        raise RuntimeError("boom")
+
+    kernel.env.process(broken())
+    with pytest.raises(RuntimeError, match="boom"):
+        kernel.run(1.0)
