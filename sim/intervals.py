@@ -14,8 +14,10 @@ def open_count_means(start_s: np.ndarray, end_s: np.ndarray, edges_s: np.ndarray
     it is O((n + windows) log n) with no per-interval loop. Empty or reversed intervals count 0.
     """
     keep = end_s > start_s
-    starts = np.sort(start_s[keep])
-    ends = np.sort(end_s[keep])
+    starts = start_s[keep]  # copies, sorted in place: a million intervals take 16 MB here, not 32
+    starts.sort()
+    ends = end_s[keep]
+    ends.sort()
     area = _area_before(starts, edges_s) - _area_before(ends, edges_s)
     means: np.ndarray = np.diff(area) / np.diff(edges_s)
     return means
@@ -23,7 +25,8 @@ def open_count_means(start_s: np.ndarray, end_s: np.ndarray, edges_s: np.ndarray
 
 def _area_before(points: np.ndarray, bounds: np.ndarray) -> np.ndarray:
     """sum over points p < b of (b - p), for each b in ``bounds`` (``points`` sorted)."""
-    prefix = np.concatenate(([0.0], np.cumsum(points)))
+    prefix = np.zeros(points.size + 1)
+    np.cumsum(points, out=prefix[1:])
     count = np.searchsorted(points, bounds, side="left")
     area: np.ndarray = count * bounds - prefix[count]
     return area

@@ -10,6 +10,7 @@ that a down service cannot spin the loop at one instant forever.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable
 
 import numpy as np
@@ -47,31 +48,32 @@ class Clients:
         self.deadline_s = spec.deadline
         self.policy = spec.retries
         self.retry_on = frozenset(spec.retries.on)
-        self.arrival_s: list[float] = trace.arrival_s.tolist()
-        self.klass: list[int] = trace.klass.tolist()
+        # per-request columns are typed arrays (8 or 4 bytes a value), not lists of Python objects
+        self.arrival_s = _floats(trace.arrival_s)
+        self.klass = _ints(trace.klass, "i")
         # sessions matter only when the workload has them; otherwise the request id is the key
-        self.session: list[int] | None = trace.session.tolist() if trace.has_sessions else None
+        self.session: array[int] | None = _ints(trace.session, "q") if trace.has_sessions else None
         self.class_work = trace.class_work
-        self.service_u: list[float] | None = None if trace.service_u is None else trace.service_u.tolist()
+        self.service_u: array[float] | None = None if trace.service_u is None else _floats(trace.service_u)
         self.class_priority = trace.class_priorities
         assert trace.prompt_tokens is not None and trace.output_tokens is not None
         # a constant column stays one int: a million-request run need not hold a million of them
-        self.prompt_tokens: list[int] | int = _column(trace.prompt_tokens)
-        self.output_tokens: list[int] | int = _column(trace.output_tokens)
+        self.prompt_tokens: array[int] | int = _column(trace.prompt_tokens)
+        self.output_tokens: array[int] | int = _column(trace.output_tokens)
         self.users, self.think_time_s = trace.users, trace.think_time_s
         self.requests_per_user = trace.requests_per_user or 0  # 0: no limit
         self.sent_by_user: list[int] = []
         self.end_of_arrivals_s = float("inf")  # closed loop: no request is sent after this (the run's duration)
-        self.user: list[int] = []  # closed loop: the user of each request (-1: a regenerated one)
+        self.user = array("q")  # closed loop: the user of each request (-1: a regenerated one)
         self.pool: _Pool | None = None
         if self.users is not None:
             self._open_pool(self.users)
         n = self.n_requests = len(self.arrival_s)
-        self.code = [0] * n
-        self.end_s = [float("nan")] * n
-        self.attempts = [0] * n
-        self._backoff_s = [0.0] * n
-        self.origin = [-1] * n  # for a regenerated request, the failed request it repeats
+        self.code = array("i", bytes(4 * n))
+        self.end_s = array("d", [float("nan")]) * n
+        self.attempts = array("i", bytes(4 * n))
+        self._backoff_s: dict[int, float] = {}  # last backoff of each request that was retried
+        self.origin = array("i", [-1]) * n  # for a regenerated request, the failed request it repeats
         self.regenerate = spec.regenerate
         self.draws = draws
         self.budget = None if spec.retries.budget is None else Budget(spec.retries.budget)
@@ -92,7 +94,7 @@ class Clients:
             self.prompt_tokens = self.prompt_tokens[:users]
         if not isinstance(self.output_tokens, int):
             self.output_tokens = self.output_tokens[:users]
-        self.user = list(range(users))
+        self.user = array("q", range(users))
         self.sent_by_user = [1] * users
 
     def start(self) -> None:
@@ -165,13 +167,15 @@ class Clients:
         if code != 200 and self._may_retry(attempt.number, code, now):
             u = None if self.service_u is None else self.service_u[req]
             draws = retry_draws(self.draws, u, attempt.number)
-            delay_s = backoff_s(self.policy, attempt.number, self._backoff_s[req], draws)
+            delay_s = backoff_s(self.policy, attempt.number, self._backoff_s.get(req, 0.0), draws)
             if self.deadline_s is None or now + delay_s < self.arrival_s[req] + self.deadline_s:
                 self._backoff_s[req] = delay_s
                 self.kernel.call_later(delay_s, self._retry, (req, attempt.number + 1))
                 return
         self.code[req] = code
         self.end_s[req] = now
+        if self._backoff_s:
+            self._backoff_s.pop(req, None)  # its final answer: no further backoff to grow from
         if self.regenerate is not None and code != 200 and self.draws.uniform() < self.regenerate.probability:
             self._ask_again(req, now + self.regenerate.delay)
         if self.pool is not None and self.user[req] >= 0:
@@ -222,7 +226,6 @@ class Clients:
         self.code.append(0)
         self.end_s.append(float("nan"))
         self.attempts.append(0)
-        self._backoff_s.append(0.0)
         self.origin.append(origin)
         if self.pool is not None:
             self.user.append(user)
@@ -258,11 +261,11 @@ class _Pool:
 
     def __init__(
         self,
-        klass: list[int],
-        session: list[int] | None,
-        prompt: list[int] | int,
-        output: list[int] | int,
-        service_u: list[float] | None,
+        klass: array[int],
+        session: array[int] | None,
+        prompt: array[int] | int,
+        output: array[int] | int,
+        service_u: array[float] | None,
     ) -> None:
         self.klass, self.session, self.prompt, self.output, self.service_u = klass, session, prompt, output, service_u
         self.size = len(klass)
@@ -279,9 +282,22 @@ class _Pool:
         )
 
 
-def _column(values: np.ndarray) -> list[int] | int:
-    """Per-request token counts as a list, or one int when every request has the same."""
+def _column(values: np.ndarray) -> array[int] | int:
+    """Per-request token counts as a typed array, or one int when every request has the same."""
     if values.size and bool((values == values[0]).all()):
         return int(values[0])
-    out: list[int] = values.tolist()
+    return _ints(values, "i")
+
+
+def _ints(values: np.ndarray, code: str) -> array[int]:
+    """``values`` as a typed array of C ints (``"i"``: 4 bytes) or long longs (``"q"``: 8 bytes)."""
+    out = array(code)
+    out.frombytes(np.ascontiguousarray(values, dtype=np.dtype(code)).tobytes())
+    return out
+
+
+def _floats(values: np.ndarray) -> array[float]:
+    """``values`` as a typed array of doubles."""
+    out = array("d")
+    out.frombytes(np.ascontiguousarray(values, dtype=np.float64).tobytes())
     return out

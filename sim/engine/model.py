@@ -6,6 +6,7 @@ import gc
 import itertools
 import math
 import time
+from array import array
 from collections.abc import Callable, Generator
 from typing import Any
 
@@ -35,7 +36,9 @@ class Simulation:
     def __init__(self, scenario: Scenario, seed: int | None = None, trace: Trace | None = None) -> None:
         self.scenario = scenario
         self.seed = scenario.seed if seed is None else seed
-        self.trace = generate_trace(scenario, self.seed) if trace is None else trace
+        trace = generate_trace(scenario, self.seed) if trace is None else trace
+        # the clients copy the per-request columns; the model keeps only the class tables
+        self.class_names, self.class_models = trace.class_names, trace.class_models
         self.kernel = Kernel()
         self.log = AttemptLog()
         self.clusters = self._build_clusters()
@@ -56,14 +59,14 @@ class Simulation:
             self.kernel,
             scenario.router,
             self._candidates(),
-            self.trace.class_regions,
+            trace.class_regions,
             Draws(stream(self.seed, "cluster-choice")),
             self._server_done,
         )
         self.clients = Clients(
             self.kernel,
             scenario.clients,
-            self.trace,
+            trace,
             Draws(stream(self.seed, "clients")),
             self.router.submit,
             self.router.release,
@@ -87,9 +90,8 @@ class Simulation:
 
     def _candidates(self) -> list[list[Cluster]]:
         """Per request class, the clusters serving its model (and, for dedicated pools, the class itself)."""
-        trace = self.trace
         out = []
-        for name, model in zip(trace.class_names, trace.class_models, strict=True):
+        for name, model in zip(self.class_names, self.class_models, strict=True):
             base = name.split("@", 1)[0]  # a migrated twin class keeps its class's pool
             out.append(
                 [
@@ -198,19 +200,19 @@ class Simulation:
         return SimResult(
             scenario=self.scenario,
             seed=self.seed,
-            arrival_s=np.array(clients.arrival_s, dtype=np.float64),
-            klass=np.array(clients.klass, dtype=np.int32),
-            req_origin=np.array(clients.origin, dtype=np.int64),
-            req_code=np.array(clients.code, dtype=np.int32),
-            req_end_s=np.array(clients.end_s, dtype=np.float64),
-            req_attempts=np.array(clients.attempts, dtype=np.int32),
+            arrival_s=np.frombuffer(clients.arrival_s, dtype=np.float64),  # shares the clients' columns
+            klass=np.frombuffer(clients.klass, dtype=np.int32),
+            req_origin=np.frombuffer(clients.origin, dtype=np.int32),
+            req_code=np.frombuffer(clients.code, dtype=np.int32),
+            req_end_s=np.frombuffer(clients.end_s, dtype=np.float64),
+            req_attempts=np.frombuffer(clients.attempts, dtype=np.int32),
             prompt_tokens=_tokens(clients.prompt_tokens, len(clients.arrival_s)),
             output_tokens=_tokens(clients.output_tokens, len(clients.arrival_s)),
             attempts=attempts,
             windows=self._windows(attempts, end_s),
             end_s=end_s,
             events=self.kernel.count_events(),
-            class_names=tuple(name.split("@", 1)[0] for name in self.trace.class_names),
+            class_names=tuple(name.split("@", 1)[0] for name in self.class_names),
             counters={"preemptions": sum(s.preemptions for s in self.llm_servers)} if self.llm_servers else {},
         )
 
@@ -236,10 +238,10 @@ class Simulation:
         }
 
 
-def _tokens(column: list[int] | int, n: int) -> np.ndarray:
+def _tokens(column: array[int] | int, n: int) -> np.ndarray:
     if isinstance(column, int):
         return np.full(n, column, dtype=np.int32)
-    return np.array(column, dtype=np.int32)
+    return np.frombuffer(column, dtype=np.int32)
 
 
 def simulate(scenario: Scenario, seed: int | None = None, progress: ProgressFn | None = None) -> SimResult:

@@ -1,7 +1,8 @@
-"""Compact per-attempt records (typed arrays, ~90 bytes an attempt) and the result of a run."""
+"""Compact per-attempt records (typed columns, 64 bytes an attempt) and the result of a run."""
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,21 +25,24 @@ ATTEMPT_COLUMNS = (
     "end_s",
     "server_end_s",
 )
-INT_COLUMNS = 6  # the first six columns hold integers
+INT_COLUMNS = 6  # the first six columns hold integers (int32)
 
 
 class AttemptLog:
-    """Rows of attempts: tuples in a list (the cheapest append), packed into float64 blocks.
+    """Rows of attempts: tuples in a list (the cheapest append), packed into one typed column each.
 
-    A packed row is 88 bytes, so a million-request run stays small; integer columns are exact
-    in float64.
+    A packed row takes 64 bytes (six int32, five float64); ``to_numpy`` sorts one column at a time,
+    freeing each packed column as its sorted copy is made, so the rows exist about once.
     """
 
-    BLOCK = 65536
+    BLOCK = 4096  # rows held as tuples before packing (a few MB at most)
 
     def __init__(self) -> None:
         self._pending: list[tuple[float, ...]] = []
-        self._blocks: list[np.ndarray] = []
+        self._columns: list[array[int] | array[float]] = [
+            array("i") if i < INT_COLUMNS else array("d") for i in range(len(ATTEMPT_COLUMNS))
+        ]
+        self._rows = 0
 
     def append(self, a: Attempt) -> None:
         """Record ``a`` (called once both client and server are done with it, or at the end)."""
@@ -69,25 +73,37 @@ class AttemptLog:
         self._pending.append(row)
 
     def _pack(self) -> None:
-        if self._pending:
-            self._blocks.append(np.array(self._pending, dtype=np.float64))
-            self._pending = []
+        if not self._pending:
+            return
+        table = np.array(self._pending, dtype=np.float64)
+        self._pending = []
+        self._rows += len(table)
+        for i, column in enumerate(self._columns):
+            values = table[:, i].astype(np.int32) if i < INT_COLUMNS else np.ascontiguousarray(table[:, i])
+            column.frombytes(values.tobytes())
 
     def __len__(self) -> int:
-        return sum(len(b) for b in self._blocks) + len(self._pending)
+        return self._rows + len(self._pending)
 
     def to_numpy(self) -> dict[str, np.ndarray]:
-        """Columns as numpy arrays (integers as int64), sorted by send time, request, attempt."""
+        """Columns as numpy arrays (integers as int32), sorted by send time, request, attempt.
+
+        The log is empty afterwards: its packed columns are freed as their sorted copies are made.
+        """
         self._pack()
-        width = len(ATTEMPT_COLUMNS)
-        table = np.concatenate(self._blocks) if self._blocks else np.empty((0, width))
-        self._blocks = []  # the table below replaces them: one copy of the rows at a time
+        columns, self._columns = self._columns, []
         index = {name: i for i, name in enumerate(ATTEMPT_COLUMNS)}
-        order = np.lexsort(tuple(table[:, index[n]] for n in ("hop", "number", "req", "sent_s")))
-        return {
-            name: table[order, i].astype(np.int64) if i < INT_COLUMNS else table[order, i]
-            for i, name in enumerate(ATTEMPT_COLUMNS)
-        }
+
+        def view(i: int) -> np.ndarray:
+            return np.frombuffer(columns[i], dtype=np.int32 if i < INT_COLUMNS else np.float64)
+
+        order = np.lexsort(tuple(view(index[n]) for n in ("hop", "number", "req", "sent_s")))
+        out: dict[str, np.ndarray] = {}
+        for i, name in enumerate(ATTEMPT_COLUMNS):
+            out[name] = view(i)[order]
+            columns[i] = array("b")  # the packed column is gone once its sorted copy exists
+        self._rows = 0
+        return out
 
 
 @dataclass
@@ -101,7 +117,7 @@ class SimResult:
     req_code: np.ndarray  # final code of each user request; 0 = still in flight at the end
     req_end_s: np.ndarray  # time of the final answer (NaN while in flight)
     req_attempts: np.ndarray
-    req_origin: np.ndarray  # -1, or for a regenerated request the failed request it repeats
+    req_origin: np.ndarray  # int32: -1, or for a regenerated request the failed request it repeats
     prompt_tokens: np.ndarray  # int32 per user request
     output_tokens: np.ndarray  # int32 per user request
     attempts: dict[str, np.ndarray]
