@@ -96,12 +96,14 @@ class LlmServer(Server):
         "llm",
         "n_decoding",
         "order",
+        "pending_s",
         "preemptions",
         "prefix",
         "rate",
         "seqs",
         "suspended",
         "target_v",
+        "tick_s",
         "v",
         "v_at_s",
     )
@@ -127,7 +129,9 @@ class LlmServer(Server):
         self.v_at_s = 0.0
         self.rate = 0.0  # tokens per second per decoding sequence, as last scheduled
         self.target_v = 0.0  # the clock value the scheduled tick is for
-        self.epoch = 0  # bumps on every reschedule: older ticks are stale
+        self.epoch = 0  # the step-level server's plan counter (this server's ticks go by time, below)
+        self.tick_s = math.inf  # when the next decode event is due (inf: none is)
+        self.pending_s: list[float] = []  # times of the tick events in the queue (at most a few)
         self.order = 0
         self.n_decoding = 0
         self.kv_fixed = 0.0  # cache tokens that do not grow: reservations and sequences in prefill
@@ -264,13 +268,18 @@ class LlmServer(Server):
         self.v_at_s = now_s
 
     def _reschedule(self) -> None:
-        """Schedule the next decode event: a sequence's last token, or the cache overflowing."""
-        self.epoch += 1
+        """Schedule the next decode event: a sequence's last token, or the cache overflowing.
+
+        The event is due at ``tick_s``. A tick already in the queue at or before that time stands
+        for it (``_tick`` moves it on when it comes early), so a batch that changes many times
+        between two decode events queues one event, not one per change.
+        """
         heap = self.heap
         while heap and stale(heap[0]):
             heapq.heappop(heap)
         if not self.n_decoding:
             self.rate = 0.0
+            self.tick_s = math.inf
             return
         factor = self.factors[self.busy] if self.factors is not None else 1.0
         self.rate = 1.0 / (self.llm.itl * factor * self.slow_factor)
@@ -279,10 +288,24 @@ class LlmServer(Server):
             target = min(target, (self.kv_capacity - self.kv_fixed - self.kv_decoding) / self.n_decoding)
         self.target_v = target
         delay_s = max(target - self.v, 0.0) / self.rate
-        self.kernel.call_at(self.env._now + delay_s, self._tick, self.epoch)
+        self.tick_s = self.env._now + delay_s
+        self._arm()
+
+    def _arm(self) -> None:
+        """Queue a tick at ``tick_s`` unless one is queued at or before it."""
+        at_s = self.tick_s
+        for pending_s in self.pending_s:
+            if pending_s <= at_s:
+                return
+        self.pending_s.append(at_s)
+        self.kernel.call_at(at_s, self._tick, at_s)
 
     def _tick(self, call: Call) -> None:
-        if call.arg != self.epoch:
+        at_s: float = call.arg
+        self.pending_s.remove(at_s)
+        if at_s != self.tick_s:  # early (the batch changed since it was queued) or no longer wanted
+            if self.tick_s != math.inf:
+                self._arm()
             return
         self._advance(self.env._now)
         # the tick was due exactly when the clock reaches its target: set it there, so that a
