@@ -1,4 +1,4 @@
-"""Run every benchmark script in this folder, one after another, with the same Python.
+"""Run every benchmark script in this folder (but identical.py), one after another, with the same Python.
 
     python benchmarks/run.py [ARGS...]   # ARGS are passed to every script
 
@@ -16,7 +16,8 @@ HERE = Path(__file__).resolve().parent
 
 def scripts() -> list[Path]:
     """Benchmark scripts: every ``*.py`` here except this runner and private modules."""
-    return sorted(p for p in HERE.glob("*.py") if p.name != Path(__file__).name and not p.name.startswith("_"))
+    skip = {Path(__file__).name, "identical.py"}  # identical.py checks results, not speed (it needs --reference)
+    return sorted(p for p in HERE.glob("*.py") if p.name not in skip and not p.name.startswith("_"))
 
 
 def main(argv: list[str]) -> int:
