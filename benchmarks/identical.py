@@ -35,6 +35,9 @@ CASES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("stale-load-herding", "scenarios/stale-load-herding.yaml", ()),
     ("gray-failure", "scenarios/gray-failure.yaml", ()),
     ("reasoning-pools", "scenarios/reasoning-pools.yaml", ()),
+    ("retry-storm", "scenarios/retry-storm.yaml", ()),
+    ("fast-fail-sinkhole", "scenarios/fast-fail-sinkhole.yaml", ()),
+    ("validate-crash", "scenarios/validate-crash.yaml", ()),
 )
 
 

@@ -11,6 +11,7 @@ that a down service cannot spin the loop at one instant forever.
 from __future__ import annotations
 
 from array import array
+from collections import deque
 from collections.abc import Callable
 
 import numpy as np
@@ -82,6 +83,9 @@ class Clients:
         self.watching = self.bucket is not None or self.adaptive is not None  # throttles that learn from answers
         self._submit, self._release, self._cancel, self.log = submit, release, cancel, log
         self.unlogged: dict[Attempt, None] = {}  # sent attempts whose record is not written yet
+        # attempts in the order sent, whose timeout may still come: with one timeout for all, their
+        # deadlines come in that order too, so one queued event (for the oldest) watches them all
+        self.expiring: deque[Attempt] = deque()
 
     def _open_pool(self, users: int) -> None:
         """Closed loop: keep the trace's columns as a pool and start with one request per user."""
@@ -139,16 +143,26 @@ class Clients:
             self.answer(attempt, 429)
             return
         if self.timeout_s is not None:
-            self.kernel.call_at(attempt.sent_s + self.timeout_s, self._timeout, attempt)
+            self.expiring.append(attempt)
+            if len(self.expiring) == 1:
+                self.kernel.call_at(attempt.sent_s + self.timeout_s, self._timeout, None)
         self._submit(attempt)
 
     def _timeout(self, call: Call) -> None:
-        attempt: Attempt = call.arg
-        if attempt.client_done:
-            return
-        self.answer(attempt, 504)
-        if self.spec.cancel_on_timeout:
-            self._cancel(attempt)
+        """Time out every attempt due now that has no answer yet; wait for the oldest one still open."""
+        expiring, now_s, timeout_s = self.expiring, self.env._now, self.timeout_s
+        assert timeout_s is not None
+        while expiring:
+            attempt = expiring[0]
+            if not attempt.client_done:
+                due_s = attempt.sent_s + timeout_s
+                if due_s > now_s:
+                    self.kernel.call_at(due_s, self._timeout, None)
+                    return
+                self.answer(attempt, 504)
+                if self.spec.cancel_on_timeout:
+                    self._cancel(attempt)
+            expiring.popleft()
 
     def answer(self, attempt: Attempt, code: int) -> None:
         """The client sees ``code`` for ``attempt``: succeed, retry, or give up."""
