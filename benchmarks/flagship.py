@@ -1,0 +1,88 @@
+"""Speed of ``orchsim run`` on the flagship scenario (the incident and its baseline) against textbook SimPy.
+
+Runs, in one process and interleaved: the textbook SimPy model of 64 single-slot servers with random routing
+at load 0.9 (``benchmarks/engine.py``, a process per request), and ``orchsim run`` of the flagship scenario
+without plots (both days, written to a temporary folder), in one process (``--jobs 1``) or with the baseline in
+a second process (``--jobs 2``, what ``orchsim run`` does when two cores are idle). Flagship requests per second
+count every simulated user request of both days over the wall time of the whole command.
+Target (issue #18): flagship / textbook >= 2.0. A benchmark, not a test: it never asserts.
+
+    python benchmarks/flagship.py [--duration 24h] [--jobs 1|2] [--repeat 1] [--textbook-requests 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from engine import MODELS, Speed, textbook
+
+from sim import commands
+
+TARGET = 2.0
+TEXTBOOK = next(m for m in MODELS if m.key == "rnd")
+
+
+def flagship(duration: str | None, jobs: int) -> tuple[int, float]:
+    """Simulated requests (both days) and wall seconds of one ``orchsim run`` of the flagship scenario."""
+    setattr(commands, "free_cores", lambda: 2.0 if jobs == 2 else 0.0)  # noqa: B010  (force the path)
+    overrides = [] if duration is None else [f"duration={duration}"]
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        with open(os.devnull, "w") as sink:
+            stdout, sys.stdout = sys.stdout, sink
+            try:
+                commands.run(None, None, overrides, tmp, False)
+            finally:
+                sys.stdout = stdout
+        wall_s = time.perf_counter() - started
+        requests = 0
+        for path in Path(tmp).rglob("summary.json"):
+            summary = json.loads(path.read_text())
+            requests += round(summary["requests_per_wall_s"] * summary["wall_s"])
+    return requests, wall_s
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", default=None, help="override the scenario's duration (default: its 24h)")
+    parser.add_argument("--jobs", type=int, choices=(1, 2), default=2, help="processes for the two days")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each; the best is kept")
+    parser.add_argument("--textbook-requests", type=int, default=100_000)
+    args = parser.parse_args(argv)
+    console = Console(highlight=False, width=120)
+    console.print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    base, ours = Speed(), Speed()
+    for _ in range(args.repeat):
+        base.add(textbook, TEXTBOOK, args.textbook_requests)
+        requests, wall_s = flagship(args.duration, args.jobs)
+        if wall_s < ours.wall_s:
+            ours.wall_s, ours.requests = wall_s, requests
+    table = Table(title=f"orchsim run (flagship, {args.duration or '24h'}, --jobs {args.jobs}) vs textbook SimPy")
+    for name in ("textbook req/s", "flagship req/s", "flagship requests", "flagship wall s", "ratio", "target"):
+        table.add_column(name, justify="right")
+    ratio = ours.per_s / base.per_s
+    table.add_row(
+        f"{base.per_s:,.0f}",
+        f"{ours.per_s:,.0f}",
+        f"{ours.requests:,}",
+        f"{ours.wall_s:.1f}",
+        f"{ratio:.2f}x",
+        "[green]PASS[/green]" if ratio >= TARGET else "[red]MISS[/red]",
+    )
+    console.print(table)
+    console.print(f"load average after: {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()
