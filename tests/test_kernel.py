@@ -18,9 +18,9 @@ def _scenario(kernel: Kernel, log: list[tuple[str, float]], call_at: Schedule) -
     env = kernel.env
 
     def note(call: Call) -> None:
-        log.append((call.arg, kernel.now))
+        log.append((call.arg, env.now))  # SimPy's clock: the kernel keeps it equal to its own
         if call.arg == "a":  # a call scheduled from a call, at the same instant: runs after its elders
-            call_at(kernel.now, note, "a-again")
+            call_at(env.now, note, "a-again")
 
     def ticker() -> Generator[Any, Any, None]:
         for _ in range(4):
@@ -59,6 +59,7 @@ def test_kernel_run_keeps_simpy_order_and_stops() -> None:
     _scenario(kernel, log, kernel.call_at)
     for at_s in (1.0, 2.0, 3.0):
         kernel.run(at_s)
+        assert kernel.now == kernel.env.now == at_s
         log.append(("stop", kernel.now))
     assert log == _by_simpy((1.0, 2.0, 3.0))
     assert log == [  # SimPy's stop marker is urgent: normal events at the stop time run after it

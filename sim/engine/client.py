@@ -43,7 +43,6 @@ class Clients:
         log: AttemptLog,
     ) -> None:
         self.kernel = kernel
-        self.env = kernel.env
         self.spec = spec
         self.timeout_s = spec.timeout
         self.deadline_s = spec.deadline
@@ -115,7 +114,7 @@ class Clients:
         if following < self.n_requests:
             self.kernel.call_at(self.arrival_s[following], self._arrive, following)
         if self.budget is not None:
-            self.budget.deposit(self.env._now)
+            self.budget.deposit(self.kernel.now)
         self._send(req, 1)
 
     def _retry(self, call: Call) -> None:
@@ -124,7 +123,7 @@ class Clients:
     def _send(self, req: int, number: int) -> None:
         klass = self.klass[req]
         session = req if self.session is None else self.session[req]
-        attempt = Attempt(req, number, klass, session, self.class_work[klass], self.env._now)
+        attempt = Attempt(req, number, klass, session, self.class_work[klass], self.kernel.now)
         attempt.priority = self.class_priority[klass]
         if self.service_u is not None:
             attempt.service_u = self.service_u[req]
@@ -150,7 +149,7 @@ class Clients:
 
     def _timeout(self, call: Call) -> None:
         """Time out every attempt due now that has no answer yet; wait for the oldest one still open."""
-        expiring, now_s, timeout_s = self.expiring, self.env._now, self.timeout_s
+        expiring, now_s, timeout_s = self.expiring, self.kernel.now, self.timeout_s
         assert timeout_s is not None
         while expiring:
             attempt = expiring[0]
@@ -166,7 +165,7 @@ class Clients:
 
     def answer(self, attempt: Attempt, code: int) -> None:
         """The client sees ``code`` for ``attempt``: succeed, retry, or give up."""
-        now = self.env._now
+        now = self.kernel.now
         attempt.client_done = True
         attempt.end_s = now
         attempt.code = code
@@ -247,7 +246,7 @@ class Clients:
 
     def _arrive_again(self, call: Call) -> None:
         if self.budget is not None:
-            self.budget.deposit(self.env._now)
+            self.budget.deposit(self.kernel.now)
         self._send(call.arg, 1)
 
     def record(self, attempt: Attempt) -> None:

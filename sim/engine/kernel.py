@@ -20,10 +20,13 @@ class Kernel:
     process and keeps the run deterministic (SimPy breaks time ties by insertion order).
     """
 
-    __slots__ = ("env",)
+    __slots__ = ("_eid", "_queue", "env", "now")
 
     def __init__(self) -> None:
         self.env = simpy.Environment()
+        self.now = 0.0  # simulated time in seconds: the engine reads it here, SimPy processes read env.now
+        self._queue: list[Any] = self.env._queue  # holds Events; a Call quacks like one (see Call)
+        self._eid = self.env._eid
 
     def run(self, until_s: float) -> None:
         """Process every event due before ``until_s``, exactly as ``env.run(until=until_s)`` would.
@@ -37,40 +40,33 @@ class Kernel:
         if until_s <= env._now:
             raise ValueError(f"until ({until_s}) must be greater than the current simulation time")
         until_s = env._now + (until_s - env._now)  # SimPy schedules the marker after a delay: same rounding
-        stop = (until_s, URGENT, next(env._eid))
-        queue: list[Any] = env._queue
+        stop = (until_s, URGENT, next(self._eid))
+        queue = self._queue
         call = Call
         while queue:
             entry = queue[0]
             if entry[0] >= until_s and entry[:3] > stop:
                 break
             heappop(queue)
-            env._now = entry[0]
+            env._now = self.now = entry[0]
             event = entry[3]
             if type(event) is call:
                 event.fn(event)
             else:
                 _step(event)
-        env._now = until_s
+        env._now = self.now = until_s
 
     def count_events(self) -> int:
         """Events scheduled so far, from SimPy's own event id counter (call once, at the end)."""
-        return int(next(self.env._eid))
-
-    @property
-    def now(self) -> float:
-        """Simulated time in seconds."""
-        return self.env._now
+        return int(next(self._eid))
 
     def call_later(self, delay_s: float, callback: Callable[[Call], None], arg: Any) -> None:
         """Call ``callback(call)`` after ``delay_s`` simulated seconds, with ``call.arg == arg``."""
-        self.call_at(self.env._now + delay_s, callback, arg)
+        self.call_at(self.now + delay_s, callback, arg)
 
     def call_at(self, at_s: float, callback: Callable[[Call], None], arg: Any) -> None:
         """Call ``callback(call)`` at simulated time ``at_s`` (not before now), with ``call.arg == arg``."""
-        env = self.env
-        queue: list[Any] = env._queue  # holds Events; a Call quacks like one (see Call)
-        heappush(queue, (at_s, NORMAL, next(env._eid), Call(callback, arg)))
+        heappush(self._queue, (at_s, NORMAL, next(self._eid), Call(callback, arg)))
 
 
 def _step(event: Any) -> None:

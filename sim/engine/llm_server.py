@@ -181,7 +181,7 @@ class LlmServer(Server):
         if self.down_count:
             self._refuse(attempt)
             return
-        self._advance(self.env._now)
+        self._advance(self.kernel.now)
         if self.busy < self.slots:
             self._head()  # drops abandoned attempts at the head, which must not hold a new one back
         if not self.queue and self.busy < self.slots and self._fits(attempt):
@@ -191,13 +191,13 @@ class LlmServer(Server):
             self._full(attempt)
         else:
             attempt.server = self
-            attempt.enqueued_s = self.env._now
+            attempt.enqueued_s = self.kernel.now
             self.queue.append(attempt)
             self._enqueued(attempt)
 
     def start(self, attempt: Attempt) -> None:
         """Put ``attempt`` in the batch: start (or resume) its prefill. Call ``_reschedule`` after."""
-        now = self.env._now
+        now = self.kernel.now
         resumed = self.suspended.pop(attempt, None)
         self.busy += 1
         self.running[attempt] = None
@@ -238,7 +238,7 @@ class LlmServer(Server):
         seq, prefill = arg
         if seq.phase != PREFILL or prefill != seq.prefills or self.seqs.get(seq.attempt) is not seq:
             return  # preempted, cancelled or lost in a crash meanwhile
-        now = self.env._now
+        now = self.kernel.now
         self._advance(now)
         attempt = seq.attempt
         if math.isnan(attempt.first_token_s):
@@ -288,7 +288,7 @@ class LlmServer(Server):
             target = min(target, (self.kv_capacity - self.kv_fixed - self.kv_decoding) / self.n_decoding)
         self.target_v = target
         delay_s = max(target - self.v, 0.0) / self.rate
-        self.tick_s = self.env._now + delay_s
+        self.tick_s = self.kernel.now + delay_s
         self._arm()
 
     def _arm(self) -> None:
@@ -307,7 +307,7 @@ class LlmServer(Server):
             if self.tick_s != math.inf:
                 self._arm()
             return
-        self._advance(self.env._now)
+        self._advance(self.kernel.now)
         # the tick was due exactly when the clock reaches its target: set it there, so that a
         # delay shorter than the float resolution of the time cannot leave it a hair short
         self.v = max(self.v, self.target_v)
@@ -327,7 +327,7 @@ class LlmServer(Server):
         if self.queue or self.cluster.central_queued:
             self.pull()
         self._reschedule()
-        self._report_kv(self.env._now)
+        self._report_kv(self.kernel.now)
 
     # --- leaving the batch ----------------------------------------------------------------------
     def _leave(self, seq: Seq) -> None:
@@ -355,7 +355,7 @@ class LlmServer(Server):
                 self.prefix.popitem(last=False)
         self._answered(attempt, attempt.outcome)
         if self.observe is not None:
-            self.observe(self, attempt, self.env._now)
+            self.observe(self, attempt, self.kernel.now)
 
     def _preempt_newest(self) -> None:
         newest = max(self.seqs.values(), key=lambda s: s.order)
@@ -383,7 +383,7 @@ class LlmServer(Server):
         attempt: Attempt = call.arg
         if attempt.server is not self or attempt.server_done or attempt not in self.running:
             return
-        self._advance(self.env._now)
+        self._advance(self.kernel.now)
         self._release(attempt)
         self._answered(attempt, attempt.outcome)
         self._after_change()
@@ -391,7 +391,7 @@ class LlmServer(Server):
     # --- queue ------------------------------------------------------------------------------------
     def pull(self) -> None:
         """Admit waiting sequences while a slot is free and the head of the queue fits in the cache."""
-        self._advance(self.env._now)
+        self._advance(self.kernel.now)
         while self.busy < self.slots and self.down_count == 0 and self.queue:
             attempt = self._head()
             if attempt is None:
@@ -423,7 +423,7 @@ class LlmServer(Server):
 
     def cancel(self, attempt: Attempt) -> None:
         """Drop an abandoned attempt: out of the queue, or out of the batch."""
-        self._advance(self.env._now)
+        self._advance(self.kernel.now)
         seq = self.seqs.get(attempt)
         if seq is not None:
             self._leave(seq)
@@ -432,7 +432,7 @@ class LlmServer(Server):
 
     def crash(self) -> list[Attempt]:
         """Go down: the batch, the cache and the queue are lost."""
-        self._advance(self.env._now)
+        self._advance(self.kernel.now)
         lost = super().crash()
         if lost or self.seqs or self.suspended:
             for seq in self.seqs.values():
@@ -445,7 +445,7 @@ class LlmServer(Server):
             if self.prefix is not None:
                 self.prefix.clear()
             self._reschedule()
-            self._report_kv(self.env._now)
+            self._report_kv(self.kernel.now)
         return lost
 
     def recover(self) -> None:

@@ -72,7 +72,7 @@ class Server:
         fault_draws: Draws,
     ) -> None:
         self.kernel = kernel
-        self.env = kernel.env
+        self.env = kernel.env  # the step-level server reads its clock here (the rest: kernel.now)
         self.cluster = cluster
         self.index = index
         self.global_index = global_index
@@ -122,7 +122,7 @@ class Server:
             self._full(attempt)
         else:
             attempt.server = self
-            attempt.enqueued_s = self.env._now
+            attempt.enqueued_s = self.kernel.now
             self.queue.append(attempt)
             self.queued += 1
             self.in_flight += 1
@@ -138,7 +138,7 @@ class Server:
         self.queue.remove(victim)
         self._unqueue(victim)
         attempt.server = self
-        attempt.enqueued_s = self.env._now
+        attempt.enqueued_s = self.kernel.now
         self.queue.append(attempt)
         self._enqueued(attempt)
         self._refuse(victim)  # last: a router retry of the victim must find the room full again
@@ -169,7 +169,7 @@ class Server:
         self.work_in_flight += attempt.work
         self.tokens_in_flight += attempt.tokens
         self.running[attempt] = None
-        now = attempt.start_s = self.env._now
+        now = attempt.start_s = self.kernel.now
         attempt.server = self
         if self.error_fractions and self._fails(attempt):
             self.kernel.call_at(now + attempt.outcome_delay_s, self._complete, attempt)
@@ -205,7 +205,7 @@ class Server:
         if self.queue or self.cluster.central_queued:
             self.pull()
         if self.observe is not None:
-            self.observe(self, attempt, self.env._now)
+            self.observe(self, attempt, self.kernel.now)
 
     def _answered(self, attempt: Attempt, code: int) -> None:
         """The server side of ``attempt`` ends with ``code``; outlier detection hears of it."""
@@ -236,7 +236,7 @@ class Server:
             if attempt.cancelled:
                 continue
             self._unqueue(attempt)
-            now = self.env._now
+            now = self.kernel.now
             if self.codel is not None and self.codel.drops(now - attempt.enqueued_s, now):
                 self._refuse(attempt)
                 continue
