@@ -104,8 +104,11 @@ def textbook_mmc(model: Model, n: int) -> int:
     return len(responses)
 
 
-def textbook_p2c(model: Model, n: int) -> int:
-    """Power of two choices over ``servers`` single-capacity ``simpy.Resource`` objects."""
+Pick = Callable[[list[simpy.Resource], np.random.Generator], simpy.Resource]
+
+
+def _per_server(model: Model, n: int, pick: Pick) -> int:
+    """``servers`` single-capacity ``simpy.Resource`` objects; ``pick`` chooses each request's server."""
     env = simpy.Environment()
     rng = np.random.default_rng(SEED)
     servers = [simpy.Resource(env, capacity=1) for _ in range(model.servers)]
@@ -114,12 +117,7 @@ def textbook_p2c(model: Model, n: int) -> int:
 
     def request() -> Generator[Any, Any, None]:
         arrived = env.now
-        first = int(rng.integers(model.servers))
-        second = int(rng.integers(model.servers - 1))
-        second += second >= first
-        a, b = servers[first], servers[second]
-        res = b if len(b.queue) + b.count < len(a.queue) + a.count else a
-        with res.request() as req:
+        with pick(servers, rng).request() as req:
             yield req
             waits.append(env.now - arrived)
             yield env.timeout(rng.exponential(SERVICE_MEAN_S))
@@ -128,27 +126,29 @@ def textbook_p2c(model: Model, n: int) -> int:
     env.process(_source(env, rng, n, model.rate, request))
     env.run()
     return len(responses)
+
+
+def _two_choices(servers: list[simpy.Resource], rng: np.random.Generator) -> simpy.Resource:
+    """Two distinct servers at random; the one with fewer requests (in service + queued)."""
+    first = int(rng.integers(len(servers)))
+    second = int(rng.integers(len(servers) - 1))
+    second += second >= first
+    a, b = servers[first], servers[second]
+    return b if len(b.queue) + b.count < len(a.queue) + a.count else a
+
+
+def _one_at_random(servers: list[simpy.Resource], rng: np.random.Generator) -> simpy.Resource:
+    return servers[int(rng.integers(len(servers)))]
+
+
+def textbook_p2c(model: Model, n: int) -> int:
+    """Power of two choices over single-capacity ``simpy.Resource`` objects."""
+    return _per_server(model, n, _two_choices)
 
 
 def textbook_random(model: Model, n: int) -> int:
-    """Random routing over ``servers`` single-capacity ``simpy.Resource`` objects."""
-    env = simpy.Environment()
-    rng = np.random.default_rng(SEED)
-    servers = [simpy.Resource(env, capacity=1) for _ in range(model.servers)]
-    waits: list[float] = []
-    responses: list[float] = []
-
-    def request() -> Generator[Any, Any, None]:
-        arrived = env.now
-        with servers[int(rng.integers(model.servers))].request() as req:
-            yield req
-            waits.append(env.now - arrived)
-            yield env.timeout(rng.exponential(SERVICE_MEAN_S))
-        responses.append(env.now - arrived)
-
-    env.process(_source(env, rng, n, model.rate, request))
-    env.run()
-    return len(responses)
+    """Random routing over single-capacity ``simpy.Resource`` objects."""
+    return _per_server(model, n, _one_at_random)
 
 
 TEXTBOOK: dict[str, Runner] = {"mmc": textbook_mmc, "rnd": textbook_random, "p2c": textbook_p2c}
