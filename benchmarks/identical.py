@@ -3,8 +3,9 @@
 An engine change that claims "unchanged results" runs this against a reference tree (for example
 the main checkout): each scenario runs once per tree (``python -m sim run --no-plots``), then every
 file of the two output folders must be byte-identical, except the wall-clock figures of
-``summary.json`` (``wall_s``, ``events``, ``requests_per_wall_s``), which are compared after
-removing them. Exit code 0 when everything matches, 1 otherwise; the differing files are named.
+``summary.json`` (``wall_s``, ``events``, ``requests_per_wall_s``) and the ``run_id`` of
+``run.json``, which are compared after removing them. Exit code 0 when everything matches, 1
+otherwise; the differing files are named.
 
     python benchmarks/identical.py --reference /work/main [--out /tmp/identical] [--only NAME ...]
 """
@@ -22,6 +23,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent.parent
 WALL_KEYS = frozenset({"wall_s", "events", "requests_per_wall_s"})
+VOLATILE = {"summary.json": WALL_KEYS, "run.json": frozenset({"run_id"})}  # JSON keys that differ by design
 
 # (name, scenario file, overrides): diverse paths through the engine, each a few seconds long
 CASES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
@@ -53,11 +55,11 @@ def run_case(tree: Path, case: tuple[str, str, tuple[str, ...]], out: Path) -> f
     return time.perf_counter() - started
 
 
-def _without_wall(value: Any) -> Any:
+def _without(value: Any, keys: frozenset[str]) -> Any:
     if isinstance(value, dict):
-        return {k: _without_wall(v) for k, v in value.items() if k not in WALL_KEYS}
+        return {k: _without(v, keys) for k, v in value.items() if k not in keys}
     if isinstance(value, list):
-        return [_without_wall(v) for v in value]
+        return [_without(v, keys) for v in value]
     return value
 
 
@@ -70,8 +72,9 @@ def differences(left: Path, right: Path) -> list[str]:
         a, b = left / name, right / name
         if not (a.exists() and b.exists()):
             out.append(f"{name} (one side only)")
-        elif name.name == "summary.json":
-            if _without_wall(json.loads(a.read_text())) != _without_wall(json.loads(b.read_text())):
+        elif name.name in VOLATILE:
+            keys = VOLATILE[name.name]
+            if _without(json.loads(a.read_text()), keys) != _without(json.loads(b.read_text()), keys):
                 out.append(str(name))
         elif a.read_bytes() != b.read_bytes():
             out.append(str(name))
