@@ -11,7 +11,6 @@ import pytest
 
 from loadtest.attempt import _request
 from loadtest.errors import error_status
-from loadtest.mock import backend
 from loadtest.mock.injection import FaultError, Injection, parse_injection, planned_injections
 from loadtest.mock.process import new_loop
 from loadtest.mock.router import Capacity
@@ -21,6 +20,7 @@ from sim.engine import Simulation
 from sim.engine.faults import target_indices
 from sim.engine.kernel import Kernel
 from sim.engine.router import Router
+from sim.faults import KINDS
 from sim.loading import parse_scenario
 from sim.rng import Draws, stream
 from sim.scenario import Router as RouterSpec
@@ -47,12 +47,14 @@ def test_nothing_of_a_mock_fault_outlives_it() -> None:
     slow_a, slow_b = Injection("slowdown", "a", 0, 1.1), Injection("slowdown", "a", 0, 1.3)
     errors, cut = Injection("error_rate", "a", 0, 0.5), Injection("partition", "a", 0)
     for fault in (slow_a, slow_b, errors, cut, cut):
-        backend._start(server, fault)
-    backend._lift(server, slow_a)  # the first ends while the second holds: still slowed by it alone
-    backend._lift(server, cut)
+        KINDS[fault.kind].mock_apply(server, fault.value, lost=False)
+    KINDS[slow_a.kind].mock_lift(
+        server, slow_a.value
+    )  # the first ends while the second holds: still slowed by it alone
+    KINDS[cut.kind].mock_lift(server, cut.value)
     assert server.slow_factor == pytest.approx(1.3) and server.partitioned and server.error_fraction == 0.5
     for fault in (slow_b, errors, cut):
-        backend._lift(server, fault)
+        KINDS[fault.kind].mock_lift(server, fault.value)
     assert (server.slow_factor, server.error_fraction, server.partitioned) == (1.0, 0.0, False)
 
 

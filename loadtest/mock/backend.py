@@ -20,12 +20,13 @@ from prometheus_client import generate_latest
 from loadtest.mock.classes import ClassTable
 from loadtest.mock.conventions import install
 from loadtest.mock.guard import guard, json_body
-from loadtest.mock.injection import BACKEND_KINDS, FaultError, Injection, parse_injection, planned_injections
+from loadtest.mock.injection import FaultError, Injection, parse_injection, planned_injections
 from loadtest.mock.metrics import Metrics, served_model
 from loadtest.mock.openai_api import MAX_BODY_BYTES, RequestError, error_response
 from loadtest.mock.process import run_on_loopback, server_parser
 from loadtest.mock.server import MockServer
 from loadtest.mock.serving import server_app
+from sim.faults import KINDS as FAULT_KINDS
 from sim.loading import load_scenario
 from sim.scenario import Scenario
 
@@ -94,7 +95,7 @@ def build_app(
     async def admin_faults(request: web.Request) -> web.Response:
         try:
             fault = parse_injection(await json_body(request))
-            if fault.kind not in BACKEND_KINDS:
+            if fault.on_router:
                 raise FaultError(f"kind {fault.kind} acts on the router: send it to the router", "kind")
             if fault.server is not None and fault.server >= len(servers):
                 raise FaultError(
@@ -122,53 +123,20 @@ def build_app(
 
 
 def apply_fault(servers: list[MockServer], fault: Injection) -> None:
-    """Start ``fault`` now; lift it after its duration (0: it stays). Crashes and healthcheck_flap
-    faults compose as in the simulator, and so do the others: each is one entry in the server's list of
+    """Start ``fault`` now; lift it after its duration (0: it stays), as its kind's entry in
+    ``sim.faults`` says. Faults compose as in the simulator: each is one entry in the server's list of
     faults in force, removed when it ends (the state is recomputed from those left)."""
     targets = servers if fault.server is None else [servers[fault.server]]
+    kind = FAULT_KINDS[fault.kind]
     for server in targets:
-        _start(server, fault)
+        kind.mock_apply(server, fault.value, lost=fault.in_flight == "lost")
 
     def lift() -> None:
         for server in targets:
-            _lift(server, fault)
+            kind.mock_lift(server, fault.value)
 
     if fault.duration_s > 0:
         asyncio.get_running_loop().call_later(fault.duration_s, lift)
-
-
-def _start(server: MockServer, fault: Injection) -> None:
-    kind, value = fault.kind, fault.value
-    if kind == "crash":
-        server.crash(lost=fault.in_flight == "lost")
-    elif kind == "drain":
-        server.drain()
-    elif kind == "healthcheck_flap":
-        server.flap_fractions.append(value)
-    elif kind == "slowdown":
-        server.slowdowns.append(value)
-    elif kind == "error_rate":
-        server.error_fractions.append(value)
-    elif kind == "partition":
-        server.partitions += 1
-    else:
-        server.unavailables += 1
-
-
-def _lift(server: MockServer, fault: Injection) -> None:
-    kind = fault.kind
-    if kind == "crash":
-        server.recover()
-    elif kind == "healthcheck_flap":
-        server.flap_fractions.remove(fault.value)
-    elif kind == "slowdown":
-        server.slowdowns.remove(fault.value)
-    elif kind == "error_rate":
-        server.error_fractions.remove(fault.value)
-    elif kind == "partition":
-        server.partitions -= 1
-    elif kind == "unavailable":
-        server.unavailables -= 1
 
 
 def schedule_faults(

@@ -12,13 +12,11 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from sim.engine.faults import target_indices
-from sim.safe_input import MAX_FACTOR, MAX_TIME_S
+from sim.faults import KINDS as FAULT_KINDS
+from sim.safe_input import MAX_TIME_S
 from sim.scenario import Scenario
 
 __all__ = [
-    "BACKEND_KINDS",
-    "KINDS",
-    "ROUTER_KINDS",
     "FaultError",
     "Injection",
     "monotonic_instant",
@@ -26,10 +24,6 @@ __all__ = [
     "planned_injections",
 ]
 
-# "unavailable" (503 for everything) exists only at runtime; the others are the scenario's kinds
-BACKEND_KINDS = ("slowdown", "error_rate", "crash", "partition", "unavailable", "drain", "healthcheck_flap")
-ROUTER_KINDS = ("router_saturation",)
-KINDS = BACKEND_KINDS + ROUTER_KINDS
 IN_FLIGHT = ("fail", "lost")
 
 
@@ -61,6 +55,11 @@ class Injection:
     in_flight: str = "fail"
     at_monotonic_s: float | None = None
 
+    @property
+    def on_router(self) -> bool:
+        """True for a kind the router plays itself (router_saturation), not a backend."""
+        return FAULT_KINDS[self.kind].targets_router
+
     def payload(self) -> dict[str, Any]:
         """The JSON body of ``POST /admin/faults`` for this injection."""
         return asdict(self)
@@ -78,15 +77,15 @@ def parse_injection(body: Any) -> Injection:
     if unknown:
         raise FaultError(f"unknown field {unknown[0]!r}", unknown[0])
     kind = body.get("kind")
-    if kind not in KINDS:
-        raise FaultError(f"kind must be one of {', '.join(KINDS)} (got {kind!r})", "kind")
+    if kind not in FAULT_KINDS:  # sim.faults' table ("unavailable", 503 for everything, is the mock's own)
+        raise FaultError(f"kind must be one of {', '.join(FAULT_KINDS)} (got {kind!r})", "kind")
     value = _number(body, "value", 1.0)
     duration_s = _number(body, "duration_s", 0.0)
     _check_value(kind, value)
     if not 0 <= duration_s <= MAX_TIME_S:
         raise FaultError(f"duration_s must be in [0, {MAX_TIME_S:g}] (got {duration_s:g})", "duration_s")
-    if kind == "drain" and duration_s > 0:
-        raise FaultError("duration_s must be 0 for drain: a drained server stays retired", "duration_s")
+    if FAULT_KINDS[kind].permanent and duration_s > 0:
+        raise FaultError(f"duration_s must be 0 for {kind}: a drained server stays retired", "duration_s")
     server = body.get("server")
     if server is not None and (not isinstance(server, int) or isinstance(server, bool) or server < 0):
         raise FaultError(f"server must be a server index >= 0 or null (got {server!r})", "server")
@@ -119,12 +118,9 @@ def _number(body: dict[str, Any], name: str, default: float) -> float:
 
 
 def _check_value(kind: str, value: float) -> None:
-    if kind == "router_saturation" and not 0 < value < 1:
-        raise FaultError(f"value: router_saturation keeps this share of capacity, in (0, 1) (got {value:g})", "value")
-    if kind in ("error_rate", "healthcheck_flap") and not 0 <= value <= 1:
-        raise FaultError(f"value: {kind} is a share in [0, 1] (got {value:g})", "value")
-    if kind == "slowdown" and not 0 < value <= MAX_FACTOR:
-        raise FaultError(f"value: slowdown is a factor in (0, {MAX_FACTOR:g}] (got {value:g})", "value")
+    problem = FAULT_KINDS[kind].value_problem(value)
+    if problem:
+        raise FaultError(problem, "value")
 
 
 def planned_injections(scenario: Scenario, seed: int, time_scale: float) -> list[tuple[float, Injection]]:
@@ -135,16 +131,17 @@ def planned_injections(scenario: Scenario, seed: int, time_scale: float) -> list
     clusters = list(scenario.clusters)
     for number, fault in enumerate(scenario.faults):
         start_s, span_s = fault.at / time_scale, (fault.end_s - fault.at) / time_scale
-        if fault.target == "router":
-            plan.append((start_s, Injection(fault.kind, value=fault.factor, duration_s=span_s)))
+        kind = FAULT_KINDS[fault.kind]
+        value = fault.factor if kind.value_field == "factor" else fault.fraction
+        if kind.targets_router:
+            plan.append((start_s, Injection(fault.kind, value=value, duration_s=span_s)))
             continue
         position, indices = target_indices(fault, clusters, seed, number)
         name, servers = clusters[position].name, clusters[position].servers
         indices = [i for i in indices if i < servers]  # not the autoscaler's spare room
-        if fault.kind == "drain":
+        if kind.permanent:  # a drain: one permanent injection per server, evenly over its window
             step_s = span_s / max(1, len(indices) - 1)
-            plan += [(start_s + k * step_s, Injection("drain", name, i)) for k, i in enumerate(indices)]
+            plan += [(start_s + k * step_s, Injection(fault.kind, name, i)) for k, i in enumerate(indices)]
             continue
-        value = fault.factor if fault.kind == "slowdown" else fault.fraction
         plan += [(start_s, Injection(fault.kind, name, i, value, span_s, fault.in_flight)) for i in indices]
     return plan

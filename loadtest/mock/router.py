@@ -29,7 +29,6 @@ from loadtest.mock.conventions import REQUEST_ID, install, request_id
 from loadtest.mock.detection import HealthChecks, Outliers
 from loadtest.mock.guard import guard, json_body, read_body
 from loadtest.mock.injection import (
-    ROUTER_KINDS,
     FaultError,
     Injection,
     monotonic_instant,
@@ -50,6 +49,7 @@ from loadtest.mock.process import run_on_loopback, server_parser
 from loadtest.mock.ratelimit import RateLimit, parse_rate_limit
 from loadtest.mock.routed import routed_clusters, watch
 from loadtest.wire import admin_headers
+from sim.faults import KINDS as FAULT_KINDS
 from sim.loading import load_scenario
 from sim.scenario import Scenario
 
@@ -80,10 +80,12 @@ class Capacity:
         return self.limit is not None and self.in_flight >= self.limit
 
     def saturate(self, fault: Injection) -> None:
-        """A router_saturation fault now, lifted after its duration (0: it stays)."""
-        self.set(fault.value, active=True)
+        """A router fault (router_saturation) now, lifted after its duration (0: it stays), as its
+        kind's entry in sim.faults says."""
+        kind = FAULT_KINDS[fault.kind]
+        kind.mock_router_apply(self, fault.value)
         if fault.duration_s > 0:
-            asyncio.get_running_loop().call_later(fault.duration_s, self.set, fault.value, False)
+            asyncio.get_running_loop().call_later(fault.duration_s, kind.mock_router_lift, self, fault.value)
 
 
 @dataclass
@@ -133,7 +135,7 @@ def build_app(
             health.start()
         loop = asyncio.get_running_loop()
         for at_s, fault in planned_injections(scenario, scenario.seed, time_scale):
-            if fault.kind in ROUTER_KINDS:
+            if fault.on_router:
                 loop.call_later(at_s, capacity.saturate, fault)
 
     async def cleanup(app: web.Application) -> None:
@@ -228,7 +230,7 @@ def build_app(
         router plays router_saturation itself and hands the others to the cluster's backend."""
         try:
             fault = parse_injection(await json_body(request))
-            if fault.kind in ROUTER_KINDS:
+            if fault.on_router:
                 asyncio.get_running_loop().call_later(fault.delay_s(), capacity.saturate, fault)
                 return web.json_response({"applied": fault.payload()})
             cluster = next((c for c in clusters if c.name == fault.cluster), None)

@@ -4,18 +4,25 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
+from pydantic.config import JsonDict
 
+from sim.faults import KINDS, scenario_kinds
 from sim.safe_input import MAX_FACTOR
 from sim.scenario.base import Duration, PositiveDuration, ScenarioModel
 
 __all__ = ["Fault"]
 
 
+def _kind_enum(schema: JsonDict) -> None:
+    """The schema lists the table's kinds (a new kind is one file in sim/faults/ and its registration)."""
+    schema["enum"] = list(scenario_kinds())
+
+
 class Fault(ScenarioModel):
     """A fault injected during ``[at, at + duration)`` (or ``[at, until)``)."""
 
-    kind: Literal["crash", "error_rate", "slowdown", "partition", "drain", "router_saturation", "healthcheck_flap"]
+    kind: str = Field(json_schema_extra=_kind_enum, description="what breaks (each kind is one file of sim/faults/)")
     target: str = Field(description="a cluster name, CLUSTER/INDEX, or router (router_saturation)")
     at: Duration
     duration: PositiveDuration | None = None
@@ -34,16 +41,26 @@ class Fault(ScenarioModel):
         default="fail", description="crash: requests held fail with 500 at once, or are lost (clients time out)"
     )
 
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, kind: str) -> str:
+        if kind not in scenario_kinds():
+            raise ValueError(f"unknown fault kind {kind!r}; known: {', '.join(scenario_kinds())}")
+        return kind
+
     @model_validator(mode="after")
     def _window(self) -> Fault:
         if (self.duration is None) == (self.until is None):
             raise ValueError("give exactly one of duration or until")
         if self.until is not None and self.until <= self.at:
             raise ValueError(f"until must be after at (got at {self.at:g}s, until {self.until:g}s)")
-        if (self.kind == "router_saturation") != (self.target == "router"):
-            raise ValueError(f"target: router_saturation targets 'router' and only it does (got {self.target!r})")
-        if self.kind == "router_saturation" and self.factor >= 1:
-            raise ValueError(f"factor: router_saturation keeps this share of capacity, below 1 (got {self.factor:g})")
+        kind = KINDS[self.kind]
+        if kind.targets_router != (self.target == "router"):
+            router_kinds = " and ".join(name for name, k in KINDS.items() if k.targets_router)
+            raise ValueError(f"target: {router_kinds} targets 'router' and only it does (got {self.target!r})")
+        problem = kind.fault_problem(self)
+        if problem:
+            raise ValueError(problem)
         return self
 
     @property

@@ -11,6 +11,7 @@ from pydantic import Field, field_validator, model_validator
 
 from sim.clock import DEFAULT_START, Clock, parse_timezone
 from sim.datafiles import read_trace
+from sim.faults import KINDS
 from sim.scenario.base import Duration, PositiveDuration, ScenarioModel
 from sim.scenario.clients import Clients
 from sim.scenario.cluster import Cluster
@@ -169,12 +170,10 @@ def _strategy_problems(scenario: Scenario, i: int, cluster: Cluster) -> list[str
 
 
 def _fault_problems(scenario: Scenario, i: int, fault: Fault) -> list[str]:
-    if fault.kind == "router_saturation":
-        if scenario.router.concurrency is None:
-            return [f"faults.{i}: router_saturation needs a finite router.concurrency to cut"]
-        return []
-    if fault.kind == "healthcheck_flap" and scenario.router.health_check is None:
-        return [f"faults.{i}: healthcheck_flap needs router.health_check"]
+    kind = KINDS[fault.kind]
+    problem = kind.scenario_problem(scenario)
+    if problem or kind.targets_router:
+        return [f"faults.{i}: {problem}"] if problem else []
     cluster, _, index = fault.target.partition("/")
     names = [c.name for c in scenario.clusters]
     if cluster not in names:
@@ -182,7 +181,7 @@ def _fault_problems(scenario: Scenario, i: int, fault: Fault) -> list[str]:
     servers = scenario.clusters[names.index(cluster)].servers
     if index and (not index.isdigit() or int(index) >= servers):
         return [f"faults.{i}.target: server index must be 0..{servers - 1} (got {index!r})"]
-    if index and fault.kind in ("partition", "drain"):
+    if index and kind.whole_cluster:
         return [f"faults.{i}.target: a {fault.kind} targets a whole cluster (got {fault.target!r})"]
     return []
 

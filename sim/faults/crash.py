@@ -1,0 +1,41 @@
+"""crash: the servers go down (a server is down while any crash holds it); requests held fail with
+500 at once, or are lost (clients time out)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sim.faults.base import FaultKind, MockServerState, SimEffect, refresh_clusters, register
+
+if TYPE_CHECKING:
+    from sim.engine.kernel import Attempt
+
+
+@register
+class Crash(FaultKind):
+    name = "crash"
+
+    def sim_apply(self, effect: SimEffect) -> None:
+        lost: list[Attempt] = []
+        for server in effect.servers:
+            was_up = server.up
+            lost.extend(server.crash())
+            if was_up:
+                effect.healthy.add(-1, effect.kernel.now)
+        refresh_clusters(effect.servers)
+        code = 500 if effect.fault.in_flight == "fail" else 0  # 0: nobody is told; clients time out
+        for attempt in lost:
+            effect.finish(attempt, code)
+
+    def sim_lift(self, effect: SimEffect) -> None:
+        for server in effect.servers:
+            server.recover()
+            if server.up:
+                effect.healthy.add(1, effect.kernel.now)
+        refresh_clusters(effect.servers)
+
+    def mock_apply(self, server: MockServerState, value: float, lost: bool) -> None:
+        server.crash(lost=lost)
+
+    def mock_lift(self, server: MockServerState, value: float) -> None:
+        server.recover()

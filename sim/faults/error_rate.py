@@ -1,0 +1,29 @@
+"""error_rate: a share of requests answered 500 after ``error_latency``; overlapping faults act as
+independent failures."""
+
+from __future__ import annotations
+
+from sim.faults.base import FaultKind, MockServerState, SimEffect, register
+
+
+@register
+class ErrorRate(FaultKind):
+    name = "error_rate"
+    every_server = True
+
+    def value_problem(self, value: float) -> str | None:
+        return None if 0 <= value <= 1 else f"value: error_rate is a share in [0, 1] (got {value:g})"
+
+    def sim_apply(self, effect: SimEffect) -> None:
+        for server in effect.servers:
+            server.error_fractions.append((effect.fault.fraction, effect.fault.error_latency))
+
+    def sim_lift(self, effect: SimEffect) -> None:
+        for server in effect.servers:
+            server.error_fractions.remove((effect.fault.fraction, effect.fault.error_latency))
+
+    def mock_apply(self, server: MockServerState, value: float, lost: bool) -> None:
+        server.error_fractions.append(value)
+
+    def mock_lift(self, server: MockServerState, value: float) -> None:
+        server.error_fractions.remove(value)

@@ -1,0 +1,36 @@
+"""slowdown: service times multiplied by ``factor``; overlapping slowdowns multiply, and the factor is
+recomputed from those still in force when one ends (never divided back)."""
+
+from __future__ import annotations
+
+import math
+
+from sim.faults.base import FaultKind, MockServerState, SimEffect, register
+from sim.safe_input import MAX_FACTOR
+
+
+@register
+class Slowdown(FaultKind):
+    name = "slowdown"
+    value_field = "factor"
+
+    def value_problem(self, value: float) -> str | None:
+        if not 0 < value <= MAX_FACTOR:
+            return f"value: slowdown is a factor in (0, {MAX_FACTOR:g}] (got {value:g})"
+        return None
+
+    def sim_apply(self, effect: SimEffect) -> None:
+        for server in effect.servers:
+            server.slowdowns.append(effect.fault.factor)
+            server.slow_factor = math.prod(server.slowdowns)
+
+    def sim_lift(self, effect: SimEffect) -> None:
+        for server in effect.servers:
+            server.slowdowns.remove(effect.fault.factor)
+            server.slow_factor = math.prod(server.slowdowns)
+
+    def mock_apply(self, server: MockServerState, value: float, lost: bool) -> None:
+        server.slowdowns.append(value)
+
+    def mock_lift(self, server: MockServerState, value: float) -> None:
+        server.slowdowns.remove(value)
