@@ -27,7 +27,7 @@ from loadtest.records import Record
 from loadtest.target import Target
 from loadtest.wire import admin_headers, chat_body, post_request
 from sim.engine.retry import AdaptiveThrottle, Budget, TokenBucket, backoff_s
-from sim.rng import Draws, retry_draws, stream
+from sim.rng import Draws, Stream, retry_draws, stream
 from sim.scenario import Scenario
 from sim.workload import generate_trace
 
@@ -85,7 +85,7 @@ class Dispatcher:
         self.output_tokens = output[plan.shard :: plan.shards] if tokens and output is not None else None
         clients = plan.scenario.clients
         self.timeout_s = None if clients.timeout is None else clients.timeout / plan.time_scale
-        self.draws = Draws(stream(plan.seed, "locust-clients", plan.shard))
+        self.draws = Draws(stream(plan.seed, Stream.LOCUST_CLIENTS, plan.shard))
         self.budget = None if clients.retries.budget is None else Budget(clients.retries.budget)
         self.bucket = None if clients.retries.throttle is None else TokenBucket(clients.retries.throttle)
         throttling = clients.adaptive_throttling

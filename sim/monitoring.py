@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import binom
 
-from sim.rng import stream
+from sim.rng import Stream, stream
 from sim.scenario import Scenario
 from sim.scenario.monitoring import Observer, OutageReports
 
@@ -160,7 +160,7 @@ def _shown(events: list[tuple[float, str, str]], end_s: np.ndarray) -> list[str]
 
 def outage_reports(cfg: OutageReports, series: dict[str, np.ndarray], seed: int) -> np.ndarray:
     """User outage reports per window: a binomial model over each window's failures (see ``OutageReports``)."""
-    rng = stream(seed, "outage_reports")
+    rng = stream(seed, Stream.OUTAGE_REPORTS)
     answered = series["succeeded"] + series["failed"]
     rate = np.nan_to_num(error_rate(series), nan=0.0)
     users = np.rint(np.floor(answered / cfg.requests_per_user) * cfg.scale).astype(np.int64)

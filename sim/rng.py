@@ -3,13 +3,41 @@
 from __future__ import annotations
 
 import zlib
+from enum import StrEnum, unique
 from typing import Protocol
 
 import numpy as np
 
-__all__ = ["Draws", "Fixed", "Uniform", "retry_draws", "retry_u", "stream"]
+__all__ = ["Draws", "Fixed", "Stream", "Uniform", "retry_draws", "retry_u", "stream"]
 
 _MASK = (1 << 64) - 1
+
+
+@unique
+class Stream(StrEnum):
+    """Every named stream the simulator, the mock and the load generator draw from, declared once.
+
+    The value is the stream's key (crc32 of it seeds the stream): changing one changes every draw of
+    that stream, and the mock and the simulator share the ones they both use (common random numbers).
+    """
+
+    ARRIVALS = "arrivals"  # arrival times (sim.workload)
+    CLASSES = "classes"  # request class of each arrival
+    PROMPT_TOKENS = "prompt-tokens"  # per class index
+    OUTPUT_TOKENS = "output-tokens"  # per class index
+    SERVICE_U = "service-u"  # per-request service draws (shared with the load generator)
+    MIGRATION = "migration"  # which requests of a retired model move to its successor
+    SESSIONS = "sessions"  # session id of each request (Zipf-like popularity)
+    CLIENTS = "clients"  # retry backoff jitter of the clients
+    CLUSTER_CHOICE = "cluster-choice"  # the router's choice of cluster
+    ROUTING = "routing"  # per cluster: the strategy's draws (simulator and mock router)
+    SERVICE = "service"  # per cluster and server: service times (simulator and mock)
+    FAULTS = "faults"  # per cluster and server: error_rate draws (simulator and mock)
+    HEALTH = "health"  # per cluster: health probe draws in the simulator
+    HEALTH_FLAP = "health-flap"  # per cluster and server: the mock's healthcheck_flap draws
+    FAULT_TARGETS = "fault-targets"  # per fault: servers hit (simulator and mock)
+    OUTAGE_REPORTS = "outage_reports"  # monitoring's user outage reports
+    LOCUST_CLIENTS = "locust-clients"  # per load-generator shard
 
 
 class Uniform(Protocol):
@@ -55,7 +83,8 @@ def retry_draws(shared: Uniform, service_u: float | None, number: int) -> Unifor
 def stream(seed: int, name: str, *keys: int) -> np.random.Generator:
     """Generator for the stream ``name`` (plus integer keys) derived from the root ``seed``.
 
-    The name is keyed by crc32, never ``hash()``, so streams are stable across processes.
+    The name is keyed by crc32, never ``hash()``, so streams are stable across processes. Code of
+    sim/ and loadtest/ passes a ``Stream`` member (a test checks); tests may use their own names.
     """
     spawn_key = (zlib.crc32(name.encode()), *keys)
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=spawn_key)))

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from sim.datafiles import read_trace
-from sim.rng import stream
+from sim.rng import Stream, stream
 from sim.scenario import RequestClass, Scenario, Workload
 from sim.tokens import draw_tokens
 
@@ -105,15 +105,21 @@ def generate_trace(scenario: Scenario, seed: int | None = None) -> Trace:
     klass = np.zeros(times.size, dtype=np.int32)
     if len(classes) > 1:
         klass = (
-            stream(seed, "classes").choice(len(classes), size=times.size, p=weights / weights.sum()).astype(np.int32)
+            stream(seed, Stream.CLASSES)
+            .choice(len(classes), size=times.size, p=weights / weights.sum())
+            .astype(np.int32)
         )
     prompt = np.empty(times.size, dtype=np.int32)  # token counts fit; a million requests take 8 MB less each
     output = np.empty(times.size, dtype=np.int32)
     for index, c in enumerate(classes):
         mine = klass == index
         n = int(mine.sum())
-        prompt[mine] = draw_tokens(c.prompt_tokens or workload.prompt_tokens, stream(seed, "prompt-tokens", index), n)
-        output[mine] = draw_tokens(c.output_tokens or workload.output_tokens, stream(seed, "output-tokens", index), n)
+        prompt[mine] = draw_tokens(
+            c.prompt_tokens or workload.prompt_tokens, stream(seed, Stream.PROMPT_TOKENS, index), n
+        )
+        output[mine] = draw_tokens(
+            c.output_tokens or workload.output_tokens, stream(seed, Stream.OUTPUT_TOKENS, index), n
+        )
     trace = _with_classes(times, klass, session, classes, prompt, output, workload.sessions is not None)
     if workload.users is not None:
         trace = replace(
@@ -131,12 +137,12 @@ def _with_service_draws(trace: Trace, workload: Workload, seed: int) -> Trace:
     """``trace`` with one uniform draw per request when service times are drawn per request."""
     if workload.service_draws != "per_request":
         return trace
-    return replace(trace, service_u=stream(seed, "service-u").random(len(trace)))
+    return replace(trace, service_u=stream(seed, Stream.SERVICE_U).random(len(trace)))
 
 
 def _arrival_times(scenario: Scenario, seed: int) -> np.ndarray:
     workload = scenario.workload
-    arrivals_rng = stream(seed, "arrivals")
+    arrivals_rng = stream(seed, Stream.ARRIVALS)
     peak_rps = _peak_rate(workload)
     n = int(arrivals_rng.poisson(peak_rps * scenario.duration))
     times = np.sort(arrivals_rng.uniform(0.0, scenario.duration, size=n))
@@ -215,7 +221,7 @@ def _migrate(trace: Trace, workload: Workload, seed: int) -> Trace:
     names, models = list(trace.class_names), list(trace.class_models)
     work, regions = list(trace.class_work), list(trace.class_regions)
     priorities, streams = list(trace.class_priorities), list(trace.class_stream or ())
-    draws = stream(seed, "migration").random(len(trace))
+    draws = stream(seed, Stream.MIGRATION).random(len(trace))
     for migration in workload.migrations:
         share = np.clip((trace.arrival_s - migration.start) / (migration.end - migration.start), 0.0, 1.0)
         from_classes = [i for i, m in enumerate(trace.class_models) if m == migration.from_model]
@@ -250,4 +256,4 @@ def _sessions(workload: Workload, seed: int, n: int) -> np.ndarray:
         return np.arange(n, dtype=np.int64)
     ranks = np.arange(1, workload.sessions.count + 1, dtype=np.float64)
     popularity = ranks**-workload.sessions.skew
-    return stream(seed, "sessions").choice(ranks.size, size=n, p=popularity / popularity.sum()).astype(np.int64)
+    return stream(seed, Stream.SESSIONS).choice(ranks.size, size=n, p=popularity / popularity.sum()).astype(np.int64)

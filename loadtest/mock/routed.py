@@ -16,7 +16,7 @@ from typing import Any
 
 import aiohttp
 
-from sim.rng import Draws, stream
+from sim.rng import Draws, Stream, stream
 from sim.scenario import Scenario
 from sim.strategies import Strategy, make_strategy
 
@@ -93,7 +93,7 @@ def routed_clusters(scenario: Scenario, urls: list[str]) -> list[RoutedCluster]:
             if spec.strategy is None
             else (spec.strategy, spec.params or {})
         )
-        draws = Draws(stream(scenario.seed, "routing", i))
+        draws = Draws(stream(scenario.seed, Stream.ROUTING, i))
         strategy = make_strategy(name, params, views, draws)
         out.append(RoutedCluster(spec.name, url, spec.models, views, strategy, draws, spec.servers * spec.slots))
     return out

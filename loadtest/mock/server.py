@@ -20,7 +20,7 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
 from loadtest.mock.guard import header_timeout_s
-from sim.rng import Draws, stream
+from sim.rng import Draws, Stream, stream
 from sim.scenario import Cluster
 from sim.service import ServiceTimes
 
@@ -54,9 +54,9 @@ class MockServer:
         self.index = index
         self.slots = spec.slots
         self.queue_limit = spec.queue_limit
-        self.service = ServiceTimes(spec.service, stream(seed, "service", cluster_index, index))
-        self.fault_draws = Draws(stream(seed, "faults", cluster_index, index))
-        self.flap_draws = Draws(stream(seed, "health-flap", cluster_index, index))
+        self.service = ServiceTimes(spec.service, stream(seed, Stream.SERVICE, cluster_index, index))
+        self.fault_draws = Draws(stream(seed, Stream.FAULTS, cluster_index, index))
+        self.flap_draws = Draws(stream(seed, Stream.HEALTH_FLAP, cluster_index, index))
         self.free = spec.slots
         self.waiting: deque[asyncio.Future[float]] = deque()
         self.timers: set[asyncio.Future[None]] = set()  # service (and probe) waits of held requests

@@ -14,7 +14,7 @@ from sim.engine.server import Server
 from sim.engine.shedding import GradientLimit
 from sim.engine.step_server import StepLlmServer
 from sim.implementations import strategy_for
-from sim.rng import Draws, stream
+from sim.rng import Draws, Stream, stream
 from sim.scenario import Cluster as ClusterSpec
 from sim.scenario import Router as RouterSpec
 from sim.service import ServiceTimes
@@ -69,7 +69,7 @@ class Cluster:
         self.kernel = kernel
         self.spec = spec
         self.index = index
-        self.route_draws = Draws(stream(seed, "routing", index))
+        self.route_draws = Draws(stream(seed, Stream.ROUTING, index))
         self.central_limit = router.queue_limit
         self.central_queue: deque[Attempt] = deque()
         self.central_queued = 0
@@ -84,8 +84,8 @@ class Cluster:
                 first_global + i,
                 spec.slots,
                 spec.queue_limit,
-                ServiceTimes(spec.service, stream(seed, "service", index, i)),
-                Draws(stream(seed, "faults", index, i)),
+                ServiceTimes(spec.service, stream(seed, Stream.SERVICE, index, i)),
+                Draws(stream(seed, Stream.FAULTS, index, i)),
             )
             for i in range(spec.max_servers)
         ]
@@ -112,7 +112,7 @@ class Cluster:
         self.health: HealthChecker | None = None
         self.limiter = None if router.adaptive_concurrency is None else GradientLimit(router.adaptive_concurrency)
         if router.health_check is not None:
-            self.health = HealthChecker(kernel, self, router.health_check, Draws(stream(seed, "health", index)))
+            self.health = HealthChecker(kernel, self, router.health_check, Draws(stream(seed, Stream.HEALTH, index)))
         if router.outlier_ejection is not None:
             detector = OutlierDetector(kernel, self, router.outlier_ejection)
             for server in self.servers:

@@ -16,7 +16,7 @@ from sim.engine.kernel import Attempt, Gauge, Kernel
 from sim.engine.router import Router
 from sim.engine.server import Server
 from sim.faults import KINDS, SimEffect
-from sim.rng import stream
+from sim.rng import Stream, stream
 from sim.scenario import Cluster as ClusterSpec
 from sim.scenario import Fault
 
@@ -37,7 +37,7 @@ def target_indices(fault: Fault, specs: list[ClusterSpec], seed: int, number: in
     if kind.every_server:
         return position, list(range(spec.max_servers))
     count = max(1, math.ceil(fault.fraction * spec.servers - 1e-9))  # not the autoscaler's spare room
-    order = stream(seed, "fault-targets", number).permutation(spec.servers)
+    order = stream(seed, Stream.FAULT_TARGETS, number).permutation(spec.servers)
     chosen = order[:count] if kind.keeps_draw_order else sorted(order[:count])
     return position, [int(i) for i in chosen]
 

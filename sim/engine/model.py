@@ -21,7 +21,7 @@ from sim.engine.llm_server import LlmServer
 from sim.engine.records import AttemptLog, SimResult
 from sim.engine.router import Router
 from sim.intervals import open_count_means
-from sim.rng import Draws, stream
+from sim.rng import Draws, Stream, stream
 from sim.scenario import Scenario
 from sim.workload import Trace, generate_trace
 
@@ -60,14 +60,14 @@ class Simulation:
             scenario.router,
             self._candidates(),
             trace.class_regions,
-            Draws(stream(self.seed, "cluster-choice")),
+            Draws(stream(self.seed, Stream.CLUSTER_CHOICE)),
             self._server_done,
         )
         self.clients = Clients(
             self.kernel,
             scenario.clients,
             trace,
-            Draws(stream(self.seed, "clients")),
+            Draws(stream(self.seed, Stream.CLIENTS)),
             self.router.submit,
             self.router.release,
             self._cancel,
