@@ -32,6 +32,8 @@ def test_stream_names_are_declared_once() -> None:
 
 def test_a_member_draws_what_its_name_drew() -> None:
     """A member is its old string: the same crc32 key, so the same draws (common random numbers)."""
-    assert Stream.FAULT_TARGETS.value == "fault-targets" and zlib.crc32(Stream.ARRIVALS.encode()) == zlib.crc32(b"arrivals")
+    assert Stream.FAULT_TARGETS.value == "fault-targets" and zlib.crc32(Stream.ARRIVALS.encode()) == zlib.crc32(
+        b"arrivals"
+    )
     assert stream(7, Stream.SERVICE, 1, 2).random(3).tolist() == stream(7, "service", 1, 2).random(3).tolist()
     assert len({member.value for member in Stream}) == len(Stream)
