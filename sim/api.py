@@ -143,7 +143,7 @@ def compare(
 ) -> ComparisonResult:
     """Every strategy (``"power_of_d:d=3"`` takes parameters) and every variant (name -> ``PATH=VALUE``
     overrides on the scenario's own routing) on the same workloads for each seed; see ``orchsim compare``."""
-    from sim.compare import check_metric
+    from sim.metric_registry import check_metric
 
     check_metric(rank_by)
     text = strategies if isinstance(strategies, str) else ",".join(strategies)

@@ -15,7 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sim.compare import check_metric, flatten
+from sim.compare import flatten
+from sim.metric_registry import check_metric
 from sim.stats import Interval, mean_ci
 
 __all__ = ["Clause", "Evaluation", "Search", "parse_range", "parse_target", "search"]

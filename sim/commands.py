@@ -11,12 +11,13 @@ from typing import Any
 
 from sim import ui
 from sim.capacity import RULE, Evaluation, judge, parse_range, parse_target, search
-from sim.compare import CRN_NOTE, check_metric, parse_mitigations, parse_variants, run_comparison, variant_scenarios
+from sim.compare import CRN_NOTE, parse_mitigations, parse_variants, run_comparison, variant_scenarios
 from sim.compare_output import DROP_ORDER, comparison_table, write_comparison
 from sim.cost import estimate, refusal
 from sim.executors import ExecutorError, run_tasks
 from sim.interrupts import exit_code, signal_name
 from sim.loading import ScenarioError, load_baseline, load_scenario
+from sim.metric_registry import check_metric
 from sim.out_folder import building, claim, set_aside, stamp_run
 from sim.outputs import new_run_dir, write_json
 from sim.paths import flagship_scenario, resolve_scenario

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +14,7 @@ import yaml
 from sim.engine import simulate
 from sim.executors import run_tasks
 from sim.loading import ScenarioError, load_scenario
+from sim.metric_registry import higher_is_better, settings
 from sim.metrics import summarize, timeseries
 from sim.scenario import Scenario
 from sim.stats import Interval, mean_ci
@@ -25,9 +25,7 @@ __all__ = [
     "Comparison",
     "Mitigation",
     "Variant",
-    "check_metric",
     "flatten",
-    "higher_is_better",
     "parse_mitigations",
     "parse_variants",
     "run_comparison",
@@ -38,19 +36,7 @@ CRN_NOTE = (
     "common random numbers: for each seed every row sees the identical arrival trace and the "
     "identical service-time stream of each server; only its strategy or its settings differ"
 )
-HIGHER_IS_BETTER = {"availability", "uptime", "throughput_rps", "goodput_rps", "requests.succeeded"}
-_CODE = re.compile(r"^\d{3}$")
-_SCALARS = {
-    "availability",
-    "uptime",
-    "throughput_rps",
-    "goodput_rps",
-    "retry_amplification",
-    "utilization",
-    "metastable",
-}
 QUANTILES = np.linspace(0.0, 1.0, 201)
-SETTINGS = {"seed", "duration_s", "warmup_s"}  # summary keys that describe the run, not its outcome
 
 
 @dataclass(frozen=True)
@@ -156,37 +142,6 @@ def variant_scenarios(
     return out
 
 
-def higher_is_better(metric: str) -> bool:
-    """True for figures where more is better (availability, throughput, ...)."""
-    return metric in HIGHER_IS_BETTER
-
-
-def check_metric(metric: str) -> None:
-    """Raise ValueError unless ``metric`` names a numeric ``summary.json`` figure."""
-    head, _, tail = metric.partition(".")
-    stats = ("mean", "p50", "p90", "p95", "p99", "max")
-    known = {
-        "requests": ("offered", "attempts", "succeeded", "failed", "in_flight"),
-        "latency_s": stats,
-        "wait_s": stats,
-        "ttft_s": stats,
-        "tpot_s": stats,
-        # incident figures defined on every run (times to detect or recover are undefined without one)
-        "incident": ("peak_error_rate", "down_windows"),
-        "outage_reports": ("total", "during_incident", "peak_per_window"),
-        "cost": ("total_usd", "failed_requests_usd", "late_requests_usd", "pipeline_usd", "down_min"),
-    }
-    if head in known:
-        ok = tail in known[head]
-    elif head == "errors_by_code":
-        ok = bool(_CODE.match(tail))
-    else:
-        ok = not tail and head in _SCALARS
-    if not ok:
-        examples = "availability, latency_s.p99, errors_by_code.503, cost.total_usd"
-        raise ValueError(f"--rank-by: unknown metric {metric!r} (e.g. {examples})")
-
-
 def flatten(summary: dict[str, Any], prefix: str = "") -> dict[str, float]:
     """Numeric figures of a summary by dotted name (booleans as 0/1, None left out)."""
     out: dict[str, float] = {}
@@ -243,7 +198,7 @@ class Comparison:
 
     def metrics(self) -> list[str]:
         """Every numeric figure seen in any run (not the run's own settings), sorted."""
-        return sorted({k for r in self.runs for k in flatten(r["summary"])} - SETTINGS)
+        return sorted({k for r in self.runs for k in flatten(r["summary"])} - settings())
 
     def aggregate(self) -> dict[str, dict[str, Interval]]:
         """Per strategy and metric: mean and 95% interval over seeds."""

@@ -13,7 +13,8 @@ import numpy as np
 from matplotlib.ticker import FuncFormatter
 from rich.table import Table
 
-from sim.compare import CRN_NOTE, QUANTILES, Comparison, flatten, higher_is_better
+from sim.compare import CRN_NOTE, QUANTILES, Comparison, flatten
+from sim.metric_registry import higher_is_better
 from sim.outputs import write_csv, write_json
 from sim.plots import save_figure, try_plots
 from sim.stats import Interval

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from sim.compare import Comparison, Variant, check_metric, flatten, parse_variants
+from sim.compare import Comparison, Variant, flatten, parse_variants
+from sim.metric_registry import check_metric
 from sim.stats import mean_ci
 from tests.conftest import orchsim
 

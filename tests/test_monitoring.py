@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim.compare import check_metric
 from sim.incident import assess
 from sim.loading import ScenarioError
+from sim.metric_registry import check_metric
 from sim.monitoring import (
     confirmed_levels,
     cost_usd,
