@@ -19,12 +19,12 @@ from loadtest.mock.openai_api import RequestError, parse_chat_request
 from loadtest.openloop import Dispatcher, LoadPlan
 from loadtest.target import Target
 from loadtest.wire import chat_body
-from sim import theory
 from sim.engine import SimResult
 from sim.rng import retry_u
 from sim.scenario import ServiceModel
 from sim.service import ServiceTimes
 from sim.workload import generate_trace
+from tests import theory
 from tests.conftest import make_scenario, run_summary
 
 PER_REQUEST: dict[str, Any] = {"rate": 7, "service_draws": "per_request"}

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from sim import theory
 from sim.engine import SimResult
+from tests import theory
 from tests.conftest import make_scenario, run_summary
 
 SEEDS = range(1, 7)

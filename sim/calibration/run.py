@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -150,8 +150,3 @@ def medians(outcomes: Sequence[Outcome]) -> dict[str, float | None]:
         known = np.abs(errors[:, index][~np.isnan(errors[:, index])])
         out[f"{name}_median_abs_error"] = float(np.median(known)) if known.size else None
     return out
-
-
-def with_config(point: Point, config: str) -> Point:
-    """``point`` renamed to ``config``."""
-    return replace(point, config=config)

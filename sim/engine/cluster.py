@@ -74,7 +74,6 @@ class Cluster:
         self.central_queue: deque[Attempt] = deque()
         self.central_queued = 0
         self.finish = finish  # server side of an attempt is over with a code (0: dropped, nobody told)
-        self.observe: Callable[[Server, Attempt, float], None] | None = None
         kind = Server if spec.service.kind != "llm" else LlmServer if spec.service.step_s is None else StepLlmServer
         self.servers = [
             kind(
@@ -96,9 +95,9 @@ class Cluster:
             router.implementation, name, params, self.servers, self.route_draws, router.instances
         )
         self.central = self.strategy.central
-        self.observe = getattr(self.strategy, "on_complete", None)
+        observe = getattr(self.strategy, "on_complete", None)  # the strategy learns from completions
         for server in self.servers:
-            server.observe = self.observe
+            server.observe = observe
         self.autoscaler: Autoscaler | None = None  # set by the model, which owns the healthy gauge
         self.report_interval_s = router.report_interval
         self.reports = [LoadReport(s) for s in self.servers]

@@ -125,7 +125,6 @@ class SimResult:
     end_s: float
     events: int
     wall_s: float = 0.0
-    notes: list[str] = field(default_factory=list)
     counters: dict[str, int] = field(default_factory=dict)  # e.g. LLM preemptions
     class_names: tuple[str, ...] = ()  # request class of each ``klass`` index (a migrated twin: its class)
 

@@ -1,4 +1,5 @@
-"""Closed-form queueing results the simulator must agree with (times in units of 1/rate)."""
+"""Closed-form queueing results the simulator must agree with (times in units of 1/rate): the tests'
+oracle, so it lives with them (the simulator itself never uses it)."""
 
 from __future__ import annotations
 
