@@ -173,3 +173,21 @@ def test_injection_values_are_checked_by_their_kind() -> None:
             parse_injection(body)
         assert info.value.field == field, body
     assert parse_injection({"kind": "healthcheck_flap", "value": 0.3}) == Injection("healthcheck_flap", value=0.3)
+
+
+def test_a_kind_says_what_a_real_balancer_cannot_play() -> None:
+    from loadtest.balancers.mapping import refusals
+
+    faults = [
+        {"kind": "router_saturation", "target": "router", "at": 1, "duration": 1, "factor": 0.5},
+        {"kind": "drain", "target": "c", "at": 1, "duration": 1},
+        {"kind": "crash", "target": "c", "at": 1, "duration": 1},
+        {"kind": "slowdown", "target": "c", "at": 1, "duration": 1, "factor": 2},
+    ]
+    lines = refusals(make_scenario(faults=faults, router={"concurrency": 4}), "haproxy")
+    assert [line for line in lines if line.startswith("faults.")] == [
+        "faults.0.kind: router_saturation acts on orchsim's router, not on haproxy",
+        "faults.1.kind: drain is told to orchsim's router by service discovery; haproxy is not",
+        "faults.2.kind: crash without router.health_check: orchsim's router learns of crashes at once from "
+        "service discovery, haproxy only from health checks",
+    ]

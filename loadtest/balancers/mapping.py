@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from sim.faults import KINDS as FAULT_KINDS
 from sim.scenario import Scenario
 from sim.scenario.router import HealthCheck, OutlierEjection, RouterRetries
 
@@ -209,19 +210,12 @@ def _retry_problems(retries: RouterRetries | None, implementation: str) -> list[
 
 
 def _fault_problems(scenario: Scenario, implementation: str) -> list[str]:
+    """What each fault's kind cannot do behind ``implementation`` (its entry in sim.faults says)."""
     problems = []
     for i, fault in enumerate(scenario.faults):
-        if fault.kind == "router_saturation":
-            problems.append(f"faults.{i}.kind: router_saturation acts on orchsim's router, not on {implementation}")
-        elif fault.kind == "drain":
-            problems.append(
-                f"faults.{i}.kind: drain is told to orchsim's router by service discovery; {implementation} is not"
-            )
-        elif fault.kind == "crash" and scenario.router.health_check is None:
-            problems.append(
-                f"faults.{i}.kind: crash without router.health_check: orchsim's router learns of "
-                f"crashes at once from service discovery, {implementation} only from health checks"
-            )
+        problem = FAULT_KINDS[fault.kind].balancer_problem(scenario, implementation)
+        if problem:
+            problems.append(f"faults.{i}.kind: {problem}")
     return problems
 
 

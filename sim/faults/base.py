@@ -78,6 +78,10 @@ class FaultKind:
         """A problem with a mock injection's ``value`` (message starts with the field), or None."""
         return None
 
+    def balancer_problem(self, scenario: Scenario, implementation: str) -> str | None:
+        """Why this kind cannot be played behind a real balancer (haproxy, nginx), or None."""
+        return None
+
     # --- simulator --------------------------------------------------------------------------------
     def sim_process(self, effect: SimEffect, begin: Any) -> Generator[Any, Any, None]:
         """The fault's SimPy process: by default its effect over its window ``[at, end)``."""

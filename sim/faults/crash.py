@@ -9,11 +9,20 @@ from sim.faults.base import FaultKind, MockServerState, SimEffect, refresh_clust
 
 if TYPE_CHECKING:
     from sim.engine.kernel import Attempt
+    from sim.scenario import Scenario
 
 
 @register
 class Crash(FaultKind):
     name = "crash"
+
+    def balancer_problem(self, scenario: Scenario, implementation: str) -> str | None:
+        if scenario.router.health_check is not None:
+            return None
+        return (
+            f"crash without router.health_check: orchsim's router learns of "
+            f"crashes at once from service discovery, {implementation} only from health checks"
+        )
 
     def sim_apply(self, effect: SimEffect) -> None:
         lost: list[Attempt] = []

@@ -4,9 +4,12 @@ end); they stay retired (a drain is permanent)."""
 from __future__ import annotations
 
 from collections.abc import Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sim.faults.base import FaultKind, MockServerState, SimEffect, register
+
+if TYPE_CHECKING:
+    from sim.scenario import Scenario
 
 
 @register
@@ -15,6 +18,9 @@ class Drain(FaultKind):
     whole_cluster = True
     permanent = True
     keeps_draw_order = True  # the servers retire in the order drawn
+
+    def balancer_problem(self, scenario: Scenario, implementation: str) -> str | None:
+        return f"drain is told to orchsim's router by service discovery; {implementation} is not"
 
     def sim_process(self, effect: SimEffect, begin: Any) -> Generator[Any, Any, None]:
         yield begin

@@ -27,6 +27,9 @@ class RouterSaturation(FaultKind):
             return "router_saturation needs a finite router.concurrency to cut"
         return None
 
+    def balancer_problem(self, scenario: Scenario, implementation: str) -> str | None:
+        return f"router_saturation acts on orchsim's router, not on {implementation}"
+
     def value_problem(self, value: float) -> str | None:
         if not 0 < value < 1:
             return f"value: router_saturation keeps this share of capacity, in (0, 1) (got {value:g})"
