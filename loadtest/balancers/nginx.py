@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 from loadtest.balancers.mapping import BalancerPlan, ServerAddress, integer_weights, millis
+from loadtest.errors import error_body
 
 __all__ = ["nginx_config"]
 
 FOREVER_S = 3600.0
-UNAVAILABLE_BODY = '{"error": {"message": "no server to send to", "type": "server_error", "code": 503}}'
+# the mock's own 503 body (OpenAI's error shape, code "service_unavailable"), so clients read both alike
+UNAVAILABLE_BODY = json.dumps(error_body(503, "no server to send to"))
 
 
 def nginx_config(plan: BalancerPlan, servers: list[ServerAddress], listen: str, title: str, serving: bool) -> str:
