@@ -141,7 +141,9 @@ def test_unreachable_dask_scheduler_exits_2(mmc: Path, tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "cannot reach the Dask scheduler" in done.stderr
-    bad = orchsim("sweep", str(mmc), "--grid", "workload.rate=7", "--executor", "spark://x", "--out", str(tmp_path))
+    bad = orchsim(
+        "sweep", str(mmc), "--grid", "workload.rate=7", "--executor", "spark://x", "--out", str(tmp_path / "e")
+    )
     assert bad.returncode == 2 and "expected dask://HOST:PORT" in bad.stderr
 
 
