@@ -26,7 +26,7 @@ import yaml
 
 from loadtest.balancers.serve import balanced_topology
 from loadtest.balancers.topology import free_port_block
-from sim.loading import load_scenario
+from sim.scenario.loading import load_scenario
 
 SCENARIO = {
     "name": "bench-balancer",

@@ -18,9 +18,9 @@ from typing import Any
 
 from calibration_holdout import DATA
 
-from sim.calibration.points import Point, read_points
-from sim.calibration.profiles import profile_name, render_profiles
-from sim.calibration.run import calibrate_points, medians
+from sim.experiments.calibration.points import Point, read_points
+from sim.experiments.calibration.profiles import profile_name, render_profiles
+from sim.experiments.calibration.run import calibrate_points, medians
 
 OUT = Path(__file__).resolve().parents[1] / "sim" / "scenario" / "calibrated_profiles.yaml"
 HEADER = """Calibrated step-model profiles (service: {{kind: llm, profile: NAME}}), one replica each.

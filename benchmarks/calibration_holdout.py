@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.calibration.points import Point, read_points
-from sim.calibration.run import fit_confirmed, simulate_point
+from sim.experiments.calibration.points import Point, read_points
+from sim.experiments.calibration.run import fit_confirmed, simulate_point
 
 # the shared data folder next to the checkout: /work/shared/data for /work/main and for /work/wt/NAME
 CANDIDATES = [parent / "shared" / "data" / "inferencex-vllm.csv" for parent in Path(__file__).resolve().parents]

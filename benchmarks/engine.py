@@ -9,7 +9,7 @@ Models (one core, one process):
 
 The textbook baseline is plain SimPy written the usual way (a process per request, ``simpy.Resource``, scalar
 numpy draws, Python lists of wait and response times). orchsim runs with all of its bookkeeping on: per-attempt
-records plus ``sim.metrics.summarize``. Targets (issue #18): orchsim/textbook >= 4.0 on every model, and a peak
+records plus ``sim.analysis.metrics.summarize``. Targets (issue #18): orchsim/textbook >= 4.0 on every model, and a peak
 RSS of at most 250 MB for a 1,000,000-request orchsim run (measured in a fresh subprocess).
 
 This is not a test: it never asserts, it prints a table and PASS/MISS per target.
@@ -36,9 +36,9 @@ import simpy
 from rich.console import Console
 from rich.table import Table
 
+from sim.analysis.metrics import summarize
 from sim.engine import Simulation
-from sim.loading import parse_scenario
-from sim.metrics import summarize
+from sim.scenario.loading import parse_scenario
 
 SPEED_TARGET = 4.0
 MEMORY_TARGET_MB = 250.0

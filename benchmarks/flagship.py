@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from engine import MODELS, Speed, textbook
 
-from sim import commands
+from sim.cli import commands
 
 TARGET = 2.0
 TEXTBOOK = next(m for m in MODELS if m.key == "rnd")

@@ -13,11 +13,11 @@ from loadtest.overhead import HttpOverhead
 from loadtest.records import Record, column
 from loadtest.verdict import Row, Tolerances, build_rows, metric_values, with_noise
 from sim import __version__
+from sim.analysis.metrics import stats, summarize, timeseries
 from sim.engine import SimResult, Simulation
-from sim.metrics import stats, summarize, timeseries
-from sim.outputs import write_csv, write_json
+from sim.output.outputs import write_csv, write_json
 from sim.scenario import Scenario
-from sim.workload import Trace, generate_trace
+from sim.workload.trace import Trace, generate_trace
 
 __all__ = ["Side", "Validation", "compare_sides", "write_validation"]
 

@@ -33,8 +33,8 @@ from loadtest.locust_options import add_arguments
 from loadtest.openloop import Dispatcher, LoadPlan
 from loadtest.records import Record, records_path, write_records
 from loadtest.target import Target, parse_target
-from sim.loading import ScenarioError, load_scenario
 from sim.scenario import Scenario
+from sim.scenario.loading import ScenarioError, load_scenario
 
 __all__ = ["ScenarioUser"]
 

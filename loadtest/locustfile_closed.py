@@ -20,9 +20,9 @@ from locust import FastHttpUser, LoadTestShape, constant_pacing, events, task
 
 from loadtest.locust_options import add_arguments
 from loadtest.wire import chat_body
-from sim.loading import load_scenario
 from sim.scenario import Scenario
-from sim.workload import rate_at
+from sim.scenario.loading import load_scenario
+from sim.workload.trace import rate_at
 
 __all__ = ["ChatUser", "ScenarioShape"]
 

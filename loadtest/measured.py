@@ -11,8 +11,8 @@ import math
 import numpy as np
 
 from loadtest.records import Record, column
+from sim.analysis.metrics import stats
 from sim.engine.records import SimResult
-from sim.metrics import stats
 from sim.scenario import Scenario
 
 __all__ = ["measured_result", "measured_ttft_s", "simulated_ttft_s", "with_network_delay"]

@@ -1,6 +1,6 @@
 """Open-loop dispatch of a scenario's trace against the mock service, with the scenario's client policy.
 
-Arrivals are the simulator's own trace (``sim.workload.generate_trace``, same scenario and seed),
+Arrivals are the simulator's own trace (``sim.workload.trace.generate_trace``, same scenario and seed),
 divided by the time scale. Each user request is a greenlet spawned at its scheduled time whatever
 the server does; latency counts from that time, so a slow server cannot slow the arrivals down
 (no coordinated omission). Retries use the simulator's backoff, jitter, budget and throttles.
@@ -29,7 +29,7 @@ from loadtest.wire import admin_headers, chat_body, post_request
 from sim.engine.retry import AdaptiveThrottle, Budget, TokenBucket, backoff_s
 from sim.rng import Draws, Stream, retry_draws, stream
 from sim.scenario import Scenario
-from sim.workload import generate_trace
+from sim.workload.trace import generate_trace
 
 __all__ = ["Dispatcher", "LoadPlan"]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.outputs import write_atomic
+from sim.output.outputs import write_atomic
 
 __all__ = ["RECORD_COLUMNS", "Record", "column", "read_records", "records_path", "write_records"]
 

@@ -3,7 +3,7 @@
 Steps: start the mock topology (faults left out: the load generator plays them on its own clock),
 wait for ``/ready``, measure the HTTP path's fixed overhead at low load, run the open-loop
 locustfile headless in its own process for the scaled duration, stop everything, simulate the
-same scenario and seed, and read both sides with ``sim.metrics``. Every process started here is
+same scenario and seed, and read both sides with ``sim.analysis.metrics``. Every process started here is
 stopped on the way out, on errors and on Ctrl-C (SIGTERM too).
 """
 
@@ -34,14 +34,14 @@ from loadtest.records import read_records
 from loadtest.target import HEADERS_ENV, parse_target
 from loadtest.validate_plots import plot_validation
 from loadtest.verdict import Tolerances, parse_tolerances, rows_table
-from sim import ui
-from sim.loading import load_scenario
-from sim.out_folder import claim, set_aside, stamp_run
-from sim.outputs import new_run_dir, write_resolved
-from sim.paths import scenarios_dir
-from sim.plots import try_plots
+from sim.cli import ui
+from sim.experiments.testhook import hold
+from sim.output.out_folder import claim, set_aside, stamp_run
+from sim.output.outputs import new_run_dir, write_resolved
+from sim.output.plots import try_plots
 from sim.scenario import Scenario
-from sim.testhook import hold
+from sim.scenario.loading import load_scenario
+from sim.scenario.paths import scenarios_dir
 
 __all__ = [
     "LOCUSTFILE",
@@ -122,7 +122,7 @@ def run_load(
         check_ports(ports)
     except TopologyError as exc:
         raise ValidateError(f"{exc} (the mock needs ports {ports[0]}..{ports[-1]})", code=2) from None
-    with _mock(mock_path, scenario, options) as topology:  # SIGTERM is a Ctrl-C here (sim.interrupts)
+    with _mock(mock_path, scenario, options) as topology:  # SIGTERM is a Ctrl-C here (sim.cli.interrupts)
         overhead = measure_overhead(topology.url, options.overhead_samples, options.max_tokens, options.stream)
     log.append(_overhead_line(overhead, options.overhead_samples))
     # a fresh mock for the run: the probes above drew service times and routing choices, and the

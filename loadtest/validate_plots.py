@@ -12,7 +12,7 @@ import numpy as np
 from matplotlib.axes import Axes
 
 from loadtest.comparison import Side, Validation
-from sim.plots import save_figure
+from sim.output.plots import save_figure
 
 __all__ = ["VALIDATION_PLOTS", "plot_validation"]
 

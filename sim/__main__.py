@@ -1,5 +1,5 @@
 """``python -m sim`` is the ``orchsim`` command."""
 
-from sim.cli import entry
+from sim.cli.main import entry
 
 entry()

@@ -24,19 +24,19 @@ from typing import Any
 
 import numpy as np
 
-from sim.compare import Comparison, parse_mitigations, parse_variants, run_comparison, variant_scenarios
-from sim.compare_output import comparison_document
+from sim.analysis.metrics import summarize, timeseries
+from sim.analysis.monitoring import monitoring_columns
 from sim.engine import Simulation
-from sim.executors import run_tasks
-from sim.loading import ScenarioError
-from sim.loading import load_scenario as _load
-from sim.metrics import summarize, timeseries
-from sim.monitoring import monitoring_columns
-from sim.paths import resolve_scenario, shipped_scenarios
+from sim.experiments.compare import Comparison, parse_mitigations, parse_variants, run_comparison, variant_scenarios
+from sim.experiments.executors import run_tasks
+from sim.experiments.sweep import Grid, point_scenarios, run_point
+from sim.inputs.yamlio import flow_yaml
+from sim.output.compare_output import comparison_document
+from sim.output.sweep_output import aggregate
 from sim.scenario import Scenario
-from sim.sweep import Grid, point_scenarios, run_point
-from sim.sweep_output import aggregate
-from sim.yamlio import flow_yaml
+from sim.scenario.loading import ScenarioError
+from sim.scenario.loading import load_scenario as _load
+from sim.scenario.paths import resolve_scenario, shipped_scenarios
 
 __all__ = [
     "ComparisonResult",
@@ -143,7 +143,7 @@ def compare(
 ) -> ComparisonResult:
     """Every strategy (``"power_of_d:d=3"`` takes parameters) and every variant (name -> ``PATH=VALUE``
     overrides on the scenario's own routing) on the same workloads for each seed; see ``orchsim compare``."""
-    from sim.metric_registry import check_metric
+    from sim.analysis.metric_registry import check_metric
 
     check_metric(rank_by)
     text = strategies if isinstance(strategies, str) else ",".join(strategies)

@@ -21,7 +21,7 @@ class Stream(StrEnum):
     that stream, and the mock and the simulator share the ones they both use (common random numbers).
     """
 
-    ARRIVALS = "arrivals"  # arrival times (sim.workload)
+    ARRIVALS = "arrivals"  # arrival times (sim.workload.trace)
     CLASSES = "classes"  # request class of each arrival
     PROMPT_TOKENS = "prompt-tokens"  # per class index
     OUTPUT_TOKENS = "output-tokens"  # per class index

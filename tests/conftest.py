@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
+from sim.analysis.metrics import summarize
 from sim.engine import SimResult, simulate
-from sim.loading import parse_scenario
-from sim.metrics import summarize
 from sim.scenario import Scenario
+from sim.scenario.loading import parse_scenario
 
 BASE: dict[str, Any] = {
     "name": "test",

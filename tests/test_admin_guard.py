@@ -14,7 +14,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from loadtest.mock import backend, guard, router
-from sim.loading import parse_scenario
+from sim.scenario.loading import parse_scenario
 
 # the router keeps its session under a plain string key, as it always has
 pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from sim import api
-from sim.compare import CRN_NOTE
+from sim.experiments.compare import CRN_NOTE
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 FAST = {"duration": "10m", "warmup": "1m"}

@@ -10,9 +10,9 @@ import pytest
 from loadtest.balancers.binary import check_config
 from loadtest.balancers.export import scenario_config
 from loadtest.balancers.mapping import refusals
-from sim.cli import main
-from sim.loading import ScenarioError, load_scenario
-from sim.paths import scenarios_dir
+from sim.cli.main import main
+from sim.scenario.loading import ScenarioError, load_scenario
+from sim.scenario.paths import scenarios_dir
 from tests.balancer_helpers import binary_or_skip
 
 SHIPPED = sorted(scenarios_dir().glob("*.yaml"))

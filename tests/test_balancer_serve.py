@@ -21,8 +21,8 @@ import pytest
 
 from loadtest.balancers.serve import balanced_topology
 from loadtest.balancers.topology import BalancedTopology, free_port_block
-from sim.loading import load_scenario
-from sim.paths import scenarios_dir
+from sim.scenario.loading import load_scenario
+from sim.scenario.paths import scenarios_dir
 from tests.balancer_helpers import binary_or_skip
 
 SCENARIO = scenarios_dir() / "validate-crash.yaml"  # health checks: both balancers map it

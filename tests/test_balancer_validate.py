@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from loadtest.balancers.binary import router_identity
-from sim.paths import scenarios_dir
+from sim.scenario.paths import scenarios_dir
 from tests.balancer_helpers import binary_or_skip
 from tests.conftest import orchsim
 from tests.test_mock_service import free_port_block

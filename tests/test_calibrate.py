@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sim.calibration.points import Point
-from sim.calibration.run import point_scenario_data
+from sim.experiments.calibration.points import Point
+from sim.experiments.calibration.run import point_scenario_data
 from tests.conftest import make_scenario, orchsim, run_summary
 
 FIXTURE = Path(__file__).resolve().parent / "data" / "vllm-bench-llama70b-h200-tp2.jsonl"

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from sim.calibration.output import calibration_document
-from sim.calibration.points import CalibrationError, Point, read_points
-from sim.calibration.profiles import profile_name
-from sim.calibration.run import Outcome, fit_confirmed, simulate_point
-from sim.report import read_folder, render
+from sim.experiments.calibration.output import calibration_document
+from sim.experiments.calibration.points import CalibrationError, Point, read_points
+from sim.experiments.calibration.profiles import profile_name
+from sim.experiments.calibration.run import Outcome, fit_confirmed, simulate_point
+from sim.output.report import read_folder, render
 from sim.scenario.gpu_profiles import GPU_PROFILES
 
 DATA = Path(__file__).parent / "data"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sim.paths import scenarios_dir
+from sim.scenario.paths import scenarios_dir
 from tests.conftest import orchsim
 
 SUMMARY_KEYS = {

@@ -14,11 +14,12 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from sim import cli, ui
-from sim.cli import build_parser, main
-from sim.compare import Comparison
-from sim.compare_output import DROP_ORDER, TABLE_METRICS, comparison_table
-from sim.paths import shipped_scenarios
+from sim.cli import main as cli
+from sim.cli import ui
+from sim.cli.main import build_parser, main
+from sim.experiments.compare import Comparison
+from sim.output.compare_output import DROP_ORDER, TABLE_METRICS, comparison_table
+from sim.scenario.paths import shipped_scenarios
 from tests.conftest import orchsim
 
 TINY = {

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from sim.clock import Clock, format_offset, parse_timezone
-from sim.loading import ScenarioError
+from sim.scenario.loading import ScenarioError
 from tests.conftest import make_scenario
 
 EVENING = dt.datetime(2026, 2, 3, 18, 0, tzinfo=dt.UTC)

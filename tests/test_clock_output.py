@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 import yaml
 
-from sim.cli import main
-from sim.metrics import summarize
-from sim.report import REPORT_FILE
-from sim.tables import summary_clock, summary_rows, timeline_rows
+from sim.analysis.metrics import summarize
+from sim.cli.main import main
+from sim.output.report import REPORT_FILE
+from sim.output.tables import summary_clock, summary_rows, timeline_rows
 from tests.conftest import make_scenario, orchsim, run_summary
 
 INCIDENT: dict[str, Any] = {

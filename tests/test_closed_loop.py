@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from sim.loading import ScenarioError, parse_scenario
+from sim.scenario.loading import ScenarioError, parse_scenario
 from tests.conftest import make_scenario, run_summary
 
 CLOSED = {"users": 8, "think_time": 0.5}

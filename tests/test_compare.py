@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
-from sim.compare import Comparison, Variant, flatten, parse_variants
-from sim.metric_registry import check_metric
-from sim.stats import mean_ci
+from sim.analysis.metric_registry import check_metric
+from sim.analysis.stats import mean_ci
+from sim.experiments.compare import Comparison, Variant, flatten, parse_variants
 from tests.conftest import orchsim
 
 SMALL = {

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from sim.engine import SimResult, Simulation
-from sim.workload import Trace
+from sim.workload.trace import Trace
 from tests.conftest import make_scenario
 
 DET = {"kind": "deterministic", "mean": 1.0}

@@ -7,11 +7,11 @@ from typing import Any
 import numpy as np
 import pytest
 
+from sim.analysis.metrics import summarize, timeseries
 from sim.engine import SimResult, Simulation, simulate
-from sim.loading import ScenarioError, load_scenario
-from sim.metrics import summarize, timeseries
-from sim.paths import scenarios_dir
-from sim.workload import Trace
+from sim.scenario.loading import ScenarioError, load_scenario
+from sim.scenario.paths import scenarios_dir
+from sim.workload.trace import Trace
 from tests.conftest import make_scenario
 
 DET = {"kind": "deterministic", "mean": 1.0}

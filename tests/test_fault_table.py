@@ -14,8 +14,8 @@ from loadtest.mock.router import Capacity
 from loadtest.mock.server import MockServer
 from sim.engine import Simulation
 from sim.faults import KINDS, FaultKind, MockServerState, SimEffect, register, scenario_kinds
-from sim.loading import ScenarioError, parse_scenario
-from sim.workload import Trace
+from sim.scenario.loading import ScenarioError, parse_scenario
+from sim.workload.trace import Trace
 from tests.conftest import make_scenario
 from tests.test_mock_faults import scenario as mock_scenario
 

@@ -21,13 +21,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from sim.compare import Comparison
+from sim.analysis.metrics import summarize
 from sim.engine import simulate
-from sim.loading import load_baseline, load_scenario
-from sim.metrics import summarize
-from sim.paths import flagship_scenario
-from sim.reference import impact_s
-from sim.run_seeds import run_seeds
+from sim.experiments.compare import Comparison
+from sim.experiments.reference import impact_s
+from sim.experiments.run_seeds import run_seeds
+from sim.scenario.loading import load_baseline, load_scenario
+from sim.scenario.paths import flagship_scenario
 
 SEEDS = (1, 2)
 WINDOW = ["duration=10h"]  # 18:00-04:00 GMT: the retirement, the peak, the incident and its resolution

@@ -15,10 +15,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import sim.commands  # noqa: F401  (imported once, before the deadlines)
+import sim.cli.commands  # noqa: F401  (imported once, before the deadlines)
 from loadtest.mock import backend
-from sim.cli import main
-from sim.loading import ScenarioError, parse_scenario
+from sim.cli.main import main
+from sim.scenario.loading import ScenarioError, parse_scenario
 
 BASE: dict[str, Any] = {"duration": 100, "workload": {"rate": 1}, "clusters": [{"name": "c", "servers": 1}]}
 FIELDS = ["duration", "window", "warmup", "drain", "seed", "workload", "clusters", "faults", "router", "slo"]

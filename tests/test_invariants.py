@@ -8,8 +8,8 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as hs
 
+from sim.analysis.metrics import summarize
 from sim.engine import simulate
-from sim.metrics import summarize
 from sim.strategies import STRATEGIES
 from tests.conftest import make_scenario
 

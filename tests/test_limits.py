@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-import sim.commands  # noqa: F401  (imported once, not inside a timed call)
-from sim import cost
-from sim.cli import main
+import sim.cli.commands  # noqa: F401  (imported once, not inside a timed call)
+from sim.cli.main import main
+from sim.experiments import cost
 
 GOOD = "name: ok\nduration: 100\ndrain: 0\nworkload: {rate: 1}\nclusters: [{name: c, servers: 1}]\n"
 

@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from sim.analysis.metrics import summarize
 from sim.engine import SimResult, Simulation, simulate
-from sim.loading import load_scenario
-from sim.metrics import summarize
-from sim.workload import Trace
+from sim.scenario.loading import load_scenario
+from sim.workload.trace import Trace
 from tests.conftest import make_scenario
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
@@ -169,7 +169,7 @@ def test_without_preemption_a_cache_overflow_fails_the_newest_with_500() -> None
 
 def test_the_mock_service_uses_the_same_prefill_and_decode_formula() -> None:
     from sim.scenario import ServiceModel
-    from sim.service import llm_request_s
+    from sim.workload.service import llm_request_s
 
     model = ServiceModel(kind="llm", profile="h100-8b")
     assert llm_request_s(model, 1000, 101, batch=1, slots=16) == pytest.approx(1.48)

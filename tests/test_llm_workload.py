@@ -8,13 +8,13 @@ from typing import Any
 import numpy as np
 import pytest
 
+from sim.analysis.metrics import summarize
 from sim.engine import simulate
-from sim.loading import ScenarioError, load_scenario
-from sim.metrics import summarize
 from sim.rng import stream
+from sim.scenario.loading import ScenarioError, load_scenario
 from sim.scenario.tokens import TokenCount
-from sim.tokens import draw_tokens, mean_tokens
-from sim.workload import generate_trace
+from sim.workload.tokens import draw_tokens, mean_tokens
+from sim.workload.trace import generate_trace
 from tests.conftest import make_scenario, orchsim
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"

@@ -1,4 +1,4 @@
-"""The metric registry (sim/metric_registry.py) names every numeric figure summary.json holds, and
+"""The metric registry (sim/analysis/metric_registry.py) names every numeric figure summary.json holds, and
 the comparison and the capacity targets take their vocabulary from it."""
 
 from __future__ import annotations
@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from sim.capacity import parse_target
-from sim.compare import flatten
-from sim.loading import load_scenario
-from sim.metric_registry import METRICS, check_metric, higher_is_better, lookup, settings
-from sim.paths import scenarios_dir
+from sim.analysis.metric_registry import METRICS, check_metric, higher_is_better, lookup, settings
+from sim.experiments.capacity import parse_target
+from sim.experiments.compare import flatten
+from sim.scenario.loading import load_scenario
+from sim.scenario.paths import scenarios_dir
 from tests.conftest import make_scenario, run_summary
 
 SHORT = {  # shipped scenarios cut short, between them every section of a summary

@@ -21,9 +21,9 @@ from sim.engine.faults import target_indices
 from sim.engine.kernel import Kernel
 from sim.engine.router import Router
 from sim.faults import KINDS
-from sim.loading import parse_scenario
 from sim.rng import Draws, stream
 from sim.scenario import Router as RouterSpec
+from sim.scenario.loading import parse_scenario
 from tests.test_mock_faults import scenario
 
 

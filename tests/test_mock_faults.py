@@ -26,7 +26,7 @@ import yaml
 from loadtest.errors import error_status
 from loadtest.mock.injection import planned_injections
 from sim.engine.faults import target_indices
-from sim.loading import parse_scenario
+from sim.scenario.loading import parse_scenario
 from tests.test_mock_service import JSON, MESSAGE, SCENARIO, free_port_block, post, serving, stop
 
 SLOW = {"kind": "deterministic", "mean": "10s"}  # 1 s real at time scale 10: held while a fault strikes

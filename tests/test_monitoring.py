@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim.incident import assess
-from sim.loading import ScenarioError
-from sim.metric_registry import check_metric
-from sim.monitoring import (
+from sim.analysis.incident import assess
+from sim.analysis.metric_registry import check_metric
+from sim.analysis.monitoring import (
     confirmed_levels,
     cost_usd,
     incident_windows,
@@ -17,6 +16,7 @@ from sim.monitoring import (
     outage_reports,
     window_levels,
 )
+from sim.scenario.loading import ScenarioError
 from sim.scenario.monitoring import Observer, OutageReports
 from tests.conftest import make_scenario
 

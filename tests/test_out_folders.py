@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-import sim.run_seeds
-from sim.cli import main
+import sim.experiments.run_seeds
+from sim.cli.main import main
 
 
 @pytest.fixture
@@ -79,7 +79,7 @@ def test_an_interrupted_run_keeps_the_previous_folder_and_no_partial_one(
         (args[0] / "summary.json").write_text("{}")  # half a run written...
         raise KeyboardInterrupt  # ...then Ctrl-C
 
-    monkeypatch.setattr(sim.run_seeds, "simulate_into", interrupted)  # a lone run simulates in-process
+    monkeypatch.setattr(sim.experiments.run_seeds, "simulate_into", interrupted)  # a lone run simulates in-process
     code, _ = orchsim(capsys, "run", str(scenario), "--out", str(out), "--no-plots")
     assert code == 130 and (out / "run.json").read_text() == before and not hidden(out)
 

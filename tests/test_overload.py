@@ -8,11 +8,11 @@ from typing import Any
 import numpy as np
 import pytest
 
+from sim.analysis.metrics import summarize, timeseries
 from sim.engine import Simulation, simulate
-from sim.loading import ScenarioError, load_scenario
-from sim.metrics import summarize, timeseries
-from sim.paths import scenarios_dir
-from sim.workload import Trace
+from sim.scenario.loading import ScenarioError, load_scenario
+from sim.scenario.paths import scenarios_dir
+from sim.workload.trace import Trace
 from tests.conftest import make_scenario, run_summary
 
 ALL_FAIL = [{"kind": "error_rate", "target": "c", "at": 0, "duration": 10000, "fraction": 1.0}]

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from sim.paths import scenarios_dir
-from sim.phase import PhaseSpec, parse_trigger, trigger_overrides
+from sim.experiments.phase import PhaseSpec, parse_trigger, trigger_overrides
+from sim.scenario.paths import scenarios_dir
 from tests.conftest import orchsim
 
 

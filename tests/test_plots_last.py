@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-import sim.compare_output
-import sim.run_folder
-from sim.cli import main
+import sim.experiments.run_folder
+import sim.output.compare_output
+from sim.cli.main import main
 
 
 @pytest.fixture
@@ -40,7 +40,7 @@ def broken(*args: Any, **kwargs: Any) -> None:
 def test_a_failing_compare_plot_is_a_warning_and_the_results_stay(
     scenario: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sim.compare_output, "_plot_cdf", broken)
+    monkeypatch.setattr(sim.output.compare_output, "_plot_cdf", broken)
     out = tmp_path / "o"
     assert compare(scenario, out, "two", "clusters.0.servers=2") == 0
     err = capsys.readouterr().err
@@ -52,7 +52,7 @@ def test_a_failing_compare_plot_is_a_warning_and_the_results_stay(
 def test_a_failing_run_plot_is_a_warning_and_the_summary_stays(
     scenario: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sim.run_folder, "plot_run", broken)
+    monkeypatch.setattr(sim.experiments.run_folder, "plot_run", broken)
     out = tmp_path / "o"
     assert main(["run", str(scenario), "--out", str(out)]) == 0
     assert "orchsim: warning: run plots not written" in capsys.readouterr().err

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from sim.loading import ScenarioError, load_scenario
-from sim.paths import flagship_scenario
-from sim.reference import compare_to_reference, impact_s
-from sim.reference_output import narrative_html, narrative_table, reference_html, reference_table
+from sim.experiments.reference import compare_to_reference, impact_s
+from sim.output.reference_output import narrative_html, narrative_table, reference_html, reference_table
+from sim.scenario.loading import ScenarioError, load_scenario
+from sim.scenario.paths import flagship_scenario
 
 DAY: dict[str, Any] = {
     "seed": 1,

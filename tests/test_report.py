@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sim.cli import main
-from sim.report import REPORT_FILE
-from sim.tables import since
+from sim.cli.main import main
+from sim.output.report import REPORT_FILE
+from sim.output.tables import since
 
 SMALL = {
     "name": "small-incident",

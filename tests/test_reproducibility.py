@@ -6,10 +6,10 @@ from typing import Any
 
 import numpy as np
 
+from sim.analysis.metrics import summarize
 from sim.engine import simulate
-from sim.metrics import summarize
 from sim.rng import Draws, stream
-from sim.workload import generate_trace
+from sim.workload.trace import generate_trace
 from tests.conftest import make_scenario
 
 WALL_CLOCK = ("wall_s", "requests_per_wall_s")

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-import sim.commands  # noqa: F401  (imported before timing: the first import takes seconds)
-from sim.cli import main
-from sim.safe_input import MAX_DATA_FILE_BYTES, MAX_SCENARIO_BYTES
+import sim.cli.commands  # noqa: F401  (imported before timing: the first import takes seconds)
+from sim.cli.main import main
+from sim.inputs.safe_input import MAX_DATA_FILE_BYTES, MAX_SCENARIO_BYTES
 
 LAUGHS = "".join(
     f"{name}: &{name} [{', '.join([f'*{prev}'] * 9) if prev else ', '.join(['lol'] * 9)}]\n"

@@ -9,9 +9,9 @@ import pydantic
 import pytest
 import yaml
 
-from sim.loading import ScenarioError, apply_overrides, load_scenario, parse_scenario
-from sim.paths import scenarios_dir
 from sim.scenario import json_schema
+from sim.scenario.loading import ScenarioError, apply_overrides, load_scenario, parse_scenario
+from sim.scenario.paths import scenarios_dir
 from tests.conftest import BASE, make_scenario
 
 

@@ -12,11 +12,11 @@ from typing import Any
 import jsonschema
 import pytest
 
-from sim.cli import main
-from sim.paths import scenarios_dir
+from sim.cli.main import main
+from sim.inputs.units import DURATION_PATTERN, parse_duration_s
+from sim.inputs.yamlio import load_yaml
 from sim.scenario import json_schema
-from sim.units import DURATION_PATTERN, parse_duration_s
-from sim.yamlio import load_yaml
+from sim.scenario.paths import scenarios_dir
 from tests.conftest import BASE
 
 SHIPPED = sorted(scenarios_dir().glob("*.yaml"))

@@ -22,8 +22,8 @@ from loadtest.wire import chat_body
 from sim.engine import SimResult
 from sim.rng import retry_u
 from sim.scenario import ServiceModel
-from sim.service import ServiceTimes
-from sim.workload import generate_trace
+from sim.workload.service import ServiceTimes
+from sim.workload.trace import generate_trace
 from tests import theory
 from tests.conftest import make_scenario, run_summary
 

@@ -8,11 +8,11 @@ from typing import Any
 import numpy as np
 import pytest
 
+from sim.analysis.metrics import summarize
 from sim.engine import simulate
-from sim.loading import ScenarioError, load_scenario
-from sim.metrics import summarize
-from sim.paths import scenarios_dir
 from sim.rng import Draws, stream
+from sim.scenario.loading import ScenarioError, load_scenario
+from sim.scenario.paths import scenarios_dir
 from sim.strategies import STRATEGIES, StrategyBase, make_strategy, register
 from tests.conftest import make_scenario, run_summary
 

@@ -14,8 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from sim.capacity import Clause, Evaluation, parse_range, parse_target, search
-from sim.sweep import parse_grid
+from sim.experiments.capacity import Clause, Evaluation, parse_range, parse_target, search
+from sim.experiments.sweep import parse_grid
 from tests import theory
 from tests.conftest import interrupt_on_hold, orchsim
 

@@ -1,6 +1,6 @@
 import pytest
 
-from sim.units import format_duration, parse_duration_s
+from sim.inputs.units import format_duration, parse_duration_s
 
 
 @pytest.mark.parametrize(

@@ -24,9 +24,9 @@ from loadtest.measured import measured_result
 from loadtest.overhead import measure_overhead
 from loadtest.records import Record, read_records
 from loadtest.verdict import Row, parse_tolerances, with_noise
-from sim.loading import load_scenario
-from sim.paths import scenarios_dir
-from sim.workload import generate_trace
+from sim.scenario.loading import load_scenario
+from sim.scenario.paths import scenarios_dir
+from sim.workload.trace import generate_trace
 from tests.conftest import interrupt_on_hold, orchsim
 from tests.test_mock_service import free_port_block, serving
 

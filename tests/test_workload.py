@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from sim.workload import generate_trace, rate_at
+from sim.workload.trace import generate_trace, rate_at
 from tests.conftest import make_scenario
 
 

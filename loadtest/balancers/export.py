@@ -8,8 +8,8 @@ from pathlib import Path
 
 from loadtest.balancers.configs import config_text
 from loadtest.balancers.mapping import placeholder_addresses, plan_balancer
-from sim.loading import ScenarioError, load_scenario
-from sim.outputs import write_atomic
+from sim.output.outputs import write_atomic
+from sim.scenario.loading import ScenarioError, load_scenario
 
 __all__ = ["export", "scenario_config"]
 

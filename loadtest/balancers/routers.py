@@ -10,8 +10,8 @@ from rich.table import Table
 
 from loadtest.balancers.binary import find_binary
 from loadtest.balancers.mapping import refusals
-from sim.loading import ScenarioError
 from sim.scenario import Scenario
+from sim.scenario.loading import ScenarioError
 
 __all__ = ["check_routers", "routers_table"]
 

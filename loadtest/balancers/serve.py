@@ -10,9 +10,9 @@ from loadtest.balancers.binary import BalancerMissingError, find_binary
 from loadtest.balancers.mapping import plan_balancer
 from loadtest.balancers.topology import BalancedTopology
 from loadtest.mock.topology import TopologyError
-from sim.loading import ScenarioError, load_scenario
-from sim.outputs import new_run_dir
+from sim.output.outputs import new_run_dir
 from sim.scenario import Scenario
+from sim.scenario.loading import ScenarioError, load_scenario
 
 __all__ = ["balanced_topology", "serve_balanced"]
 

@@ -27,8 +27,8 @@ from loadtest.mock.process import run_on_loopback, server_parser
 from loadtest.mock.server import MockServer
 from loadtest.mock.serving import server_app
 from sim.faults import KINDS as FAULT_KINDS
-from sim.loading import load_scenario
 from sim.scenario import Scenario
+from sim.scenario.loading import load_scenario
 
 __all__ = ["apply_fault", "build_app", "main", "schedule_faults", "server_state"]
 

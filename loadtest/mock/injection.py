@@ -13,7 +13,7 @@ from typing import Any
 
 from sim.engine.faults import target_indices
 from sim.faults import KINDS as FAULT_KINDS
-from sim.safe_input import MAX_TIME_S
+from sim.inputs.safe_input import MAX_TIME_S
 from sim.scenario import Scenario
 
 __all__ = [

@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from loadtest.errors import error_body
-from sim.safe_input import InputLimitError, check_nesting
+from sim.inputs.safe_input import InputLimitError, check_nesting
 
 __all__ = [
     "MAX_BODY_BYTES",

@@ -50,8 +50,8 @@ from loadtest.mock.ratelimit import RateLimit, parse_rate_limit
 from loadtest.mock.routed import routed_clusters, watch
 from loadtest.wire import admin_headers
 from sim.faults import KINDS as FAULT_KINDS
-from sim.loading import load_scenario
 from sim.scenario import Scenario
+from sim.scenario.loading import load_scenario
 
 __all__ = ["Capacity", "build_app", "main"]
 

@@ -22,7 +22,7 @@ from aiohttp.web_protocol import RequestHandler
 from loadtest.mock.guard import header_timeout_s
 from sim.rng import Draws, Stream, stream
 from sim.scenario import Cluster
-from sim.service import ServiceTimes
+from sim.workload.service import ServiceTimes
 
 __all__ = ["CrashError", "MockServer", "SlotStart"]
 

@@ -31,7 +31,7 @@ from loadtest.mock.openai_api import (
 )
 from loadtest.mock.server import CrashError, MockServer
 from sim.scenario import Cluster
-from sim.service import llm_request_s
+from sim.workload.service import llm_request_s
 
 __all__ = ["server_app"]
 

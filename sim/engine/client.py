@@ -21,7 +21,7 @@ from sim.engine.records import AttemptLog
 from sim.engine.retry import AdaptiveThrottle, Budget, TokenBucket, backoff_s
 from sim.rng import Draws, retry_draws
 from sim.scenario import Clients as ClientsSpec
-from sim.workload import Trace
+from sim.workload.trace import Trace
 
 __all__ = ["FAIL_FAST_GAP_S", "Clients"]
 

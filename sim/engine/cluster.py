@@ -17,8 +17,8 @@ from sim.implementations import strategy_for
 from sim.rng import Draws, Stream, stream
 from sim.scenario import Cluster as ClusterSpec
 from sim.scenario import Router as RouterSpec
-from sim.service import ServiceTimes
 from sim.strategies import ServerView
+from sim.workload.service import ServiceTimes
 
 __all__ = ["Cluster", "LoadReport"]
 

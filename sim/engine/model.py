@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from sim.analysis.intervals import open_count_means
 from sim.engine.autoscale import Autoscaler
 from sim.engine.client import Clients
 from sim.engine.cluster import Cluster
@@ -20,10 +21,9 @@ from sim.engine.kernel import Attempt, Gauge, Kernel
 from sim.engine.llm_server import LlmServer
 from sim.engine.records import AttemptLog, SimResult
 from sim.engine.router import Router
-from sim.intervals import open_count_means
 from sim.rng import Draws, Stream, stream
 from sim.scenario import Scenario
-from sim.workload import Trace, generate_trace
+from sim.workload.trace import Trace, generate_trace
 
 __all__ = ["Simulation", "simulate"]
 

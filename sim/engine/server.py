@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from sim.engine.kernel import Attempt, Call, Kernel
 from sim.engine.shedding import Codel, lowest_priority_victim
 from sim.rng import Draws
-from sim.service import ServiceTimes
+from sim.workload.service import ServiceTimes
 
 if TYPE_CHECKING:
     from sim.engine.cluster import Cluster

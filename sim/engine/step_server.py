@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from sim.engine.cluster import Cluster
     from sim.engine.kernel import Kernel
     from sim.rng import Draws
-    from sim.service import ServiceTimes
+    from sim.workload.service import ServiceTimes
 
 __all__ = ["StepLlmServer", "step_time_s"]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from sim.faults.base import FaultKind, MockServerState, SimEffect, register
-from sim.safe_input import MAX_FACTOR
+from sim.inputs.safe_input import MAX_FACTOR
 
 
 @register

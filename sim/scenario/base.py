@@ -6,8 +6,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
-from sim.safe_input import MAX_TIME_S
-from sim.units import DURATION_PATTERN, parse_duration_s
+from sim.inputs.safe_input import MAX_TIME_S
+from sim.inputs.units import DURATION_PATTERN, parse_duration_s
 
 __all__ = ["Duration", "PositiveDuration", "ScenarioModel", "duration_schema"]
 

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from sim.safe_input import MAX_COUNT, MAX_FACTOR, MAX_SERVERS, MAX_SLOTS
+from sim.inputs.safe_input import MAX_COUNT, MAX_FACTOR, MAX_SERVERS, MAX_SLOTS
 from sim.scenario.base import Duration, PositiveDuration, ScenarioModel
 from sim.scenario.gpu_profiles import GPU_NAMES, GPU_PROFILES
 from sim.strategies import STRATEGIES

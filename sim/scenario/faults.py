@@ -8,7 +8,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic.config import JsonDict
 
 from sim.faults import KINDS, scenario_kinds
-from sim.safe_input import MAX_FACTOR
+from sim.inputs.safe_input import MAX_FACTOR
 from sim.scenario.base import Duration, PositiveDuration, ScenarioModel
 
 __all__ = ["Fault"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sim.yamlio import load_yaml
+from sim.inputs.yamlio import load_yaml
 
 __all__ = ["GPU_NAMES", "GPU_PROFILES"]
 

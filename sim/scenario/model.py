@@ -10,8 +10,8 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 
 from sim.clock import DEFAULT_START, Clock, parse_timezone
-from sim.datafiles import read_trace
 from sim.faults import KINDS
+from sim.inputs.datafiles import read_trace
 from sim.scenario.base import Duration, PositiveDuration, ScenarioModel
 from sim.scenario.clients import Clients
 from sim.scenario.cluster import Cluster

@@ -10,8 +10,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, model_validator
 
-from sim.datafiles import read_histogram, read_trace, resolve
-from sim.safe_input import MAX_FACTOR, MAX_TOKENS
+from sim.inputs.datafiles import read_histogram, read_trace, resolve
+from sim.inputs.safe_input import MAX_FACTOR, MAX_TOKENS
 from sim.scenario.base import Duration, PositiveDuration, ScenarioModel
 
 __all__ = ["Migration", "TokenCount", "TokenCountField", "TraceReplay"]

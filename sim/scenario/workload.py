@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from sim.safe_input import MAX_COUNT, MAX_FACTOR, MAX_RATE_RPS
+from sim.inputs.safe_input import MAX_COUNT, MAX_FACTOR, MAX_RATE_RPS
 from sim.scenario.base import Duration, PositiveDuration, ScenarioModel
 from sim.scenario.tokens import Migration, TokenCount, TokenCountField, TraceReplay
 

@@ -7,7 +7,7 @@ from typing import Any, ClassVar, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from sim.messages import reword
+from sim.inputs.messages import reword
 from sim.rng import Draws
 
 __all__ = [

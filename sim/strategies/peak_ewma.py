@@ -8,10 +8,10 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field
 
+from sim.inputs.units import parse_duration_s
 from sim.rng import Draws
 from sim.strategies.base import RequestView, ServerView, StrategyBase, StrategyParams, register
 from sim.strategies.power_of_two import two_distinct
-from sim.units import parse_duration_s
 
 Seconds = Annotated[float, BeforeValidator(parse_duration_s), Field(gt=0)]
 

@@ -1,0 +1,1 @@
+"""Command line: ``orchsim VERB``: argparse, each verb's work, how it talks (tables, ``--json``, progress)."""

@@ -1,0 +1,1 @@
+"""Experiments: one run, seeds, compare, sweep, capacity, phase, where tasks run, cost, calibration."""

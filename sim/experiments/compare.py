@@ -1,0 +1,261 @@
+"""``orchsim compare``: the same workload for every strategy (common random numbers), many seeds."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from sim.analysis.metric_registry import higher_is_better, settings
+from sim.analysis.metrics import summarize, timeseries
+from sim.analysis.stats import Interval, mean_ci
+from sim.engine import simulate
+from sim.experiments.executors import run_tasks
+from sim.inputs.yamlio import flow_yaml, load_yaml
+from sim.scenario import Scenario
+from sim.scenario.loading import ScenarioError, load_scenario
+
+__all__ = [
+    "CRN_NOTE",
+    "Comparison",
+    "Mitigation",
+    "Variant",
+    "flatten",
+    "parse_mitigations",
+    "parse_variants",
+    "run_comparison",
+    "variant_scenarios",
+]
+
+CRN_NOTE = (
+    "common random numbers: for each seed every row sees the identical arrival trace and the "
+    "identical service-time stream of each server; only its strategy or its settings differ"
+)
+QUANTILES = np.linspace(0.0, 1.0, 201)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One strategy with its parameters, as written on the command line."""
+
+    label: str
+    strategy: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Mitigation:
+    """A named set of scenario overrides (``--variant NAME PATH=VALUE ...``), on the scenario's own strategy."""
+
+    label: str
+    overrides: list[str] = field(default_factory=list)
+
+
+def parse_mitigations(items: list[list[str]]) -> list[Mitigation]:
+    """``[[NAME, PATH=VALUE, ...], ...]`` from repeated ``--variant`` options -> mitigations."""
+    out = []
+    for name, *sets in items:
+        if not name.strip() or "=" in name:
+            raise ValueError(f"--variant: start with a name for the row, then PATH=VALUE items (got {name!r})")
+        bad = [s for s in sets if "=" not in s]
+        if bad:
+            raise ValueError(f"--variant {name}: expected PATH=VALUE (got {bad[0]!r})")
+        fixed = [s for s in sets if s.partition("=")[0].strip() in ("seed", "name")]
+        if fixed:
+            raise ValueError(f"--variant {name}: {fixed[0]!r}: every row runs the same seeds under one name")
+        out.append(Mitigation(label=name.strip(), overrides=sets))
+    return out
+
+
+def parse_variants(text: str) -> list[Variant]:
+    """``a,b:k=v,k2=v,c`` -> variants; a ``k=v`` item without ``:`` belongs to the one before it."""
+    variants: list[tuple[str, list[str]]] = []
+    for item in (t.strip() for t in text.split(",")):
+        if not item:
+            continue
+        if "=" in item and ":" not in item:
+            if not variants:
+                raise ValueError(f"--strategies: parameter {item!r} comes before any strategy")
+            variants[-1][1].append(item)
+        else:
+            name, _, first = item.partition(":")
+            variants.append((name.strip(), [first] if first else []))
+    if not variants:
+        raise ValueError("--strategies: give at least one strategy")
+    out = [_variant(name, items) for name, items in variants]
+    labels = [v.label for v in out]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"--strategies: a strategy is listed twice ({', '.join(labels)})")
+    return out
+
+
+def _variant(name: str, items: list[str]) -> Variant:
+    params = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--strategies: expected NAME:PARAM=VALUE (got {name}:{item})")
+        try:
+            params[key.strip()] = load_yaml(value) if value.strip() else None
+        except yaml.YAMLError:
+            raise ValueError(f"--strategies: cannot read the value of {name}:{item}") from None
+    return Variant(label=f"{name}:{','.join(items)}" if items else name, strategy=name, params=params)
+
+
+def variant_scenarios(
+    path: Path, overrides: list[str], variants: list[Variant], mitigations: list[Mitigation] | None = None
+) -> dict[str, Scenario]:
+    """The scenario of each row, validated (ScenarioError on problems).
+
+    A strategy row puts its strategy on every cluster; a mitigation row keeps the scenario's routing and
+    applies its own overrides after the common ones.
+    """
+    mitigations = mitigations or []
+    labels = [v.label for v in variants] + [m.label for m in mitigations]
+    if not labels:
+        raise ScenarioError(["orchsim compare: give --strategies, --variant or both"])
+    if len(set(labels)) != len(labels):
+        raise ScenarioError([f"orchsim compare: row names must differ (got {', '.join(labels)})"])
+    base = load_scenario(path, overrides)
+    reset = [f"clusters.{i}.strategy=null" for i in range(len(base.clusters))]
+    reset += [f"clusters.{i}.params=null" for i in range(len(base.clusters))]
+    out, problems = {}, []
+    for v in variants:
+        sets = [*overrides, *reset, f"router.strategy={v.strategy}", "router.params={}"]
+        sets += [f"router.params.{k}={flow_yaml(value)}" for k, value in v.params.items()]
+        try:
+            out[v.label] = load_scenario(path, sets)
+        except ScenarioError as exc:
+            problems += [f"{line} [in --strategies {v.label}]" for line in exc.lines]
+    for m in mitigations:
+        try:
+            out[m.label] = load_scenario(path, [*overrides, *m.overrides])
+        except ScenarioError as exc:
+            problems += [f"{line} [in --variant {m.label}]" for line in exc.lines]
+    if problems:
+        raise ScenarioError(problems)
+    return out
+
+
+def flatten(summary: dict[str, Any], prefix: str = "") -> dict[str, float]:
+    """Numeric figures of a summary by dotted name (booleans as 0/1, None left out)."""
+    out: dict[str, float] = {}
+    for key, value in summary.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{name}."))
+        elif isinstance(value, bool) or (
+            isinstance(value, (int, float)) and not (isinstance(value, float) and math.isnan(value))
+        ):
+            out[name] = float(value)
+    return out
+
+
+def run_one(label: str, scenario: Scenario, seed: int) -> dict[str, Any]:
+    """One (strategy, seed) run: its summary, a few per-window series and latency quantiles."""
+    result = simulate(scenario, seed)
+    series = timeseries(result)
+    summary = summarize(result, series)
+    ok = result.req_code == 200
+    measured = ok & (result.arrival_s >= scenario.warmup)
+    latency = (result.req_end_s - result.arrival_s)[measured]
+    quantiles = np.quantile(latency, QUANTILES).tolist() if latency.size else None
+    return {
+        "strategy": label,
+        "seed": seed,
+        "summary": summary,
+        "series": {k: series[k].tolist() for k in ("start_s", "failed", "queue_depth")},
+        "latency_quantiles": quantiles,
+    }
+
+
+@dataclass
+class Comparison:
+    """All runs of a comparison and their aggregates."""
+
+    labels: list[str]
+    seeds: list[int]
+    runs: list[dict[str, Any]]
+    rank_by: str
+
+    def by_seed(self, label: str, metric: str) -> dict[int, float]:
+        """The metric per seed for ``label``; seeds where it is undefined (e.g. no success) are absent.
+
+        An error code that never occurred counts 0.
+        """
+        default = 0.0 if metric.startswith("errors_by_code.") else math.nan
+        rows = {r["seed"]: flatten(r["summary"]).get(metric, default) for r in self.runs if r["strategy"] == label}
+        return {seed: v for seed, v in rows.items() if not math.isnan(v)}
+
+    def values(self, label: str, metric: str) -> list[float]:
+        """The metric's defined values over seeds, in seed order."""
+        return list(self.by_seed(label, metric).values())
+
+    def metrics(self) -> list[str]:
+        """Every numeric figure seen in any run (not the run's own settings), sorted."""
+        return sorted({k for r in self.runs for k in flatten(r["summary"])} - settings())
+
+    def aggregate(self) -> dict[str, dict[str, Interval]]:
+        """Per strategy and metric: mean and 95% interval over seeds."""
+        return {label: {m: mean_ci(self.values(label, m)) for m in self.metrics()} for label in self.labels}
+
+    def ranking(self) -> list[dict[str, Any]]:
+        """Strategies best first on ``rank_by``, each with its rank (equal means share one), its paired
+        difference to the best and whether that difference is distinguishable from zero."""
+        sign = -1.0 if higher_is_better(self.rank_by) else 1.0
+        means = {label: mean_ci(self.values(label, self.rank_by))["mean"] for label in self.labels}
+        missing = {label: len(self.seeds) - len(self.by_seed(label, self.rank_by)) for label in self.labels}
+
+        def key(label: str) -> tuple[int, float, str]:
+            # a strategy whose figure is undefined on some seeds (nothing succeeded) ranks after the rest
+            mean = means[label]
+            return (missing[label], math.inf if mean is None else sign * mean, label)
+
+        order = sorted(self.labels, key=key)
+        best = order[0]
+        out: list[dict[str, Any]] = []
+        for place, label in enumerate(order, start=1):
+            diff = mean_ci(self._paired(label, best))
+            low, high = diff["ci_low"], diff["ci_high"]
+            distinct = low is not None and high is not None and (low > 0 or high < 0)
+            tied = bool(out) and key(label)[:2] == key(out[-1]["strategy"])[:2]
+            out.append(
+                {
+                    "strategy": label,
+                    "rank": out[-1]["rank"] if tied else place,  # equal means share a rank (1, 1, 3)
+                    "mean": means[label],
+                    "difference_to_best": diff,
+                    "distinguishable": distinct,
+                    "undefined_seeds": missing[label],
+                }
+            )
+        return out
+
+    def _paired(self, label: str, best: str) -> list[float]:
+        mine, theirs = self.by_seed(label, self.rank_by), self.by_seed(best, self.rank_by)
+        return [mine[s] - theirs[s] for s in self.seeds if s in mine and s in theirs]
+
+
+def run_comparison(
+    scenarios: dict[str, Scenario],
+    seeds: list[int],
+    jobs: int,
+    rank_by: str,
+    progress: Callable[[int, int], None] | None = None,
+) -> Comparison:
+    """Run every (strategy, seed) pair on ``jobs`` processes; results do not depend on ``jobs``."""
+    tasks = [(label, scenario, seed) for label, scenario in scenarios.items() for seed in seeds]
+    done: dict[int, dict[str, Any]] = {}
+    for index, result, error in run_tasks(run_one, tasks, jobs):
+        if error is not None:
+            label, _, seed = tasks[index]
+            raise RuntimeError(f"{label} seed {seed} failed: {type(error).__name__}: {error}") from error
+        done[index] = result
+        if progress is not None:
+            progress(len(done), len(tasks))
+    return Comparison(labels=list(scenarios), seeds=seeds, runs=[done[i] for i in range(len(tasks))], rank_by=rank_by)

@@ -1,0 +1,1 @@
+"""Output: atomic files and folders, tables, PNG plots, the HTML report."""

@@ -1,0 +1,1 @@
+"""Workload: the arrival trace and per-server service-time streams, drawn before the run."""
