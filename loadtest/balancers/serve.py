@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 from loadtest.balancers.binary import BalancerMissingError, find_binary
 from loadtest.balancers.mapping import plan_balancer
 from loadtest.balancers.topology import BalancedTopology
 from loadtest.mock.topology import TopologyError
-from sim.output.outputs import new_run_dir
+from sim.output.outputs import new_run_dir, now_stamp
 from sim.scenario import Scenario
 from sim.scenario.loading import ScenarioError, load_scenario
 
@@ -47,7 +46,7 @@ def serve_balanced(
     except BalancerMissingError as exc:
         print(str(exc), file=sys.stderr)
         return 2
-    folder = topology.folder = new_run_dir(Path("runs"), f"serve-{scenario.name}-{implementation}", _stamp)
+    folder = topology.folder = new_run_dir(Path("runs"), f"serve-{scenario.name}-{implementation}", now_stamp)
     try:
         topology.start()
     except TopologyError as exc:
@@ -57,7 +56,3 @@ def serve_balanced(
     print(f"  config and log in {folder}/; faults and the probe clock: POST {topology.admin_url}/admin/...; ready")
     sys.stdout.flush()
     return topology.serve_forever()
-
-
-def _stamp() -> str:
-    return time.strftime("%Y%m%d-%H%M%S")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,7 @@ from sim.experiments.sweep import (
 from sim.inputs.units import parse_duration_s
 from sim.output.compare_output import DROP_ORDER, comparison_table, write_comparison
 from sim.output.out_folder import building, claim, set_aside, stamp_run
-from sim.output.outputs import new_run_dir, write_json
+from sim.output.outputs import new_run_dir, now_stamp, write_json
 from sim.output.reference_output import narrative_table, reference_table
 from sim.output.report import ReportError, write_report
 from sim.output.sweep_output import aggregate, sweep_table, write_sweep
@@ -50,10 +49,8 @@ __all__ = [
     "phase",
     "report",
     "run",
-    "serve",
     "strategies",
     "sweep",
-    "validate",
 ]
 
 
@@ -96,7 +93,7 @@ def run(
     path = Path(scenario_path) if scenario_path else flagship_scenario()
     scenario = load_scenario(path, overrides)
     first = scenario.seed if seed is None else seed
-    folder = claim(out_dir, "run", lambda: new_run_dir(Path("runs"), scenario.name, _stamp), overwrite)
+    folder = claim(out_dir, "run", lambda: new_run_dir(Path("runs"), scenario.name, now_stamp), overwrite)
     base = load_baseline(path, overrides, scenario) if baseline else None
     seed_list = list(range(first, first + seeds))
     lone = seeds == 1 and base is None  # one run: progress in simulated time, as it goes
@@ -151,7 +148,7 @@ def compare(
         return 2
     scenarios = variant_scenarios(Path(scenario_path), overrides, variants, mitigations)
     first = next(iter(scenarios.values()))
-    folder = claim(out_dir, "compare", lambda: new_run_dir(Path("runs"), f"compare-{first.name}", _stamp), overwrite)
+    folder = claim(out_dir, "compare", lambda: new_run_dir(Path("runs"), f"compare-{first.name}", now_stamp), overwrite)
     seed_list = [first.seed + k for k in range(seeds)]
     ui.note(f"{len(scenarios)} rows x {seeds} seeds on {jobs} process(es)")
     with ui.progress("simulating", len(scenarios) * seeds) as update:
@@ -246,7 +243,9 @@ def capacity(
     """``orchsim capacity``: smallest (or largest) value of ``param`` meeting the target."""
     path = Path(scenario_path)
     base = load_scenario(path, overrides)
-    folder = claim(out_dir, "capacity", lambda: new_run_dir(Path("runs"), f"capacity-{base.name}", _stamp), overwrite)
+    folder = claim(
+        out_dir, "capacity", lambda: new_run_dir(Path("runs"), f"capacity-{base.name}", now_stamp), overwrite
+    )
     current = field_value(base, param)
     load_scenario(path, [*overrides, f"{param}={1 if current is None else current}"])  # names a bad --param
     integer = isinstance(current, int) and not isinstance(current, bool)
@@ -319,7 +318,7 @@ def phase(
         return 2
     path = Path(scenario_path)
     base = load_scenario(path, overrides)
-    folder = claim(out_dir, "phase", lambda: new_run_dir(Path("runs"), f"phase-{base.name}", _stamp), overwrite)
+    folder = claim(out_dir, "phase", lambda: new_run_dir(Path("runs"), f"phase-{base.name}", now_stamp), overwrite)
     seed_list = [base.seed + k for k in range(seeds)]
     with ui.progress("phase diagram", len(spec.magnitudes) * len(spec.durations_s) * seeds) as update:
         cells = run_phase(path, overrides, spec, seed_list, jobs, lambda n, _: update(n, ""))
@@ -329,71 +328,6 @@ def phase(
     ui.show(phase_table(spec, cells))
     ui.note(f"outputs written to {folder}/")
     return 0
-
-
-def serve(
-    scenario_path: str | None,
-    time_scale: float,
-    port: int,
-    overrides: list[str],
-    max_body: int,
-    rate_limit: str | None = None,
-) -> int:
-    """``orchsim serve``: run the mock topology on 127.0.0.1 until Ctrl-C or SIGTERM."""
-    from loadtest.mock.ratelimit import parse_rate_limit  # deferred: aiohttp only when serving
-    from loadtest.mock.topology import Topology, TopologyError
-
-    path = Path(scenario_path) if scenario_path else flagship_scenario()
-    scenario = load_scenario(path, overrides)
-    router_args = []
-    if rate_limit is not None:
-        try:
-            parse_rate_limit(rate_limit)
-        except ValueError as exc:
-            print(f"orchsim serve: {exc}", file=sys.stderr)
-            return 2
-        router_args = ["--rate-limit", rate_limit]
-    topology = Topology(path, scenario, port, time_scale, overrides, max_body, router_args)
-    try:
-        topology.start()
-    except TopologyError as exc:
-        print(f"orchsim serve: {exc}", file=sys.stderr)
-        return 2
-    rate = scenario.workload.base_rps * time_scale
-    servers = sum(c.servers for c in scenario.clusters)
-    ui.emit(
-        {
-            "scenario": scenario.name,
-            "url": topology.url,
-            "backends": len(scenario.clusters),
-            "servers": servers,
-            "time_scale": time_scale,
-            "rate_rps": rate,
-            "ready": True,
-        },
-        now=True,
-    )
-    ui.note(
-        f"orchsim serve: {scenario.name} on {topology.url} "
-        "(POST /v1/chat/completions, /v1/completions; GET /v1/models, /ready, /metrics)"
-    )
-    ui.note(
-        f"  {len(scenario.clusters)} backend processes, {servers} servers; time scale {time_scale:g}: "
-        f"1 simulated second = {1 / time_scale:g} s, base rate {rate:g} requests/s real time; ready"
-    )
-    sys.stdout.flush()
-    return topology.serve_forever()
-
-
-def validate(args: Any) -> int:
-    """``orchsim validate``: mock + locust + simulation of one scenario, side by side."""
-    from loadtest.validate import command  # deferred: locust and aiohttp only when validating
-
-    return command(args, ui.show, _stamp)
-
-
-def _stamp() -> str:
-    return time.strftime("%Y%m%d-%H%M%S")
 
 
 def check(files: list[str], schema: bool, overrides: list[str], schema_file: str | None = None) -> int:

@@ -19,10 +19,18 @@ from typing import Any
 
 from sim import __version__
 from sim.cli import ui
-from sim.cli.balancers import add_export, add_serve_router, add_validate_router
-from sim.cli.balancers import dispatch as dispatch_balancers
 from sim.cli.interrupts import exit_code, signal_name, sigterm_as_interrupt
-from sim.cli.options import EXAMPLES, SCENARIO_HELP, HelpFormatter, add_safety_options, add_shared_options
+from sim.cli.options import (
+    EXAMPLES,
+    SCENARIO_HELP,
+    HelpFormatter,
+    add_safety_options,
+    add_set,
+    add_shared_options,
+    non_negative,
+    positive,
+)
+from sim.cli.verbs import add_plugged_verbs
 from sim.experiments.cost import cli_refusal
 from sim.output.out_folder import OutFolderError
 from sim.scenario.loading import ScenarioError
@@ -50,8 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="?",
         help="scenario file or shipped scenario name (default: the flagship scenario shipped in scenarios/)",
     )
-    run.add_argument("--seed", type=_non_negative, help="root seed (default: the scenario's seed)")
-    _add_set(run)
+    run.add_argument("--seed", type=non_negative, help="root seed (default: the scenario's seed)")
+    add_set(run)
     run.add_argument("--out", metavar="DIR", help="output folder (default: a new folder under runs/)")
     run.add_argument("--no-plots", dest="plots", action="store_false", help="skip the PNG plots")
     run.add_argument(
@@ -62,11 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--seeds",
-        type=_positive,
+        type=positive,
         default=1,
         help="run N seeds, from --seed on (default 1); the scenario's reference table shows mean and range",
     )
-    run.add_argument("--jobs", type=_positive, default=2, help="parallel processes (default 2)")
+    run.add_argument("--jobs", type=positive, default=2, help="parallel processes (default 2)")
 
     check = verbs.add_parser("check", help="validate scenario files", description="Validate scenario files.")
     check.add_argument("files", nargs="*", metavar="SCENARIO", help=SCENARIO_HELP)
@@ -76,14 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="write the JSON Schema to FILE (the shipped copy: scenarios/orchsim.schema.json)",
     )
-    _add_set(check)
+    add_set(check)
 
     verbs.add_parser("strategies", help="list load-balancing strategies", description="List load-balancing strategies.")
     _add_compare(verbs)
     _add_sweep(verbs)
     _add_capacity(verbs)
     _add_phase(verbs)
-    _add_serve(verbs)
+    add_plugged_verbs(verbs)  # serve, validate and export: loadtest's (sim.cli.verbs)
     report = verbs.add_parser(
         "report",
         help="write one self-contained HTML report of an output folder",
@@ -91,9 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
         "incident timeline, status-page states and the plots, embedded so that it opens in any browser offline.",
     )
     report.add_argument("folder", metavar="DIR", help="output folder of orchsim run, compare or validate")
-    _add_validate(verbs)
     _add_calibrate(verbs)
-    add_export(verbs, _add_set)
     add_shared_options(verbs)
     add_safety_options(verbs)
     return parser
@@ -111,100 +117,8 @@ def _add_calibrate(verbs: Any) -> None:
     calibrate.add_argument("measured", nargs="+", metavar="MEASURED", help="files of measured runs")
     calibrate.add_argument("--format", default="auto", choices=("auto", "csv", "vllm-bench", "guidellm", "orchsim"))
     calibrate.add_argument("--predict", metavar="POINTS.csv", help="points to simulate with the fitted profiles")
-    calibrate.add_argument("--rounds", type=_positive, default=10, help="requests per user in the benchmark (10)")
+    calibrate.add_argument("--rounds", type=positive, default=10, help="requests per user in the benchmark (10)")
     calibrate.add_argument("--out", metavar="DIR", help="output folder (default: a new folder under runs/)")
-
-
-def _add_serve(verbs: Any) -> None:
-    serve = verbs.add_parser(
-        "serve",
-        help="run the mock service (router + GPU-like backends) on 127.0.0.1",
-        description="Start a router and one backend process per cluster of the scenario on 127.0.0.1; "
-        "Ctrl-C or SIGTERM stops them all.",
-    )
-    serve.add_argument(
-        "scenario", nargs="?", metavar="SCENARIO", help=f"{SCENARIO_HELP} (default: the flagship scenario)"
-    )
-    serve.add_argument(
-        "--time-scale",
-        type=_positive_float,
-        default=1.0,
-        help="K: one simulated second takes 1/K real seconds (default 1)",
-    )
-    serve.add_argument("--port", type=_positive, default=8800, help="router port; backends use the next ones")
-    serve.add_argument("--max-body", type=_positive, default=1_000_000, help="largest request body in bytes (413)")
-    serve.add_argument(
-        "--rate-limit",
-        metavar="RPS[:BURST]",
-        help="router rate limit in real requests/s (bursts of BURST, default RPS): beyond it, 429 with "
-        "retry-after (default: none)",
-    )
-    add_serve_router(serve)
-    _add_set(serve)
-
-
-def _add_validate(verbs: Any) -> None:
-    validate = verbs.add_parser(
-        "validate",
-        help="measure a scenario on the mock service with locust and compare with its simulation",
-        description="Start the mock service, measure its HTTP overhead, drive it with locust (open-loop arrivals of "
-        "the scenario's own trace), simulate the same scenario and seed, and print both side by side. "
-        "Exit 0 when every row is within tolerance, 1 otherwise.",
-    )
-    validate.add_argument("scenario", nargs="?", metavar="SCENARIO", help=f"{SCENARIO_HELP} (default: validate-steady)")
-    validate.add_argument(
-        "--time-scale", type=_positive_float, default=10.0, help="K: one simulated second takes 1/K s (default 10)"
-    )
-    validate.add_argument("--out", metavar="DIR", help="output folder (default: a new folder under runs/)")
-    validate.add_argument(
-        "--tolerance",
-        action="append",
-        default=[],
-        metavar="KIND=VALUE",
-        help="latency|throughput|retries (relative, default 0.1), availability|errors (absolute, default 0.02), "
-        "floor (seconds of slack on latency rows, default 0.05), noise (standard deviations of sampling noise "
-        "also allowed, default 2; 0 = none)",
-    )
-    validate.add_argument(
-        "--noise-seeds", type=_non_negative, default=10, help="extra simulations measuring sampling noise (default 10)"
-    )
-    validate.add_argument("--seed", type=_non_negative, help="root seed (default: the scenario's seed)")
-    validate.add_argument("--port", type=_positive, default=8800, help="router port; backends use the next ones")
-    validate.add_argument("--no-stream", dest="stream", action="store_false", help="ask for whole answers (no TTFT)")
-    validate.add_argument("--max-tokens", type=_positive, default=8, help="tokens per answer (default 8)")
-    validate.add_argument("--ready-timeout", type=_positive_float, default=30.0, help="seconds to wait for /ready")
-    validate.add_argument("--locustfile", metavar="PATH", help="another open-loop locustfile (default: orchsim's)")
-    validate.add_argument("--no-plots", dest="plots", action="store_false", help="skip the PNG plots")
-    _add_target(validate)
-    add_validate_router(validate)
-    _add_set(validate)
-
-
-def _add_target(validate: Any) -> None:
-    target = validate.add_argument_group(
-        "a real endpoint",
-        "Measure your own OpenAI-compatible service instead of the mock (no faults played on either side). "
-        "Secrets: ORCHSIM_AUTH_TOKEN=... sends 'Authorization: Bearer ...'; header values are never printed.",
-    )
-    target.add_argument(
-        "--target", metavar="URL", help="e.g. https://llm.example.com/base/path (requests go to .../v1/...)"
-    )
-    target.add_argument(
-        "--header", action="append", default=[], metavar="'NAME: VALUE'", help="sent with every request (repeatable)"
-    )
-    target.add_argument("--model", help="the model every request names (default: the scenario's class models)")
-    target.add_argument("--ca-file", metavar="PATH", help="CA bundle that signs the target's certificate")
-    target.add_argument("--insecure", action="store_true", help="https without checking the certificate")
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number (got {text!r})") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number (got {text})")
-    return value
 
 
 def _add_phase(verbs: Any) -> None:
@@ -219,9 +133,9 @@ def _add_phase(verbs: Any) -> None:
     phase.add_argument("--magnitudes", required=True, help="surge/slowdown factors or crash/error shares: 2,4,8")
     phase.add_argument("--durations", required=True, help="trigger durations: 5s,30s,2m")
     phase.add_argument("--at", default="10m", help="when the trigger starts (default 10m)")
-    phase.add_argument("--seeds", type=_positive, default=3, help="seeds per cell (default 3)")
+    phase.add_argument("--seeds", type=positive, default=3, help="seeds per cell (default 3)")
     _add_jobs(phase)
-    _add_set(phase)
+    add_set(phase)
     phase.add_argument("--out", metavar="DIR", help="output folder (default: a new folder under runs/)")
 
 
@@ -240,10 +154,10 @@ def _add_capacity(verbs: Any) -> None:
     capacity.add_argument("--range", dest="range_", metavar="LO:HI", help="search only in this range")
     capacity.add_argument("--maximize", action="store_true", help="largest value that meets the target")
     capacity.add_argument("--tolerance", type=float, default=0.01, help="relative precision for real parameters")
-    capacity.add_argument("--seeds", type=_positive, default=3, help="seeds per value (default 3)")
+    capacity.add_argument("--seeds", type=positive, default=3, help="seeds per value (default 3)")
     _add_jobs(capacity)
     _add_executor(capacity)
-    _add_set(capacity)
+    add_set(capacity)
     capacity.add_argument("--out", metavar="DIR", help="output folder (default: a new folder under runs/)")
 
 
@@ -263,10 +177,10 @@ def _add_sweep(verbs: Any) -> None:
         metavar="PATH=V1,V2,...",
         help="a scenario field and its values, or an inclusive range LO:HI:STEP (repeat for more dimensions)",
     )
-    sweep.add_argument("--seeds", type=_positive, default=3, help="seeds per point (default 3)")
+    sweep.add_argument("--seeds", type=positive, default=3, help="seeds per point (default 3)")
     _add_jobs(sweep)
     _add_executor(sweep)
-    _add_set(sweep)
+    add_set(sweep)
     sweep.add_argument("--out", metavar="DIR", help="output folder (default runs/sweep-NAME; reused to resume)")
     sweep.add_argument("--no-plots", dest="plots", action="store_false", help="skip the PNG plots")
 
@@ -294,7 +208,7 @@ def _add_compare(verbs: Any) -> None:
         help="one more row: the scenario's own routing with these overrides, e.g. --variant recompute "
         "clusters.0.service.preemption=recompute (repeatable; give SCENARIO before it)",
     )
-    compare.add_argument("--seeds", type=_positive, default=5, help="seeds per strategy (default 5)")
+    compare.add_argument("--seeds", type=positive, default=5, help="seeds per strategy (default 5)")
     _add_jobs(compare)
     compare.add_argument(
         "--rank-by",
@@ -302,45 +216,17 @@ def _add_compare(verbs: Any) -> None:
         metavar="METRIC",
         help="summary figure to rank by, e.g. availability, latency_s.p99 (default availability)",
     )
-    _add_set(compare)
+    add_set(compare)
     compare.add_argument("--out", metavar="DIR", help="output folder (default: a new folder under runs/)")
     compare.add_argument("--no-plots", dest="plots", action="store_false", help="skip the PNG plots")
 
 
 def _add_jobs(sub: argparse.ArgumentParser) -> None:
-    sub.add_argument("--jobs", type=_positive, default=os.cpu_count() or 1, help="local processes (default: all cores)")
+    sub.add_argument("--jobs", type=positive, default=os.cpu_count() or 1, help="local processes (default: all cores)")
 
 
 def _add_executor(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--executor", metavar="URL", help="dask://HOST:PORT runs on a Dask distributed cluster")
-
-
-def _add_set(sub: argparse.ArgumentParser) -> None:
-    sub.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="PATH=VALUE",
-        help="override a scenario field, e.g. router.strategy=power_of_two or clusters.0.servers=32",
-    )
-
-
-def _positive(text: str) -> int:
-    value = _non_negative(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError("must be >= 1 (got 0)")
-    return value
-
-
-def _non_negative(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number (got {text!r})") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0 (got {value})")
-    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -398,9 +284,9 @@ def _guarded(args: argparse.Namespace) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     from sim.cli import commands  # deferred: keeps --help fast
 
-    balanced = dispatch_balancers(args)
-    if balanced is not None:
-        return balanced
+    plugged = getattr(args, "plugged", None)
+    if plugged is not None:
+        return int(plugged(args))
     if args.verb == "run":
         return commands.run(
             args.scenario,
@@ -421,10 +307,6 @@ def _dispatch(args: argparse.Namespace) -> int:
         from sim.experiments.calibration.command import calibrate  # deferred: scipy only when calibrating
 
         return calibrate(args)
-    if args.verb == "serve":
-        return commands.serve(args.scenario, args.time_scale, args.port, args.overrides, args.max_body, args.rate_limit)
-    if args.verb == "validate":
-        return commands.validate(args)
     if args.verb == "phase":
         return commands.phase(
             args.scenario, args.trigger, args.magnitudes, args.durations, args.at, args.seeds, args.jobs,

@@ -11,7 +11,17 @@ from typing import Any
 
 from sim.clock import parse_timezone
 
-__all__ = ["EXAMPLES", "SCENARIO_HELP", "HelpFormatter", "add_safety_options", "add_shared_options"]
+__all__ = [
+    "EXAMPLES",
+    "SCENARIO_HELP",
+    "HelpFormatter",
+    "add_safety_options",
+    "add_set",
+    "add_shared_options",
+    "non_negative",
+    "positive",
+    "positive_float",
+]
 
 FORCE_VERBS = ("run", "compare", "sweep", "capacity", "phase", "serve", "validate")  # they run a scenario
 OVERWRITE_VERBS = (
@@ -107,3 +117,45 @@ def _timezone(text: str) -> str:
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return text
+
+
+def positive_float(text: str) -> float:
+    """An argument type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number (got {text!r})") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number (got {text})")
+    return value
+
+
+def add_set(sub: argparse.ArgumentParser) -> None:
+    """``--set PATH=VALUE`` (repeatable): the overrides every verb that loads a scenario takes."""
+    sub.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="PATH=VALUE",
+        help="override a scenario field, e.g. router.strategy=power_of_two or clusters.0.servers=32",
+    )
+
+
+def positive(text: str) -> int:
+    """An argument type: a whole number >= 1."""
+    value = non_negative(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be >= 1 (got 0)")
+    return value
+
+
+def non_negative(text: str) -> int:
+    """An argument type: a whole number >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number (got {text!r})") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0 (got {value})")
+    return value

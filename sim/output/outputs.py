@@ -7,6 +7,7 @@ import io
 import json
 import os
 import tempfile
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ __all__ = [
     "folder_mode",
     "json_text",
     "new_run_dir",
+    "now_stamp",
     "write_atomic",
     "write_csv",
     "write_json",
@@ -98,6 +100,11 @@ def write_resolved(path: Path, scenario: Scenario, seed: int) -> None:
     data["seed"] = seed
     header = f"# resolved by orchsim {__version__}; run it again with: orchsim run {path.name}\n"
     write_atomic(path, header + yaml.safe_dump(data, sort_keys=False))
+
+
+def now_stamp() -> str:
+    """The local time now as ``YYYYmmdd-HHMMSS``: the stamp of ``new_run_dir``'s folders."""
+    return time.strftime("%Y%m%d-%H%M%S")
 
 
 def new_run_dir(root: Path, name: str, clock: Callable[[], str]) -> Path:
