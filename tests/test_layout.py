@@ -16,12 +16,34 @@ from sim.cli.verbs import GROUP, Verb, add_plugged_verbs
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_AT_ROOT = {"__init__.py", "__main__.py", "api.py", "clock.py", "rng.py"}
+# sim's packages (and root modules) in layers, bottom first: a module imports from its own layer or below
+# (ARCHITECTURE.md). Names in one layer may import each other.
+LAYERS = (
+    {"inputs", "rng", "clock"},
+    {"strategies"},
+    {"implementations"},
+    {"scenario", "faults"},  # the scenario checks fault kinds against the table; a kind reads scenario models
+    {"workload", "control"},
+    {"engine"},
+    {"analysis"},
+    {"experiments", "output"},  # a run writes its folder; a table reads a comparison
+    {"cli", "api", "__main__"},
+)
 
 
-def _imported_modules(path: Path) -> list[tuple[int, str]]:
-    """(line, module) of every import in a file, at any depth (deferred ones included)."""
+def _imported_modules(path: Path, typing_only: bool = True) -> list[tuple[int, str]]:
+    """(line, module) of every import in a file, at any depth (deferred ones included; those under
+    ``if TYPE_CHECKING:`` only when ``typing_only``)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    skipped: set[int] = set()
+    if not typing_only:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+                skipped |= {id(inner) for statement in node.body for inner in ast.walk(statement)}
     found: list[tuple[int, str]] = []
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
         if isinstance(node, ast.Import):
             found += [(node.lineno, alias.name) for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
@@ -50,6 +72,30 @@ def test_sim_never_imports_loadtest() -> None:
     )
 
 
+def _layer(path: Path) -> int:
+    parts = path.relative_to(ROOT / "sim").parts
+    name = parts[0] if len(parts) > 1 else path.stem
+    ranks = [rank for rank, layer in enumerate(LAYERS) if name in layer]
+    assert ranks, f"sim/{name}: put it in a layer of LAYERS (tests/test_layout.py) and ARCHITECTURE.md's map"
+    return ranks[0]
+
+
+def test_sims_packages_import_only_their_layer_or_below() -> None:
+    wrong = []
+    for path in sorted((ROOT / "sim").rglob("*.py")):
+        if path.name == "__init__.py" and path.parent == ROOT / "sim":
+            continue
+        rank = _layer(path)
+        for line, module in _imported_modules(path, typing_only=False):
+            parts = module.split(".")
+            if parts[0] != "sim" or len(parts) == 1:
+                continue
+            target = ROOT / "sim" / parts[1]
+            if _layer(target if target.is_dir() else target.with_suffix(".py")) > rank:
+                wrong.append(f"{path.relative_to(ROOT)}:{line}: imports {module}, a layer above")
+    assert wrong == [], "\n".join(wrong)
+
+
 def test_the_check_sees_a_deferred_import(tmp_path: Path) -> None:
     module = tmp_path / "m.py"
     module.write_text(
@@ -57,6 +103,9 @@ def test_the_check_sees_a_deferred_import(tmp_path: Path) -> None:
         "    importlib.import_module('loadtest.verbs')\n"
     )
     assert [name for _, name in _imported_modules(module)] == ["loadtest.validate", "loadtest", "loadtest.verbs"]
+    module.write_text("if TYPE_CHECKING:\n    from sim.engine import Simulation\nimport sim.cli\n")
+    assert [name for _, name in _imported_modules(module, typing_only=False)] == ["sim.cli"]
+    assert _layer(ROOT / "sim" / "strategies" / "base.py") < _layer(ROOT / "sim" / "cli" / "main.py")
 
 
 def test_the_root_of_sim_holds_only_shared_modules() -> None:

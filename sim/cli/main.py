@@ -304,7 +304,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.verb == "report":
         return commands.report(args.folder)
     if args.verb == "calibrate":
-        from sim.experiments.calibration.command import calibrate  # deferred: scipy only when calibrating
+        from sim.cli.calibrate import calibrate  # deferred: scipy only when calibrating
 
         return calibrate(args)
     if args.verb == "phase":

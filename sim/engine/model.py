@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from sim.analysis.intervals import open_count_means
 from sim.engine.autoscale import Autoscaler
 from sim.engine.client import Clients
 from sim.engine.cluster import Cluster
 from sim.engine.faults import start_faults
+from sim.engine.intervals import open_count_means
 from sim.engine.kernel import Attempt, Gauge, Kernel
 from sim.engine.llm_server import LlmServer
 from sim.engine.records import AttemptLog, SimResult
