@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +15,9 @@ from sim.experiments.calibration.output import (
 )
 from sim.experiments.calibration.points import CalibrationError, Point, read_points
 from sim.experiments.calibration.run import calibrate_points, simulate_point
-from sim.output.outputs import new_run_dir
+from sim.output.outputs import new_run_dir, now_stamp
 
 __all__ = ["calibrate"]
-
-
-def _stamp() -> str:
-    return time.strftime("%Y%m%d-%H%M%S")
 
 
 def calibrate(args: Any) -> int:
@@ -41,7 +36,7 @@ def calibrate(args: Any) -> int:
             file=sys.stderr,
         )
         return 2
-    out_dir = Path(args.out) if args.out else new_run_dir(Path("runs"), "calibrate", _stamp)
+    out_dir = Path(args.out) if args.out else new_run_dir(Path("runs"), "calibrate", now_stamp)
     write_calibration(out_dir, fits, args.rounds, list(args.measured))
     if wanted:
         write_predictions(out_dir / "predictions.csv", [_predicted(fits, p, args.rounds) for p in wanted])
