@@ -246,8 +246,10 @@ def validate(
     say: Callable[[object], None],
 ) -> int:
     """The whole validation into ``out``; 0 when every row is within tolerance, 1 otherwise."""
-    implementation = f"router.implementation={options.router}"  # the simulator models the same balancer
-    scenario = fine_windows(load_scenario(scenario_path, [SHARED_WORK, implementation, *options.overrides]))
+    implementation = [f"router.implementation={options.router}"]  # the simulator models the same balancer
+    if options.router != "builtin":  # ... on the clock it runs on here (nginx's fail_timeout: whole seconds)
+        implementation.append(f"router.balancer_time_scale={options.time_scale:g}")
+    scenario = fine_windows(load_scenario(scenario_path, [SHARED_WORK, *implementation, *options.overrides]))
     if options.target is not None:  # nobody plays faults on a user's endpoint: simulate none either
         scenario = scenario.model_copy(update={"faults": []})
     seed = scenario.seed if seed is None else seed

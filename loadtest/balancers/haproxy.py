@@ -6,9 +6,9 @@ from loadtest.balancers.mapping import (
     SESSION_HEADER,
     BalancerPlan,
     ServerAddress,
-    integer_weights,
     millis,
 )
+from sim.implementations.weights import integer_weights
 
 __all__ = ["haproxy_config"]
 

@@ -21,7 +21,6 @@ __all__ = [
     "SESSION_HEADER",
     "BalancerPlan",
     "ServerAddress",
-    "integer_weights",
     "millis",
     "placeholder_addresses",
     "plan_balancer",
@@ -257,11 +256,3 @@ def placeholder_addresses(plan: BalancerPlan, first_port: int = 9001) -> list[Se
 def millis(seconds: float) -> str:
     """A duration as both balancers read it: whole milliseconds, at least 1."""
     return f"{max(1, round(seconds * 1000))}ms"
-
-
-def integer_weights(weights: list[float] | None, count: int, top: int) -> list[int]:
-    """Static weights as whole numbers in 1..top, in the same proportions as far as rounding allows."""
-    if weights is None:
-        return [1] * count
-    largest = max(weights)
-    return [max(1, round(top * w / largest)) for w in weights]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
-import math
 
-from loadtest.balancers.mapping import BalancerPlan, ServerAddress, integer_weights, millis
+from loadtest.balancers.mapping import BalancerPlan, ServerAddress, millis
 from loadtest.errors import error_body
+from sim.implementations import NGINX_WEIGHT_TOP
+from sim.implementations.nginx_peers import fail_window, next_upstream
+from sim.implementations.weights import integer_weights
 
 __all__ = ["nginx_config"]
 
@@ -43,7 +45,7 @@ def _upstream(plan: BalancerPlan, servers: list[ServerAddress]) -> list[str]:
     lines = [f"    upstream {plan.pool} {{", *_method(plan)]
     if plan.workers > 1:
         lines += [f"        # no zone: each of the {plan.workers} workers keeps its own counters and failure windows"]
-    weights = integer_weights(plan.params.get("weights"), plan.servers, 100)
+    weights = integer_weights(plan.params.get("weights"), plan.servers, NGINX_WEIGHT_TOP)
     passive = _passive(plan)
     for server, weight in zip(servers, weights, strict=True):
         weight_text = f" weight={weight}" if plan.strategy == "weighted_round_robin" else ""
@@ -65,14 +67,13 @@ def _method(plan: BalancerPlan) -> list[str]:
 
 
 def _passive(plan: BalancerPlan) -> str:
-    """Passive health: nginx has no active probes (open source); a server fails ``max_fails`` times within
-    ``fail_timeout`` and is skipped for ``fail_timeout``."""
-    if plan.health is None:
+    """Passive health: nginx has no active probes (open source); a server fails ``max_fails`` times
+    (until a success after a quiet ``fail_timeout``) and is skipped for ``fail_timeout``, in whole seconds
+    (time-scaled runs round up to 1 s); the simulator models the same numbers (sim.implementations)."""
+    max_fails, fail_timeout_s = fail_window(plan.health, 1.0 / plan.interval_scale)
+    if not max_fails:
         return "max_fails=0"  # never marked down: orchsim's router without health checks never marks either
-    h = plan.health
-    # nginx reads fail_timeout in whole seconds: shorter windows (time-scaled runs) round up to 1 s
-    window_s = max(1, math.ceil(plan.real_s(h.interval * h.healthy_threshold) - 1e-9))
-    return f"max_fails={h.unhealthy_threshold} fail_timeout={window_s}s"
+    return f"max_fails={max_fails} fail_timeout={fail_timeout_s}s"
 
 
 def _server(plan: BalancerPlan, listen: str, serving: bool) -> list[str]:
@@ -110,18 +111,16 @@ def _server(plan: BalancerPlan, listen: str, serving: bool) -> list[str]:
 
 
 def _next_upstream(plan: BalancerPlan) -> list[str]:
+    words = " ".join(next_upstream(plan.retries))
     if plan.retries is None:
         return [
             "        # router.retries: null -> no second server (nginx's default would try the next one on errors);",
             "        # errors and timeouts still count as failures against max_fails",
-            "        proxy_next_upstream error timeout;",
+            f"        proxy_next_upstream {words};",
             "        proxy_next_upstream_tries 1;",
         ]
-    words = ["error"] if 502 in plan.retries.on or 503 in plan.retries.on else []
-    words += ["timeout"] if 504 in plan.retries.on else []
-    words += [f"http_{code}" for code in plan.retries.on]
     return [
         f"        # router.retries: up to {plan.retries.max} more servers; POST is not idempotent, so say so",
-        f"        proxy_next_upstream {' '.join(words)} non_idempotent;",
+        f"        proxy_next_upstream {words} non_idempotent;",
         f"        proxy_next_upstream_tries {plan.retries.max + 1};",
     ]

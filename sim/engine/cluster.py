@@ -53,6 +53,16 @@ class LoadReport:
         self.tokens_in_flight = server.tokens_in_flight
 
 
+def _telling(answered: Callable[[Attempt, int], None], finish: Callable[[Attempt, int], None]) -> Callable[..., None]:
+    """``finish``, after telling the strategy how the attempt ended (before any router retry)."""
+
+    def told(attempt: Attempt, code: int) -> None:
+        answered(attempt, code)
+        finish(attempt, code)
+
+    return told
+
+
 class Cluster:
     """Servers of one cluster; routes an attempt to one of its routable servers."""
 
@@ -91,13 +101,19 @@ class Cluster:
         for server in self.servers[spec.servers :]:
             server.provisioned = False  # room for the autoscaler
         name, params = (router.strategy, router.params) if spec.strategy is None else (spec.strategy, spec.params or {})
-        self.strategy = strategy_for(
-            router.implementation, name, params, self.servers, self.route_draws, router.instances
-        )
+        self.strategy = strategy_for(router, name, params, self.servers, self.route_draws, lambda: kernel.now)
         self.central = self.strategy.central
         observe = getattr(self.strategy, "on_complete", None)  # the strategy learns from completions
         for server in self.servers:
             server.observe = observe
+        # a balancer that finds failed servers itself from the answers (nginx's max_fails): no probes,
+        # every server stays routable, and the strategy hears how each attempt ended
+        self.passive = bool(getattr(self.strategy, "passive_health", False))
+        answered = getattr(self.strategy, "on_answer", None)
+        if answered is not None:
+            self.finish = _telling(answered, finish)
+            for server in self.servers:
+                server.finish = self.finish
         self.autoscaler: Autoscaler | None = None  # set by the model, which owns the healthy gauge
         self.report_interval_s = router.report_interval
         self.reports = [LoadReport(s) for s in self.servers]
@@ -110,7 +126,7 @@ class Cluster:
         self.gauges: tuple[Gauge, Gauge] | None = None  # (routable, ejected) totals, set by the model
         self.health: HealthChecker | None = None
         self.limiter = None if router.adaptive_concurrency is None else GradientLimit(router.adaptive_concurrency)
-        if router.health_check is not None:
+        if router.health_check is not None and not self.passive:
             self.health = HealthChecker(kernel, self, router.health_check, Draws(stream(seed, Stream.HEALTH, index)))
         if router.outlier_ejection is not None:
             detector = OutlierDetector(kernel, self, router.outlier_ejection)
@@ -166,7 +182,11 @@ class Cluster:
         elif self.central:
             self._submit_central(attempt, servers)
         else:
-            servers[self.strategy.choose(self.views, attempt, self.route_draws)].accept(attempt)
+            position = self.strategy.choose(self.views, attempt, self.route_draws)
+            if position < 0:
+                self.reject(attempt, 503)  # the balancer has no server it may send to (nginx: all failed)
+            else:
+                servers[position].accept(attempt)
 
     def _submit_central(self, attempt: Attempt, servers: list[Server]) -> None:
         # A waiting attempt means no slot is free: every freed slot pulls from this queue first.
@@ -223,6 +243,8 @@ class Cluster:
         checked = self.health is not None
         candidates = [s for s in self.servers if s.provisioned and not s.drained]
         usable = [s for s in candidates if (s.probed_healthy if checked else s.down_count == 0) and not s.ejected]
+        if self.passive:
+            usable = candidates  # the strategy skips the servers it saw fail
         if candidates and len(usable) < self.panic_threshold * len(candidates):
             usable = candidates
         ejected_now = sum(s.ejected for s in self.servers)

@@ -6,35 +6,41 @@ scenario's strategy unchanged, so existing scenarios give the same results as be
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sim.implementations.haproxy_leastconn import HaproxyLeastconn
 from sim.implementations.haproxy_random import HaproxyRandom
-from sim.implementations.nginx_workers import NginxWorkers
+from sim.implementations.nginx_peers import PassiveHealth
+from sim.implementations.nginx_workers import NGINX_METHODS, NginxWorkers
+from sim.implementations.weights import integer_weights
 from sim.rng import Draws
+from sim.scenario import Router as RouterSpec
 from sim.strategies import ServerView, Strategy, make_strategy
 
 __all__ = ["IMPLEMENTATIONS", "strategy_for"]
 
 IMPLEMENTATIONS = ("builtin", "haproxy", "nginx")
+NGINX_WEIGHT_TOP = 100  # the largest weight= orchsim's nginx configs write
 
 
 def strategy_for(
-    implementation: str,
+    router: RouterSpec,
     name: str,
     params: dict[str, Any],
     servers: Sequence[ServerView],
     draws: Draws,
-    workers: int = 1,
+    clock: Callable[[], float],
 ) -> Strategy:
-    """The strategy ``name`` as ``implementation`` runs it (``workers``: nginx worker processes)."""
-    if implementation == "haproxy":
+    """The strategy ``name`` as ``router.implementation`` runs it (``clock``: the simulated time now)."""
+    if router.implementation == "haproxy":
         if name == "least_connections":
             return HaproxyLeastconn(servers)
         if name in ("random", "power_of_two", "power_of_d"):
             draws_n = {"random": 1, "power_of_two": 2}.get(name, int(params.get("d", 2)))
             return HaproxyRandom(draws_n)
-    if implementation == "nginx" and workers > 1:
-        return NginxWorkers([make_strategy(name, params, servers, draws) for _ in range(workers)], servers)
+    if router.implementation == "nginx" and name in NGINX_METHODS:
+        weights = integer_weights(params.get("weights"), len(servers), NGINX_WEIGHT_TOP)
+        passive = PassiveHealth.of(router.health_check, router.retries, router.balancer_time_scale)
+        return NginxWorkers(name, weights, router.instances, passive, clock)
     return make_strategy(name, params, servers, draws)

@@ -1,64 +1,87 @@
 """nginx without a shared ``zone``: each of W worker processes balances only the connections it accepted.
 
-A worker's balancer state (least_conn counters, round-robin position, random draws) is its own
-(nginx documentation, ngx_http_upstream_module ``zone``: without it the group's configuration and
-run-time state are not shared between worker processes). Each request is accepted by one worker,
-drawn uniformly here; the worker's strategy sees, per server, only the requests it sent there and has
-not yet seen answered. Like W routers each with a partial view.
+A worker's balancer state (least_conn counters, round-robin turns, random draws, max_fails windows) is
+its own (nginx documentation, ngx_http_upstream_module ``zone``: without it the group's configuration
+and run-time state are not shared between worker processes); ``nginx_peers`` is that state. Each
+request is accepted by one worker, drawn uniformly here; the worker sees, per server, only the requests
+it sent there and has not yet seen end, and learns of failures only from its own requests. Like W
+routers each with a partial view.
+
+The engine tells ``on_answer`` how every attempt routed here ended; an attempt that ends elsewhere
+(its client gave up, or a crash took it) is let go at the next decision, as nginx frees the peer
+when either side closes. A router retry of the same attempt stays with its worker and skips the
+servers it tried (nginx's ``tried`` bitmap).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
+from sim.implementations.nginx_peers import NginxPeers, PassiveHealth
 from sim.rng import Draws
-from sim.strategies import RequestView, ServerView, Strategy
+from sim.strategies import RequestView, ServerView
 
-__all__ = ["NginxWorkers"]
+__all__ = ["NGINX_METHODS", "NginxWorkers"]
+
+NGINX_METHODS = ("round_robin", "weighted_round_robin", "least_connections", "random", "power_of_two")
 
 
-@dataclass
-class _WorkerView:
-    index: int
-    slots: int
-    busy: int
-    queued: int
-    in_flight: int
-    work_in_flight: float
-    tokens_in_flight: int
-    prefix_sessions: frozenset[int] = frozenset()
+class _Held:
+    """What a worker remembers of an attempt it routed: which worker, the peer it holds, the peers tried."""
+
+    __slots__ = ("index", "tried", "worker")
+
+    def __init__(self, worker: int) -> None:
+        self.worker = worker
+        self.index = -1  # the server it holds a connection to, -1: none
+        self.tried: set[int] = set()
 
 
 class NginxWorkers:
-    """W copies of a strategy, each fed its own in-flight counts."""
+    """W nginx workers, each with its own peers' state, choosing by nginx's method."""
 
-    name: ClassVar[str] = "nginx_workers"
-    description: ClassVar[str] = "the scenario's strategy in each nginx worker, on that worker's own counts"
+    name: ClassVar[str] = "nginx"
+    description: ClassVar[str] = "nginx's balancing method in each worker process, on that worker's own state"
     central: ClassVar[bool] = False
 
-    def __init__(self, workers: list[Strategy], servers: Sequence[ServerView]) -> None:
-        self.workers = workers
-        self.sent: list[list[tuple[Any, int]]] = [[] for _ in workers]  # per worker: (attempt, server index)
+    def __init__(
+        self, method: str, weights: list[int], workers: int, passive: PassiveHealth, clock: Callable[[], float]
+    ) -> None:
+        self.workers = [NginxPeers(method, weights, passive) for _ in range(workers)]
+        self.passive = passive
+        self.clock = clock
+        self.held: dict[Any, _Held] = {}  # attempt -> what its worker holds for it
+        # the cluster neither probes nor hides crashed servers: nginx learns of them from failed requests
+        self.passive_health = passive.max_fails > 0
 
-    def _counts(self, worker: int) -> dict[int, int]:
-        live = [(a, i) for a, i in self.sent[worker] if not (a.server_done or a.client_done)]
-        self.sent[worker] = live
-        counts: dict[int, int] = {}
-        for _, index in live:
-            counts[index] = counts.get(index, 0) + 1
-        return counts
+    def _let_go(self, now_s: float) -> None:
+        """Free the peers of attempts over without an answer told here (client gone, crash)."""
+        over = [(a, h) for a, h in self.held.items() if a.client_done or a.server_done]
+        for attempt, held in over:
+            if held.index >= 0:
+                self.workers[held.worker].free(held.index, False, now_s)
+            del self.held[attempt]
 
     def choose(self, servers: Sequence[ServerView], request: RequestView, draws: Draws) -> int:
-        worker = draws.index(len(self.workers))
-        counts = self._counts(worker)
-        views = [_view(s, counts.get(s.index, 0)) for s in servers]
-        position = self.workers[worker].choose(views, request, draws)
-        self.sent[worker].append((request, servers[position].index))
-        return position
+        now_s = self.clock()
+        self._let_go(now_s)
+        held = self.held.get(request)
+        if held is None:
+            held = self.held[request] = _Held(draws.index(len(self.workers)) if len(self.workers) > 1 else 0)
+        index = self.workers[held.worker].pick([s.index for s in servers], now_s, draws, held.tried)
+        if index < 0:
+            return -1
+        held.index = index
+        held.tried.add(index)
+        return next(p for p, s in enumerate(servers) if s.index == index)
 
-
-def _view(server: ServerView, in_flight: int) -> _WorkerView:
-    seen = _WorkerView(server.index, server.slots, server.busy, server.queued, in_flight, 0.0, 0, frozenset())
-    return replace(seen, work_in_flight=server.work_in_flight, tokens_in_flight=server.tokens_in_flight)
+    def on_answer(self, attempt: Any, code: int) -> None:
+        """The server side of ``attempt`` ended with ``code`` (a refused connection when its server is down)."""
+        held = self.held.get(attempt)
+        if held is None or held.index < 0:
+            return
+        server = attempt.server
+        refused = server is not None and server.down_count > 0 and code == 503
+        self.workers[held.worker].free(held.index, self.passive.failed(code, refused), self.clock())
+        held.index = -1

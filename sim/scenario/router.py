@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SerializerFunctionWrapHandler, field_validator, model_serializer
 
 from sim.scenario.base import Duration, PositiveDuration, ScenarioModel
 from sim.strategies import STRATEGIES
@@ -60,6 +60,14 @@ class Router(ScenarioModel):
         description="whose routing semantics: orchsim's router, or HAProxy's / nginx's where they differ "
         "(leastconn ties, random draws, nginx workers without a zone: router.instances)",
     )
+    balancer_time_scale: float = Field(
+        default=1.0,
+        gt=0,
+        le=1e6,
+        description="simulated seconds per second of the modelled balancer's clock: orchsim validate "
+        "--time-scale K runs the real balancer K times faster than the scenario (nginx counts fail_timeout "
+        "in whole seconds of its clock); written out only when set",
+    )
     params: dict[str, Any] = Field(default_factory=dict, description="parameters of the strategy")
     cluster_strategy: Literal["capacity_weighted", "least_loaded", "weighted", "region_spillover"] = Field(
         default="capacity_weighted", description="first level: which cluster able to serve the model"
@@ -85,6 +93,14 @@ class Router(ScenarioModel):
     )
     adaptive_concurrency: AdaptiveConcurrency | None = Field(default=None, description="per-cluster gradient limit")
     retries: RouterRetries | None = Field(default=None, description="retries by the routing layer itself")
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_clock(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Scenarios that never set ``balancer_time_scale`` resolve as they did before it existed."""
+        data: dict[str, Any] = handler(self)
+        if self.balancer_time_scale == 1.0:
+            data.pop("balancer_time_scale", None)
+        return data
 
     @field_validator("strategy")
     @classmethod

@@ -55,8 +55,10 @@ class Strategy(Protocol):
     """Picks one of ``servers`` (the routable ones) for ``request`` and returns its position.
 
     A ``central`` strategy is asked only while the router's queue is empty and may answer -1
-    (no slot free): the attempt then waits in the router's FCFS queue. A strategy may also have
-    ``on_complete(server, request, now_s)``, called when a server finishes an attempt.
+    (no slot free): the attempt then waits in the router's FCFS queue. Any other strategy answering
+    -1 has no server it may send to (a real balancer's own failure marks): the attempt gets 503.
+    A strategy may also have ``on_complete(server, request, now_s)``, called when a server finishes
+    an attempt, and ``on_answer(attempt, code)``, told how every attempt routed to it ended.
     """
 
     name: ClassVar[str]
