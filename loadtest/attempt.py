@@ -92,6 +92,11 @@ def _request(target: Target, body: bytes, klass: str | None) -> bytes:
 def _read(response: HTTPSocketResponse, stream: bool, outcome: Outcome) -> None:
     outcome.status = response.status_code
     outcome.server_wait_s = seconds(response.get("x-orchsim-wait-s"))
+    balancer_ms = seconds(response.get("x-orchsim-balancer-wait-ms"))  # HAProxy's queue at maxconn (%Tw)
+    if not math.isnan(balancer_ms):
+        outcome.server_wait_s = balancer_ms / 1000 + (
+            0.0 if math.isnan(outcome.server_wait_s) else outcome.server_wait_s
+        )
     outcome.server_service_s = seconds(response.get("x-orchsim-service-s"))
     if stream and outcome.status == 200:
         _read_stream(response, outcome)

@@ -34,7 +34,8 @@ class Record:
     end_s: float  # last byte, error, or client timeout (NaN: still in flight at the end)
     status: int  # HTTP status; 504 client timeout; 599 connection failed; 429 refused locally; 0 in flight
     tokens: int  # completion tokens received
-    server_wait_s: float  # the backend's queueing wait (X-Orchsim-Wait-S; NaN if not answered)
+    server_wait_s: float  # queueing wait: the backend's (X-Orchsim-Wait-S; NaN if not answered) and a
+    # balancer queue's before it (HAProxy at maxconn: X-Orchsim-Balancer-Wait-Ms)
     server_service_s: float  # the backend's service time (X-Orchsim-Service-S; NaN if not answered)
 
     @property

@@ -74,8 +74,11 @@ def test_queueing_strategies_set_maxconn_and_a_queue_timeout() -> None:
     path = scenarios_dir() / "validate-steady.yaml"
     text = scenario_config(path, ["router.strategy=first"], "haproxy")
     assert "    balance first" in text and "default-server maxconn 2" in text and "timeout queue 20000ms" in text
+    # the time waited in HAProxy's queue goes back to the load generator, which counts it as wait
+    assert "    http-response set-header X-Orchsim-Balancer-Wait-Ms %Tw\n" in text
     plain = scenario_config(path, [], "haproxy")
     assert "maxconn" not in plain.replace("# a request waiting for a free server slot (maxconn)", "")
+    assert "Balancer-Wait" not in plain
 
 
 def test_retries_and_health_checks_are_mapped() -> None:

@@ -98,7 +98,31 @@ def test_every_row_passes_behind_the_balancer(
 def test_nginx_workers_without_a_zone_differ_from_one_view_and_the_simulator_predicts_both(tmp_path: Path) -> None:
     binary_or_skip("nginx")
     code, _, reports = _validate(tmp_path / "out", "validate-workers.yaml", "nginx,builtin")
-    wait = {name: next(r for r in report["rows"] if r["metric"] == "wait_s.mean") for name, report in reports.items()}
+    wait = {name: _wait(reports, name) for name in reports}
     assert wait["nginx"]["simulated"] > 1.5 * wait["builtin"]["simulated"]
     assert wait["nginx"]["measured"] > 1.3 * wait["builtin"]["measured"]
     assert code == 0, {name: _failed(report) for name, report in reports.items()}
+
+
+def _wait(reports: dict[str, dict[str, Any]], name: str) -> dict[str, Any]:
+    return next(r for r in reports[name]["rows"] if r["metric"] == "wait_s.mean")
+
+
+@pytest.mark.slow
+def test_haproxy_queueing_at_maxconn_differs_from_per_server_queues_and_the_simulator_predicts_both(
+    tmp_path: Path,
+) -> None:
+    """validate-maxconn: central_queue is HAProxy's backend queue (maxconn 1: any server that frees its
+    slot takes the oldest request), least_connections leaves requests in the servers' own queues; the
+    waits differ by half again or more on both sides, and every row passes for each."""
+    binary_or_skip("haproxy")
+    code_queue, _, queue = _validate(tmp_path / "queue", "validate-maxconn.yaml", "haproxy,builtin")
+    code_servers, _, servers = _validate(
+        tmp_path / "servers", "validate-maxconn.yaml", "haproxy", "--set", "router.strategy=least_connections"
+    )
+    central, per_server = _wait(queue, "haproxy"), _wait(servers, "haproxy")
+    assert per_server["simulated"] > 1.4 * central["simulated"]
+    assert per_server["measured"] > 1.25 * central["measured"]
+    assert central["measured"] > 0  # HAProxy's queueing is measured (X-Orchsim-Balancer-Wait-Ms), not lost
+    assert code_queue == 0, {name: _failed(report) for name, report in queue.items()}
+    assert code_servers == 0, _failed(servers["haproxy"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from loadtest.balancers.mapping import (
+    BALANCER_WAIT_HEADER,
     SESSION_HEADER,
     BalancerPlan,
     ServerAddress,
@@ -110,6 +111,11 @@ def _backend(plan: BalancerPlan, servers: list[ServerAddress]) -> list[str]:
         lines += [
             "    # router.health_check: active probes of each server's GET /health",
             "    option httpchk GET /health",
+        ]
+    if plan.queues:
+        lines += [
+            "    # how long each request waited in this backend's queue (%Tw, ms), for orchsim's load generator",
+            f"    http-response set-header {BALANCER_WAIT_HEADER} %Tw",
         ]
     lines += [*_default_server(plan)]
     weights = _weights(plan)

@@ -16,6 +16,7 @@ from sim.scenario.router import HealthCheck, OutlierEjection, RouterRetries
 
 __all__ = [
     "BALANCERS",
+    "BALANCER_WAIT_HEADER",
     "HAPROXY_STRATEGIES",
     "NGINX_STRATEGIES",
     "SESSION_HEADER",
@@ -28,6 +29,7 @@ __all__ = [
 ]
 
 BALANCERS = ("haproxy", "nginx")
+BALANCER_WAIT_HEADER = "X-Orchsim-Balancer-Wait-Ms"  # a balancer's own queueing wait (HAProxy's %Tw)
 SESSION_HEADER = "X-Orchsim-Session"  # what consistent hashing hashes (the simulator's request.session)
 # HAProxy retry-on / nginx proxy_next_upstream spellings of the status codes router retries may name
 HAPROXY_RETRY_CODES = frozenset({404, 408, 425, 500, 501, 502, 503, 504})
