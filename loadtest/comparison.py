@@ -10,6 +10,7 @@ import numpy as np
 
 from loadtest.measured import measured_result, measured_ttft_s, simulated_ttft_s, with_network_delay
 from loadtest.overhead import HttpOverhead
+from loadtest.path_delay import Delays
 from loadtest.records import Record, column
 from loadtest.verdict import Row, Tolerances, build_rows, metric_values, with_noise
 from sim import __version__
@@ -41,6 +42,7 @@ class Validation:
     overhead: HttpOverhead  # real seconds
     time_scale: float
     dispatch_lag_s: dict[str, float | None]  # real seconds
+    delays: Delays  # what the run's load generator and HTTP path added, per measured attempt
 
     @property
     def passed(self) -> bool:
@@ -65,22 +67,24 @@ def compare_sides(
     stream_tokens: int | None,
     noise_seeds: int = 10,
 ) -> Validation:
-    """Simulate ``scenario`` for ``seed``, add the measured overhead as a network delay, compare
-    (to the answer: the overhead to the whole answer; to the first token: that of the first token).
+    """Simulate ``scenario`` for ``seed``, add what the load generator and HTTP path added to each
+    measured attempt as a delay (``loadtest.path_delay``: each simulated request gets one measured
+    attempt's, to the answer and to the first token; the low-load probes' medians when the run gave
+    none), compare.
 
     ``stream_tokens`` is the tokens per streamed answer (None when answers were not streamed);
     ``noise_seeds`` more simulations of the same arrivals (service and routing drawn from the seeds
     after ``seed``) measure each row's sampling noise.
     """
-    delays_s = _delays_s(overhead, time_scale)
-    sim_side = _simulated_side(scenario, seed, delays_s, stream_tokens)
+    delays = Delays.of_run(records, overhead, time_scale, stream_tokens)
+    sim_side = _simulated_side(scenario, seed, delays, stream_tokens)
     real = measured_result(scenario, seed, records, time_scale)
     real_side = _side(real, None if stream_tokens is None else measured_ttft_s(scenario, records, time_scale))
     lag = column(records, "send_s") - column(records, "intended_s")
     rows = build_rows(sim_side.summary, real_side.summary, tolerances)
     trace = generate_trace(scenario, seed)  # the measured run's own arrivals: only the service varies
     others = [
-        _simulated_side(scenario, seed + k, delays_s, stream_tokens, trace).summary for k in range(1, noise_seeds + 1)
+        _simulated_side(scenario, seed + k, delays, stream_tokens, trace).summary for k in range(1, noise_seeds + 1)
     ]
     per_seed = [metric_values(summary, tolerances) for summary in others]
     spread = {
@@ -88,20 +92,15 @@ def compare_sides(
         for row in rows
     }
     rows = with_noise(rows, spread, tolerances.noise)
-    return Validation(sim_side, real_side, rows, overhead, time_scale, stats(lag[~np.isnan(lag)]))
-
-
-def _delays_s(overhead: HttpOverhead, time_scale: float) -> tuple[float, float]:
-    """Simulated seconds added to each answer and to each first token."""
-    first_s = overhead.answer_s if overhead.first_token_s is None else overhead.first_token_s
-    return overhead.answer_s * time_scale, first_s * time_scale
+    return Validation(sim_side, real_side, rows, overhead, time_scale, stats(lag[~np.isnan(lag)]), delays)
 
 
 def _simulated_side(
-    scenario: Scenario, seed: int, delays_s: tuple[float, float], stream_tokens: int | None, trace: Trace | None = None
+    scenario: Scenario, seed: int, delays: Delays, stream_tokens: int | None, trace: Trace | None = None
 ) -> Side:
-    answer_s, first_s = delays_s
-    simulated = with_network_delay(Simulation(scenario, seed, trace).run(), answer_s)
+    result = Simulation(scenario, seed, trace).run()
+    answer_s, first_s = delays.draw(result.arrival_s.size, seed)
+    simulated = with_network_delay(result, answer_s)
     return _side(simulated, None if stream_tokens is None else simulated_ttft_s(simulated, stream_tokens, first_s))
 
 
@@ -109,7 +108,8 @@ def write_validation(out: Path, validation: Validation, router: dict[str, str] |
     """``validation.json``, both summaries, time series and the simulated records (measured ones
     are already there: ``measured_requests.csv``, real seconds, one row per attempt)."""
     overhead = validation.overhead
-    answer_s, first_s = _delays_s(overhead, validation.time_scale)
+    delays = validation.delays
+    answer_s, first_s = delays.probe_answer_s, delays.probe_first_token_s
     write_json(
         out / "validation.json",
         {
@@ -123,8 +123,14 @@ def write_validation(out: Path, validation: Validation, router: dict[str, str] |
                 "first_token_real_s": overhead.first_token_s,
                 "first_token_simulated_s": first_s if overhead.first_token_s is not None else None,
                 "samples": overhead.samples,
-                "note": "medians of sequential requests at low load, sent as the run sends them; added to every "
-                "simulated answer (and first token) as a network delay",
+                "note": "medians of sequential requests at low load, sent as the run sends them; added to the "
+                "simulated answers (and first tokens) only when the run's attempts did not report the "
+                "backend's timing (path_delay)",
+            },
+            "path_delay": {
+                **delays.as_json(validation.time_scale),
+                "note": "per measured successful attempt: dispatch lag + its round trip outside the backend's "
+                "own wait and service; each simulated request gets one, drawn at random (loadtest.path_delay)",
             },
             "dispatch_lag_real_s": validation.dispatch_lag_s,
             "noise_note": "a row also passes within noise_band: --tolerance noise (default 2) standard deviations "

@@ -90,21 +90,22 @@ def measured_ttft_s(scenario: Scenario, records: list[Record], time_scale: float
     return stats((first - due)[inside])
 
 
-def simulated_ttft_s(result: SimResult, tokens: int, delay_s: float = 0.0) -> dict[str, float | None]:
+def simulated_ttft_s(result: SimResult, tokens: int, delay_s: float | np.ndarray = 0.0) -> dict[str, float | None]:
     """TTFT the mock would show for the simulated run: tokens are spread evenly over the service
     time (as the mock streams them), so the first one comes 1/tokens of the way through service;
-    ``delay_s`` is the HTTP path's round trip (simulated seconds)."""
+    ``delay_s`` is the HTTP path's round trip (simulated seconds; one per request, or one for all)."""
     att = result.attempts
     ok = att["code"] == 200
     req = att["req"][ok]
     service_s = att["server_end_s"][ok] - att["start_s"][ok]
-    first_s = att["start_s"][ok] + service_s / max(tokens, 1) + delay_s
+    extra_s = delay_s if np.isscalar(delay_s) else np.asarray(delay_s)[req]
+    first_s = att["start_s"][ok] + service_s / max(tokens, 1) + extra_s
     arrival_s = result.arrival_s[req]
     inside = _measured_window(result.scenario, arrival_s)
     return stats((first_s - arrival_s)[inside])
 
 
-def with_network_delay(result: SimResult, delay_s: float) -> SimResult:
-    """``result`` with every final answer ``delay_s`` later (the HTTP path's fixed overhead, in
-    simulated seconds); queueing waits are left alone (the backend reports its own)."""
+def with_network_delay(result: SimResult, delay_s: float | np.ndarray) -> SimResult:
+    """``result`` with every final answer ``delay_s`` later (the HTTP path's delay in simulated
+    seconds: one per request, or one for all); queueing waits are left alone (the backend reports its own)."""
     return dataclasses.replace(result, req_end_s=result.req_end_s + delay_s)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from loadtest.balancers.binary import BalancerMissingError, router_identity
@@ -30,6 +31,7 @@ from loadtest.balancers.topology import BalancedTopology
 from loadtest.comparison import compare_sides, write_validation
 from loadtest.mock.topology import Topology, TopologyError, check_ports
 from loadtest.overhead import HttpOverhead, measure_overhead
+from loadtest.path_delay import Delays
 from loadtest.records import read_records
 from loadtest.target import HEADERS_ENV, parse_target
 from loadtest.validate_plots import plot_validation
@@ -274,8 +276,7 @@ def validate(
         say(note)
     lag = validation.dispatch_lag_s
     say(
-        f"network delay added to the simulated side: {overhead.answer_s * options.time_scale:.4f} simulated s"
-        f"{_first_token_delay(overhead, options.time_scale)}; "
+        f"{_delay_line(validation.delays, overhead, options.time_scale)}; "
         f"dispatch lag p50 {1000 * (lag['p50'] or 0):.2f} ms, p99 {1000 * (lag['p99'] or 0):.2f} ms real"
     )
     say(rows_table(validation.rows, f"{scenario.name}: simulated vs measured ({len(records):,} attempts measured)"))
@@ -298,9 +299,17 @@ def _overhead_line(overhead: HttpOverhead, asked: int) -> str:
     )
 
 
-def _first_token_delay(overhead: HttpOverhead, time_scale: float) -> str:
-    first_s = overhead.first_token_s
-    return "" if first_s is None else f" ({first_s * time_scale:.4f} s to the first token)"
+def _delay_line(delays: Delays, overhead: HttpOverhead, time_scale: float) -> str:
+    if not delays.measured:
+        first_s = overhead.first_token_s
+        first = "" if first_s is None else f" ({first_s * time_scale:.4f} s to the first token)"
+        return f"network delay added to the simulated side: {overhead.answer_s * time_scale:.4f} simulated s{first}"
+    real_ms = 1000 / time_scale
+    answer = np.percentile(delays.answer_s, [50, 99]) * real_ms
+    return (
+        f"delay added to each simulated answer: one measured attempt's lag + path outside the backend "
+        f"({delays.answer_s.size:,} measured; p50 {answer[0]:.2f} ms, p99 {answer[1]:.2f} ms real)"
+    )
 
 
 def command(args: Any, say: Callable[[object], None], stamp: Callable[[], str]) -> int:
