@@ -113,16 +113,17 @@ def test_haproxy_queueing_at_maxconn_differs_from_per_server_queues_and_the_simu
     tmp_path: Path,
 ) -> None:
     """validate-maxconn: central_queue is HAProxy's backend queue (maxconn 1: any server that frees its
-    slot takes the oldest request), least_connections leaves requests in the servers' own queues; the
-    waits differ by half again or more on both sides, and every row passes for each."""
+    slot takes the oldest request), least_connections leaves requests in the servers' own queues, behind
+    answers of varied length (cv 1); the simulated mean waits differ twofold (0.11 s against 0.24 s), the
+    measured ones must differ too, and every row passes for each."""
     binary_or_skip("haproxy")
     code_queue, _, queue = _validate(tmp_path / "queue", "validate-maxconn.yaml", "haproxy,builtin")
     code_servers, _, servers = _validate(
         tmp_path / "servers", "validate-maxconn.yaml", "haproxy", "--set", "router.strategy=least_connections"
     )
     central, per_server = _wait(queue, "haproxy"), _wait(servers, "haproxy")
-    assert per_server["simulated"] > 1.4 * central["simulated"]
-    assert per_server["measured"] > 1.25 * central["measured"]
+    assert per_server["simulated"] > 1.6 * central["simulated"]
+    assert per_server["measured"] > 1.3 * central["measured"]
     assert central["measured"] > 0  # HAProxy's queueing is measured (X-Orchsim-Balancer-Wait-Ms), not lost
     assert code_queue == 0, {name: _failed(report) for name, report in queue.items()}
     assert code_servers == 0, _failed(servers["haproxy"])
