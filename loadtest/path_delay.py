@@ -18,7 +18,7 @@ import numpy as np
 
 from loadtest.overhead import HttpOverhead
 from loadtest.records import Record, column
-from sim.metrics import stats
+from sim.analysis.metrics import stats
 from sim.rng import Stream, stream
 
 __all__ = ["Delays"]
