@@ -7,25 +7,39 @@ scenario's strategy unchanged, so existing scenarios give the same results as be
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from sim.implementations.haproxy_leastconn import HaproxyLeastconn
 from sim.implementations.haproxy_random import HaproxyRandom
-from sim.implementations.nginx_peers import PassiveHealth
+from sim.implementations.nginx_peers import HealthCheckView, PassiveHealth, RetriesView
 from sim.implementations.nginx_workers import NGINX_METHODS, NginxWorkers
 from sim.implementations.weights import integer_weights
 from sim.rng import Draws
-from sim.scenario import Router as RouterSpec
 from sim.strategies import ServerView, Strategy, make_strategy
 
-__all__ = ["IMPLEMENTATIONS", "strategy_for"]
+__all__ = ["IMPLEMENTATIONS", "NGINX_WEIGHT_TOP", "RouterView", "strategy_for"]
 
 IMPLEMENTATIONS = ("builtin", "haproxy", "nginx")
 NGINX_WEIGHT_TOP = 100  # the largest weight= orchsim's nginx configs write
 
 
+class RouterView(Protocol):
+    """What is read of the scenario's ``router`` (this layer sits below the scenario's)."""
+
+    @property
+    def implementation(self) -> str: ...
+    @property
+    def instances(self) -> int: ...
+    @property
+    def health_check(self) -> HealthCheckView | None: ...
+    @property
+    def retries(self) -> RetriesView | None: ...
+    @property
+    def balancer_time_scale(self) -> float: ...
+
+
 def strategy_for(
-    router: RouterSpec,
+    router: RouterView,
     name: str,
     params: dict[str, Any],
     servers: Sequence[ServerView],

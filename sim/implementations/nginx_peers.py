@@ -27,17 +27,44 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from sim.rng import Draws
-from sim.scenario.router import HealthCheck, RouterRetries
 
-__all__ = ["DRAWS_BEFORE_ROUND_ROBIN", "NginxPeers", "PassiveHealth", "fail_window", "next_upstream"]
+__all__ = [
+    "DRAWS_BEFORE_ROUND_ROBIN",
+    "HealthCheckView",
+    "NginxPeers",
+    "PassiveHealth",
+    "RetriesView",
+    "fail_window",
+    "next_upstream",
+]
+
+
+class HealthCheckView(Protocol):
+    """What is read of a scenario's ``router.health_check`` (this layer sits below the scenario's)."""
+
+    @property
+    def interval(self) -> float: ...
+    @property
+    def unhealthy_threshold(self) -> int: ...
+    @property
+    def healthy_threshold(self) -> int: ...
+
+
+class RetriesView(Protocol):
+    """What is read of a scenario's ``router.retries``."""
+
+    @property
+    def on(self) -> list[int]: ...
+
 
 DRAWS_BEFORE_ROUND_ROBIN = 21  # the random methods fall back to round robin when this many draws found too few
 NEVER_FAILED = frozenset({403, 404})  # proxy_next_upstream: "never considered unsuccessful attempts"
 
 
-def fail_window(health: HealthCheck | None, time_scale: float) -> tuple[int, int]:
+def fail_window(health: HealthCheckView | None, time_scale: float) -> tuple[int, int]:
     """(max_fails, fail_timeout in whole seconds) for a scenario's health check, the balancer running
     ``time_scale`` times faster than the scenario: max_fails = unhealthy_threshold, fail_timeout = the
     time active checks take to bring a server back (interval x healthy_threshold), at least 1 s (nginx
@@ -48,7 +75,7 @@ def fail_window(health: HealthCheck | None, time_scale: float) -> tuple[int, int
     return health.unhealthy_threshold, seconds
 
 
-def next_upstream(retries: RouterRetries | None) -> list[str]:
+def next_upstream(retries: RetriesView | None) -> list[str]:
     """The conditions of ``proxy_next_upstream`` for the scenario's router retries (None: none, but
     errors and timeouts still count as failures)."""
     if retries is None:
@@ -69,7 +96,7 @@ class PassiveHealth:
     fail_codes: frozenset[int]  # answers that count (http_CODE in proxy_next_upstream)
 
     @classmethod
-    def of(cls, health: HealthCheck | None, retries: RouterRetries | None, time_scale: float) -> PassiveHealth:
+    def of(cls, health: HealthCheckView | None, retries: RetriesView | None, time_scale: float) -> PassiveHealth:
         max_fails, fail_timeout = fail_window(health, time_scale)
         words = next_upstream(retries)
         codes = frozenset(int(w[5:]) for w in words if w.startswith("http_")) - NEVER_FAILED
