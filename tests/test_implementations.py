@@ -175,7 +175,7 @@ def test_nginx_workers_each_learn_of_a_crash_from_their_own_refused_connections(
 def test_nginx_workers_without_a_zone_wait_longer_than_one_shared_least_conn() -> None:
     """Eight single-slot servers at 75% load: two workers each balancing half the requests on their own
     counts send requests to busy servers that a shared view would avoid; the mean wait grows by well
-    over half (measured 2026-12-02, seed 3: 0.18 s shared, 0.38 s with two workers; same arrivals)."""
+    over half (seed 3: 0.18 s shared, 0.35 s with two workers under nginx's least_conn; same arrivals)."""
     fields: dict[str, Any] = {
         "duration": 3000,
         "warmup": 100,
