@@ -99,7 +99,7 @@ def _simulated_side(
     scenario: Scenario, seed: int, delays: Delays, stream_tokens: int | None, trace: Trace | None = None
 ) -> Side:
     result = Simulation(scenario, seed, trace).run()
-    answer_s, first_s = delays.draw(result.arrival_s.size, seed)
+    answer_s, first_s = delays.draw(result.req_attempts, seed)
     simulated = with_network_delay(result, answer_s)
     return _side(simulated, None if stream_tokens is None else simulated_ttft_s(simulated, stream_tokens, first_s))
 

@@ -6,7 +6,8 @@ network stack, the backend's event loop being late). At low load that round trip
 (the probes before the run measure it); on a busy machine it grows a tail of tens of milliseconds,
 which on a 10x time scale is tenths of simulated seconds. So each measured successful attempt that
 reports the backend's timing gives its own delay (lag + round trip - the backend's wait and service),
-and each simulated request gets one of them, drawn at random: the latency and TTFT rows then compare
+and each attempt of a simulated request draws one of them at random (a retried request waited for
+every failed attempt's answer): the latency and TTFT rows then compare
 the model plus the machine's delays as they were, while the wait rows compare the model alone.
 """
 
@@ -57,13 +58,20 @@ class Delays:
         """True when the run's own attempts give the delays."""
         return self.answer_s.size > 0
 
-    def draw(self, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-        """(to the answer, to the first token) for ``count`` simulated requests of the simulation of ``seed``."""
+    def draw(self, attempts: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """(to the answer, to the first token) for simulated requests of ``attempts`` attempts each, in the
+        simulation of ``seed``: every attempt draws one measured attempt's delay (a retry starts after
+        the client saw the failed attempt's answer); the first token is the last attempt's."""
+        count = attempts.size
         if not self.measured:
             return np.full(count, self.probe_answer_s), np.full(count, self.probe_first_token_s)
-        picks = stream(seed, Stream.PATH_DELAY).integers(0, self.answer_s.size, size=count)
-        first = self.first_token_s[picks] if self.first_token_s.size else np.full(count, np.nan)
-        return self.answer_s[picks], first
+        tries = np.maximum(attempts, 1)
+        picks = stream(seed, Stream.PATH_DELAY).integers(0, self.answer_s.size, size=int(tries.sum()))
+        last = np.cumsum(tries) - 1
+        drawn = self.answer_s[picks]
+        earlier = np.add.reduceat(drawn, last - tries + 1) - drawn[last]  # the failed attempts' delays
+        first = self.first_token_s[picks[last]] if self.first_token_s.size else np.full(count, np.nan)
+        return earlier + drawn[last], earlier + first
 
     def as_json(self, time_scale: float) -> dict[str, object]:
         """Their distribution in real seconds, for validation.json."""

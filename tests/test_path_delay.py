@@ -44,18 +44,22 @@ def test_each_measured_attempt_gives_its_lag_and_round_trip_outside_the_backend(
     assert delays.measured
     assert np.allclose(delays.answer_s, [10 * (0.001 + 0.004), 10 * (0.020 + 0.050)])
     assert np.allclose(delays.first_token_s, [10 * (0.001 + 0.003), 10 * (0.020 + 0.030)])
-    answer, first = delays.draw(1000, seed=3)
-    again = delays.draw(1000, seed=3)
+    once = np.ones(1000, dtype=np.int64)
+    answer, first = delays.draw(once, seed=3)
+    again = delays.draw(once, seed=3)
     assert np.array_equal(answer, again[0]) and np.array_equal(first, again[1])  # one stream per seed
     assert set(np.round(answer, 6)) == {0.05, 0.7}  # only measured delays, each of its own attempt
     assert np.allclose(first[np.isclose(answer, 0.05)], 0.04)  # answer and first token of the same attempt
     assert 0.4 < np.mean(np.isclose(answer, 0.05)) < 0.6
+    # a request answered at its third attempt waited for the two failed attempts' answers first
+    thrice, _ = delays.draw(np.full(1000, 3, dtype=np.int64), seed=3)
+    assert set(np.round(thrice, 6)) == {0.15, 0.8, 1.45, 2.1}
 
 
 def test_without_the_backends_timing_the_low_load_probes_are_used() -> None:
     records = [_record(send_s=1.0, lag_s=0.0, first_s=1.05, end_s=1.1, timed=False)]
     delays = Delays.of_run(records, PROBES, time_scale=10.0, stream_tokens=8)
     assert not delays.measured
-    answer, first = delays.draw(3, seed=1)
+    answer, first = delays.draw(np.ones(3, dtype=np.int64), seed=1)
     assert np.allclose(answer, 0.02) and np.allclose(first, 0.025)
     assert delays.as_json(10.0)["answer_real_s"] is None
