@@ -68,7 +68,7 @@ def compare_sides(
     noise_seeds: int = 10,
 ) -> Validation:
     """Simulate ``scenario`` for ``seed``, add what the load generator and HTTP path added to each
-    measured attempt as a delay (``loadtest.path_delay``: each simulated request gets one measured
+    measured attempt as a delay (``loadtest.path_delay``: each simulated attempt gets one measured
     attempt's, to the answer and to the first token; the low-load probes' medians when the run gave
     none), compare.
 
@@ -130,7 +130,7 @@ def write_validation(out: Path, validation: Validation, router: dict[str, str] |
             "path_delay": {
                 **delays.as_json(validation.time_scale),
                 "note": "per measured successful attempt: dispatch lag + its round trip outside the backend's "
-                "own wait and service; each simulated request gets one, drawn at random (loadtest.path_delay)",
+                "own wait and service; each simulated attempt gets one, drawn at random (loadtest.path_delay)",
             },
             "dispatch_lag_real_s": validation.dispatch_lag_s,
             "noise_note": "a row also passes within noise_band: --tolerance noise (default 2) standard deviations "
