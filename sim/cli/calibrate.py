@@ -7,14 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from sim.cli import ui
-from sim.experiments.calibration.output import (
-    calibration_document,
-    calibration_table,
-    write_calibration,
-    write_predictions,
-)
+from sim.experiments.calibration.output import calibration_document, calibration_table, write_calibration
 from sim.experiments.calibration.points import CalibrationError, Point, read_points
 from sim.experiments.calibration.run import calibrate_points, simulate_point
+from sim.output.out_folder import building, claim
 from sim.output.outputs import new_run_dir, now_stamp
 
 __all__ = ["calibrate"]
@@ -28,21 +24,21 @@ def calibrate(args: Any) -> int:
     except CalibrationError as exc:
         print(f"orchsim calibrate: {exc}", file=sys.stderr)
         return 2
-    fits = calibrate_points(points, args.rounds)
-    unknown = sorted({p.config for p in wanted} - set(fits))
+    unknown = sorted({p.config for p in wanted} - {p.config for p in points})
     if unknown:
         print(
             f"orchsim calibrate: {args.predict}: column config: no measured runs for {', '.join(unknown)}",
             file=sys.stderr,
         )
         return 2
-    out_dir = Path(args.out) if args.out else new_run_dir(Path("runs"), "calibrate", now_stamp)
-    write_calibration(out_dir, fits, args.rounds, list(args.measured))
-    if wanted:
-        write_predictions(out_dir / "predictions.csv", [_predicted(fits, p, args.rounds) for p in wanted])
+    folder = claim(args.out, "calibrate", lambda: new_run_dir(Path("runs"), "calibrate", now_stamp), args.overwrite)
+    fits = calibrate_points(points, args.rounds)
+    predicted = [_predicted(fits, p, args.rounds) for p in wanted]
+    with building(folder, "calibrate") as work:  # the folder holds this run whole, or the previous one
+        write_calibration(work, fits, args.rounds, list(args.measured), predicted)
     ui.emit(calibration_document(fits, args.rounds))
     ui.show(calibration_table(fits))
-    ui.note(f"outputs written to {out_dir}/")
+    ui.note(f"outputs written to {folder}/")
     return 0
 
 

@@ -31,6 +31,7 @@ OVERWRITE_VERBS = (
     "capacity",
     "phase",
     "validate",
+    "calibrate",
 )  # --out: sim.output.out_folder
 ADMIN_VERBS = ("serve", "validate")  # they start the mock
 

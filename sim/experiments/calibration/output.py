@@ -15,7 +15,7 @@ import yaml
 
 from sim.experiments.calibration.run import Outcome, medians
 from sim.output.outputs import write_atomic, write_json
-from sim.output.plots import save_figure
+from sim.output.plots import save_figure, try_plots
 
 __all__ = ["calibration_document", "calibration_table", "write_calibration", "write_predictions"]
 
@@ -73,15 +73,19 @@ def _pct(value: float | None) -> str:
 
 
 def write_calibration(
-    out_dir: Path, fits: dict[str, dict[str, Any]], rounds: int, sources: Sequence[str]
-) -> list[Path]:
-    """Write profiles.yaml, calibration.json and the plot into ``out_dir``; return the paths."""
+    out_dir: Path,
+    fits: dict[str, dict[str, Any]],
+    rounds: int,
+    sources: Sequence[str],
+    predicted: Sequence[Outcome] = (),
+) -> None:
+    """Write profiles.yaml, calibration.json, predictions.csv (points ``predicted``, if any), then the plot."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    profiles = out_dir / "profiles.yaml"
-    write_atomic(profiles, _profiles_yaml(fits, sources))
-    document = out_dir / "calibration.json"
-    write_json(document, calibration_document(fits, rounds))
-    return [profiles, document, _plot(out_dir / "calibration.png", fits)]
+    write_atomic(out_dir / "profiles.yaml", _profiles_yaml(fits, sources))
+    write_json(out_dir / "calibration.json", calibration_document(fits, rounds))
+    if predicted:
+        write_predictions(out_dir / "predictions.csv", predicted)
+    try_plots("calibrate", lambda: _plot(out_dir / "calibration.png", fits))  # last: a plot costs no data
 
 
 def _plot(path: Path, fits: dict[str, dict[str, Any]]) -> Path:
