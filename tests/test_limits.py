@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-import sim.cli.commands  # noqa: F401  (imported once, not inside a timed call)
+import sim.cli.commands  # imported once, not inside a timed call
 from sim.cli.main import main
 from sim.experiments import cost
 
@@ -96,3 +96,106 @@ def test_many_large_clusters_are_refused_on_memory_naming_the_biggest(
     path.write_text(GOOD.replace("clusters: [{name: c, servers: 1}]", f"clusters: [{clusters}]"))
     code, _, err = orchsim(capsys, "run", str(path), "--out", str(tmp_path / "out"))
     assert code == 2 and "wide.yaml: clusters.7.servers: the run would need" in err and "bytes of memory" in err
+
+
+def test_stacked_surges_multiply_the_estimate_as_they_multiply_the_arrivals(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    surges = ", ".join("{at: 1, duration: 1, factor: 1000}" for _ in range(3))  # arrivals drawn at 1e9/s
+    path = tmp_path / "s.yaml"
+    path.write_text(GOOD.replace("workload: {rate: 1}", f"workload: {{rate: 1, surges: [{surges}]}}"))
+    code, _, err = orchsim(capsys, "run", str(path), "--out", str(tmp_path / "out"))
+    assert code == 2 and "s.yaml: workload.rate x workload.surges: the run would need ~1.2e+12" in err, err
+
+
+DAY = GOOD.replace("duration: 100", "duration: 24h")  # 8.64e4 requests, fine; at 1 ms windows 8.64e7 rows
+
+
+def no_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any run started fails the test: a refusal comes before the first one."""
+
+    def refused(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a run started")
+
+    monkeypatch.setattr(sim.cli.commands, "run_tasks", refused)
+    monkeypatch.setattr(sim.cli.commands, "run_sweep", refused)
+    monkeypatch.setattr(sim.cli.commands, "run_comparison", refused)
+    monkeypatch.setattr(sim.cli.commands, "run_phase", refused)
+
+
+def test_sweep_estimates_every_point_and_names_the_one_over_the_limits(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "day.yaml"
+    path.write_text(DAY)
+    no_runs(monkeypatch)
+    out = tmp_path / "out"
+    code, _, err = orchsim(capsys, "sweep", str(path), "--grid", "window=1m,1ms", "--seeds", "1", "--out", str(out))
+    assert code == 2 and "day.yaml: point window=1ms: window: the run would need ~8.64e+07 time-series rows" in err
+    assert "2 runs" in err and "--force" in err and not out.exists()
+
+
+def test_sweep_over_the_total_is_refused_and_force_runs_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(GOOD)
+    monkeypatch.setattr(cost, "TOTAL_EVENTS", 5000.0)  # each run ~1.2e3-2.4e3 events: 6 runs ~1e4 in all
+    grid = ["--grid", "workload.rate=1,1.5,2", "--seeds", "2", "--jobs", "1", "--no-plots"]
+    code, _, err = orchsim(capsys, "sweep", str(path), *grid, "--out", str(tmp_path / "a"))
+    assert code == 2 and "s.yaml: 6 runs (3 x 2 seeds) would need ~1.08e+04 simulation events in all" in err, err
+    assert "the largest is point workload.rate=2 (~2.4e+03, driven by workload.rate)" in err
+    code, out, err = orchsim(capsys, "sweep", str(path), *grid, "--out", str(tmp_path / "b"), "--force")
+    assert code == 0 and "estimate: 6 runs, ~1.08e+04 events in all; the largest, point workload.rate=2" in out, err
+
+
+def test_compare_estimates_every_row_and_names_the_variant(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "day.yaml"
+    path.write_text(DAY)
+    no_runs(monkeypatch)
+    args = ["compare", str(path), "--strategies", "random", "--variant", "big", "workload.rate=1000", "--seeds", "1"]
+    code, _, err = orchsim(capsys, *args, "--out", str(tmp_path / "out"))
+    assert code == 2 and "day.yaml: row big: workload.rate: the run would need ~3.46e+10 bytes of memory" in err, err
+    assert "row random" not in err and not (tmp_path / "out").exists()
+
+
+def test_phase_estimates_every_cell_and_names_the_largest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "day.yaml"
+    path.write_text(DAY.replace("rate: 1}", "rate: 100}"))  # a surge of x1000 draws arrivals at 1e5/s all day
+    no_runs(monkeypatch)
+    args = ["phase", str(path), "--magnitudes", "2,1000", "--durations", "1s", "--seeds", "1"]
+    code, _, err = orchsim(capsys, *args, "--out", str(tmp_path / "out"))
+    assert code == 2 and "day.yaml: cell 1000 x 1s: workload.rate x workload.surges: the run would need" in err, err
+    assert "cell 2 x" not in err and not (tmp_path / "out").exists()
+
+
+def test_capacity_refuses_a_range_end_over_the_limits_before_any_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "day.yaml"
+    path.write_text(DAY)
+    no_runs(monkeypatch)
+    args = ["capacity", str(path), "--param", "workload.rate", "--target", "availability>=0.9", "--range", "1:1000"]
+    code, out, err = orchsim(capsys, *args, "--out", str(tmp_path / "out"))
+    assert "estimate per run at workload.rate=1: ~8.64e+04 requests" in out
+    assert code == 2 and "day.yaml: --param workload.rate=1000.0: workload.rate: the run would need" in err, err
+    assert "--range LO:HI to search elsewhere" in err and not (tmp_path / "out").exists()
+
+
+def test_capacity_refuses_a_value_its_search_reaches_over_the_limits(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(GOOD)
+    monkeypatch.setitem(cost.LIMITS, "events", 1e4)  # rate 1: 1.2e3 events; doubling passes 1e4 at rate 16
+    args = ["capacity", str(path), "--param", "workload.rate", "--target", "availability>=0", "--maximize"]
+    code, _, err = orchsim(capsys, *args, "--seeds", "1", "--jobs", "1", "--out", str(tmp_path / "a"))
+    assert code == 2 and "s.yaml: --param workload.rate=16.0: workload.rate: the run would need ~1.92e+04" in err, err
+    code, _, err = orchsim(
+        capsys, *args, "--seeds", "1", "--jobs", "1", "--range", "1:32", "--out", str(tmp_path / "b"), "--force"
+    )
+    assert code == 0 and (tmp_path / "b" / "capacity.json").exists(), err

@@ -13,9 +13,17 @@ from sim.cli import ui
 from sim.cli.interrupts import exit_code, signal_name
 from sim.experiments.capacity import RULE, Evaluation, judge, parse_range, parse_target, search
 from sim.experiments.compare import CRN_NOTE, parse_mitigations, parse_variants, run_comparison, variant_scenarios
-from sim.experiments.cost import estimate, refusal
+from sim.experiments.cost import estimate, plan_refusal, refusal
 from sim.experiments.executors import ExecutorError, run_tasks
-from sim.experiments.phase import PhaseSpec, parse_durations, parse_list, parse_trigger, run_phase, write_phase
+from sim.experiments.phase import (
+    PhaseSpec,
+    cell_scenarios,
+    parse_durations,
+    parse_list,
+    parse_trigger,
+    run_phase,
+    write_phase,
+)
 from sim.experiments.run_seeds import run_seeds, seed_folder
 from sim.experiments.sweep import (
     Grid,
@@ -28,7 +36,7 @@ from sim.experiments.sweep import (
     run_point,
     run_sweep,
 )
-from sim.inputs.units import parse_duration_s
+from sim.inputs.units import format_duration, parse_duration_s
 from sim.output.compare_output import DROP_ORDER, comparison_table, write_comparison
 from sim.output.out_folder import building, claim, set_aside, stamp_run
 from sim.output.outputs import new_run_dir, now_stamp, write_json
@@ -137,6 +145,7 @@ def compare(
     out_dir: str | None,
     plots: bool,
     overwrite: bool = False,
+    force: bool = False,
 ) -> int:
     """``orchsim compare``: every strategy or variant on the same workloads, N seeds, means and 95% CIs."""
     try:
@@ -148,6 +157,7 @@ def compare(
         return 2
     scenarios = variant_scenarios(Path(scenario_path), overrides, variants, mitigations)
     first = next(iter(scenarios.values()))
+    _estimate_or_refuse([(f"row {name}", s) for name, s in scenarios.items()], seeds, Path(scenario_path), force)
     folder = claim(out_dir, "compare", lambda: new_run_dir(Path("runs"), f"compare-{first.name}", now_stamp), overwrite)
     seed_list = [first.seed + k for k in range(seeds)]
     ui.note(f"{len(scenarios)} rows x {seeds} seeds on {jobs} process(es)")
@@ -172,6 +182,7 @@ def sweep(
     out_dir: str | None,
     plots: bool,
     overwrite: bool = False,
+    force: bool = False,
 ) -> int:
     """``orchsim sweep``: every grid point x seed, each result saved as it completes; rerun to resume."""
     try:
@@ -181,6 +192,8 @@ def sweep(
         return 2
     path = Path(scenario_path)
     scenarios = point_scenarios(path, overrides, grid)
+    labels = [f"point {', '.join(f'{p}={v}' for p, v in point.items())}" for point in grid.points()]
+    _estimate_or_refuse(list(zip(labels, scenarios, strict=True)), seeds, path, force)
     seed_list = [scenarios[0].seed + k for k in range(seeds)]
     folder = Path(out_dir) if out_dir else Path("runs") / f"sweep-{scenarios[0].name}"
     try:
@@ -239,6 +252,7 @@ def capacity(
     overrides: list[str],
     out_dir: str | None,
     overwrite: bool = False,
+    force: bool = False,
 ) -> int:
     """``orchsim capacity``: smallest (or largest) value of ``param`` meeting the target."""
     path = Path(scenario_path)
@@ -256,8 +270,19 @@ def capacity(
             raise ValueError(f"--range: {param} has no numeric value in the scenario ({current!r}); give LO:HI")
         seeds = [base.seed + k for k in range(options.seeds)]
 
+        def at(value: float) -> Scenario:  # the scenario at one value, refused over the cost limits
+            shown = f"{param}={int(value) if integer else value!r}"
+            scenario = load_scenario(path, [*overrides, shown])
+            refused = [] if force else refusal(scenario, f"{path.name}: --param {shown}")
+            if refused:
+                raise ScenarioError([*refused[:-1], f"{refused[-1]}, or --range LO:HI to search elsewhere"])
+            return scenario
+
+        for value in bounds or (float(current or 0) or 1.0,):  # searched first: refused before any run
+            ui.note(f"estimate per run at {param}={value:g}: {estimate(at(value)).line()}")
+
         def evaluate(value: float) -> Evaluation:
-            scenario = load_scenario(path, [*overrides, f"{param}={int(value) if integer else value!r}"])
+            scenario = at(value)
             tasks = [(scenario, s) for s in seeds]
             outcomes = sorted(run_tasks(run_point, tasks, options.jobs, options.executor), key=lambda o: o[0])
             failed = [error for _, _, error in outcomes if error is not None]
@@ -306,6 +331,7 @@ def phase(
     overrides: list[str],
     out_dir: str | None,
     overwrite: bool = False,
+    force: bool = False,
 ) -> int:
     """``orchsim phase``: which trigger sizes and durations leave the system metastable."""
     try:
@@ -318,16 +344,27 @@ def phase(
         return 2
     path = Path(scenario_path)
     base = load_scenario(path, overrides)
+    scenarios = cell_scenarios(path, overrides, spec)
+    labels = [f"cell {m:g} x {format_duration(d)}" for m, d in spec.points()]
+    _estimate_or_refuse(list(zip(labels, scenarios, strict=True)), seeds, path, force)
     folder = claim(out_dir, "phase", lambda: new_run_dir(Path("runs"), f"phase-{base.name}", now_stamp), overwrite)
     seed_list = [base.seed + k for k in range(seeds)]
     with ui.progress("phase diagram", len(spec.magnitudes) * len(spec.durations_s) * seeds) as update:
-        cells = run_phase(path, overrides, spec, seed_list, jobs, lambda n, _: update(n, ""))
+        cells = run_phase(scenarios, spec, seed_list, jobs, lambda n, _: update(n, ""))
     with building(folder, "phase") as work:
         document = write_phase(work, spec, seed_list, cells)
     ui.emit(document)
     ui.show(phase_table(spec, cells))
     ui.note(f"outputs written to {folder}/")
     return 0
+
+
+def _estimate_or_refuse(runs: list[tuple[str, Scenario]], seeds: int, path: Path, force: bool) -> None:
+    """Print the estimate of every run of a compare, sweep or phase; refuse it (exit 2) over the limits."""
+    line, refused = plan_refusal(runs, seeds, path.name)
+    if refused and not force:
+        raise ScenarioError(refused)
+    ui.note(f"estimate: {line}")
 
 
 def check(files: list[str], schema: bool, overrides: list[str], schema_file: str | None = None) -> int:

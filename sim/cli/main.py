@@ -310,22 +310,23 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.verb == "phase":
         return commands.phase(
             args.scenario, args.trigger, args.magnitudes, args.durations, args.at, args.seeds, args.jobs,
-            args.overrides, args.out, args.overwrite,
+            args.overrides, args.out, args.overwrite, args.force,
         )  # fmt: skip
     if args.verb == "capacity":
         options = commands.CapacityOptions(args.seeds, args.jobs, args.executor, args.maximize, args.tolerance)
         return commands.capacity(
-            args.scenario, args.param, args.target, args.range_, options, args.overrides, args.out, args.overwrite
-        )
+            args.scenario, args.param, args.target, args.range_, options, args.overrides, args.out, args.overwrite,
+            args.force,
+        )  # fmt: skip
     if args.verb == "sweep":
         return commands.sweep(
             args.scenario, args.grid, args.seeds, args.jobs, args.executor, args.overrides, args.out, args.plots,
-            args.overwrite,
+            args.overwrite, args.force,
         )  # fmt: skip
     if args.verb == "compare":
         return commands.compare(
             args.scenario, args.strategies, args.variants, args.seeds, args.jobs, args.rank_by, args.overrides,
-            args.out, args.plots, args.overwrite,
+            args.out, args.plots, args.overwrite, args.force,
         )  # fmt: skip
     return commands.strategies()
 

@@ -9,6 +9,7 @@ at least), every retry taken, a fixed cost per request and per server.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,13 +19,15 @@ from sim.scenario import Scenario
 from sim.scenario.loading import load_scenario
 from sim.scenario.paths import flagship_scenario, scenarios_dir
 
-__all__ = ["LIMITS", "Estimate", "cli_refusal", "estimate", "refusal"]
+__all__ = ["LIMITS", "TOTAL_EVENTS", "Estimate", "cli_refusal", "estimate", "plan_refusal", "refusal"]
 
 EVENTS_PER_ATTEMPT = 12  # simulation events of one attempt (arrival, routing, queue, service, answer...)
 BYTES_PER_ATTEMPT = 400  # its records and in-flight objects
 BYTES_PER_SERVER = 20_000  # a server's processes, queues and state
 BYTES_PER_ROW = 2_000  # one time-series window over every column and cluster, while being built
 LIMITS = {"events": 2e9, "memory_bytes": 16e9, "rows": 1e6}  # 30x, 7x and 700x the shipped scenarios' largest
+TOTAL_EVENTS = 2e10  # every run of one compare, sweep or phase: 280x the flagship day (~4 CPU-hours)
+SCENARIO_VERBS = ("run", "serve", "validate")  # they run the scenario as given; the others estimate each run
 
 
 @dataclass(frozen=True)
@@ -50,8 +53,7 @@ def _peak_rate_rps(scenario: Scenario) -> float:
     rate = workload.rate or 0.0
     if workload.profile is not None:
         rate = max(point.rate_rps(workload.rate or 0.0) for point in workload.profile)
-    surge = max((s.factor for s in workload.surges), default=1.0)
-    return rate * max(surge, 1.0)
+    return rate * math.prod(max(s.factor, 1.0) for s in workload.surges)  # as the arrivals are drawn
 
 
 def estimate(scenario: Scenario) -> Estimate:
@@ -67,7 +69,8 @@ def estimate(scenario: Scenario) -> Estimate:
         request_field = "workload.users"
     else:
         requests = _peak_rate_rps(scenario) * scenario.duration
-        request_field = "workload.rate"
+        surged = any(surge.factor > 1 for surge in workload.surges)
+        request_field = "workload.rate x workload.surges" if surged else "workload.rate"
     attempts = requests * (1 + scenario.clients.retries.max)
     servers = [c.max_servers for c in scenario.clusters]
     biggest = max(range(len(servers)), key=lambda i: servers[i])
@@ -98,7 +101,7 @@ def estimate(scenario: Scenario) -> Estimate:
 def cli_refusal(args: Any) -> list[str]:
     """Why the scenario a verb would run (its parsed arguments) is over the limits; nothing with
     ``--force`` or for a verb without it."""
-    if getattr(args, "force", True):
+    if getattr(args, "force", True) or args.verb not in SCENARIO_VERBS:
         return []
     default = scenarios_dir() / "validate-steady.yaml" if args.verb == "validate" else flagship_scenario()
     path = Path(args.scenario) if args.scenario else default
@@ -118,3 +121,30 @@ def refusal(scenario: Scenario, label: str) -> list[str]:
         for name in over
     ]
     return [*lines, f"{label}: estimate: {cost.line()}; give --force to run it anyway"]
+
+
+def plan_refusal(runs: list[tuple[str, Scenario]], seeds: int, label: str) -> tuple[str, list[str]]:
+    """The estimate of a verb that runs many scenarios (``runs``: what names each one, a grid point or a
+    row, and the scenario; each for ``seeds`` seeds) as one line, and the lines saying why it is over the
+    limits: its largest run over a run's limits, or all its runs over ``TOTAL_EVENTS`` (none: within)."""
+    costs = [(name, estimate(scenario)) for name, scenario in runs]
+    count = len(costs) * seeds
+    total = seeds * sum(cost.events for _, cost in costs)
+    names = {"events": "simulation events", "memory_bytes": "bytes of memory", "rows": "time-series rows"}
+    lines = []
+    for figure, limit in LIMITS.items():
+        name, cost = max(costs, key=lambda named: float(getattr(named[1], figure)))
+        if getattr(cost, figure) > limit:
+            lines.append(
+                f"{label}: {name}: {cost.drivers[figure]}: the run would need ~{getattr(cost, figure):.3g} "
+                f"{names[figure]}, over the limit of {limit:.3g}"
+            )
+    name, largest = max(costs, key=lambda named: named[1].events)
+    if total > TOTAL_EVENTS:
+        lines.append(
+            f"{label}: {count} runs ({len(costs)} x {seeds} seeds) would need ~{total:.3g} simulation events in "
+            f"all, over the limit of {TOTAL_EVENTS:.3g}; the largest is {name} (~{largest.events:.3g}, "
+            f"driven by {largest.drivers['events']})"
+        )
+    line = f"{count} runs, ~{total:.3g} events in all; the largest, {name}: {largest.line()}"
+    return line, [*lines, f"{label}: estimate: {line}; give --force to run it anyway"] if lines else []

@@ -23,7 +23,7 @@ from sim.output.plots import save_figure, try_plots
 from sim.scenario import Scenario
 from sim.scenario.loading import load_scenario
 
-__all__ = ["Cell", "PhaseSpec", "parse_trigger", "run_phase", "trigger_overrides", "write_phase"]
+__all__ = ["Cell", "PhaseSpec", "cell_scenarios", "parse_trigger", "run_phase", "trigger_overrides", "write_phase"]
 
 KINDS = ("surge", "crash", "slowdown", "error_rate")
 
@@ -37,6 +37,10 @@ class PhaseSpec:
     at_s: float
     magnitudes: list[float]
     durations_s: list[float]
+
+    def points(self) -> list[tuple[float, float]]:
+        """Every (magnitude, duration), magnitudes outer: the order of cells and runs."""
+        return [(m, d) for m in self.magnitudes for d in self.durations_s]
 
 
 def parse_trigger(text: str) -> tuple[str, str | None]:
@@ -84,17 +88,20 @@ class Cell:
         return sum(self.metastable) / len(self.metastable)
 
 
+def cell_scenarios(path: Path, overrides: list[str], spec: PhaseSpec) -> list[Scenario]:
+    """The scenario of every (magnitude, duration) of ``spec.points()``, validated."""
+    return [load_scenario(path, [*overrides, *trigger_overrides(spec, m, d)]) for m, d in spec.points()]
+
+
 def run_phase(
-    path: Path,
-    overrides: list[str],
+    scenarios: list[Scenario],
     spec: PhaseSpec,
     seeds: list[int],
     jobs: int,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[Cell]:
-    """Every (magnitude, duration, seed), validated first, then run on ``jobs`` processes."""
-    points = [(m, d) for m in spec.magnitudes for d in spec.durations_s]
-    scenarios: list[Scenario] = [load_scenario(path, [*overrides, *trigger_overrides(spec, m, d)]) for m, d in points]
+    """Every (magnitude, duration, seed) of ``cell_scenarios``, run on ``jobs`` processes."""
+    points = spec.points()
     tasks = [(scenario, seed) for scenario in scenarios for seed in seeds]
     results: dict[int, dict[str, Any]] = {}
     for index, summary, error in run_tasks(run_point, tasks, jobs):
