@@ -116,6 +116,13 @@ def test_sweep_writes_results_and_resumes(mmc: Path, tmp_path: Path) -> None:
     assert rows(out / "sweep.csv") == table
 
 
+def test_a_grid_mixing_numbers_and_durations_keeps_its_parquet(tiny: Path, tmp_path: Path) -> None:
+    out = tmp_path / "sweep"
+    done = orchsim("sweep", str(tiny), "--grid", "window=50,1m", "--seeds", "1", "--jobs", "1", "--out", str(out))
+    assert done.returncode == 0, done.stderr  # pyarrow refused a column of 50 and '1m' (exit 1, no table)
+    assert pq.read_table(out / "sweep.parquet").column("window").to_pylist() == ["50", "1m"]
+
+
 def test_sweep_refuses_bad_points_before_running(mmc: Path, tmp_path: Path) -> None:
     done = orchsim("sweep", str(mmc), "--grid", "clusters.0.servers=4,0", "--out", str(tmp_path / "never"))
     assert done.returncode == 2

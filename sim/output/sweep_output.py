@@ -77,10 +77,19 @@ def _write_parquet(path: Path, rows: dict[str, list[Any]]) -> bool:
         import pyarrow.parquet as pq
     except ImportError:
         return False
-    table = pa.table({k: [str(v) if isinstance(v, (list, dict)) else v for v in vs] for k, vs in rows.items()})
+    table = pa.table({k: _cells(vs) for k, vs in rows.items()})
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
     return True
+
+
+def _cells(values: list[Any]) -> list[Any]:
+    """A parquet column: lists and mappings as text, and every value as text when text and numbers mix
+    (a grid of ``window=10,1ms``)."""
+    cells = [str(v) if isinstance(v, (list, dict)) else v for v in values]
+    if any(isinstance(v, str) for v in cells) and not all(v is None or isinstance(v, str) for v in cells):
+        return [None if v is None else str(v) for v in cells]
+    return cells
 
 
 def _plots(folder: Path, grid: Grid, summary: list[dict[str, Any]]) -> list[str]:
