@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -17,7 +18,9 @@ from loadtest.mock.openai_api import error_response
 __all__ = ["REQUEST_ID", "install", "request_id"]
 
 REQUEST_ID = "x-request-id"
-_ID_KEY = "orchsim_request_id"
+# a typed key where aiohttp has them (3.12+: a plain string key warns once per process, an error under
+# pytest's filterwarnings, so the first request of a test process failed); a string before
+_ID_KEY: Any = web.RequestKey("orchsim_request_id", str) if hasattr(web, "RequestKey") else "orchsim_request_id"
 _GOOD_ID = re.compile(r"[!-~]{1,256}")  # visible ASCII, no spaces: echoed as the client sent it
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
