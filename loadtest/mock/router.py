@@ -18,6 +18,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -47,7 +48,7 @@ from loadtest.mock.openai_api import (
 )
 from loadtest.mock.process import run_on_loopback, server_parser
 from loadtest.mock.ratelimit import RateLimit, parse_rate_limit
-from loadtest.mock.routed import routed_clusters, watch
+from loadtest.mock.routed import BackendView, routed_clusters, watch
 from loadtest.wire import admin_headers
 from sim.faults import KINDS as FAULT_KINDS
 from sim.scenario import Scenario
@@ -115,6 +116,11 @@ def build_app(
     ProcessCollector(registry=registry)  # process_open_fds and friends, to spot leaks
     answers = Counter("orchsim_router_requests", "answers by code", ["code"], registry=registry)
     in_flight = Gauge("orchsim_router_in_flight", "requests being proxied", registry=registry)
+    Gauge(
+        "orchsim_router_capacity",
+        "requests taken at once now, router_saturation included (-1: no cap)",
+        registry=registry,
+    ).set_function(lambda: -1 if capacity.limit is None else capacity.limit)
     latency = Histogram(
         "orchsim_router_latency_seconds", "time to the last byte", registry=registry, buckets=LATENCY_BUCKETS_S
     )
@@ -225,6 +231,12 @@ def build_app(
     async def metrics_page(request: web.Request) -> web.Response:
         return web.Response(body=generate_latest(registry), content_type="text/plain")
 
+    async def server_views(request: web.Request) -> web.Response:
+        """What the router knows of each server now (discovery, health checks, ejection, its own
+        in-flight count): what an operator, or a test waiting for the router to notice, reads."""
+        now = time.monotonic()
+        return web.json_response({c.name: [_view_state(v, now) for v in c.views] for c in clusters})
+
     async def admin_faults(request: web.Request) -> web.Response:
         """Inject a fault now: {"kind", "cluster", "server", "value", "duration_s", "in_flight"}; the
         router plays router_saturation itself and hands the others to the cluster's backend."""
@@ -266,6 +278,7 @@ def build_app(
     app.router.add_get("/health", health)
     app.router.add_get("/ready", ready)
     app.router.add_get("/metrics", metrics_page)
+    app.router.add_get("/servers", server_views)
     app.router.add_post("/admin/faults", admin_faults)
     app.router.add_post("/admin/clock", admin_clock)
     app.router.add_get("/v1/models", models)
@@ -278,6 +291,17 @@ def build_app(
 def _unknown_model(name: str) -> web.Response:
     message = f"The model {name!r} does not exist: GET /v1/models lists the models served"
     return error_response(404, message, "model", code="model_not_found")
+
+
+def _view_state(view: BackendView, now: float) -> dict[str, Any]:
+    return {
+        "index": view.index,
+        "up": view.up,
+        "drained": view.drained,
+        "healthy": view.healthy,
+        "ejected": view.ejected_until > now,
+        "in_flight": view.in_flight,
+    }
 
 
 def _count(counter: Counter, response: web.StreamResponse) -> web.StreamResponse:
