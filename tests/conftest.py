@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -82,3 +84,22 @@ def interrupt_on_hold(
             process.kill()
             process.wait()
     return process.returncode, held, err
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout_s: float = 30.0) -> None:
+    """Poll ``condition`` until it holds; fail naming ``what`` after ``timeout_s``. The timeout is
+    generous: on a busy machine the wait is longer, never wrong (tests wait on state, not sleep)."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout_s:g} s for {what}")
+        time.sleep(0.02)
+
+
+async def wait_for_async(condition: Callable[[], bool], what: str, timeout_s: float = 30.0) -> None:
+    """``wait_for`` inside an event loop: yields between checks, so that the loop's tasks go on."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout_s:g} s for {what}")
+        await asyncio.sleep(0.02)

@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from loadtest.mock import backend, guard, router
 from sim.scenario.loading import parse_scenario
+from tests.conftest import wait_for_async
 
 # the router keeps its session under a plain string key, as it always has
 pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
@@ -181,6 +182,11 @@ def test_a_client_leaving_mid_stream_is_one_line_not_tracebacks(
     capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
     chat = json.dumps({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 4, "stream": True}).encode()
+    said: list[str] = []
+
+    def went_away() -> bool:
+        said.append(capsys.readouterr().err)
+        return "client went away" in "".join(said)
 
     async def test(port: int) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -189,9 +195,9 @@ def test_a_client_leaving_mid_stream_is_one_line_not_tracebacks(
         await writer.drain()
         assert b"data: " in await reader.readuntil(b"\n\n")  # the first token came; then the client goes
         writer.transport.abort()
-        await asyncio.sleep(1.5)  # the next tokens are due at 1.0 and 1.5 s: written to a closed connection
+        await wait_for_async(went_away, "the server to write the next token to the closed connection")
 
-    on_backend_server(test)
-    err = capsys.readouterr().err
+    on_backend_server(test)  # leaving it closes the server, which waits for its handlers
+    err = "".join(said) + capsys.readouterr().err
     assert err.count("orchsim mock: client went away during POST /v1/chat/completions") == 1, err
     assert "Traceback" not in err and not [r for r in caplog.records if r.levelname == "ERROR"]

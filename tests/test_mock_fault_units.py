@@ -141,7 +141,8 @@ def test_a_crash_ends_what_the_server_holds_and_frees_its_slots() -> None:
         assert await server.acquire()
         holder = asyncio.create_task(server.pause(10.0, life))
         queued = asyncio.create_task(server.acquire())
-        await asyncio.sleep(0.01)
+        while server.queued < 1:  # the task has taken its place in line
+            await asyncio.sleep(0)
         trace: list[object] = [server.free, server.queued]
         server.crash(lost=False)
         for task in (holder, queued):
@@ -170,7 +171,9 @@ def test_a_slot_handed_over_late_starts_the_next_service_when_the_last_was_due(u
         first = await server.acquire()
         assert first is not None
         second = asyncio.create_task(server.acquire())
-        await asyncio.sleep(0.3)
+        while server.queued < 1:  # waiting in line...
+            await asyncio.sleep(0)
+        await asyncio.sleep(max(0.0, first.begin + 0.3 - time.monotonic()))  # ...while time passes: the point
         server.release(life, first.begin + 0.2)  # due 100 ms ago; the second has waited since well before
         started = await second
         assert started is not None

@@ -11,8 +11,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -27,9 +25,12 @@ from loadtest.errors import error_status
 from loadtest.mock.injection import planned_injections
 from sim.engine.faults import target_indices
 from sim.scenario.loading import parse_scenario
-from tests.test_mock_service import JSON, MESSAGE, SCENARIO, free_port_block, post, serving, stop
+from tests.conftest import wait_for, wait_for_async
+from tests.test_mock_service import JSON, MESSAGE, SCENARIO, post, serve_process, serving
 
-SLOW = {"kind": "deterministic", "mean": "10s"}  # 1 s real at time scale 10: held while a fault strikes
+SLOW = {"kind": "deterministic", "mean": "10s"}  # 1 s real at time scale 10
+HELD_S = 4.0  # real seconds a HELD request takes: a fault posted once the test sees it held lands well within
+HELD = {"kind": "deterministic", "mean": f"{10 * HELD_S:g}s"}  # at time scale 10
 
 
 def scenario(**changes: Any) -> dict[str, Any]:
@@ -76,6 +77,35 @@ def served(url: str) -> dict[str, int]:
     return counts
 
 
+def busy(url: str) -> dict[str, int]:
+    """Slots serving per server, from the backend's metrics: a request the test sees held."""
+    with urllib.request.urlopen(backend(url) + "/metrics", timeout=5) as response:
+        lines = response.read().decode().splitlines()
+    prefix = "orchsim_backend_busy_slots{"
+    return {
+        line.split('server="')[1].split('"')[0]: int(float(line.split()[-1]))
+        for line in lines
+        if line.startswith(prefix)
+    }
+
+
+def _router_capacity(url: str) -> float:
+    with urllib.request.urlopen(url + "/metrics", timeout=5) as response:
+        line = next(x for x in response.read().decode().splitlines() if x.startswith("orchsim_router_capacity "))
+    return float(line.split()[1])
+
+
+async def _until_busy(url: str, expected: dict[str, int]) -> None:
+    await wait_for_async(lambda: busy(url) == expected, f"busy slots per server {expected}")
+
+
+def router_view(url: str) -> list[dict[str, Any]]:
+    """The router's view of cluster a's servers (up, drained, healthy, ejected, in flight)."""
+    with urllib.request.urlopen(url + "/servers", timeout=5) as response:
+        view: list[dict[str, Any]] = json.load(response)["a"]
+    return view
+
+
 def refused(port: int) -> bool:
     with socket.socket() as probe:
         return probe.connect_ex(("127.0.0.1", port)) != 0
@@ -90,6 +120,21 @@ async def _send(url: str, body: dict[str, Any], headers: dict[str, str] | None =
     ):
         text = await response.text()
         return response.status, time.perf_counter() - started, text
+
+
+async def _stream(url: str, body: dict[str, Any], began: asyncio.Event) -> tuple[int, float, str]:
+    """``_send`` of a stream, setting ``began`` once its first token has come."""
+    started = time.perf_counter()
+    lines = []
+    async with (
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session,
+        session.post(f"{url}/v1/chat/completions", json=body) as response,
+    ):
+        async for line in response.content:
+            lines.append(line.decode())
+            if "tok0" in lines[-1]:
+                began.set()
+        return response.status, time.perf_counter() - started, "".join(lines)
 
 
 def test_a_crashed_server_refuses_connections_and_the_router_sees_it_at_once(tmp_path: Path) -> None:
@@ -124,28 +169,32 @@ def test_a_crash_not_yet_noticed_by_health_checks_answers_503_like_the_simulator
 
 
 def test_in_flight_requests_fail_with_500_at_once_and_the_server_comes_back(tmp_path: Path) -> None:
-    """Server 0 holds a whole answer and a stream (10 s service = 1 s real); a crash fails both at once:
+    """Server 0 holds a whole answer and a stream (HELD_S real each); a crash fails both at once:
     a 500, and an SSE error frame with code server_error (a 500) in the stream that had begun.
-    After it, it serves again."""
-    slow = scenario(router={"strategy": "round_robin"}, cluster={"service": SLOW})
+    After it, it serves again. Each request is sent once the one before is held (round robin: servers
+    0, 1, 0), the crash once all three are."""
+    slow = scenario(router={"strategy": "round_robin"}, cluster={"service": HELD})
     with serving(tmp_path, slow, "--time-scale", "10") as url:
 
         async def run() -> list[tuple[int, float, str]]:
             held = []
-            for body in (MESSAGE, MESSAGE, {**MESSAGE, "stream": True}):  # round robin: servers 0, 1, 0
+            for body, now_busy in (
+                (MESSAGE, {"0": 1, "1": 0}),
+                (MESSAGE, {"0": 1, "1": 1}),
+                ({**MESSAGE, "stream": True}, {"0": 2, "1": 1}),
+            ):
                 held.append(asyncio.create_task(_send(url, body)))
-                await asyncio.sleep(0.05)
-            await asyncio.sleep(0.2)
+                await _until_busy(url, now_busy)
             assert admin(url, {"cluster": "a", "server": 0, "kind": "crash", "duration_s": 0.3})[0] == 200
             return list(await asyncio.gather(*held))
 
         (whole, other, streamed) = asyncio.run(run())
-        time.sleep(0.5)
+        wait_for(lambda: [s["up"] for s in router_view(url)] == [True, True], "the router to see server 0 back")
         state = servers(url)
         after = [post(url, MESSAGE)[0] for _ in range(2)]
-    assert whole[0] == 500 and whole[1] < 0.7 and "crashed" in json.loads(whole[2])["error"]["message"]
-    assert other[0] == 200 and other[1] >= 1.0
-    assert streamed[0] == 200 and streamed[1] < 0.7
+    assert whole[0] == 500 and whole[1] < HELD_S and "crashed" in json.loads(whole[2])["error"]["message"]
+    assert other[0] == 200 and other[1] >= HELD_S
+    assert streamed[0] == 200 and streamed[1] < HELD_S
     frames = [json.loads(line[6:]) for line in streamed[2].splitlines() if line.startswith("data: {")]
     assert frames[-1]["error"]["code"] == "server_error" and error_status(frames[-1]["error"]) == 500
     assert "[DONE]" not in streamed[2]
@@ -153,20 +202,24 @@ def test_in_flight_requests_fail_with_500_at_once_and_the_server_comes_back(tmp_
 
 
 def test_lost_in_flight_requests_get_no_answer_until_the_client_times_out(tmp_path: Path) -> None:
-    """in_flight: lost. The held request is never answered: the router's client timeout (20 s = 2 s
-    real) ends it with 504, not the crash."""
-    slow = scenario(router={"strategy": "round_robin"}, cluster={"service": SLOW}, clients={"timeout": "20s"})
+    """in_flight: lost. The held stream (HELD_S real) is never answered after its first token: the
+    router's client timeout (1.5 x HELD_S) ends it, not the crash, posted once the first token came."""
+    timeout_s = 1.5 * HELD_S
+    slow = scenario(
+        router={"strategy": "round_robin"}, cluster={"service": HELD}, clients={"timeout": f"{10 * timeout_s:g}s"}
+    )
     with serving(tmp_path, slow, "--time-scale", "10") as url:
 
         async def run() -> tuple[int, float, str]:
-            held = asyncio.create_task(_send(url, {**MESSAGE, "stream": True}))
-            await asyncio.sleep(0.3)
-            fault = {"cluster": "a", "server": None, "kind": "crash", "duration_s": 5, "in_flight": "lost"}
+            began = asyncio.Event()
+            held = asyncio.create_task(_stream(url, {**MESSAGE, "stream": True}, began))
+            await asyncio.wait_for(began.wait(), timeout=30)
+            fault = {"cluster": "a", "server": None, "kind": "crash", "duration_s": 60, "in_flight": "lost"}
             assert admin(url, fault)[0] == 200
             return await held
 
         status, elapsed, text = asyncio.run(run())
-    assert status == 200 and 1.9 <= elapsed < 4  # the stream had begun; nothing came after the crash
+    assert status == 200 and elapsed >= timeout_s - 0.1  # the stream had begun; nothing came after the crash
     assert '"code": "timeout"' in text and "tok0" in text and "tok4" not in text
 
 
@@ -174,21 +227,14 @@ def test_server_that_really_dies_is_reported_and_everything_stops(tmp_path: Path
     """A backend process killed outright: orchsim serve says which one, stops the rest, exits 1."""
     path = tmp_path / "mock.yaml"
     path.write_text(yaml.safe_dump(SCENARIO))
-    port = free_port_block(2)
-    command = [sys.executable, "-m", "sim", "serve", str(path), "--port", str(port), "--time-scale", "10"]
-    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as process:
-        try:
-            assert process.stdout is not None and "ready" in process.stdout.readline() + process.stdout.readline()
-            child = next(pid for pid in _children(process.pid) if b"loadtest.mock.backend" in _cmdline(pid))
-            os.kill(child, signal.SIGKILL)
-            code = process.wait(timeout=20)
-        finally:
-            if process.poll() is None:
-                stop(process)
-        stderr = process.stderr.read() if process.stderr else ""
+    log = tmp_path / "stderr.log"
+    with serve_process(path, ["--time-scale", "10"], log) as (url, process):
+        child = next(pid for pid in _children(process.pid) if b"loadtest.mock.backend" in _cmdline(pid))
+        os.kill(child, signal.SIGKILL)
+        code = process.wait(timeout=60)
     assert code == 1
-    assert "backend a exited with code -9; stopping" in stderr
-    assert refused(port)  # the router went too
+    assert "backend a exited with code -9; stopping" in log.read_text()
+    assert refused(int(url.rsplit(":", 1)[1]))  # the router went too
 
 
 def _children(pid: int) -> list[int]:
@@ -208,7 +254,7 @@ def test_drain_retires_servers_one_by_one_in_the_simulators_order(tmp_path: Path
     seen: list[tuple[float, int]] = []
     with serving(tmp_path, drained, "--time-scale", "10") as url:
         start = time.monotonic()
-        while len(seen) < 3 and time.monotonic() - start < 6:
+        while len(seen) < 3 and time.monotonic() - start < 30:  # 2 s real; generous on a busy machine
             for s in servers(url):
                 if s["drained"] and s["index"] not in [i for _, i in seen]:
                     seen.append((time.monotonic(), s["index"]))
@@ -222,18 +268,17 @@ def test_drain_retires_servers_one_by_one_in_the_simulators_order(tmp_path: Path
 
 
 def test_a_drained_server_finishes_what_it_holds_and_gets_nothing_new(tmp_path: Path) -> None:
+    """Drained while it holds a request (sent first: round robin starts at server 0, drained once it is
+    seen held), server 0 finishes it; the two sent once the router sees the drain go to server 1."""
     slow = scenario(router={"strategy": "round_robin"}, cluster={"service": SLOW})
     with serving(tmp_path, slow, "--time-scale", "10") as url:
 
         async def run() -> list[tuple[int, float, str]]:
-            held = asyncio.create_task(_send(url, MESSAGE))  # round robin starts at server 0
-            await asyncio.sleep(0.2)
+            held = asyncio.create_task(_send(url, MESSAGE))
+            await wait_for_async(lambda: busy(url) == {"0": 1, "1": 0}, "server 0 to hold the first request")
             assert admin(url, {"cluster": "a", "server": 0, "kind": "drain"})[0] == 200
-            await asyncio.sleep(0.1)
-            later = []
-            for _ in range(2):
-                later.append(asyncio.create_task(_send(url, MESSAGE)))
-                await asyncio.sleep(0.05)
+            await wait_for_async(lambda: router_view(url)[0]["drained"], "the router to see the drain")
+            later = [asyncio.create_task(_send(url, MESSAGE)) for _ in range(2)]
             return list(await asyncio.gather(held, *later))
 
         results = asyncio.run(run())
@@ -261,7 +306,7 @@ def test_healthcheck_flap_fails_that_share_of_probes(tmp_path: Path) -> None:
         faults=[{"kind": "healthcheck_flap", "target": "a/0", "at": 0, "duration": "1h", "fraction": 1.0}],
     )
     with serving(tmp_path, checked, "--time-scale", "10") as url:
-        time.sleep(0.3)
+        wait_for(lambda: [s["healthy"] for s in router_view(url)] == [False, True], "a failed probe of server 0")
         codes = [post(url, MESSAGE)[0] for _ in range(4)]
         counts = served(url)
     assert codes == [200] * 4 and counts == {"1": 4}
@@ -291,7 +336,7 @@ def test_router_saturation_scales_the_routers_capacity(tmp_path: Path) -> None:
     with serving(tmp_path, unsaturated, "--time-scale", "10") as url:
         assert admin(url, {"kind": "router_saturation", "value": 0.25, "duration_s": 1.0})[0] == 200
         during = asyncio.run(_burst(url, 2))
-        time.sleep(0.3)
+        wait_for(lambda: _router_capacity(url) == 4, "the router's capacity back after the fault")
         after = asyncio.run(_burst(url, 4))
         bad = admin(url, {"kind": "router_saturation", "value": 1.5})
     assert sorted(during) == [200, 503] and after == [200] * 4
@@ -346,13 +391,15 @@ def _post_clock(url: str, data: bytes = b"{}") -> dict[str, Any]:
 
 
 def test_admin_clock_puts_the_health_probes_on_the_load_generators_time_axis(tmp_path: Path) -> None:
-    """Probes every 10 s (1 s real): after ``POST /admin/clock`` at T the next probe is at T + 1 s,
-    as the simulator's first probe comes one interval after its start. A crash at T + 0.05 s is
-    therefore not noticed before T + 1 s (round robin still meets the dead server: 503) and is
-    noticed right after it (every answer 200)."""
-    checks = {"interval": 10, "timeout": 5, "unhealthy_threshold": 1}  # a probe may take 0.5 s real
+    """Probes every 10 s (2.5 s real at time scale 4): after ``POST /admin/clock`` at T the next probe
+    is at T + 2.5 s, as the simulator's first probe comes one interval after its start. A crash just
+    after T is therefore not noticed before T + 2.5 s (round robin still meets the dead server: 503),
+    and once the router has marked it down every answer is 200. The only deadline the test keeps is
+    looking before the first probe: over a second of margin."""
+    interval_s = 2.5
+    checks = {"interval": 10, "timeout": 5, "unhealthy_threshold": 1}
     checked = scenario(router={"strategy": "round_robin", "health_check": checks})
-    with serving(tmp_path, checked, "--time-scale", "10") as url:
+    with serving(tmp_path, checked, "--time-scale", "4") as url:
         bodies = {
             b'{"epoch_monotonic_s": "soon"}': "epoch_monotonic_s",
             b'{"epoch_monotonic_s": NaN}': "epoch_monotonic_s",
@@ -360,31 +407,31 @@ def test_admin_clock_puts_the_health_probes_on_the_load_generators_time_axis(tmp
         for bad, part in {**bodies, b"{not json": "body"}.items():
             refused = _post_clock(url, bad)
             assert refused["status"] == 400 and refused["error"]["param"] == part, refused
-        _post_clock(url)  # a known phase: probes due 1, 2, ... s from here
-        time.sleep(0.75)  # without a restart below, the next probe would come 0.25 s after it
+        _post_clock(url)  # a known phase: probes due 1, 2, ... intervals from here
+        time.sleep(0.75 * interval_s)  # time passing is the point: unrestarted, a probe would come 0.25 later
         started = time.monotonic()
-        assert _post_clock(url) == {"probes": "restarted", "interval_s": 1.0}
+        assert _post_clock(url) == {"probes": "restarted", "interval_s": interval_s}
         assert admin(url, {"kind": "crash", "cluster": "a", "server": 0, "duration_s": 60})[0] == 200
-        time.sleep(max(0.0, started + 0.5 - time.monotonic()))
+        wait_for(lambda: not servers(url)[0]["up"], "the crash")
         early = [post(url, MESSAGE)[0] for _ in range(2)]
-        assert time.monotonic() < started + 0.95, "too slow to check before the first probe"
-        time.sleep(max(0.0, started + 1.4 - time.monotonic()))
+        assert time.monotonic() < started + 0.95 * interval_s, "too slow to check before the first probe"
+        wait_for(lambda: not router_view(url)[0]["healthy"], "the first probe to find server 0 down")
+        noticed = time.monotonic()
         late = [post(url, MESSAGE)[0] for _ in range(4)]
     assert sorted(early) == [200, 503]
-    assert late == [200] * 4
+    assert noticed >= started + interval_s - 0.05 and late == [200] * 4
 
 
 def test_a_fault_posted_ahead_starts_at_its_due_instant(tmp_path: Path) -> None:
-    """``at_monotonic_s`` half a second ahead: the server answers until then and is down after it
-    (the router sees a crash at once without health checks)."""
+    """``at_monotonic_s`` two seconds ahead: the server is up until then and down from then on."""
     with serving(tmp_path, scenario(router={"strategy": "round_robin"}), "--time-scale", "10") as url:
-        due = time.monotonic() + 0.6
+        due = time.monotonic() + 2.0
         assert (
             admin(url, {"kind": "crash", "cluster": "a", "server": 0, "duration_s": 60, "at_monotonic_s": due})[0]
             == 200
         )
         before = servers(url)[0]["up"]
         assert time.monotonic() < due - 0.1, "too slow to look before the fault's instant"
-        time.sleep(max(0.0, due + 0.3 - time.monotonic()))
-        after = servers(url)[0]["up"]
-    assert before is True and after is False
+        wait_for(lambda: not servers(url)[0]["up"], "the fault at its instant")
+        down = time.monotonic()
+    assert before is True and down >= due  # never before its instant (observed down is never earlier)

@@ -28,7 +28,7 @@ from sim.scenario.loading import load_scenario
 from sim.scenario.paths import scenarios_dir
 from sim.workload.trace import generate_trace
 from tests.conftest import interrupt_on_hold, orchsim
-from tests.test_mock_service import free_port_block, serving
+from tests.test_mock_service import on_free_ports, refused_url, serving
 
 LIMIT_S = 150  # hard bound of one validate run (the runs themselves take 40-60 s)
 
@@ -49,9 +49,13 @@ def leftovers(marker: str) -> list[str]:
 def validate(tmp_path: Path, scenario: str, *args: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     """``orchsim validate`` of a shipped scenario into ``tmp_path/out``; its exit and validation.json."""
     out = tmp_path / "out"
-    port = free_port_block(3)
     path = scenarios_dir() / scenario
-    done = orchsim("validate", str(path), "--out", str(out), "--port", str(port), *args, timeout_s=LIMIT_S)
+
+    def attempt(port: int) -> subprocess.CompletedProcess[str]:
+        command = ["validate", str(path), "--out", str(out), "--port", str(port), *args]
+        return orchsim(*command, "--overwrite", timeout_s=LIMIT_S)  # a second attempt replaces the first
+
+    done = on_free_ports(3, attempt, lambda done: done.stderr)
     assert not leftovers(str(out))
     report = json.loads((out / "validation.json").read_text()) if (out / "validation.json").exists() else {}
     return done, report
@@ -173,10 +177,11 @@ def test_overhead_probe_reads_streams_to_the_first_token_and_plain_answers_whole
     with serving(tmp_path, SMALL, "--time-scale", "10") as url:
         streamed = measure_overhead(url, 5, 8, stream=True)
         plain = measure_overhead(url, 5, 8, stream=False)
-    assert streamed.first_token_s is not None and 0.0 < streamed.first_token_s < 0.05
-    assert 0.0 < streamed.answer_s < 0.05 and 0.0 < plain.answer_s < 0.05
+    assert streamed.first_token_s is not None and 0.0 < streamed.first_token_s < 0.5  # ms, unless very busy
+    assert 0.0 < streamed.answer_s < 0.5 and 0.0 < plain.answer_s < 0.5
     assert plain.first_token_s is None and plain.samples == streamed.samples == 5
-    nobody = measure_overhead(f"http://127.0.0.1:{free_port_block(1)}", 2, 8, stream=True)  # refused: no samples
+    with refused_url() as refusing:
+        nobody = measure_overhead(refusing, 2, 8, stream=True)  # refused: no samples
     assert (nobody.samples, nobody.answer_s, nobody.first_token_s) == (0, 0.0, None)
 
 
@@ -199,9 +204,11 @@ def test_port_in_use_is_reported_and_nothing_starts(tmp_path: Path) -> None:
 
 
 def test_mock_never_ready_stops_everything(tmp_path: Path) -> None:
-    port = free_port_block(3)
-    done = orchsim(
-        "validate", "--port", str(port), "--ready-timeout", "0.01", "--out", str(tmp_path / "out"), timeout_s=60
+    out = str(tmp_path / "out")
+    done = on_free_ports(
+        3,
+        lambda port: orchsim("validate", "--port", str(port), "--ready-timeout", "0.01", "--out", out, timeout_s=60),
+        lambda done: done.stderr,
     )
     assert done.returncode == 1 and "not ready within" in done.stderr
     assert not leftovers(str(tmp_path / "out"))
@@ -210,9 +217,11 @@ def test_mock_never_ready_stops_everything(tmp_path: Path) -> None:
 def test_locust_failing_is_reported_and_stops_the_mock(tmp_path: Path) -> None:
     broken = tmp_path / "broken_locustfile.py"
     broken.write_text("raise RuntimeError('this locustfile is broken')\n")
-    port = free_port_block(3)
-    done = orchsim(
-        "validate", "--port", str(port), "--locustfile", str(broken), "--out", str(tmp_path / "out"), timeout_s=90
+    out = str(tmp_path / "out")
+    done = on_free_ports(
+        3,
+        lambda port: orchsim("validate", "--port", str(port), "--locustfile", str(broken), "--out", out, timeout_s=90),
+        lambda done: done.stderr,
     )
     assert done.returncode == 1 and "locust exited with code" in done.stderr
     assert not leftovers(str(tmp_path / "out"))
@@ -221,10 +230,13 @@ def test_locust_failing_is_reported_and_stops_the_mock(tmp_path: Path) -> None:
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupt_stops_every_process(tmp_path: Path, sig: signal.Signals) -> None:
     out = tmp_path / "out"
-    port = free_port_block(3)
-    command = [sys.executable, "-m", "sim", "validate", "--port", str(port), "--out", str(out), "--no-plots"]
-    # validate holds once locust runs: the signal lands mid-run, never after the end
-    code, held, err = interrupt_on_hold(command, tmp_path / "hold", sig, timeout_s=60)
+
+    def attempt(port: int) -> tuple[int, str, str]:
+        command = [sys.executable, "-m", "sim", "validate", "--port", str(port), "--out", str(out), "--no-plots"]
+        # validate holds once locust runs: the signal lands mid-run, never after the end
+        return interrupt_on_hold(command, tmp_path / "hold", sig, timeout_s=60)
+
+    code, held, err = on_free_ports(3, attempt, lambda result: result[2])
     assert held == "locust started"
     assert code == 128 + sig, err  # 130 after Ctrl-C, 143 after SIGTERM
     assert not leftovers(str(out))
