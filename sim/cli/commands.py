@@ -278,7 +278,8 @@ def capacity(
                 raise ScenarioError([*refused[:-1], f"{refused[-1]}, or --range LO:HI to search elsewhere"])
             return scenario
 
-        for value in bounds or (float(current or 0) or 1.0,):  # searched first: refused before any run
+        start = float(current or 0)
+        for value in bounds or (start if start > 0 else 1.0,):  # searched first (as search starts): before any run
             ui.note(f"estimate per run at {param}={value:g}: {estimate(at(value)).line()}")
 
         def evaluate(value: float) -> Evaluation:
@@ -291,9 +292,7 @@ def capacity(
             met, figures = judge(clauses, [summary for _, summary, _ in outcomes])
             return Evaluation(value, met, figures)
 
-        answer, evaluations = search(
-            evaluate, float(current or 0), bounds, integer, options.maximize, options.tolerance
-        )
+        answer, evaluations = search(evaluate, start, bounds, integer, options.maximize, options.tolerance)
     except (ValueError, ExecutorError) as exc:
         print(f"orchsim capacity: {exc}", file=sys.stderr)
         return 2
