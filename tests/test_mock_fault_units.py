@@ -178,10 +178,14 @@ def test_a_slot_handed_over_late_starts_the_next_service_when_the_last_was_due(u
         started = await second
         assert started is not None
         third = asyncio.create_task(server.acquire())
-        await asyncio.sleep(0.3)
+        while server.queued < 1:
+            await asyncio.sleep(0)
+        await asyncio.sleep(0.3)  # time passing is the point
         server.release(life, started.begin + 0.001)  # due before the third arrived: it starts on arrival
         fourth = asyncio.create_task(server.acquire())
-        await asyncio.sleep(0.05)
+        while server.queued < 1:
+            await asyncio.sleep(0)
+        await asyncio.sleep(0.05)  # time passing is the point
         server.release(life, time.monotonic() + 10.0)  # the third cut short: the fourth starts now
         return [first, started, await third, await fourth], time.monotonic()
 
