@@ -40,6 +40,7 @@ def summarize(result: SimResult, series: dict[str, np.ndarray] | None = None) ->
     ``series`` is ``timeseries(result)`` when the caller has it already.
     """
     sc = result.scenario
+    series = timeseries(result) if series is None else series  # first: its temporaries are gone before ours
     mask = _measured(result)
     codes = result.req_code[mask]
     offered = int(mask.sum())
@@ -53,7 +54,6 @@ def summarize(result: SimResult, series: dict[str, np.ndarray] | None = None) ->
     measured_s = sc.duration - sc.warmup
     tokens = token_figures(result)
     goodput = int((within_slo(result, tokens) & mask).sum())
-    series = timeseries(result) if series is None else series
     triggers = recovery(sc, series)
     return {
         "scenario": sc.name,
