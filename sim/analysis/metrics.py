@@ -234,9 +234,9 @@ def timeseries(result: SimResult) -> dict[str, np.ndarray]:
     if "kv_cache_tokens" in result.windows:
         cols.update(_llm_columns(result, tokens, n))
     cols.update(_class_columns(result, tokens, n))
-    cols["active_faults"] = np.array(
-        [sum(f.at < e and f.end_s > s for f in sc.faults) for s, e in zip(start, end, strict=True)]
-    )
+    cols["active_faults"] = np.zeros(n, dtype=np.int64)  # faults in force at some instant of the window
+    for fault in sc.faults:
+        cols["active_faults"] += (fault.at < end) & (fault.end_s > start)
     return cols
 
 
