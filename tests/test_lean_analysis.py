@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from sim.metrics import _window_percentiles
+from sim.analysis.metrics import _window_percentiles
 
 
 def per_window(idx: np.ndarray, values: np.ndarray, n: int, ps: tuple[int, ...]) -> dict[int, np.ndarray]:
@@ -52,7 +52,8 @@ def test_window_percentiles_of_empty_and_single_windows() -> None:
 
 def test_a_simulating_process_imports_neither_matplotlib_nor_scipy_stats() -> None:
     code = (
-        "import sys, sim.cli, sim.run_seeds, sim.compare, sim.metrics, sim.engine\n"
+        "import sys, sim.cli.main, sim.experiments.run_seeds, sim.experiments.compare\n"
+        "import sim.analysis.metrics, sim.engine\n"
         "heavy = sorted(m for m in sys.modules if m.startswith(('matplotlib', 'scipy.stats')))\n"
         "print(','.join(heavy))"
     )
