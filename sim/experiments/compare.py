@@ -31,6 +31,7 @@ __all__ = [
     "parse_mitigations",
     "parse_variants",
     "run_comparison",
+    "shared_trace",
     "variant_scenarios",
 ]
 
