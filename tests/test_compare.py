@@ -6,12 +6,27 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import yaml
 
+import sim.experiments.compare
 from sim.analysis.metric_registry import check_metric
+from sim.analysis.metrics import summarize
 from sim.analysis.stats import mean_ci
-from sim.experiments.compare import Comparison, Variant, flatten, parse_variants
+from sim.engine import simulate
+from sim.experiments.compare import (
+    Comparison,
+    Mitigation,
+    Variant,
+    flatten,
+    parse_variants,
+    run_comparison,
+    run_one,
+    shared_trace,
+    variant_scenarios,
+)
+from sim.workload.trace import generate_trace
 from tests.conftest import orchsim
 
 SMALL = {
@@ -191,3 +206,60 @@ def test_undefined_figures_neither_shift_pairs_nor_win_the_ranking() -> None:
     assert [row["strategy"] for row in ranking] == ["a", "b"]
     assert ranking[1]["undefined_seeds"] == 1
     assert ranking[1]["difference_to_best"]["mean"] == pytest.approx(0.1)
+
+
+def _without_wall_clock(run: dict[str, Any]) -> dict[str, Any]:
+    return {**run, "summary": {k: v for k, v in run["summary"].items() if k not in (*WALL_CLOCK, "events")}}
+
+
+def test_rows_of_one_seed_share_one_trace_drawn_as_the_engine_would(small: Path) -> None:
+    rows = variant_scenarios(
+        small,
+        [],
+        [Variant("random", "random")],
+        [Mitigation("more", ["clusters.0.servers=30"]), Mitigation("busier", ["workload.rate=20"])],
+    )
+    sim.experiments.compare._TRACES.clear()
+    first = shared_trace(rows["random"], 11)
+    assert shared_trace(rows["more"], 11) is first  # another cluster, the same workload: drawn once
+    fresh = generate_trace(rows["more"], 11)
+    assert first.arrival_s.tobytes() == fresh.arrival_s.tobytes() and first.klass.tobytes() == fresh.klass.tobytes()
+    other = shared_trace(rows["busier"], 11)  # another workload: its own trace
+    assert other is not first and other.arrival_s.size != first.arrival_s.size
+    assert shared_trace(rows["random"], 12).arrival_s.tobytes() != first.arrival_s.tobytes()
+    assert len(sim.experiments.compare._TRACES) == 1  # one kept at a time
+    assert np.shares_memory(shared_trace(rows["random"], 12).arrival_s, shared_trace(rows["more"], 12).arrival_s)
+
+
+def test_a_run_on_a_shared_trace_is_the_run_on_its_own(small: Path) -> None:
+    rows = variant_scenarios(small, [], [], [Mitigation("a", []), Mitigation("b", ["clusters.0.servers=19"])])
+    run_one("a", rows["a"], 11)  # leaves seed 11's trace in the cache
+    shared = _without_wall_clock(run_one("b", rows["b"], 11))["summary"]
+    alone = _without_wall_clock({"summary": summarize(simulate(rows["b"], 11))})["summary"]
+    assert json.dumps(shared, sort_keys=True) == json.dumps(alone, sort_keys=True)
+
+
+def test_a_row_equal_to_another_is_simulated_once(small: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[str, int]] = []
+    real = sim.experiments.compare.run_one
+
+    def counted(label: str, scenario: Any, seed: int) -> dict[str, Any]:
+        calls.append((label, seed))
+        return real(label, scenario, seed)
+
+    monkeypatch.setattr(sim.experiments.compare, "run_one", counted)
+    rows = variant_scenarios(
+        small,
+        ["duration=5m"],
+        [],
+        [Mitigation("shipped", []), Mitigation("again", []), Mitigation("x", ["clusters.0.servers=25"])],
+    )
+    steps: list[tuple[int, int]] = []
+    comparison = run_comparison(rows, [1, 2], 1, "availability", lambda n, total: steps.append((n, total)))
+    assert calls == [("shipped", 1), ("x", 1), ("shipped", 2), ("x", 2)]  # seed by seed, "again" not run
+    assert steps == [(2, 6), (3, 6), (5, 6), (6, 6)]
+    runs = {(r["strategy"], r["seed"]): r for r in comparison.runs}
+    assert [(r["strategy"], r["seed"]) for r in comparison.runs] == [(row, s) for row in rows for s in (1, 2)]
+    assert runs["again", 2]["summary"] == runs["shipped", 2]["summary"]
+    assert runs["x", 2]["summary"] != runs["shipped", 2]["summary"]
+    assert comparison.aggregate()["again"] == comparison.aggregate()["shipped"]

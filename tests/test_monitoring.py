@@ -8,6 +8,7 @@ import pytest
 from sim.analysis.incident import assess
 from sim.analysis.metric_registry import check_metric
 from sim.analysis.monitoring import (
+    at_least,
     confirmed_levels,
     cost_usd,
     incident_windows,
@@ -124,6 +125,17 @@ def test_outage_reports_follow_the_binomial_model() -> None:
     # 1000 users per window; P(>= 2 of 4 fail at 0.5) = 11/16; mean reports 1000 x 11/16 x 0.1 = 68.75
     mean = outage_reports(cfg, series, 1).mean()
     assert mean == pytest.approx(68.75, rel=0.02)
+
+
+def test_at_least_is_scipys_binomial_survival_bit_for_bit() -> None:
+    from scipy.stats import binom
+
+    p = np.concatenate([np.random.default_rng(3).random(20_000), np.linspace(0.0, 1.0, 1001), [1e-300, 1 - 1e-16]])
+    for n in range(1, 9):
+        for k in range(1, n + 1):
+            assert at_least(k, n, p).tobytes() == np.asarray(binom.sf(k - 1, n, p), dtype=np.float64).tobytes()
+    assert at_least(2, 4, np.array([0.0, 1.0, 0.5])).tolist() == [0.0, 1.0, 11 / 16]
+    assert at_least(1, 1, np.array([])).shape == (0,)
 
 
 def test_cost_arithmetic() -> None:

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-import sim.experiments.run_folder
 import sim.output.compare_output
+import sim.output.plots
 from sim.cli.main import main
 
 
@@ -52,7 +52,7 @@ def test_a_failing_compare_plot_is_a_warning_and_the_results_stay(
 def test_a_failing_run_plot_is_a_warning_and_the_summary_stays(
     scenario: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sim.experiments.run_folder, "plot_run", broken)
+    monkeypatch.setattr(sim.output.plots, "plot_run", broken)
     out = tmp_path / "o"
     assert main(["run", str(scenario), "--out", str(out)]) == 0
     assert "orchsim: warning: run plots not written" in capsys.readouterr().err

@@ -40,6 +40,7 @@ def summarize(result: SimResult, series: dict[str, np.ndarray] | None = None) ->
     ``series`` is ``timeseries(result)`` when the caller has it already.
     """
     sc = result.scenario
+    series = timeseries(result) if series is None else series  # first: its temporaries are gone before ours
     mask = _measured(result)
     codes = result.req_code[mask]
     offered = int(mask.sum())
@@ -53,7 +54,6 @@ def summarize(result: SimResult, series: dict[str, np.ndarray] | None = None) ->
     measured_s = sc.duration - sc.warmup
     tokens = token_figures(result)
     goodput = int((within_slo(result, tokens) & mask).sum())
-    series = timeseries(result) if series is None else series
     triggers = recovery(sc, series)
     return {
         "scenario": sc.name,
@@ -162,7 +162,7 @@ def _class_figures(result: SimResult, mask: np.ndarray, tokens: dict[str, np.nda
     ok = ok_all(result)
     latency = result.req_end_s - result.arrival_s
     for name in names:
-        mine = mask & np.isin(result.klass, [i for i, n in enumerate(result.class_names) if n == name])
+        mine = mask & _of_class(result, name)[result.klass]
         offered = int(mine.sum())
         out[name] = {
             "offered": offered,
@@ -171,6 +171,11 @@ def _class_figures(result: SimResult, mask: np.ndarray, tokens: dict[str, np.nda
             "ttft_s": stats(_known(tokens["ttft_s"][mine & ok])),
         }
     return {"classes": out}
+
+
+def _of_class(result: SimResult, name: str) -> np.ndarray:
+    """Per class index, whether it is ``name`` (a migrated twin counts as its class): index it by ``klass``."""
+    return np.array([n == name for n in result.class_names], dtype=bool)
 
 
 def _llm_figures(result: SimResult, series: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -229,9 +234,9 @@ def timeseries(result: SimResult) -> dict[str, np.ndarray]:
     if "kv_cache_tokens" in result.windows:
         cols.update(_llm_columns(result, tokens, n))
     cols.update(_class_columns(result, tokens, n))
-    cols["active_faults"] = np.array(
-        [sum(f.at < e and f.end_s > s for f in sc.faults) for s, e in zip(start, end, strict=True)]
-    )
+    cols["active_faults"] = np.zeros(n, dtype=np.int64)  # faults in force at some instant of the window
+    for fault in sc.faults:
+        cols["active_faults"] += (fault.at < end) & (fault.end_s > start)
     return cols
 
 
@@ -274,7 +279,7 @@ def _class_columns(result: SimResult, tokens: dict[str, np.ndarray], n: int) -> 
     klass = result.klass[ok]
     cols: dict[str, np.ndarray] = {}
     for name in names:
-        mine = np.isin(klass, [i for i, c in enumerate(result.class_names) if c == name])
+        mine = _of_class(result, name)[klass]
         cols[f"latency_p99_s__{name}"] = _window_percentiles(idx[mine], latency[mine], n, (99,))[99]
         streamed = mine & ~np.isnan(ttft)
         if streamed.any():
@@ -283,16 +288,35 @@ def _class_columns(result: SimResult, tokens: dict[str, np.ndarray], n: int) -> 
 
 
 def _window_percentiles(idx: np.ndarray, values: np.ndarray, n: int, ps: tuple[int, ...]) -> dict[int, np.ndarray]:
-    """Percentiles ``ps`` of ``values`` grouped by window index ``idx`` (NaN for empty windows)."""
+    """Percentiles ``ps`` of ``values`` grouped by window index ``idx`` (NaN for empty windows).
+
+    Every window at once, bit for bit what ``np.percentile(chunk, ps)`` (linear method) gives for each
+    window's chunk: values sorted by window, then within each window (NaN last, as np.percentile has
+    them), then numpy's own index and interpolation arithmetic on every window together.
+    """
     order = np.argsort(idx, kind="stable")
     idx, values = idx[order], values[order]
     bounds = np.searchsorted(idx, np.arange(n + 1))
+    for w in np.flatnonzero(np.diff(bounds) > 1).tolist():  # in place; faster than one lexsort by far
+        values[bounds[w] : bounds[w + 1]].sort()
+    first, count = bounds[:-1], np.diff(bounds)
+    full = count > 0
+    first, count = first[full], count[full]
+    last = first + count - 1
+    spoilt = np.isnan(values[last])  # a window holding a NaN has NaN percentiles
     out = {p: np.full(n, np.nan) for p in ps}
-    for w in range(n):
-        chunk = values[bounds[w] : bounds[w + 1]]
-        if chunk.size:
-            for p, value in zip(ps, np.percentile(chunk, ps), strict=True):
-                out[p][w] = value
+    for p, q in zip(ps, np.true_divide(np.asarray(ps), 100), strict=True):
+        virtual = (count - 1) * q  # numpy's "linear" virtual index
+        below = np.floor(virtual)
+        top = virtual >= count - 1  # numpy takes the last value there (and its gamma from index -1)
+        gamma = virtual - np.where(top, -1.0, below)
+        low = np.where(top, last, first + below.astype(np.intp))
+        high = np.where(top, last, low + 1)
+        a, b = values[low], values[high]
+        diff_b_a = b - a  # numpy's _lerp: from the nearer end, so that t = 1 gives b exactly
+        value = np.where(gamma >= 0.5, b - diff_b_a * (1 - gamma), a + diff_b_a * gamma)
+        value[spoilt] = np.nan
+        out[p][full] = value
     return out
 
 

@@ -7,11 +7,11 @@ takes effect at the window's end: an observer cannot know a window's error rate 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.stats import binom
 
 from sim.rng import Stream, stream
 from sim.scenario import Scenario
@@ -164,11 +164,35 @@ def outage_reports(cfg: OutageReports, series: dict[str, np.ndarray], seed: int)
     answered = series["succeeded"] + series["failed"]
     rate = np.nan_to_num(error_rate(series), nan=0.0)
     users = np.rint(np.floor(answered / cfg.requests_per_user) * cfg.scale).astype(np.int64)
-    unlucky = binom.sf(cfg.failures - 1, cfg.requests_per_user, rate)
+    unlucky = at_least(cfg.failures, cfg.requests_per_user, rate)
     reports = rng.binomial(users, np.clip(unlucky * cfg.probability, 0.0, 1.0))
     width_s = series["end_s"] - series["start_s"]
     background = rng.poisson(cfg.background_per_day * width_s / DAY_S)
     return np.asarray(reports + background, dtype=np.int64)
+
+
+def at_least(k: int, n: int, p: np.ndarray) -> np.ndarray:
+    """P(X >= k) for X ~ Binomial(n, p), per element of ``p`` in [0, 1] (1 <= k <= n): ``binom.sf(k - 1, n, p)``.
+
+    Exactly 0 where p = 0 and 1 where p = 1; scipy evaluates the rest (what ``scipy.stats.binom.sf`` calls),
+    imported only then: a run without errors needs no scipy, and none needs scipy.stats (~70 MB, ~1 s).
+    """
+    out = np.where(p >= 1.0, 1.0, 0.0)
+    inner = (p > 0.0) & (p < 1.0)
+    if inner.any():
+        out[inner] = _binom_sf()(float(k - 1), n, p[inner])
+    return out
+
+
+def _binom_sf() -> Callable[[float, int, np.ndarray], np.ndarray]:
+    """``scipy.stats.binom.sf`` for k, n inside the support (its private ufunc when this scipy has it)."""
+    try:
+        from scipy.special._ufuncs import _binom_sf  # the same Boost routine binom.sf calls
+    except ImportError:  # pragma: no cover - another scipy: the public, slower way
+        from scipy.stats import binom
+
+        return lambda k, n, p: np.asarray(binom.sf(k, n, p))
+    return lambda k, n, p: np.clip(_binom_sf(k, n, p), 0.0, 1.0)
 
 
 def cost_usd(sc: Scenario, failed: int, late: int, down_min: float) -> dict[str, float]:

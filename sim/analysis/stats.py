@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -18,8 +19,14 @@ def mean_ci(values: Sequence[float], level: float = 0.95) -> Interval:
     mean = math.fsum(values) / n
     if n < 2:
         return {"mean": mean, "ci_low": None, "ci_high": None}
+    variance = math.fsum((v - mean) ** 2 for v in values) / (n - 1)
+    half = _t_quantile(0.5 + level / 2, n - 1) * math.sqrt(variance / n)
+    return {"mean": mean, "ci_low": mean - half, "ci_high": mean + half}
+
+
+@functools.lru_cache(maxsize=64)
+def _t_quantile(q: float, dof: int) -> float:
+    """Student t quantile; a comparison asks the same few (every metric has the same seed count) thousands of times."""
     from scipy import stats as st  # deferred: importing scipy.stats costs ~0.4 s in every worker process
 
-    variance = math.fsum((v - mean) ** 2 for v in values) / (n - 1)
-    half = float(st.t.ppf(0.5 + level / 2, n - 1)) * math.sqrt(variance / n)
-    return {"mean": mean, "ci_low": mean - half, "ci_high": mean + half}
+    return float(st.t.ppf(q, dof))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,11 +15,12 @@ import yaml
 from sim.analysis.metric_registry import higher_is_better, settings
 from sim.analysis.metrics import summarize, timeseries
 from sim.analysis.stats import Interval, mean_ci
-from sim.engine import simulate
+from sim.engine import Simulation
 from sim.experiments.executors import run_tasks
 from sim.inputs.yamlio import flow_yaml, load_yaml
 from sim.scenario import Scenario
 from sim.scenario.loading import ScenarioError, load_scenario
+from sim.workload.trace import Trace, generate_trace
 
 __all__ = [
     "CRN_NOTE",
@@ -29,6 +31,7 @@ __all__ = [
     "parse_mitigations",
     "parse_variants",
     "run_comparison",
+    "shared_trace",
     "variant_scenarios",
 ]
 
@@ -158,7 +161,7 @@ def flatten(summary: dict[str, Any], prefix: str = "") -> dict[str, float]:
 
 def run_one(label: str, scenario: Scenario, seed: int) -> dict[str, Any]:
     """One (strategy, seed) run: its summary, a few per-window series and latency quantiles."""
-    result = simulate(scenario, seed)
+    result = Simulation(scenario, seed, shared_trace(scenario, seed)).run()
     series = timeseries(result)
     summary = summarize(result, series)
     ok = result.req_code == 200
@@ -172,6 +175,24 @@ def run_one(label: str, scenario: Scenario, seed: int) -> dict[str, Any]:
         "series": {k: series[k].tolist() for k in ("start_s", "failed", "queue_depth")},
         "latency_quantiles": quantiles,
     }
+
+
+_TRACES: dict[tuple[int, float, str], Trace] = {}  # this process's latest trace, by what it is drawn from
+
+
+def shared_trace(scenario: Scenario, seed: int) -> Trace:
+    """The arrival trace of ``scenario`` for ``seed``, drawn once per process for consecutive rows that share it.
+
+    A trace is a function of the workload, the duration and the seed only, so rows that change anything
+    else get the very trace they would draw (common random numbers); the engine copies its columns and
+    never writes to them. One trace is kept at a time (the flagship day's takes ~20 MB).
+    """
+    key = (seed, scenario.duration, scenario.workload.model_dump_json())
+    trace = _TRACES.get(key)
+    if trace is None:
+        _TRACES.clear()
+        trace = _TRACES[key] = generate_trace(scenario, seed)
+    return trace
 
 
 @dataclass
@@ -189,8 +210,17 @@ class Comparison:
         An error code that never occurred counts 0.
         """
         default = 0.0 if metric.startswith("errors_by_code.") else math.nan
-        rows = {r["seed"]: flatten(r["summary"]).get(metric, default) for r in self.runs if r["strategy"] == label}
+        rows = {
+            r["seed"]: flat.get(metric, default)
+            for r, flat in zip(self.runs, self._flat, strict=True)
+            if r["strategy"] == label
+        }
         return {seed: v for seed, v in rows.items() if not math.isnan(v)}
+
+    @functools.cached_property
+    def _flat(self) -> list[dict[str, float]]:
+        """Every run's figures by dotted name, flattened once (aggregates ask thousands of times)."""
+        return [flatten(r["summary"]) for r in self.runs]
 
     def values(self, label: str, metric: str) -> list[float]:
         """The metric's defined values over seeds, in seed order."""
@@ -198,7 +228,7 @@ class Comparison:
 
     def metrics(self) -> list[str]:
         """Every numeric figure seen in any run (not the run's own settings), sorted."""
-        return sorted({k for r in self.runs for k in flatten(r["summary"])} - settings())
+        return sorted({k for flat in self._flat for k in flat} - settings())
 
     def aggregate(self) -> dict[str, dict[str, Interval]]:
         """Per strategy and metric: mean and 95% interval over seeds."""
@@ -248,14 +278,30 @@ def run_comparison(
     rank_by: str,
     progress: Callable[[int, int], None] | None = None,
 ) -> Comparison:
-    """Run every (strategy, seed) pair on ``jobs`` processes; results do not depend on ``jobs``."""
-    tasks = [(label, scenario, seed) for label, scenario in scenarios.items() for seed in seeds]
-    done: dict[int, dict[str, Any]] = {}
+    """Run every (strategy, seed) pair on ``jobs`` processes; results do not depend on ``jobs``.
+
+    Seed by seed, so that a process runs one seed's rows in turn and draws its trace once; a row whose
+    scenario is an earlier row's, field for field, is not simulated again (same scenario and seed: the same run).
+    """
+    labels = list(scenarios)
+    dumps = {label: scenarios[label].model_dump_json() for label in labels}  # strict: 1 and 1.0 differ here
+    same_as = {label: next(other for other in labels if dumps[other] == dumps[label]) for label in labels}
+    tasks = [(label, scenarios[label], seed) for seed in seeds for label in labels if same_as[label] == label]
+    total = len(labels) * len(seeds)
+    copies = {label: sum(same_as[other] == label for other in labels) for label in labels}
+    done: dict[tuple[str, int], dict[str, Any]] = {}
+    finished = 0
     for index, result, error in run_tasks(run_one, tasks, jobs):
+        label, _, seed = tasks[index]
         if error is not None:
-            label, _, seed = tasks[index]
             raise RuntimeError(f"{label} seed {seed} failed: {type(error).__name__}: {error}") from error
-        done[index] = result
+        done[label, seed] = result
+        finished += copies[label]
         if progress is not None:
-            progress(len(done), len(tasks))
-    return Comparison(labels=list(scenarios), seeds=seeds, runs=[done[i] for i in range(len(tasks))], rank_by=rank_by)
+            progress(finished, total)
+    runs = [
+        done[label, seed] if same_as[label] == label else {**done[same_as[label], seed], "strategy": label}
+        for label in labels
+        for seed in seeds
+    ]
+    return Comparison(labels=labels, seeds=seeds, runs=runs, rank_by=rank_by)

@@ -11,7 +11,6 @@ from sim.analysis.monitoring import monitoring_columns
 from sim.engine import Simulation
 from sim.experiments.testhook import hold
 from sim.output.outputs import write_csv, write_json, write_resolved
-from sim.output.plots import plot_run, try_plots
 from sim.scenario import Scenario
 
 __all__ = ["simulate_into", "write_outputs"]
@@ -39,4 +38,6 @@ def write_outputs(
     hold("run files being written")
     write_json(folder / "summary.json", summary)
     if plots:  # last: a plot that fails costs no data
+        from sim.output.plots import plot_run, try_plots  # deferred: matplotlib costs ~1 s and ~30 MB in every worker
+
         try_plots("run", lambda: plot_run(folder, scenario, series, summary))

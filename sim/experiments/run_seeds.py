@@ -17,7 +17,6 @@ from sim.experiments.executors import run_tasks
 from sim.experiments.reference import compare_to_reference
 from sim.experiments.run_folder import simulate_into
 from sim.output.outputs import write_json
-from sim.output.plots_incident import INCIDENT_FILE, plot_incident, read_series
 from sim.scenario import Scenario
 
 __all__ = ["SeedRuns", "run_seeds", "seed_folder"]
@@ -76,6 +75,8 @@ def run_seeds(
     summaries = [s for s in results if s is not None]
     runs = SeedRuns(seeds, folders, summaries[: len(seeds)], summaries[len(seeds) :])
     if plots:
+        from sim.output.plots_incident import INCIDENT_FILE, plot_incident, read_series  # deferred: matplotlib
+
         for folder, summary in zip(folders, runs.incident, strict=True):
             day = read_series(folder / "timeseries.csv")
             base = read_series(folder / "baseline" / "timeseries.csv") if baseline is not None else None
