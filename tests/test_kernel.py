@@ -6,20 +6,20 @@ from collections.abc import Callable, Generator
 from typing import Any
 
 import pytest
+import simpy
 from simpy.events import URGENT
 
-from sim.engine.kernel import Call, Kernel
+from sim.engine.kernel import Kernel
 
-Schedule = Callable[[float, Callable[[Call], None], Any], None]
+Schedule = Callable[[float, Callable[[Any], None], Any], None]
 
 
-def _scenario(kernel: Kernel, log: list[tuple[str, float]], call_at: Schedule) -> None:
+def _scenario(env: simpy.Environment, log: list[tuple[str, float]], call_at: Schedule) -> None:
     """Calls and SimPy processes at tied times, some exactly at the stop times 1.0 and 2.0."""
-    env = kernel.env
 
-    def note(call: Call) -> None:
-        log.append((call.arg, env.now))  # SimPy's clock: the kernel keeps it equal to its own
-        if call.arg == "a":  # a call scheduled from a call, at the same instant: runs after its elders
+    def note(name: str) -> None:
+        log.append((name, env.now))  # SimPy's clock: the kernel keeps it equal to its own
+        if name == "a":  # a call scheduled from a call, at the same instant: runs after its elders
             call_at(env.now, note, "a-again")
 
     def ticker() -> Generator[Any, Any, None]:
@@ -37,17 +37,16 @@ def _scenario(kernel: Kernel, log: list[tuple[str, float]], call_at: Schedule) -
 
 
 def _by_simpy(until: tuple[float, ...]) -> list[tuple[str, float]]:
-    """The same scenario stepped by ``Environment.run`` (calls wrapped as SimPy events)."""
-    kernel, log = Kernel(), list[tuple[str, float]]()
-    env = kernel.env
+    """The same scenario on a plain SimPy environment stepped by ``Environment.run`` (calls as events)."""
+    env, log = simpy.Environment(), list[tuple[str, float]]()
 
-    def call_at(at_s: float, fn: Any, arg: Any) -> None:
+    def call_at(at_s: float, fn: Callable[[Any], None], arg: Any) -> None:
         event = env.event()
-        event.callbacks.append(lambda _: fn(Call(fn, arg)))
+        event.callbacks.append(lambda _: fn(arg))
         event._ok, event._value = True, None
         env.schedule(event, delay=at_s - env.now)
 
-    _scenario(kernel, log, call_at)
+    _scenario(env, log, call_at)
     for at_s in until:
         env.run(until=at_s)
         log.append(("stop", env.now))
@@ -56,7 +55,7 @@ def _by_simpy(until: tuple[float, ...]) -> list[tuple[str, float]]:
 
 def test_kernel_run_keeps_simpy_order_and_stops() -> None:
     kernel, log = Kernel(), list[tuple[str, float]]()
-    _scenario(kernel, log, kernel.call_at)
+    _scenario(kernel.env, log, kernel.call_at)
     for at_s in (1.0, 2.0, 3.0):
         kernel.run(at_s)
         assert kernel.now == kernel.env.now == at_s
@@ -97,3 +96,11 @@ def test_failed_process_crashes_the_run() -> None:
     kernel.env.process(broken())
     with pytest.raises(RuntimeError, match="boom"):
         kernel.run(1.0)
+
+
+def test_the_processes_environment_is_run_by_the_kernel_only() -> None:
+    kernel = Kernel()
+    with pytest.raises(RuntimeError, match=r"Kernel\.run"):
+        kernel.env.run(until=1.0)
+    with pytest.raises(RuntimeError, match=r"Kernel\.run"):
+        kernel.env.step()

@@ -7,7 +7,7 @@ from collections import deque
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
-from sim.engine.kernel import Call, Gauge, Kernel
+from sim.engine.kernel import Gauge, Kernel
 from sim.scenario import Autoscale
 
 if TYPE_CHECKING:
@@ -72,8 +72,7 @@ class Autoscaler:
             self.pending.add(server.index)
             self.kernel.call_later(self.spec.cold_start, self._ready, server)
 
-    def _ready(self, call: Call) -> None:
-        server: Server = call.arg
+    def _ready(self, server: Server) -> None:
         self.pending.discard(server.index)
         server.provisioned = True
         if server.up:

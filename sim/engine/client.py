@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from sim.engine.kernel import Attempt, Call, Kernel
+from sim.engine.kernel import Attempt, Kernel
 from sim.engine.records import AttemptLog
 from sim.engine.retry import AdaptiveThrottle, Budget, TokenBucket, backoff_s
 from sim.rng import Draws, retry_draws
@@ -108,8 +108,7 @@ class Clients:
         elif self.arrival_s:
             self.kernel.call_at(self.arrival_s[0], self._arrive, 0)
 
-    def _arrive(self, call: Call) -> None:
-        req: int = call.arg
+    def _arrive(self, req: int) -> None:
         following = req + 1
         if following < self.n_requests:
             self.kernel.call_at(self.arrival_s[following], self._arrive, following)
@@ -117,8 +116,8 @@ class Clients:
             self.budget.deposit(self.kernel.now)
         self._send(req, 1)
 
-    def _retry(self, call: Call) -> None:
-        self._send(*call.arg)
+    def _retry(self, arg: tuple[int, int]) -> None:
+        self._send(*arg)
 
     def _send(self, req: int, number: int) -> None:
         klass = self.klass[req]
@@ -147,7 +146,7 @@ class Clients:
                 self.kernel.call_at(attempt.sent_s + self.timeout_s, self._timeout, None)
         self._submit(attempt)
 
-    def _timeout(self, call: Call) -> None:
+    def _timeout(self, _: None) -> None:
         """Time out every attempt due now that has no answer yet; wait for the oldest one still open."""
         expiring, now_s, timeout_s = self.expiring, self.kernel.now, self.timeout_s
         assert timeout_s is not None
@@ -244,10 +243,10 @@ class Clients:
             self.user.append(user)
         self.kernel.call_at(at_s, self._arrive_again, again)
 
-    def _arrive_again(self, call: Call) -> None:
+    def _arrive_again(self, req: int) -> None:
         if self.budget is not None:
             self.budget.deposit(self.kernel.now)
-        self._send(call.arg, 1)
+        self._send(req, 1)
 
     def record(self, attempt: Attempt) -> None:
         """Write the record of ``attempt`` (its client and server are both done with it)."""

@@ -8,7 +8,7 @@ from typing import Any
 
 from sim.engine.autoscale import Autoscaler
 from sim.engine.health import HealthChecker, OutlierDetector
-from sim.engine.kernel import Attempt, Call, Gauge, Kernel
+from sim.engine.kernel import Attempt, Gauge, Kernel
 from sim.engine.llm_server import LlmServer
 from sim.engine.server import Server
 from sim.engine.shedding import GradientLimit
@@ -231,8 +231,8 @@ class Cluster:
             self.central_queued -= 1
             self.finish(attempt, 0)
 
-    def _connect_failed(self, call: Call) -> None:
-        self.reject(call.arg, 503)
+    def _connect_failed(self, attempt: Attempt) -> None:
+        self.reject(attempt, 503)
 
     def refresh_routable(self) -> None:
         """Recompute the servers the router sends to, after any change of health, ejection or drain.

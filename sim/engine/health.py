@@ -6,7 +6,7 @@ import math
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
-from sim.engine.kernel import Call, Kernel
+from sim.engine.kernel import Kernel
 from sim.rng import Draws
 from sim.scenario import HealthCheck, OutlierEjection
 
@@ -93,8 +93,7 @@ class OutlierDetector:
         self.kernel.call_later(self.spec.base_ejection * server.ejections, self._return, server)
         self.cluster.refresh_routable()
 
-    def _return(self, call: Call) -> None:
-        server: Server = call.arg
+    def _return(self, server: Server) -> None:
         server.ejected = False
         server.consecutive_5xx = 0
         self.ejected -= 1

@@ -1,97 +1,111 @@
-"""Thin helpers over SimPy's event queue: scheduled callbacks, time-weighted gauges, attempts."""
+"""The engine's event loop: scheduled callbacks in a heap, SimPy's event order, time-weighted gauges, attempts."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from heapq import heappop, heappush
+from itertools import count
 from typing import Any
 
 import simpy
-from simpy.events import NORMAL, URGENT
+from simpy.events import NORMAL, URGENT, Event
 
-__all__ = ["Attempt", "Call", "Gauge", "Kernel"]
+__all__ = ["Attempt", "Gauge", "Kernel"]
 
 
 class Kernel:
-    """The SimPy environment plus a counter of scheduled events.
+    """A heap of scheduled callbacks, run in exactly the order SimPy would run them.
 
-    Requests are not SimPy processes: each step is an event with one callback, pushed on SimPy's
-    queue the way ``Environment.schedule`` does, which costs a fraction of a generator-based
-    process and keeps the run deterministic (SimPy breaks time ties by insertion order).
+    An entry is ``(time, priority, id, callback, arg)``; the loop calls ``callback(arg)``. Ties
+    break as SimPy breaks them: by time, then priority (urgent first), then the order scheduled
+    (the id; unique, so callbacks and arguments are never compared). A request costs a tuple per
+    step and no SimPy ``Event``. The engine's few periodic processes (monitors, health checks,
+    faults) are SimPy processes on ``env``, whose events join the same heap and clock.
     """
 
     __slots__ = ("_eid", "_queue", "env", "now")
 
     def __init__(self) -> None:
-        self.env = simpy.Environment()
-        self.now = 0.0  # simulated time in seconds: the engine reads it here, SimPy processes read env.now
-        self._queue: list[Any] = self.env._queue  # holds Events; a Call quacks like one (see Call)
-        self._eid = self.env._eid
+        self.now = 0.0  # simulated time in seconds (SimPy processes read the same clock as env.now)
+        self._queue: list[tuple[float, int, int, Callable[[Any], None], Any]] = []
+        self._eid = count()
+        self.env: simpy.Environment = _Processes(self)
 
     def run(self, until_s: float) -> None:
-        """Process every event due before ``until_s``, exactly as ``env.run(until=until_s)`` would.
+        """Process every event due before ``until_s``, exactly as ``simpy.Environment.run(until=until_s)`` would.
 
         SimPy stops at a marker it schedules at ``until_s`` with URGENT priority: events at that
         instant run first only when URGENT and scheduled before the marker. This loop keeps that
-        order (and spends the marker's event id, so later ties break alike) but pops the queue
-        itself: a ``Call`` costs one function call instead of ``Environment.step``'s bookkeeping.
+        order (and spends the marker's event id, so later ties break alike).
         """
-        env = self.env
-        if until_s <= env._now:
+        now = self.now
+        if until_s <= now:
             raise ValueError(f"until ({until_s}) must be greater than the current simulation time")
-        until_s = env._now + (until_s - env._now)  # SimPy schedules the marker after a delay: same rounding
+        until_s = now + (until_s - now)  # SimPy schedules the marker after a delay: same rounding
         stop = (until_s, URGENT, next(self._eid))
         queue = self._queue
-        call = Call
         while queue:
             entry = queue[0]
             if entry[0] >= until_s and entry[:3] > stop:
                 break
             heappop(queue)
-            env._now = self.now = entry[0]
-            event = entry[3]
-            if type(event) is call:
-                event.fn(event)
-            else:
-                _step(event)
-        env._now = self.now = until_s
+            self.now = entry[0]
+            entry[3](entry[4])
+        self.now = until_s
 
     def count_events(self) -> int:
-        """Events scheduled so far, from SimPy's own event id counter (call once, at the end)."""
-        return int(next(self._eid))
+        """Events scheduled so far (call once, at the end)."""
+        return next(self._eid)
 
-    def call_later(self, delay_s: float, callback: Callable[[Call], None], arg: Any) -> None:
-        """Call ``callback(call)`` after ``delay_s`` simulated seconds, with ``call.arg == arg``."""
-        self.call_at(self.now + delay_s, callback, arg)
+    def call_later(self, delay_s: float, callback: Callable[[Any], None], arg: Any) -> None:
+        """Call ``callback(arg)`` after ``delay_s`` simulated seconds."""
+        heappush(self._queue, (self.now + delay_s, NORMAL, next(self._eid), callback, arg))
 
-    def call_at(self, at_s: float, callback: Callable[[Call], None], arg: Any) -> None:
-        """Call ``callback(call)`` at simulated time ``at_s`` (not before now), with ``call.arg == arg``."""
-        heappush(self._queue, (at_s, NORMAL, next(self._eid), Call(callback, arg)))
+    def call_at(self, at_s: float, callback: Callable[[Any], None], arg: Any) -> None:
+        """Call ``callback(arg)`` at simulated time ``at_s`` (not before now)."""
+        heappush(self._queue, (at_s, NORMAL, next(self._eid), callback, arg))
+
+    def schedule_event(self, event: Event, priority: int, delay_s: float) -> None:
+        """Queue a SimPy event of ``env`` (``Environment.schedule`` of the processes' environment)."""
+        heappush(self._queue, (self.now + delay_s, priority, next(self._eid), _fire, event))
 
 
-def _step(event: Any) -> None:
+class _Processes(simpy.Environment):
+    """SimPy's environment for the engine's periodic processes, on the kernel's heap and clock.
+
+    Only ``Kernel.run`` runs it: stepping it on its own would bypass the kernel's callbacks.
+    """
+
+    def __init__(self, kernel: Kernel) -> None:
+        super().__init__()
+        self._kernel = kernel
+
+    @property
+    def now(self) -> float:
+        return self._kernel.now
+
+    def schedule(self, event: Event, priority: Any = NORMAL, delay: Any = 0) -> None:
+        self._kernel.schedule_event(event, priority, delay)
+
+    def peek(self) -> float:
+        raise RuntimeError("the engine's Kernel owns the event queue: ask it, not its SimPy environment")
+
+    def step(self) -> None:
+        raise RuntimeError("the engine's Kernel runs the events: Kernel.run, not Environment.step")
+
+    def run(self, until: Any = None) -> Any:
+        raise RuntimeError("the engine's Kernel runs the events: Kernel.run, not Environment.run")
+
+
+def _fire(event: Event) -> None:
     """Process one SimPy event popped from the queue (what ``Environment.step`` does after its pop)."""
-    callbacks, event.callbacks = event.callbacks, None
+    callbacks, event.callbacks = event.callbacks, None  # type: ignore[assignment]
     for callback in callbacks:
         callback(event)
     if not event._ok and not hasattr(event, "_defused"):
         exc = type(event._value)(*event._value.args)  # a failed, undefused event: crash, as SimPy does
         exc.__cause__ = event._value
         raise exc
-
-
-class Call:
-    """A scheduled callback carrying one argument, queued on SimPy's own event queue.
-
-    Only ``Kernel.run`` pops it (the unique event id decides ties, so entries are never compared):
-    a slotted object instead of a full ``Event`` with its per-instance dict and callback list.
-    """
-
-    __slots__ = ("arg", "fn")
-
-    def __init__(self, fn: Callable[[Call], None], arg: Any) -> None:
-        self.fn = fn
-        self.arg = arg
 
 
 class Gauge:

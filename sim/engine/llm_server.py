@@ -23,7 +23,7 @@ import math
 from collections import OrderedDict
 from typing import TYPE_CHECKING
 
-from sim.engine.kernel import Attempt, Call, Gauge
+from sim.engine.kernel import Attempt, Gauge
 from sim.engine.server import Server
 
 if TYPE_CHECKING:
@@ -233,8 +233,7 @@ class LlmServer(Server):
             prompt = attempt.prompt_tokens * (1.0 - cache.hit_share)
         return (llm.prefill_overhead + llm.prefill_per_token * prompt) * self.slow_factor
 
-    def _prefilled(self, call: Call) -> None:
-        arg: tuple[Seq, int] = call.arg
+    def _prefilled(self, arg: tuple[Seq, int]) -> None:
         seq, prefill = arg
         if seq.phase != PREFILL or prefill != seq.prefills or self.seqs.get(seq.attempt) is not seq:
             return  # preempted, cancelled or lost in a crash meanwhile
@@ -300,8 +299,7 @@ class LlmServer(Server):
         self.pending_s.append(at_s)
         self.kernel.call_at(at_s, self._tick, at_s)
 
-    def _tick(self, call: Call) -> None:
-        at_s: float = call.arg
+    def _tick(self, at_s: float) -> None:
         self.pending_s.remove(at_s)
         if at_s != self.tick_s:  # early (the batch changed since it was queued) or no longer wanted
             if self.tick_s != math.inf:
@@ -379,8 +377,7 @@ class LlmServer(Server):
         self.preemptions += 1
         self._answered(attempt, 500)
 
-    def _error_done(self, call: Call) -> None:
-        attempt: Attempt = call.arg
+    def _error_done(self, attempt: Attempt) -> None:
         if attempt.server is not self or attempt.server_done or attempt not in self.running:
             return
         self._advance(self.kernel.now)

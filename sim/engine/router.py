@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from sim.engine.cluster import Cluster
 from sim.engine.cluster_choice import CLUSTER_CHOICES
-from sim.engine.kernel import Attempt, Call, Kernel
+from sim.engine.kernel import Attempt, Kernel
 from sim.rng import Draws
 from sim.scenario import Router as RouterSpec
 
@@ -75,8 +75,8 @@ class Router:
         home = self.regions[attempt.klass]
         return home is not None and cluster.spec.region not in (None, home)
 
-    def _arrive_remote(self, call: Call) -> None:
-        cluster, attempt = call.arg
+    def _arrive_remote(self, arg: tuple[Cluster, Attempt]) -> None:
+        cluster, attempt = arg
         if attempt.client_done:
             self._finish(attempt, 0)
         else:
@@ -86,8 +86,8 @@ class Router:
         """Route a retried try again; it keeps the router slot it holds."""
         self._dispatch(attempt)
 
-    def _after_overhead(self, call: Call) -> None:
-        self._dispatch(call.arg)
+    def _after_overhead(self, attempt: Attempt) -> None:
+        self._dispatch(attempt)
 
     def _dispatch(self, attempt: Attempt) -> None:
         if attempt.client_done:

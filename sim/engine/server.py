@@ -6,7 +6,7 @@ from collections import deque
 from collections.abc import Callable, Container
 from typing import TYPE_CHECKING
 
-from sim.engine.kernel import Attempt, Call, Kernel
+from sim.engine.kernel import Attempt, Kernel
 from sim.engine.shedding import Codel, lowest_priority_victim
 from sim.rng import Draws
 from sim.workload.service import ServiceTimes
@@ -31,7 +31,6 @@ class Server:
         "drained",
         "ejected",
         "ejections",
-        "env",
         "error_fractions",
         "factors",
         "fault_draws",
@@ -72,7 +71,6 @@ class Server:
         fault_draws: Draws,
     ) -> None:
         self.kernel = kernel
-        self.env = kernel.env  # the step-level server reads its clock here (the rest: kernel.now)
         self.cluster = cluster
         self.index = index
         self.global_index = global_index
@@ -190,8 +188,7 @@ class Server:
                 return True
         return False
 
-    def _complete(self, call: Call) -> None:
-        attempt: Attempt = call.arg
+    def _complete(self, attempt: Attempt) -> None:
         if attempt.server is not self or attempt.server_done:
             return  # aborted by a crash or a cancellation while in service
         del self.running[attempt]

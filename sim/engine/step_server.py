@@ -21,7 +21,7 @@ import heapq
 from collections import deque
 from typing import TYPE_CHECKING
 
-from sim.engine.kernel import Attempt, Call
+from sim.engine.kernel import Attempt
 from sim.engine.llm_server import DECODE, GONE, PREFILL, LlmServer, Seq, stale
 
 if TYPE_CHECKING:
@@ -76,7 +76,7 @@ class StepLlmServer(LlmServer):
 
     def start(self, attempt: Attempt) -> None:
         """Admit ``attempt``: it reserves prompt + answer in the cache and enters the scheduler."""
-        now = self.env._now
+        now = self.kernel.now
         self.busy += 1
         self.running[attempt] = None
         self.in_flight += 1
@@ -100,8 +100,7 @@ class StepLlmServer(LlmServer):
         else:
             self._enter(seq)
 
-    def _schedulable(self, call: Call) -> None:
-        seq: Seq = call.arg
+    def _schedulable(self, seq: Seq) -> None:
         if seq.phase == PREFILL and self.seqs.get(seq.attempt) is seq:
             self._enter(seq)
             self._reschedule()
@@ -118,10 +117,10 @@ class StepLlmServer(LlmServer):
         if not self.stepping and (self.ready or self.n_decoding) and self.down_count == 0:
             self.stepping = True
             self.epoch += 1
-            self.kernel.call_at(self.env._now, self._plan, self.epoch)
+            self.kernel.call_at(self.kernel.now, self._plan, self.epoch)
 
-    def _plan(self, call: Call) -> None:
-        if call.arg != self.epoch:
+    def _plan(self, epoch: int) -> None:
+        if epoch != self.epoch:
             return
         budget = self.budget - self.n_decoding
         chunks: list[tuple[Seq, int]] = []
@@ -140,12 +139,12 @@ class StepLlmServer(LlmServer):
             return
         self.step_chunks = chunks
         step_s = step_time_s(self.costs, self.n_decoding, self.kv_tokens, chunk_tokens, attention)
-        self.kernel.call_at(self.env._now + step_s * self.slow_factor, self._step_done, self.epoch)
+        self.kernel.call_at(self.kernel.now + step_s * self.slow_factor, self._step_done, self.epoch)
 
-    def _step_done(self, call: Call) -> None:
-        if call.arg != self.epoch:
+    def _step_done(self, epoch: int) -> None:
+        if epoch != self.epoch:
             return  # the server crashed during the step
-        now = self.env._now
+        now = self.kernel.now
         self.steps += 1
         self.kv_tokens += self.n_decoding  # every decoding sequence cached one more token
         heap = self.heap
