@@ -43,6 +43,7 @@ class Clients:
         log: AttemptLog,
     ) -> None:
         self.kernel = kernel
+        self.call_at = kernel.call_at
         self.spec = spec
         self.timeout_s = spec.timeout
         self.deadline_s = spec.deadline
@@ -111,7 +112,7 @@ class Clients:
     def _arrive(self, req: int) -> None:
         following = req + 1
         if following < self.n_requests:
-            self.kernel.call_at(self.arrival_s[following], self._arrive, following)
+            self.call_at(self.arrival_s[following], self._arrive, following)
         if self.budget is not None:
             self.budget.deposit(self.kernel.now)
         self._send(req, 1)
@@ -121,8 +122,14 @@ class Clients:
 
     def _send(self, req: int, number: int) -> None:
         klass = self.klass[req]
-        session = req if self.session is None else self.session[req]
-        attempt = Attempt(req, number, klass, session, self.class_work[klass], self.kernel.now)
+        attempt = Attempt(
+            req,
+            number,
+            klass,
+            req if self.session is None else self.session[req],
+            self.class_work[klass],
+            self.kernel.now,
+        )
         attempt.priority = self.class_priority[klass]
         if self.service_u is not None:
             attempt.service_u = self.service_u[req]
@@ -143,7 +150,7 @@ class Clients:
         if self.timeout_s is not None:
             self.expiring.append(attempt)
             if len(self.expiring) == 1:
-                self.kernel.call_at(attempt.sent_s + self.timeout_s, self._timeout, None)
+                self.call_at(attempt.sent_s + self.timeout_s, self._timeout, None)
         self._submit(attempt)
 
     def _timeout(self, _: None) -> None:

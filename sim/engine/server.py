@@ -24,6 +24,7 @@ class Server:
 
     __slots__ = (
         "busy",
+        "call_at",
         "cluster",
         "codel",
         "consecutive_5xx",
@@ -71,6 +72,7 @@ class Server:
         fault_draws: Draws,
     ) -> None:
         self.kernel = kernel
+        self.call_at = kernel.call_at
         self.cluster = cluster
         self.index = index
         self.global_index = global_index
@@ -162,22 +164,26 @@ class Server:
 
     def start(self, attempt: Attempt) -> None:
         """Begin service of ``attempt`` on a free slot."""
-        self.busy += 1
         self.in_flight += 1
         self.work_in_flight += attempt.work
         self.tokens_in_flight += attempt.tokens
+        self._serve(attempt)
+
+    def _serve(self, attempt: Attempt) -> None:
+        """Take a slot for ``attempt`` (already counted in flight) and schedule its answer."""
+        busy = self.busy = self.busy + 1
         self.running[attempt] = None
         now = attempt.start_s = self.kernel.now
         attempt.server = self
         if self.error_fractions and self._fails(attempt):
-            self.kernel.call_at(now + attempt.outcome_delay_s, self._complete, attempt)
+            self.call_at(now + attempt.outcome_delay_s, self._complete, attempt)
             return
         attempt.outcome = 200
         u = attempt.service_u
         delay_s = (self.service.next_s() if u < 0.0 else self.service.at_s(u)) * attempt.work * self.slow_factor
         if self.factors is not None:
-            delay_s *= self.factors[self.busy]
-        self.kernel.call_at(now + delay_s, self._complete, attempt)
+            delay_s *= self.factors[busy]
+        self.call_at(now + delay_s, self._complete, attempt)
 
     def _fails(self, attempt: Attempt) -> bool:
         """Draw whether an active error-rate fault answers ``attempt`` with a quick 500."""
@@ -221,22 +227,32 @@ class Server:
         """Fill free slots from this server's queue, or from the cluster's central queue."""
         while self.busy < self.slots and self.down_count == 0:
             attempt = self._pop_own() if self.queue else None
-            if attempt is None:
-                attempt = self.cluster.pop_central()
+            if attempt is not None:
+                self._serve(attempt)
+                continue
+            attempt = self.cluster.pop_central()
             if attempt is None:
                 return
             self.start(attempt)
 
     def _pop_own(self) -> Attempt | None:
-        while self.queue:
-            attempt = self.queue.popleft()
+        """The next live attempt of the queue, still counted in flight (CoDel refuses some on the way)."""
+        queue = self.queue
+        while queue:
+            attempt = queue.popleft()
             if attempt.cancelled:
                 continue
-            self._unqueue(attempt)
-            now = self.kernel.now
-            if self.codel is not None and self.codel.drops(now - attempt.enqueued_s, now):
-                self._refuse(attempt)
-                continue
+            self.queued -= 1  # from the queue to a slot: still in flight, with the same tokens
+            work = self.work_in_flight - attempt.work  # a float: taken off and put back, bit for bit
+            if self.codel is not None:
+                now = self.kernel.now
+                if self.codel.drops(now - attempt.enqueued_s, now):
+                    self.in_flight -= 1
+                    self.work_in_flight = work
+                    self.tokens_in_flight -= attempt.tokens
+                    self._refuse(attempt)
+                    continue
+            self.work_in_flight = work + attempt.work
             return attempt
         return None
 
