@@ -26,7 +26,7 @@ from loadtest.mock.injection import planned_injections
 from loadtest.records import Record
 from loadtest.target import Target
 from loadtest.wire import admin_headers, chat_body, post_request
-from sim.engine.retry import AdaptiveThrottle, Budget, TokenBucket, backoff_s
+from sim.control.retry import AdaptiveThrottle, Budget, TokenBucket, backoff_s
 from sim.rng import Draws, Stream, retry_draws, stream
 from sim.scenario import Scenario
 from sim.workload.trace import generate_trace

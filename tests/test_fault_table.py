@@ -10,8 +10,8 @@ from typing import Any, ClassVar
 import pytest
 
 from loadtest.mock.injection import FaultError, Injection, parse_injection
-from loadtest.mock.router import Capacity
 from loadtest.mock.server import MockServer
+from sim.control.capacity import RouterSlots
 from sim.engine import Simulation
 from sim.faults import KINDS, FaultKind, MockServerState, SimEffect, register, scenario_kinds
 from sim.scenario.loading import ScenarioError, parse_scenario
@@ -140,7 +140,7 @@ def test_simulated_faults_compose_with_exact_traces() -> None:
 def _mock_trace(faults: list[dict[str, Any]]) -> list[tuple[float, float]]:
     """The same faults on a mock server (or router capacity) through the table, in time order."""
     server = MockServer(0, parse_scenario(mock_scenario(), "s.yaml").clusters[0], 1, 0)
-    capacity = Capacity(10)
+    capacity = RouterSlots(10)
     events = sorted([(f["at"], 1, f) for f in faults] + [(f["until"], 0, f) for f in faults], key=lambda e: e[0])
     trace = []
     for at, start, fault in events:
@@ -152,8 +152,9 @@ def _mock_trace(faults: list[dict[str, Any]]) -> list[tuple[float, float]]:
             kind.mock_apply(server, value, lost=False)
         else:
             kind.mock_lift(server, value)
-        state = {"slowdown": server.slow_factor, "error_rate": server.error_fraction}
-        trace.append((float(at), state.get(kind.name, float(capacity.limit or 0))))
+        errors = 1.0 - math.prod(1.0 - f for f, _ in server.error_fractions)
+        state = {"slowdown": server.slow_factor, "error_rate": errors}
+        trace.append((float(at), state.get(kind.name, float(capacity.capacity or 0))))
     return trace
 
 

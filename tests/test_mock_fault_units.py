@@ -13,9 +13,9 @@ from loadtest.attempt import _request
 from loadtest.errors import error_status
 from loadtest.mock.injection import FaultError, Injection, parse_injection, planned_injections
 from loadtest.mock.process import new_loop
-from loadtest.mock.router import Capacity
 from loadtest.mock.server import CrashError, MockServer, SlotStart
 from loadtest.target import Target
+from sim.control.capacity import RouterSlots
 from sim.engine import Simulation
 from sim.engine.faults import target_indices
 from sim.engine.kernel import Kernel
@@ -29,17 +29,18 @@ from tests.test_mock_faults import scenario
 
 @pytest.mark.parametrize("factors", [[0.5], [0.33, 0.5], [0.1, 0.999, 0.7]])
 def test_capacity_follows_the_simulators_rounding(factors: list[float]) -> None:
-    mock = Capacity(10)
+    mock = RouterSlots(10)  # the mock router's slots, played through the table's mock entry
     sim = Router(Kernel(), RouterSpec(instances=2, concurrency=5), [], (), Draws(stream(1, "x")), lambda a, c: None)
+    kind = KINDS["router_saturation"]
     for factor in factors:
-        mock.set(factor, active=True)
+        kind.mock_router_apply(mock, factor)
         sim.saturate(factor, active=True)
-        assert mock.limit == sim.capacity
+        assert mock.capacity == sim.capacity
     for factor in factors:  # ended in the order they started: not the reverse
-        mock.set(factor, active=False)
+        kind.mock_router_lift(mock, factor)
         sim.saturate(factor, active=False)
-        assert mock.limit == sim.capacity
-    assert mock.limit == 10 and mock.scale == 1.0 and sim.capacity_scale == 1.0
+        assert mock.capacity == sim.capacity
+    assert mock.capacity == 10 and mock.capacity_scale == 1.0 and sim.capacity_scale == 1.0
 
 
 def test_nothing_of_a_mock_fault_outlives_it() -> None:
@@ -52,10 +53,10 @@ def test_nothing_of_a_mock_fault_outlives_it() -> None:
         server, slow_a.value
     )  # the first ends while the second holds: still slowed by it alone
     KINDS[cut.kind].mock_lift(server, cut.value)
-    assert server.slow_factor == pytest.approx(1.3) and server.partitioned and server.error_fraction == 0.5
+    assert server.slow_factor == pytest.approx(1.3) and server.partitioned and server.error_fractions == [(0.5, 0.0)]
     for fault in (slow_b, errors, cut):
         KINDS[fault.kind].mock_lift(server, fault.value)
-    assert (server.slow_factor, server.error_fraction, server.partitioned) == (1.0, 0.0, False)
+    assert (server.slow_factor, server.error_fractions, server.partitioned) == (1.0, [], False)
 
 
 def test_nothing_of_a_simulated_fault_outlives_it() -> None:

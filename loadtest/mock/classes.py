@@ -21,10 +21,13 @@ CLASS_HEADER = "X-Orchsim-Class"
 
 @dataclass(frozen=True)
 class RequestKind:
-    """A request's class index (in the scenario's order) and its service-time multiplier."""
+    """A request's class: its index (in the scenario's order), service-time multiplier, name (for the
+    clusters dedicated to classes) and the region of its users."""
 
     index: int = 0
     work: float = 1.0
+    name: str = "default"
+    region: str | None = None
 
 
 NO_CLASS = RequestKind()
@@ -37,7 +40,8 @@ class ClassTable:
 
     def __init__(self, scenario: Scenario) -> None:
         classes = scenario.workload.classes
-        self.kinds = {c.name: RequestKind(i, c.work) for i, c in enumerate(classes)} or {"default": NO_CLASS}
+        self.kinds = {c.name: RequestKind(i, c.work, c.name, c.region) for i, c in enumerate(classes)}
+        self.kinds = self.kinds or {"default": NO_CLASS}
         for migration in scenario.workload.migrations:
             for c in classes:
                 if c.model == migration.from_model:
@@ -54,6 +58,6 @@ class ClassTable:
         if kind is not None:
             return kind
         if self.open:
-            return RequestKind(len(self.kinds), 1.0)
+            return RequestKind(len(self.kinds), 1.0, name)
         known = ", ".join(sorted(self.kinds))
         raise RequestError(400, f"{CLASS_HEADER}: unknown request class {name!r} (known: {known})", CLASS_HEADER)

@@ -1,4 +1,8 @@
-"""Detection in the mock router: active health checks and passive outlier ejection (scaled time)."""
+"""Detection in the mock router: when to probe, how, and when an ejection ends (scaled real time).
+
+What a probe result or an error answer decides is the control plane's (``sim.control.health``,
+``sim.control.outlier``), shared with the simulator; this module only does the I/O and the timing.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,12 @@ import time
 import aiohttp
 
 from loadtest.mock.routed import BackendView, RoutedCluster
-from sim.scenario import HealthCheck, OutlierEjection
+from sim.control.health import HealthPolicy
+from sim.control.outlier import OutlierEjection
+from sim.scenario import HealthCheck
+from sim.scenario import OutlierEjection as OutlierEjectionSpec
 
-__all__ = ["HealthChecks", "Outliers"]
+__all__ = ["HealthChecks", "outlier_ejection"]
 
 
 class HealthChecks:
@@ -23,6 +30,7 @@ class HealthChecks:
         self, spec: HealthCheck, time_scale: float, clusters: list[RoutedCluster], session: aiohttp.ClientSession
     ) -> None:
         self.spec, self.time_scale, self.clusters, self.session = spec, time_scale, clusters, session
+        self.policy = HealthPolicy(spec)
         self.task: asyncio.Task[None] | None = None
 
     def start(self, epoch_monotonic_s: float | None = None) -> None:
@@ -34,7 +42,7 @@ class HealthChecks:
         if self.task is not None:
             self.task.cancel()
         for view in (v for c in self.clusters for v in c.views):  # as at a simulated run's start
-            view.healthy, view.probe_failures, view.probe_successes = True, 0, 0
+            self.policy.reset(view)
         epoch = time.monotonic() if epoch_monotonic_s is None else epoch_monotonic_s
         self.task = asyncio.get_running_loop().create_task(self.run(epoch))
 
@@ -51,7 +59,7 @@ class HealthChecks:
             await asyncio.sleep(max(0.0, epoch_monotonic_s + k * period - time.monotonic()))
             results = await asyncio.gather(*(self._probe(v) for v in views))
             for view, ok in zip(views, results, strict=True):
-                self._count(view, ok)
+                self.policy.record(view, ok)
 
     async def _probe(self, view: BackendView) -> bool:
         if not view.url:
@@ -64,32 +72,15 @@ class HealthChecks:
         except (TimeoutError, aiohttp.ClientError):
             return False
 
-    def _count(self, view: BackendView, ok: bool) -> None:
-        if ok:
-            view.probe_failures, view.probe_successes = 0, view.probe_successes + 1
-            if not view.healthy and view.probe_successes >= self.spec.healthy_threshold:
-                view.healthy = True
-        else:
-            view.probe_successes, view.probe_failures = 0, view.probe_failures + 1
-            if view.healthy and view.probe_failures >= self.spec.unhealthy_threshold:
-                view.healthy = False
 
+def outlier_ejection(
+    spec: OutlierEjectionSpec, cluster: RoutedCluster, time_scale: float
+) -> OutlierEjection[BackendView]:
+    """The cluster's outlier ejection, its ejections ended on the running event loop (scaled time).
+    Its cap counts the cluster's ``max_servers``, as the simulator's does."""
 
-class Outliers:
-    """Passive outlier ejection: consecutive 5xx answers eject a server for base x ejections (scaled)."""
+    def eject(view: BackendView, hold_s: float) -> None:
+        asyncio.get_running_loop().call_later(hold_s / time_scale, ejection.restore, view)
 
-    def __init__(self, spec: OutlierEjection, time_scale: float) -> None:
-        self.spec, self.time_scale = spec, time_scale
-
-    def observe(self, cluster: RoutedCluster, view: BackendView, status: int) -> None:
-        if status < 500:
-            view.consecutive_5xx = 0
-            return
-        view.consecutive_5xx += 1
-        now = time.monotonic()
-        ejected = sum(v.ejected_until > now for v in cluster.views)
-        cap = max(1, int(self.spec.max_ejected_fraction * len(cluster.views)))
-        if view.consecutive_5xx >= self.spec.consecutive_5xx and view.ejected_until <= now and ejected < cap:
-            view.ejections += 1
-            view.ejected_until = now + self.spec.base_ejection * view.ejections / self.time_scale
-            view.consecutive_5xx = 0
+    ejection: OutlierEjection[BackendView] = OutlierEjection(spec, cluster.spec.max_servers, eject)
+    return ejection

@@ -3,8 +3,9 @@
     python -m loadtest.mock.router SCENARIO --port P --backend-port-base B [--time-scale K] [--set ...]
 
 It validates requests, refuses with 503 when its own capacity (instances x concurrency, scaled by
-router_saturation faults) is used up, picks a cluster serving the model and a server with the
-scenario's strategy (the same code as the simulator, fed the router's live in-flight counts),
+router_saturation faults) is used up, picks a cluster serving the request with the scenario's
+``router.cluster_strategy`` and a server with the scenario's strategy (the simulator's control plane,
+``sim.control``, fed the router's live in-flight counts),
 forwards over HTTP and streams the answer back unbuffered. As in the simulator, a server it cannot
 reach (refused: crashed and not yet noticed; or the connection dropped) gives 503, one too slow
 (client timeout, scaled) 504.
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,7 +27,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Proc
 from loadtest.mock.catalog import ModelCatalog
 from loadtest.mock.classes import CLASS_HEADER, ClassTable
 from loadtest.mock.conventions import REQUEST_ID, install, request_id
-from loadtest.mock.detection import HealthChecks, Outliers
+from loadtest.mock.detection import HealthChecks, outlier_ejection
 from loadtest.mock.guard import guard, json_body, read_body
 from loadtest.mock.injection import (
     FaultError,
@@ -50,43 +50,24 @@ from loadtest.mock.process import run_on_loopback, server_parser
 from loadtest.mock.ratelimit import RateLimit, parse_rate_limit
 from loadtest.mock.routed import BackendView, routed_clusters, watch
 from loadtest.wire import admin_headers
+from sim.control.capacity import RouterSlots
+from sim.control.cluster_choice import CLUSTER_CHOICES, choose_cluster
+from sim.control.routing import serves
 from sim.faults import KINDS as FAULT_KINDS
+from sim.rng import Draws, Stream, stream
 from sim.scenario import Scenario
 from sim.scenario.loading import load_scenario
 
-__all__ = ["Capacity", "build_app", "main"]
+__all__ = ["build_app", "main", "saturate"]
 
 
-class Capacity:
-    """The routing layer's slots: ``instances x concurrency`` (None: unbounded) times the factors of the
-    router_saturation faults in force, rounded down (the simulator's Router.saturate)."""
-
-    def __init__(self, base: int | None) -> None:
-        self.base, self.limit, self.scale = base, base, 1.0
-        self.in_flight = 0
-        self.saturations: list[float] = []  # factors of the router_saturation faults in force
-
-    def set(self, factor: float, active: bool) -> None:
-        """A fault keeping ``factor`` of capacity starts or ends; the capacity is recomputed from the
-        faults still in force (never divided back). Slots held stay held."""
-        if active:
-            self.saturations.append(factor)
-        else:
-            self.saturations.remove(factor)
-        self.scale = math.prod(self.saturations)
-        if self.base is not None:
-            self.limit = max(0, math.floor(self.base * self.scale + 1e-9))
-
-    def full(self) -> bool:
-        return self.limit is not None and self.in_flight >= self.limit
-
-    def saturate(self, fault: Injection) -> None:
-        """A router fault (router_saturation) now, lifted after its duration (0: it stays), as its
-        kind's entry in sim.faults says."""
-        kind = FAULT_KINDS[fault.kind]
-        kind.mock_router_apply(self, fault.value)
-        if fault.duration_s > 0:
-            asyncio.get_running_loop().call_later(fault.duration_s, kind.mock_router_lift, self, fault.value)
+def saturate(slots: RouterSlots, fault: Injection) -> None:
+    """A router fault (router_saturation) on the router's slots now, lifted after its duration (0: it
+    stays), as its kind's entry in sim.faults says."""
+    kind = FAULT_KINDS[fault.kind]
+    kind.mock_router_apply(slots, fault.value)
+    if fault.duration_s > 0:
+        asyncio.get_running_loop().call_later(fault.duration_s, kind.mock_router_lift, slots, fault.value)
 
 
 @dataclass
@@ -107,9 +88,10 @@ def build_app(
 ) -> web.Application:
     """The router application for ``scenario`` with one backend URL per cluster (``rate_limit``:
     429 with retry-after beyond it)."""
-    clusters = routed_clusters(scenario, backend_urls)
+    clusters = routed_clusters(scenario, backend_urls, time_scale)
     spec = scenario.router
-    capacity = Capacity(None if spec.concurrency is None else spec.instances * spec.concurrency)
+    capacity = RouterSlots(None if spec.concurrency is None else spec.instances * spec.concurrency)
+    choice, choice_draws = CLUSTER_CHOICES[spec.cluster_strategy], Draws(stream(scenario.seed, Stream.CLUSTER_CHOICE))
     classes = ClassTable(scenario)
     timeout_s = None if scenario.clients.timeout is None else scenario.clients.timeout / time_scale
     registry = CollectorRegistry()
@@ -126,7 +108,6 @@ def build_app(
     )
     catalog = ModelCatalog(scenario)
     app = install(web.Application(client_max_size=max_body_bytes, middlewares=[guard]))
-    outliers = None if spec.outlier_ejection is None else Outliers(spec.outlier_ejection, time_scale)
     tasks: list[asyncio.Task[None]] = []
 
     async def startup(app: web.Application) -> None:
@@ -136,13 +117,16 @@ def build_app(
             connector=connector, timeout=aiohttp.ClientTimeout(total=timeout_s)
         )
         tasks.extend(asyncio.create_task(watch(cluster, session)) for cluster in clusters)
+        if spec.outlier_ejection is not None:
+            for cluster in clusters:
+                cluster.outliers = outlier_ejection(spec.outlier_ejection, cluster, time_scale)
         if spec.health_check is not None:
             health = app["health"] = HealthChecks(spec.health_check, time_scale, clusters, session)
             health.start()
         loop = asyncio.get_running_loop()
         for at_s, fault in planned_injections(scenario, scenario.seed, time_scale):
             if fault.on_router:
-                loop.call_later(at_s, capacity.saturate, fault)
+                loop.call_later(at_s, saturate, capacity, fault)
 
     async def cleanup(app: web.Application) -> None:
         for task in tasks:
@@ -192,15 +176,15 @@ def build_app(
         model = chat_request.model
         if not catalog.known(model):
             return _count(answers, _unknown_model(model))
-        candidates = [c for c in clusters if not model or c.models is None or model in c.models]
+        candidates = [c for c in clusters if serves(c.spec, model or None, kind.name)]
         wait_s = 0.0 if rate_limit is None else rate_limit.take()
         if rate_limit is not None and wait_s > 0:
             return _count(answers, rate_limit.refusal(wait_s))
         if capacity.full():
             return _count(answers, error_response(503, "routing layer saturated", headers={"Retry-After": "1"}))
-        cluster = max(candidates, key=lambda c: c.slots - sum(v.in_flight for v in c.views))
-        views = cluster.usable(spec.panic_threshold, spec.health_check is not None)
-        if not views or not cluster.discovered:
+        cluster = choose_cluster(choice, candidates, kind.region, choice_draws, spec.spill_threshold)
+        views = [] if cluster is None else cluster.routable
+        if cluster is None or not views or not cluster.discovered:
             return _count(answers, error_response(503, "no server to send to", headers={"Retry-After": "1"}))
         routed = _Request(klass=kind.index, work=kind.work, sent_s=started)
         view = cluster.choose(routed, views)
@@ -220,8 +204,8 @@ def build_app(
             view.work_in_flight -= kind.work
             view.busy = min(view.in_flight, view.slots)
             in_flight.dec()
-        if outliers is not None:
-            outliers.observe(cluster, view, response.status)
+        if cluster.outliers is not None:
+            cluster.outliers.observe(view, response.status)
         observe = getattr(cluster.strategy, "on_complete", None)
         if observe is not None:
             observe(view, routed, time.perf_counter())
@@ -243,7 +227,7 @@ def build_app(
         try:
             fault = parse_injection(await json_body(request))
             if fault.on_router:
-                asyncio.get_running_loop().call_later(fault.delay_s(), capacity.saturate, fault)
+                asyncio.get_running_loop().call_later(fault.delay_s(), saturate, capacity, fault)
                 return web.json_response({"applied": fault.payload()})
             cluster = next((c for c in clusters if c.name == fault.cluster), None)
             if cluster is None:

@@ -10,7 +10,6 @@ server is down while any crash holds it.
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 from collections import deque
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
 from loadtest.mock.guard import header_timeout_s
+from sim.control.faults import flapped
 from sim.rng import Draws, Stream, stream
 from sim.scenario import Cluster
 from sim.workload.service import ServiceTimes
@@ -63,8 +63,10 @@ class MockServer:
         self.serving: set[RequestHandler] = set()  # connections carrying a request now
         # the faults in force, each kind a list (one entry per fault): the state is recomputed from
         # them when one ends, so nothing outlives its fault, and overlapping faults compose
-        self.slowdowns: list[float] = []  # slowdown factors: service times x their product
-        self.error_fractions: list[float] = []  # error_rate shares: independent failures
+        # how they compose is sim.control.faults', as on a simulated server
+        self.slowdowns: list[float] = []  # slowdown factors
+        self.slow_factor = 1.0  # their product: service times are multiplied by it
+        self.error_fractions: list[tuple[float, float]] = []  # error_rate: (share, error latency s)
         self.flap_fractions: list[float] = []  # healthcheck_flap faults: share of probes failed, each
         self.partitions = 0  # partition: requests hang until every one ends
         self.unavailables = 0  # answers 503 to everything (runtime fault "unavailable")
@@ -78,16 +80,6 @@ class MockServer:
         self.port = 0
         self.on_change: Callable[[MockServer], None] = lambda server: None  # tells the router (discovery)
         self._reopening: asyncio.Task[None] | None = None
-
-    @property
-    def slow_factor(self) -> float:
-        """Service-time multiplier: the product of the slowdowns in force."""
-        return math.prod(self.slowdowns)
-
-    @property
-    def error_fraction(self) -> float:
-        """Share of requests failed: the error_rate faults in force as independent failures."""
-        return 1.0 - math.prod(1.0 - share for share in self.error_fractions)
 
     @property
     def partitioned(self) -> bool:
@@ -172,7 +164,7 @@ class MockServer:
 
     def flapped(self) -> bool:
         """Whether an active healthcheck_flap fault fails this probe (independent draws, as simulated)."""
-        return any(self.flap_draws.uniform() < fraction for fraction in self.flap_fractions)
+        return flapped(self.flap_fractions, self.flap_draws)
 
     def crash(self, lost: bool) -> None:
         """Go down: stop listening, close idle connections, end every request held."""

@@ -30,6 +30,8 @@ from loadtest.mock.openai_api import (
     parse_text_request,
 )
 from loadtest.mock.server import CrashError, MockServer
+from sim.control.faults import error_latency_s
+from sim.control.health import probe_wait_s
 from sim.scenario import Cluster
 from sim.workload.service import llm_request_s
 
@@ -95,9 +97,6 @@ class _Handlers:
         if server.unavailable:
             metrics.requests.labels(label, "503").inc()
             return error_response(503, "server unavailable", headers={"Retry-After": "1"})
-        if server.error_fraction and server.fault_draws.uniform() < server.error_fraction:
-            metrics.requests.labels(label, "500").inc()
-            return error_response(500, "injected error")
         life = server.life
         metrics.in_flight.labels(label).inc()
         try:
@@ -107,6 +106,15 @@ class _Handlers:
                 return error_response(503, "server busy: waiting room full", headers={"Retry-After": "1"})
             due_end = None
             try:
+                # as in the simulator: an error_rate fault fails a request when its service would start
+                error_s = (
+                    error_latency_s(server.error_fractions, server.fault_draws) if server.error_fractions else None
+                )
+                if error_s is not None:
+                    due_end = slot.begin + error_s / self.time_scale
+                    await server.pause_until(due_end, life)
+                    metrics.requests.labels(label, "500").inc()
+                    return error_response(500, "injected error")
                 service_s = self._service_s(chat, kind) * server.slow_factor / self.time_scale
                 due_end = slot.begin + service_s
                 timing = {
@@ -212,7 +220,7 @@ class _Handlers:
         if server.flapped():
             return error_response(503, "health check failed (healthcheck_flap)")
         if server.free == 0:
-            wait_s = (server.queued + 1) / server.slots * self.spec.service.mean * server.slow_factor * self.slowest
+            wait_s = probe_wait_s(server.queued, server.slots, self.spec.service.mean, server.slow_factor, self.slowest)
             try:
                 await server.pause(wait_s / self.time_scale, server.life)
             except CrashError:

@@ -16,9 +16,9 @@ from collections.abc import Callable
 
 import numpy as np
 
+from sim.control.retry import AdaptiveThrottle, Budget, TokenBucket, backoff_s
 from sim.engine.kernel import Attempt, Kernel
 from sim.engine.records import AttemptLog
-from sim.engine.retry import AdaptiveThrottle, Budget, TokenBucket, backoff_s
 from sim.rng import Draws, retry_draws
 from sim.scenario import Clients as ClientsSpec
 from sim.workload.trace import Trace

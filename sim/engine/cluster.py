@@ -6,14 +6,14 @@ from collections import deque
 from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
+from sim.control.routing import build_strategy, routable
+from sim.control.shedding import GradientLimit
 from sim.engine.autoscale import Autoscaler
-from sim.engine.health import HealthChecker, OutlierDetector
+from sim.engine.health import HealthChecker, outlier_ejection
 from sim.engine.kernel import Attempt, Gauge, Kernel
 from sim.engine.llm_server import LlmServer
 from sim.engine.server import Server
-from sim.engine.shedding import GradientLimit
 from sim.engine.step_server import StepLlmServer
-from sim.implementations import strategy_for
 from sim.rng import Draws, Stream, stream
 from sim.scenario import Cluster as ClusterSpec
 from sim.scenario import Router as RouterSpec
@@ -100,8 +100,7 @@ class Cluster:
         ]
         for server in self.servers[spec.servers :]:
             server.provisioned = False  # room for the autoscaler
-        name, params = (router.strategy, router.params) if spec.strategy is None else (spec.strategy, spec.params or {})
-        self.strategy = strategy_for(router, name, params, self.servers, self.route_draws, lambda: kernel.now)
+        self.strategy = build_strategy(router, spec, self.servers, self.route_draws, lambda: kernel.now)
         self.central = self.strategy.central
         observe = getattr(self.strategy, "on_complete", None)  # the strategy learns from completions
         for server in self.servers:
@@ -129,9 +128,9 @@ class Cluster:
         if router.health_check is not None and not self.passive:
             self.health = HealthChecker(kernel, self, router.health_check, Draws(stream(seed, Stream.HEALTH, index)))
         if router.outlier_ejection is not None:
-            detector = OutlierDetector(kernel, self, router.outlier_ejection)
+            ejection = outlier_ejection(kernel, self, router.outlier_ejection)
             for server in self.servers:
-                server.outlier = detector
+                server.outlier = ejection
 
     def _views(self) -> Sequence[ServerView]:
         if self.report_interval_s is None:
@@ -240,18 +239,12 @@ class Cluster:
         Without health checks the router sees crashes at once; with them it sees the probes' verdict.
         Below ``panic_threshold`` of usable servers it routes to every server not drained.
         """
-        checked = self.health is not None
-        candidates = [s for s in self.servers if s.provisioned and not s.drained]
-        usable = [s for s in candidates if (s.probed_healthy if checked else s.down_count == 0) and not s.ejected]
-        if self.passive:
-            usable = candidates  # the strategy skips the servers it saw fail
-        if candidates and len(usable) < self.panic_threshold * len(candidates):
-            usable = candidates
+        usable = routable(self.servers, self.health is not None, self.panic_threshold, self.passive)
         ejected_now = sum(s.ejected for s in self.servers)
         if self.gauges is not None:
-            routable, ejected = self.gauges
-            routable.add(len(usable) - len(self.routable), self.kernel.now)
-            ejected.add(ejected_now - self.ejected_count, self.kernel.now)
+            routable_gauge, ejected_gauge = self.gauges
+            routable_gauge.add(len(usable) - len(self.routable), self.kernel.now)
+            ejected_gauge.add(ejected_now - self.ejected_count, self.kernel.now)
         self.ejected_count = ejected_now
         self.routable = usable
         self.views = self._views()

@@ -1,20 +1,27 @@
-"""Detection in the routing layer: active health checks and passive outlier ejection."""
+"""Detection in the simulated routing layer: when to probe and when an ejection ends (simulated time).
+
+What a probe result or an error answer decides is the control plane's (``sim.control.health``,
+``sim.control.outlier``), shared with the mock router; this module only schedules it.
+"""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
+from sim.control.faults import flapped
+from sim.control.health import HealthPolicy, probe_wait_s
+from sim.control.outlier import OutlierEjection
 from sim.engine.kernel import Kernel
 from sim.rng import Draws
-from sim.scenario import HealthCheck, OutlierEjection
+from sim.scenario import HealthCheck
+from sim.scenario import OutlierEjection as OutlierEjectionSpec
 
 if TYPE_CHECKING:
     from sim.engine.cluster import Cluster
     from sim.engine.server import Server
 
-__all__ = ["HealthChecker", "OutlierDetector"]
+__all__ = ["HealthChecker", "outlier_ejection"]
 
 
 class HealthChecker:
@@ -28,73 +35,43 @@ class HealthChecker:
     def __init__(self, kernel: Kernel, cluster: Cluster, spec: HealthCheck, draws: Draws) -> None:
         self.kernel = kernel
         self.cluster = cluster
-        self.spec = spec
+        self.policy = HealthPolicy(spec)
         self.draws = draws
         self.mean_service_s = cluster.spec.service.mean
 
     def process(self) -> Generator[Any, Any, None]:
         """SimPy process: probe, count, and refresh routing when a server changes state."""
+        record = self.policy.record
         while True:
-            yield self.kernel.env.timeout(self.spec.interval)
-            changed = [self._count(server, self._probe(server)) for server in self.cluster.servers]
+            yield self.kernel.env.timeout(self.policy.interval_s)
+            changed = [record(server, self.probe(server)) for server in self.cluster.servers]
             if any(changed):
                 self.cluster.refresh_routable()
 
-    def _probe(self, server: Server) -> bool:
+    def probe(self, server: Server) -> bool:
+        """One probe of ``server`` now: True when it answers healthy in time."""
         if server.down_count or self.cluster.partitioned:
             return False
-        if any(self.draws.uniform() < fraction for fraction in server.flap_fractions):
+        if flapped(server.flap_fractions, self.draws):
             return False
         if server.busy < server.slots:
             return True
         slowest = server.factors[server.slots] if server.factors is not None else 1.0
-        wait_s = (server.queued + 1) / server.slots * self.mean_service_s * server.slow_factor * slowest
-        return wait_s <= self.spec.timeout
-
-    def _count(self, server: Server, ok: bool) -> bool:
-        """Record one probe result; True when the server's health flips."""
-        if ok:
-            server.probe_failures, server.probe_successes = 0, server.probe_successes + 1
-            if not server.probed_healthy and server.probe_successes >= self.spec.healthy_threshold:
-                server.probed_healthy = True
-                return True
-        else:
-            server.probe_successes, server.probe_failures = 0, server.probe_failures + 1
-            if server.probed_healthy and server.probe_failures >= self.spec.unhealthy_threshold:
-                server.probed_healthy = False
-                return True
-        return False
+        wait_s = probe_wait_s(server.queued, server.slots, self.mean_service_s, server.slow_factor, slowest)
+        return self.policy.answers_in_time(wait_s)
 
 
-class OutlierDetector:
-    """Ejects a server after consecutive 5xx answers, for base_ejection x its number of ejections."""
+def outlier_ejection(kernel: Kernel, cluster: Cluster, spec: OutlierEjectionSpec) -> OutlierEjection[Server]:
+    """The cluster's outlier ejection, its ejections ended in simulated time; routing is refreshed
+    whenever a server is ejected or returns."""
 
-    def __init__(self, kernel: Kernel, cluster: Cluster, spec: OutlierEjection) -> None:
-        self.kernel = kernel
-        self.cluster = cluster
-        self.spec = spec
-        self.max_ejected = max(1, math.floor(spec.max_ejected_fraction * len(cluster.servers)))
-        self.ejected = 0
+    def eject(server: Server, hold_s: float) -> None:
+        kernel.call_later(hold_s, restore, server)
+        cluster.refresh_routable()
 
-    def observe(self, server: Server, code: int) -> None:
-        """The router saw ``server`` answer ``code``."""
-        if code < 500:
-            server.consecutive_5xx = 0
-            return
-        server.consecutive_5xx += 1
-        threshold_met = server.consecutive_5xx >= self.spec.consecutive_5xx
-        if threshold_met and not server.ejected and self.ejected < self.max_ejected:
-            self._eject(server)
+    def restore(server: Server) -> None:
+        ejection.restore(server)
+        cluster.refresh_routable()
 
-    def _eject(self, server: Server) -> None:
-        server.ejected = True
-        server.ejections += 1
-        self.ejected += 1
-        self.kernel.call_later(self.spec.base_ejection * server.ejections, self._return, server)
-        self.cluster.refresh_routable()
-
-    def _return(self, server: Server) -> None:
-        server.ejected = False
-        server.consecutive_5xx = 0
-        self.ejected -= 1
-        self.cluster.refresh_routable()
+    ejection: OutlierEjection[Server] = OutlierEjection(spec, len(cluster.servers), eject)
+    return ejection

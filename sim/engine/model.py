@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from sim.control.retry import router_retries
 from sim.engine.autoscale import Autoscaler
 from sim.engine.client import Clients
 from sim.engine.cluster import Cluster
@@ -75,9 +76,7 @@ class Simulation:
         )
         self.clients.end_of_arrivals_s = scenario.duration
         self.gauge_rows: dict[str, list[float]] = {}
-        retries = scenario.router.retries
-        self.router_retries = 0 if retries is None else retries.max
-        self.router_retry_on = frozenset(() if retries is None else retries.on)
+        self.router_retries = router_retries(scenario.router.retries)
 
     def _build_clusters(self) -> list[Cluster]:
         clusters, first = [], 0
@@ -110,12 +109,8 @@ class Simulation:
             limiter = self.clusters[attempt.cluster].limiter
             if limiter is not None:
                 limiter.done(now - attempt.sent_s, code == 200)
-        if (
-            self.router_retries
-            and not attempt.client_done
-            and code in self.router_retry_on
-            and attempt.hop < self.router_retries
-        ):
+        retries = self.router_retries
+        if retries is not None and not attempt.client_done and retries.retries(code, attempt.hop):
             self._router_retry(attempt, code, now)
         elif not attempt.client_done and code != 0:
             self.clients.answer(attempt, code)

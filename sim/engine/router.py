@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
+from sim.control.capacity import RouterSlots
+from sim.control.cluster_choice import CLUSTER_CHOICES, choose_cluster
+from sim.control.routing import is_remote
 from sim.engine.cluster import Cluster
-from sim.engine.cluster_choice import CLUSTER_CHOICES
 from sim.engine.kernel import Attempt, Kernel
 from sim.rng import Draws
 from sim.scenario import Router as RouterSpec
@@ -14,8 +15,9 @@ from sim.scenario import Router as RouterSpec
 __all__ = ["Router"]
 
 
-class Router:
-    """Holds a slot per attempt from arrival to answer (or client give-up); full -> 503."""
+class Router(RouterSlots):
+    """Holds a slot per attempt from arrival to answer (or client give-up); full -> 503. Its slots,
+    and how router_saturation faults cut them, are the control plane's ``RouterSlots``."""
 
     def __init__(
         self,
@@ -26,11 +28,8 @@ class Router:
         draws: Draws,
         finish: Callable[[Attempt, int], None],
     ) -> None:
+        super().__init__(None if spec.concurrency is None else spec.instances * spec.concurrency)
         self.kernel = kernel
-        self.base_capacity = None if spec.concurrency is None else spec.instances * spec.concurrency
-        self.capacity = self.base_capacity
-        self.capacity_scale = 1.0
-        self.saturations: list[float] = []  # factors of the router_saturation faults in force
         self.overhead_s = spec.overhead
         self.choice = CLUSTER_CHOICES[spec.cluster_strategy]
         self.spill = spec.spill_threshold
@@ -38,20 +37,7 @@ class Router:
         self.candidates = candidates  # per request class, the clusters able to serve it
         self.regions = regions  # per request class, where its users are
         self.draws = draws
-        self.in_flight = 0
         self._finish = finish
-
-    def saturate(self, factor: float, active: bool) -> None:
-        """A router_saturation fault keeping ``factor`` of capacity starts (``active``) or ends; the
-        capacity is recomputed from the faults still in force (never divided back: nothing of a fault
-        outlives it, however large or small its factor). Slots held stay held."""
-        if active:
-            self.saturations.append(factor)
-        else:
-            self.saturations.remove(factor)
-        self.capacity_scale = math.prod(self.saturations)
-        if self.base_capacity is not None:
-            self.capacity = max(0, math.floor(self.base_capacity * self.capacity_scale + 1e-9))
 
     def submit(self, attempt: Attempt) -> None:
         """Admit ``attempt`` (503 when every router slot is taken) and route it."""
@@ -71,10 +57,6 @@ class Router:
             attempt.in_router = False
             self.in_flight -= 1
 
-    def _is_remote(self, cluster: Cluster, attempt: Attempt) -> bool:
-        home = self.regions[attempt.klass]
-        return home is not None and cluster.spec.region not in (None, home)
-
     def _arrive_remote(self, arg: tuple[Cluster, Attempt]) -> None:
         cluster, attempt = arg
         if attempt.client_done:
@@ -93,12 +75,9 @@ class Router:
         if attempt.client_done:
             self._finish(attempt, 0)
             return
-        clusters = self.candidates[attempt.klass]
-        if len(clusters) == 1:
-            cluster: Cluster | None = clusters[0]
-        else:
-            cluster = self.choice(clusters, self.regions[attempt.klass], self.draws, self.spill)
-        if self.remote_s and cluster is not None and self._is_remote(cluster, attempt):
+        region = self.regions[attempt.klass]
+        cluster = choose_cluster(self.choice, self.candidates[attempt.klass], region, self.draws, self.spill)
+        if self.remote_s and cluster is not None and is_remote(cluster.spec.region, region):
             self.kernel.call_later(self.remote_s, self._arrive_remote, (cluster, attempt))
             return
         if cluster is None:

@@ -6,14 +6,15 @@ from collections import deque
 from collections.abc import Callable, Container
 from typing import TYPE_CHECKING
 
+from sim.control.faults import error_latency_s
+from sim.control.outlier import OutlierEjection
+from sim.control.shedding import Codel, lowest_priority_victim
 from sim.engine.kernel import Attempt, Kernel
-from sim.engine.shedding import Codel, lowest_priority_victim
 from sim.rng import Draws
 from sim.workload.service import ServiceTimes
 
 if TYPE_CHECKING:
     from sim.engine.cluster import Cluster
-    from sim.engine.health import OutlierDetector
 
 __all__ = ["Server"]
 
@@ -102,7 +103,7 @@ class Server:
         self.ejections = 0
         self.drained = False  # a drain fault retired it: no new requests
         self.provisioned = True  # False: an autoscaling slot not in service
-        self.outlier: OutlierDetector | None = None
+        self.outlier: OutlierEjection[Server] | None = None
         self.prefix_sessions: Container[int] = ()  # sessions whose prompt prefix it has cached (llm)
         self.codel = None if cluster.spec.codel is None else Codel(cluster.spec.codel)
         self.finish = cluster.finish
@@ -187,12 +188,12 @@ class Server:
 
     def _fails(self, attempt: Attempt) -> bool:
         """Draw whether an active error-rate fault answers ``attempt`` with a quick 500."""
-        for fraction, latency_s in self.error_fractions:
-            if self.fault_draws.uniform() < fraction:
-                attempt.outcome = 500
-                attempt.outcome_delay_s = latency_s
-                return True
-        return False
+        latency_s = error_latency_s(self.error_fractions, self.fault_draws)
+        if latency_s is None:
+            return False
+        attempt.outcome = 500
+        attempt.outcome_delay_s = latency_s
+        return True
 
     def _complete(self, attempt: Attempt) -> None:
         if attempt.server is not self or attempt.server_done:

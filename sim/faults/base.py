@@ -22,10 +22,12 @@ __all__ = ["KINDS", "FaultKind", "MockRouterState", "MockServerState", "SimEffec
 
 
 class MockServerState(Protocol):
-    """A mock server's fault state: one entry per fault in force, the state recomputed from them."""
+    """A mock server's fault state: one entry per fault in force, the state recomputed from them
+    (the slowdown, error and flap lists compose as ``sim.control.faults`` says, as in the simulator)."""
 
     slowdowns: list[float]
-    error_fractions: list[float]
+    slow_factor: float
+    error_fractions: list[tuple[float, float]]
     flap_fractions: list[float]
     partitions: int
     unavailables: int
@@ -36,9 +38,9 @@ class MockServerState(Protocol):
 
 
 class MockRouterState(Protocol):
-    """The mock router's capacity: router_saturation factors in force."""
+    """The mock router's capacity (``sim.control.capacity.RouterSlots``): router_saturation factors in force."""
 
-    def set(self, factor: float, active: bool) -> None: ...
+    def saturate(self, factor: float, active: bool) -> None: ...
 
 
 @dataclass

@@ -1,5 +1,6 @@
-"""error_rate: a share of requests answered 500 after ``error_latency``; overlapping faults act as
-independent failures."""
+"""error_rate: a share of requests answered 500 after ``error_latency``, drawn when their service would
+start (they hold the slot meanwhile); overlapping faults act as independent failures
+(``sim.control.faults.error_latency_s``). A mock injection carries no latency: the mock answers at once."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ class ErrorRate(FaultKind):
             server.error_fractions.remove((effect.fault.fraction, effect.fault.error_latency))
 
     def mock_apply(self, server: MockServerState, value: float, lost: bool) -> None:
-        server.error_fractions.append(value)
+        server.error_fractions.append((value, 0.0))
 
     def mock_lift(self, server: MockServerState, value: float) -> None:
-        server.error_fractions.remove(value)
+        server.error_fractions.remove((value, 0.0))

@@ -42,7 +42,7 @@ class RouterSaturation(FaultKind):
         effect.router.saturate(effect.fault.factor, active=False)
 
     def mock_router_apply(self, router: MockRouterState, value: float) -> None:
-        router.set(value, active=True)
+        router.saturate(value, active=True)
 
     def mock_router_lift(self, router: MockRouterState, value: float) -> None:
-        router.set(value, active=False)
+        router.saturate(value, active=False)

@@ -3,8 +3,7 @@ recomputed from those still in force when one ends (never divided back)."""
 
 from __future__ import annotations
 
-import math
-
+from sim.control.faults import add_slowdown, lift_slowdown
 from sim.faults.base import FaultKind, MockServerState, SimEffect, register
 from sim.inputs.safe_input import MAX_FACTOR
 
@@ -21,16 +20,14 @@ class Slowdown(FaultKind):
 
     def sim_apply(self, effect: SimEffect) -> None:
         for server in effect.servers:
-            server.slowdowns.append(effect.fault.factor)
-            server.slow_factor = math.prod(server.slowdowns)
+            add_slowdown(server, effect.fault.factor)
 
     def sim_lift(self, effect: SimEffect) -> None:
         for server in effect.servers:
-            server.slowdowns.remove(effect.fault.factor)
-            server.slow_factor = math.prod(server.slowdowns)
+            lift_slowdown(server, effect.fault.factor)
 
     def mock_apply(self, server: MockServerState, value: float, lost: bool) -> None:
-        server.slowdowns.append(value)
+        add_slowdown(server, value)
 
     def mock_lift(self, server: MockServerState, value: float) -> None:
-        server.slowdowns.remove(value)
+        lift_slowdown(server, value)

@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 
 from sim.clock import DEFAULT_START, Clock, parse_timezone
+from sim.control.routing import strategy_spec
 from sim.faults import KINDS
 from sim.inputs.datafiles import read_trace
 from sim.scenario.base import Duration, PositiveDuration, ScenarioModel
@@ -160,12 +161,10 @@ def _trace_problems(file: str, class_names: set[str], unserved: Callable[[str | 
 
 
 def _strategy_problems(scenario: Scenario, i: int, cluster: Cluster) -> list[str]:
-    if cluster.strategy is None:
-        if cluster.params is not None:
-            return [f"clusters.{i}.params: only with clusters.{i}.strategy (the router's strategy takes router.params)"]
-        name, params, where = scenario.router.strategy, scenario.router.params, "router.params"
-    else:
-        name, params, where = cluster.strategy, cluster.params or {}, f"clusters.{i}.params"
+    if cluster.strategy is None and cluster.params is not None:
+        return [f"clusters.{i}.params: only with clusters.{i}.strategy (the router's strategy takes router.params)"]
+    name, params, where = strategy_spec(scenario.router, cluster)
+    where = where if cluster.strategy is None else f"clusters.{i}.{where}"
     return [f"{where}.{problem}" for problem in strategy_problems(name, params, cluster.max_servers)]
 
 

@@ -1,4 +1,4 @@
-"""Client retry arithmetic: backoff with jitter, and a Finagle-style retry budget."""
+"""Retry decisions: the clients' backoff with jitter, retry budget and throttles, and the router's own retries."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ from collections import deque
 
 from sim.rng import Draws, Uniform
 from sim.scenario import AdaptiveThrottling, RetryBudget, RetryPolicy, RetryThrottle
+from sim.scenario import RouterRetries as RouterRetriesSpec
 
-__all__ = ["AdaptiveThrottle", "Budget", "TokenBucket", "backoff_s"]
+__all__ = ["AdaptiveThrottle", "Budget", "RouterRetries", "TokenBucket", "backoff_s", "router_retries"]
 
 
 def backoff_s(policy: RetryPolicy, retry: int, previous_s: float, draws: Uniform) -> float:
@@ -108,3 +109,23 @@ class AdaptiveThrottle:
         """The backend answered ``code`` at ``now_s``."""
         if code not in (429, 503, 504):
             self._accepts.append(now_s)
+
+
+class RouterRetries:
+    """The routing layer retries a failed try itself, up to ``max`` times, on the codes in ``on``
+    (the client sees only the last try)."""
+
+    __slots__ = ("max", "on")
+
+    def __init__(self, spec: RouterRetriesSpec) -> None:
+        self.max = spec.max
+        self.on = frozenset(spec.on)
+
+    def retries(self, code: int, hop: int) -> bool:
+        """Whether a try that ended with ``code`` after ``hop`` router retries is tried again."""
+        return hop < self.max and code in self.on
+
+
+def router_retries(spec: RouterRetriesSpec | None) -> RouterRetries | None:
+    """The router's retry rule, or None when it makes none."""
+    return None if spec is None or spec.max == 0 else RouterRetries(spec)

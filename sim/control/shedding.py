@@ -1,15 +1,27 @@
-"""Server-side load shedding: CoDel on the waiting room, and lowest-priority-first eviction."""
+"""Load shedding: CoDel on a server's waiting room, lowest-priority-first eviction, and the router's
+adaptive concurrency limit per cluster."""
 
 from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Iterable
+from typing import Protocol, TypeVar
 
-from sim.engine.kernel import Attempt
 from sim.scenario import AdaptiveConcurrency as AdaptiveConcurrencySpec
 from sim.scenario import Codel as CodelSpec
 
-__all__ = ["Codel", "GradientLimit", "lowest_priority_victim"]
+__all__ = ["Codel", "GradientLimit", "Queued", "lowest_priority_victim"]
+
+
+class Queued(Protocol):
+    """A request waiting in a server's queue, as eviction sees it."""
+
+    cancelled: bool  # the client gave up: it no longer counts
+    priority: int  # higher is more important
+
+
+Q = TypeVar("Q", bound=Queued)
 
 
 class Codel:
@@ -42,9 +54,9 @@ class Codel:
         return False
 
 
-def lowest_priority_victim(queue: deque[Attempt], priority: int) -> Attempt | None:
+def lowest_priority_victim(queue: Iterable[Q], priority: int) -> Q | None:
     """The newest live queued attempt of the lowest priority, if it is below ``priority``."""
-    victim: Attempt | None = None
+    victim: Q | None = None
     for attempt in queue:
         if attempt.cancelled:
             continue
