@@ -23,6 +23,7 @@ from sim.scenario import Codel as CodelSpec
 from sim.scenario import OutlierEjection as OutlierEjectionSpec
 from sim.scenario import RouterRetries as RouterRetriesSpec
 from tests.conftest import make_scenario
+from tests.test_strategies import View
 
 
 class Script:
@@ -51,13 +52,6 @@ class State:
     provisioned: bool = True
     drained: bool = False
     down: bool = False
-    slots: int = 2
-    busy: int = 0
-    queued: int = 0
-    in_flight: int = 0
-    work_in_flight: float = 0.0
-    tokens_in_flight: int = 0
-    prefix_sessions: frozenset[int] = frozenset()
     slowdowns: list[float] = field(default_factory=list)
     slow_factor: float = 1.0
     error_fractions: list[tuple[float, float]] = field(default_factory=list)
@@ -161,8 +155,8 @@ def test_a_clusters_own_strategy_wins_and_the_implementation_is_honoured() -> No
     assert strategy_spec(scenario.router, a) == ("power_of_d", {"d": 3}, "router.params")
     assert strategy_spec(scenario.router, b) == ("round_robin", {}, "params")
     draws = Draws(stream(1, "t"))
-    assert type(build_strategy(scenario.router, a, [State(0), State(1)], draws)).__name__ == "HaproxyRandom"
-    assert build_strategy(scenario.router, b, [State(0), State(1)], draws).name == "round_robin"
+    assert type(build_strategy(scenario.router, a, [View(0), View(1)], draws)).__name__ == "HaproxyRandom"
+    assert build_strategy(scenario.router, b, [View(0), View(1)], draws).name == "round_robin"
 
 
 def test_which_clusters_serve_a_request() -> None:
