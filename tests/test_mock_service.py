@@ -424,6 +424,16 @@ def test_router_outlier_ejection_removes_a_failing_server(tmp_path: Path) -> Non
     assert codes.count(500) == 2 and codes[-6:] == [200] * 6  # two 500s from server 0, then it is ejected
 
 
+def test_router_retries_a_failed_try_on_another_server(tmp_path: Path) -> None:
+    """Server 0 fails everything; round robin sends every other try to it, and the router's one
+    retry (router.retries) takes the next server: the client sees only that answer."""
+    failing = [{"kind": "error_rate", "target": "a/0", "at": 0, "duration": "1h", "fraction": 1.0}]
+    retried = {**SCENARIO, "faults": failing, "router": {"strategy": "round_robin", "retries": {"max": 1, "on": [500]}}}
+    assert _serve_and_send(tmp_path, retried, 6, settle_s=0.0) == [200] * 6
+    alone = {**SCENARIO, "faults": failing, "router": {"strategy": "round_robin", "retries": {"max": 1, "on": [503]}}}
+    assert _serve_and_send(tmp_path, alone, 6, settle_s=0.0) == [500, 200] * 3  # 500 is not retried
+
+
 def test_backend_metrics_show_queue_depth_and_busy_slots(service: str) -> None:
     backend = service.rsplit(":", 1)[0] + ":" + str(int(service.rsplit(":", 1)[1]) + 1)
     post(service, MESSAGE)

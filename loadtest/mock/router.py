@@ -5,7 +5,8 @@
 It validates requests, refuses with 503 when its own capacity (instances x concurrency, scaled by
 router_saturation faults) is used up, picks a cluster serving the request with the scenario's
 ``router.cluster_strategy`` and a server with the scenario's strategy (the simulator's control plane,
-``sim.control``, fed the router's live in-flight counts),
+``sim.control``, fed the router's live in-flight counts), retries a failed try itself as
+``router.retries`` says (not once an answer has begun to stream),
 forwards over HTTP and streams the answer back unbuffered. As in the simulator, a server it cannot
 reach (refused: crashed and not yet noticed; or the connection dropped) gives 503, one too slow
 (client timeout, scaled) 504.
@@ -25,7 +26,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, generate_latest
 
 from loadtest.mock.catalog import ModelCatalog
-from loadtest.mock.classes import CLASS_HEADER, ClassTable
+from loadtest.mock.classes import CLASS_HEADER, ClassTable, RequestKind
 from loadtest.mock.conventions import REQUEST_ID, install, request_id
 from loadtest.mock.detection import HealthChecks, outlier_ejection
 from loadtest.mock.guard import guard, json_body, read_body
@@ -48,10 +49,11 @@ from loadtest.mock.openai_api import (
 )
 from loadtest.mock.process import run_on_loopback, server_parser
 from loadtest.mock.ratelimit import RateLimit, parse_rate_limit
-from loadtest.mock.routed import BackendView, routed_clusters, watch
+from loadtest.mock.routed import BackendView, RoutedCluster, routed_clusters, watch
 from loadtest.wire import admin_headers
 from sim.control.capacity import RouterSlots
 from sim.control.cluster_choice import CLUSTER_CHOICES, choose_cluster
+from sim.control.retry import router_retries
 from sim.control.routing import serves
 from sim.faults import KINDS as FAULT_KINDS
 from sim.rng import Draws, Stream, stream
@@ -92,6 +94,7 @@ def build_app(
     spec = scenario.router
     capacity = RouterSlots(None if spec.concurrency is None else spec.instances * spec.concurrency)
     choice, choice_draws = CLUSTER_CHOICES[spec.cluster_strategy], Draws(stream(scenario.seed, Stream.CLUSTER_CHOICE))
+    retries = router_retries(spec.retries)
     classes = ClassTable(scenario)
     timeout_s = None if scenario.clients.timeout is None else scenario.clients.timeout / time_scale
     registry = CollectorRegistry()
@@ -102,7 +105,7 @@ def build_app(
         "orchsim_router_capacity",
         "requests taken at once now, router_saturation included (-1: no cap)",
         registry=registry,
-    ).set_function(lambda: -1 if capacity.limit is None else capacity.limit)
+    ).set_function(lambda: -1 if capacity.capacity is None else capacity.capacity)
     latency = Histogram(
         "orchsim_router_latency_seconds", "time to the last byte", registry=registry, buckets=LATENCY_BUCKETS_S
     )
@@ -182,35 +185,56 @@ def build_app(
             return _count(answers, rate_limit.refusal(wait_s))
         if capacity.full():
             return _count(answers, error_response(503, "routing layer saturated", headers={"Retry-After": "1"}))
-        cluster = choose_cluster(choice, candidates, kind.region, choice_draws, spec.spill_threshold)
-        views = [] if cluster is None else cluster.routable
-        if cluster is None or not views or not cluster.discovered:
-            return _count(answers, error_response(503, "no server to send to", headers={"Retry-After": "1"}))
         routed = _Request(klass=kind.index, work=kind.work, sent_s=started)
-        view = cluster.choose(routed, views)
-        capacity.in_flight += 1
-        view.in_flight += 1
-        view.work_in_flight += kind.work
-        view.busy = min(view.in_flight, view.slots)
-        in_flight.inc()
         headers = {"Content-Type": "application/json", REQUEST_ID: request_id(request)}
         if CLASS_HEADER in request.headers:
             headers[CLASS_HEADER] = request.headers[CLASS_HEADER]
+        capacity.in_flight += 1  # held over the router's own retries, as in the simulator
+        in_flight.inc()
+        try:
+            hop = 0
+            while True:
+                response = await _try(request, body, headers, routed, kind, candidates)
+                if retries is None or response.prepared or not retries.retries(response.status, hop):
+                    break
+                if timeout_s is not None and time.perf_counter() - started >= timeout_s:
+                    break  # the client has given up: no try is left to answer
+                hop += 1  # the router tries again; the client sees only the last try
+        finally:
+            capacity.in_flight -= 1
+            in_flight.dec()
+        latency.observe(time.perf_counter() - started)
+        return _count(answers, response)
+
+    async def _try(
+        request: web.Request,
+        body: bytes,
+        headers: dict[str, str],
+        routed: _Request,
+        kind: RequestKind,
+        candidates: list[RoutedCluster],
+    ) -> web.StreamResponse:
+        """One try: a cluster, a server in it, the request forwarded there."""
+        cluster = choose_cluster(choice, candidates, kind.region, choice_draws, spec.spill_threshold)
+        views = [] if cluster is None else cluster.routable
+        if cluster is None or not views or not cluster.discovered:
+            return error_response(503, "no server to send to", headers={"Retry-After": "1"})
+        view = cluster.choose(routed, views)
+        view.in_flight += 1
+        view.work_in_flight += kind.work
+        view.busy = min(view.in_flight, view.slots)
         try:
             response = await _forward(request, app["session"], f"{view.url}{request.path}", body, headers)
         finally:
-            capacity.in_flight -= 1
             view.in_flight -= 1
             view.work_in_flight -= kind.work
             view.busy = min(view.in_flight, view.slots)
-            in_flight.dec()
         if cluster.outliers is not None:
             cluster.outliers.observe(view, response.status)
         observe = getattr(cluster.strategy, "on_complete", None)
         if observe is not None:
             observe(view, routed, time.perf_counter())
-        latency.observe(time.perf_counter() - started)
-        return _count(answers, response)
+        return response
 
     async def metrics_page(request: web.Request) -> web.Response:
         return web.Response(body=generate_latest(registry), content_type="text/plain")
@@ -218,8 +242,7 @@ def build_app(
     async def server_views(request: web.Request) -> web.Response:
         """What the router knows of each server now (discovery, health checks, ejection, its own
         in-flight count): what an operator, or a test waiting for the router to notice, reads."""
-        now = time.monotonic()
-        return web.json_response({c.name: [_view_state(v, now) for v in c.views] for c in clusters})
+        return web.json_response({c.name: [_view_state(v) for v in c.views] for c in clusters})
 
     async def admin_faults(request: web.Request) -> web.Response:
         """Inject a fault now: {"kind", "cluster", "server", "value", "duration_s", "in_flight"}; the
@@ -277,13 +300,13 @@ def _unknown_model(name: str) -> web.Response:
     return error_response(404, message, "model", code="model_not_found")
 
 
-def _view_state(view: BackendView, now: float) -> dict[str, Any]:
+def _view_state(view: BackendView) -> dict[str, Any]:
     return {
         "index": view.index,
         "up": view.up,
         "drained": view.drained,
-        "healthy": view.healthy,
-        "ejected": view.ejected_until > now,
+        "healthy": view.probed_healthy,
+        "ejected": view.ejected,
         "in_flight": view.in_flight,
     }
 
