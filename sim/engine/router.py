@@ -75,9 +75,12 @@ class Router(RouterSlots):
         if attempt.client_done:
             self._finish(attempt, 0)
             return
-        region = self.regions[attempt.klass]
-        cluster = choose_cluster(self.choice, self.candidates[attempt.klass], region, self.draws, self.spill)
-        if self.remote_s and cluster is not None and is_remote(cluster.spec.region, region):
+        clusters = self.candidates[attempt.klass]
+        if len(clusters) == 1:  # the hot path's shortcut: what choose_cluster answers for one candidate
+            cluster: Cluster | None = clusters[0]
+        else:
+            cluster = choose_cluster(self.choice, clusters, self.regions[attempt.klass], self.draws, self.spill)
+        if self.remote_s and cluster is not None and is_remote(cluster.spec.region, self.regions[attempt.klass]):
             self.kernel.call_later(self.remote_s, self._arrive_remote, (cluster, attempt))
             return
         if cluster is None:
