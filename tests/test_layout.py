@@ -22,8 +22,9 @@ LAYERS = (
     {"inputs", "rng", "clock"},
     {"strategies"},
     {"implementations"},
+    {"control"},  # decisions of the routing layer; scenario models only for types
     {"scenario", "faults"},  # the scenario checks fault kinds against the table; a kind reads scenario models
-    {"workload", "control"},
+    {"workload"},
     {"engine"},
     {"analysis"},
     {"experiments", "output"},  # a run writes its folder; a table reads a comparison

@@ -7,9 +7,11 @@ makes no object. HAProxy calls the two thresholds ``rise`` and ``fall``, the per
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from sim.scenario import HealthCheck
+if TYPE_CHECKING:  # scenario models for types only: the control plane stands below the scenario
+    from sim.scenario import HealthCheck
+
 
 __all__ = ["HealthPolicy", "ProbeState", "probe_wait_s"]
 

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
-from sim.scenario import OutlierEjection as OutlierEjectionSpec
+if TYPE_CHECKING:  # scenario models for types only: the control plane stands below the scenario
+    from sim.scenario import OutlierEjection as OutlierEjectionSpec
+
 
 __all__ = ["OutlierEjection", "OutlierState"]
 

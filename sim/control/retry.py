@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections import deque
+from typing import TYPE_CHECKING
 
 from sim.rng import Draws, Uniform
-from sim.scenario import AdaptiveThrottling, RetryBudget, RetryPolicy, RetryThrottle
-from sim.scenario import RouterRetries as RouterRetriesSpec
+
+if TYPE_CHECKING:  # scenario models for types only: the control plane stands below the scenario
+    from sim.scenario import AdaptiveThrottling, RetryBudget, RetryPolicy, RetryThrottle
+    from sim.scenario import RouterRetries as RouterRetriesSpec
 
 __all__ = ["AdaptiveThrottle", "Budget", "RouterRetries", "TokenBucket", "backoff_s", "router_retries"]
 

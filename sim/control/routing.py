@@ -9,7 +9,7 @@ from sim.implementations import strategy_for
 from sim.rng import Draws
 from sim.strategies import ServerView, Strategy
 
-if TYPE_CHECKING:  # the scenario's checks use strategy_spec: no import at run time
+if TYPE_CHECKING:  # scenario models for types only: the control plane stands below the scenario
     from sim.scenario import Cluster as ClusterSpec
     from sim.scenario import Router as RouterSpec
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Iterable
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from sim.scenario import AdaptiveConcurrency as AdaptiveConcurrencySpec
-from sim.scenario import Codel as CodelSpec
+if TYPE_CHECKING:  # scenario models for types only: the control plane stands below the scenario
+    from sim.scenario import AdaptiveConcurrency as AdaptiveConcurrencySpec
+    from sim.scenario import Codel as CodelSpec
+
 
 __all__ = ["Codel", "GradientLimit", "Queued", "lowest_priority_victim"]
 
