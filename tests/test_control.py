@@ -155,8 +155,8 @@ def test_a_clusters_own_strategy_wins_and_the_implementation_is_honoured() -> No
     assert strategy_spec(scenario.router, a) == ("power_of_d", {"d": 3}, "router.params")
     assert strategy_spec(scenario.router, b) == ("round_robin", {}, "params")
     draws = Draws(stream(1, "t"))
-    assert type(build_strategy(scenario.router, a, [View(0), View(1)], draws)).__name__ == "HaproxyRandom"
-    assert build_strategy(scenario.router, b, [View(0), View(1)], draws).name == "round_robin"
+    assert type(build_strategy(scenario.router, a, [View(0), View(1)], draws, lambda: 0.0)).__name__ == "HaproxyRandom"
+    assert build_strategy(scenario.router, b, [View(0), View(1)], draws, lambda: 0.0).name == "round_robin"
 
 
 def test_which_clusters_serve_a_request() -> None:
