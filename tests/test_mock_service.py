@@ -429,9 +429,9 @@ def test_router_retries_a_failed_try_on_another_server(tmp_path: Path) -> None:
     retry (router.retries) takes the next server: the client sees only that answer."""
     failing = [{"kind": "error_rate", "target": "a/0", "at": 0, "duration": "1h", "fraction": 1.0}]
     retried = {**SCENARIO, "faults": failing, "router": {"strategy": "round_robin", "retries": {"max": 1, "on": [500]}}}
-    assert _serve_and_send(tmp_path, retried, 6, settle_s=0.0) == [200] * 6
+    assert _serve_and_send(tmp_path, retried, 6) == [200] * 6
     alone = {**SCENARIO, "faults": failing, "router": {"strategy": "round_robin", "retries": {"max": 1, "on": [503]}}}
-    assert _serve_and_send(tmp_path, alone, 6, settle_s=0.0) == [500, 200] * 3  # 500 is not retried
+    assert _serve_and_send(tmp_path, alone, 6) == [500, 200] * 3  # 500 is not retried
 
 
 def test_backend_metrics_show_queue_depth_and_busy_slots(service: str) -> None:
