@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -39,6 +40,7 @@ SCENARIO = {
     "router": {"strategy": "least_connections", "instances": 1, "concurrency": 100},
     "clients": {"timeout": "60s"},
 }
+REPO = Path(__file__).resolve().parent.parent
 TIME_SCALE = 10.0  # 1 s of service = 0.1 s real
 R = TypeVar("R")
 
@@ -92,14 +94,21 @@ def stop(process: subprocess.Popen[str]) -> None:
 
 
 @contextlib.contextmanager
-def serve_process(path: Path, args: list[str], log: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    """``orchsim serve PATH ARGS`` on a free block of ports, ready: its URL and process; SIGTERM at
-    the end (SIGKILL if it hangs), even on failure. Ports are not assumed to stay free: when another
-    process takes one between the check and the bind, serve says so and it starts again elsewhere."""
+def serve_process(
+    path: Path, args: list[str], log: Path, cwd: Path | None = None
+) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """``orchsim serve PATH ARGS`` (run in ``cwd``, this tree's ``sim`` first on the path) on a free
+    block of ports, ready: its URL and process; SIGTERM at the end (SIGKILL if it hangs), even on
+    failure. Ports are not assumed to stay free: when another process takes one between the check and
+    the bind, serve says so and it starts again elsewhere."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     for attempt in range(5):
         port = free_port_block(2)
         command = [sys.executable, "-m", "sim", "serve", str(path), "--port", str(port), *args]
-        with log.open("w") as err, subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err, text=True) as process:
+        with (
+            log.open("w") as err,
+            subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=err, text=True) as process,
+        ):
             try:
                 assert process.stdout is not None
                 first = process.stdout.readline() + process.stdout.readline()
