@@ -26,6 +26,7 @@ from loadtest.mock.topology import TopologyError
 from sim.scenario.loading import load_scenario
 from sim.scenario.paths import scenarios_dir
 from tests.balancer_helpers import binary_or_skip
+from tests.conftest import wait_for
 from tests.test_mock_service import on_free_ports, serve_process
 
 SCENARIO = scenarios_dir() / "validate-crash.yaml"  # health checks: both balancers map it
@@ -201,10 +202,7 @@ def test_a_balancer_goes_when_serve_is_killed(tmp_path: Path) -> None:
             assert balancer
             serve.kill()
             serve.wait()
-            deadline = time.monotonic() + 30
-            while any(_alive(pid) for pid in balancer) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            assert not [pid for pid in balancer if _alive(pid)]
+            wait_for(lambda: not [pid for pid in balancer if _alive(pid)], "the balancer to go after serve")
         finally:
             if serve.poll() is None:
                 serve.kill()

@@ -21,6 +21,7 @@ import openai
 import pytest
 import yaml
 
+from loadtest.balancers.topology import free_port_block  # checked free with the bind the servers use
 from tests.conftest import wait_for, wait_for_async
 
 SCENARIO = {
@@ -45,17 +46,6 @@ TIME_SCALE = 10.0  # 1 s of service = 0.1 s real
 R = TypeVar("R")
 
 
-def free_port_block(count: int) -> int:
-    """A port p such that p..p+count-1 are free on 127.0.0.1 right now."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base: int = probe.getsockname()[1]
-        if base + count < 65535 and all(_free(p) for p in range(base, base + count)):
-            return base
-    raise RuntimeError("no free block of ports")
-
-
 def on_free_ports(count: int, attempt: Callable[[int], R], stderr: Callable[[R], str]) -> R:
     """``attempt(port)`` on a block of ``count`` ports free now, and again on another block when one
     was taken meanwhile (its stderr says "in use"): a free port is checked, never assumed."""
@@ -72,15 +62,6 @@ def refused_url() -> Iterator[str]:
     with socket.socket() as bound:
         bound.bind(("127.0.0.1", 0))
         yield f"http://127.0.0.1:{bound.getsockname()[1]}"
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def stop(process: subprocess.Popen[str]) -> None:
