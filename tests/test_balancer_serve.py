@@ -6,11 +6,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import queue
 import signal
+import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -19,11 +18,16 @@ from pathlib import Path
 
 import pytest
 
+import loadtest.balancers.topology
+import loadtest.mock.topology
 from loadtest.balancers.serve import balanced_topology
-from loadtest.balancers.topology import BalancedTopology, free_port_block
+from loadtest.balancers.topology import BalancedTopology
+from loadtest.mock.topology import TopologyError
 from sim.scenario.loading import load_scenario
 from sim.scenario.paths import scenarios_dir
 from tests.balancer_helpers import binary_or_skip
+from tests.conftest import wait_for
+from tests.test_mock_service import on_free_ports, serve_process
 
 SCENARIO = scenarios_dir() / "validate-crash.yaml"  # health checks: both balancers map it
 REPO = Path(__file__).resolve().parent.parent
@@ -56,17 +60,81 @@ def _family(pid: int) -> list[int]:
     return [pid, *(int(c) for c in children.read_text().split())] if children.exists() else [pid]
 
 
+def started_topology(implementation: str, folder: Path, failed: list[str] | None = None) -> BalancedTopology:
+    """A balanced topology started on a port free now, and on another one when the balancer finds it
+    taken (the mock's own ports are the topology's to retry); each failed start is added to ``failed``."""
+    scenario = load_scenario(SCENARIO)
+
+    def attempt(port: int) -> BalancedTopology | TopologyError:
+        topology = balanced_topology(SCENARIO, scenario, implementation, port, 10.0, folder, [])
+        try:
+            topology.start(ready_timeout_s=60)  # stops what it started when it fails
+        except TopologyError as exc:
+            (failed if failed is not None else []).append(str(exc))
+            return exc
+        return topology
+
+    started = on_free_ports(1, attempt, lambda result: str(result) if isinstance(result, TopologyError) else "")
+    if isinstance(started, TopologyError):
+        raise started
+    return started
+
+
 @pytest.fixture(params=["haproxy", "nginx"])
 def topology(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BalancedTopology]:
     binary_or_skip(request.param)
-    scenario = load_scenario(SCENARIO)
-    port = free_port_block(1)
-    started = balanced_topology(SCENARIO, scenario, request.param, port, 10.0, tmp_path / request.param, [])
+    started = started_topology(request.param, tmp_path / request.param)
     try:
-        started.start(ready_timeout_s=60)
         yield started
     finally:
         started.stop()
+
+
+def _hold(port: int) -> socket.socket:
+    """A listening socket on 127.0.0.1:``port``: the port is someone else's until it is closed."""
+    held = socket.socket()
+    held.bind(("127.0.0.1", port))
+    held.listen()
+    return held
+
+
+@pytest.mark.parametrize("when", ["before the check", "between the check and the bind"])
+def test_the_mock_starts_on_other_ports_when_its_first_block_is_taken(
+    when: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ports of the mock behind the balancer are chosen by the topology: another process taking
+    one of them as it starts (here: this test, holding a socket) sends it to another block."""
+    binary_or_skip("haproxy")
+    held: list[socket.socket] = []
+    chosen: list[int] = []
+    choose, check = loadtest.balancers.topology.free_port_block, loadtest.mock.topology.check_ports
+
+    def choose_then_take(count: int) -> int:
+        chosen.append(choose(count))
+        if when == "before the check" and len(chosen) == 1:
+            held.append(_hold(chosen[0]))
+        return chosen[-1]
+
+    def check_then_take(ports: list[int]) -> None:
+        check(ports)
+        if when != "before the check" and not held:
+            held.append(_hold(ports[1]))  # the backend's port, once checked free: its bind fails
+
+    monkeypatch.setattr(loadtest.balancers.topology, "free_port_block", choose_then_take)
+    monkeypatch.setattr(loadtest.mock.topology, "check_ports", check_then_take)
+    failed: list[str] = []
+    try:
+        topology = started_topology("haproxy", tmp_path / "haproxy", failed)
+        try:
+            assert not [line for line in failed if str(chosen[0]) in line], failed  # the topology retried, not we
+            assert len(chosen) >= 2 and held, (chosen, held)
+            assert topology.mock is not None and topology.mock.port == chosen[-1] != chosen[0]
+            assert _chat(topology.url)[0] == 200
+        finally:
+            topology.stop()
+    finally:
+        for socket_held in held:
+            socket_held.close()
 
 
 def test_requests_pass_through_the_balancer_and_faults_reach_the_backends(topology: BalancedTopology) -> None:
@@ -92,26 +160,6 @@ def test_requests_pass_through_the_balancer_and_faults_reach_the_backends(topolo
     assert topology.mock is not None and all(child.poll() is not None for child in topology.mock.children.values())
 
 
-def _read_until(process: subprocess.Popen[str], text: str, timeout_s: float) -> str:
-    """What ``process`` printed up to the line holding ``text`` (or until the deadline or its exit)."""
-    assert process.stdout is not None
-    lines: queue.Queue[str] = queue.Queue()
-
-    def pump() -> None:
-        for line in process.stdout or []:
-            lines.put(line)
-
-    threading.Thread(target=pump, daemon=True).start()
-    seen = ""
-    deadline = time.monotonic() + timeout_s
-    while text not in seen and time.monotonic() < deadline:
-        try:
-            seen += lines.get(timeout=max(0.01, deadline - time.monotonic()))
-        except queue.Empty:
-            break
-    return seen
-
-
 def _pids_running(needle: str) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():
@@ -127,47 +175,34 @@ def _pids_running(needle: str) -> list[int]:
 @pytest.mark.parametrize("implementation", ["haproxy", "nginx"])
 def test_serve_behind_a_balancer_stops_it_on_sigterm(implementation: str, tmp_path: Path) -> None:
     binary_or_skip(implementation)
-    port = free_port_block(1)
-    command = [sys.executable, "-m", "sim", "serve", str(SCENARIO), "--router", implementation, "--port", str(port)]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    with subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, text=True) as serve:
-        try:
-            output = _read_until(serve, "ready", 90)
-            assert "ready" in output, output
-            assert _chat(f"http://127.0.0.1:{port}")[0] == 200
-            folder = next((tmp_path / "runs").iterdir())
+    runs = tmp_path / "work"
+    runs.mkdir()
+    try:
+        with serve_process(SCENARIO, ["--router", implementation], tmp_path / "serve.log", cwd=runs) as (url, serve):
+            assert _chat(url)[0] == 200
+            folder = next((runs / "runs").iterdir())
             assert _pids_running(str(folder)), "the balancer should run with its config in the run folder"
             serve.send_signal(signal.SIGTERM)
             assert serve.wait(timeout=60) == 0
             assert _pids_running(str(folder)) == []
             assert (folder / f"{implementation}.conf").exists()
-        finally:
-            if serve.poll() is None:
-                serve.kill()
-                serve.wait()
-            for pid in _pids_running(str(tmp_path)):  # what this test started, should serve have failed
-                os.kill(pid, signal.SIGKILL)
+    finally:
+        for pid in _pids_running(str(runs)):  # what this test started, should serve have failed
+            os.kill(pid, signal.SIGKILL)
 
 
 def test_a_balancer_goes_when_serve_is_killed(tmp_path: Path) -> None:
     """SIGKILL leaves orchsim no chance to clean up; the balancer still goes (parent-death signal)."""
     binary_or_skip("haproxy")
-    port = free_port_block(1)
-    command = [sys.executable, "-m", "sim", "serve", str(SCENARIO), "--router", "haproxy", "--port", str(port)]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
     started: list[int] = []
-    with subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, text=True) as serve:
+    with serve_process(SCENARIO, ["--router", "haproxy"], tmp_path / "serve.log", cwd=tmp_path) as (_, serve):
         try:
-            assert "ready" in _read_until(serve, "ready", 90)
             started = _family(serve.pid)[1:]  # the mock's processes and the balancer
             balancer = [pid for pid in started if "haproxy" in Path(f"/proc/{pid}/cmdline").read_text()]
             assert balancer
             serve.kill()
             serve.wait()
-            deadline = time.monotonic() + 30
-            while any(_alive(pid) for pid in balancer) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            assert not [pid for pid in balancer if _alive(pid)]
+            wait_for(lambda: not [pid for pid in balancer if _alive(pid)], "the balancer to go after serve")
         finally:
             if serve.poll() is None:
                 serve.kill()

@@ -88,6 +88,36 @@ def test_force_runs_a_scenario_over_the_limits(
     assert code == 0 and (tmp_path / "b" / "summary.json").exists(), err
 
 
+def test_run_seeds_over_the_total_is_refused_naming_seeds_and_force_runs_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(GOOD)  # ~1.2e3 events a run, within every limit of one run
+    monkeypatch.setattr(cost, "TOTAL_EVENTS", 5000.0)
+    args = ["run", str(path), "--no-plots", "--jobs", "1"]
+    code, _, err = orchsim(capsys, *args, "--seeds", "4", "--out", str(tmp_path / "a"))
+    assert code == 0, err  # 4 runs, ~4.8e3 events: within
+    code, _, err = orchsim(capsys, *args, "--seeds", "5", "--out", str(tmp_path / "b"))
+    assert code == 2 and "s.yaml: --seeds 5: 5 runs (5 seeds) would need ~6e+03 simulation events in all" in err, err
+    assert "over the limit of 5e+03 (~1.2e+03 a run, driven by workload.rate)" in err and "--force" in err
+    assert not (tmp_path / "b").exists()
+    code, _, err = orchsim(capsys, *args, "--seeds", "5", "--out", str(tmp_path / "c"), "--force")
+    assert code == 0 and (tmp_path / "c" / "summary.json").exists(), err
+
+
+def test_run_seeds_total_counts_the_baseline_of_each_seed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(GOOD + "baseline: [workload.rate=0.5]\n")  # ~1.2e3 + ~600 events per seed
+    monkeypatch.setattr(cost, "TOTAL_EVENTS", 5000.0)
+    args = ["run", str(path), "--seeds", "3", "--no-plots", "--jobs", "1"]
+    code, _, err = orchsim(capsys, *args, "--out", str(tmp_path / "a"))
+    assert code == 2 and "--seeds 3: 6 runs (3 seeds x 2, the scenario and its baseline) would need ~5.4e+03" in err
+    code, _, err = orchsim(capsys, *args, "--no-baseline", "--out", str(tmp_path / "b"))
+    assert code == 0, err  # without the baseline, 3 runs: ~3.6e3 events, within
+
+
 def test_many_large_clusters_are_refused_on_memory_naming_the_biggest(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

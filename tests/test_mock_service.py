@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -20,6 +21,7 @@ import openai
 import pytest
 import yaml
 
+from loadtest.balancers.topology import free_port_block  # checked free with the bind the servers use
 from tests.conftest import wait_for, wait_for_async
 
 SCENARIO = {
@@ -39,19 +41,9 @@ SCENARIO = {
     "router": {"strategy": "least_connections", "instances": 1, "concurrency": 100},
     "clients": {"timeout": "60s"},
 }
+REPO = Path(__file__).resolve().parent.parent
 TIME_SCALE = 10.0  # 1 s of service = 0.1 s real
 R = TypeVar("R")
-
-
-def free_port_block(count: int) -> int:
-    """A port p such that p..p+count-1 are free on 127.0.0.1 right now."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base: int = probe.getsockname()[1]
-        if base + count < 65535 and all(_free(p) for p in range(base, base + count)):
-            return base
-    raise RuntimeError("no free block of ports")
 
 
 def on_free_ports(count: int, attempt: Callable[[int], R], stderr: Callable[[R], str]) -> R:
@@ -72,15 +64,6 @@ def refused_url() -> Iterator[str]:
         yield f"http://127.0.0.1:{bound.getsockname()[1]}"
 
 
-def _free(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def stop(process: subprocess.Popen[str]) -> None:
     """SIGTERM, then SIGKILL if the service has not stopped within 15 s."""
     process.send_signal(signal.SIGTERM)
@@ -92,14 +75,21 @@ def stop(process: subprocess.Popen[str]) -> None:
 
 
 @contextlib.contextmanager
-def serve_process(path: Path, args: list[str], log: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    """``orchsim serve PATH ARGS`` on a free block of ports, ready: its URL and process; SIGTERM at
-    the end (SIGKILL if it hangs), even on failure. Ports are not assumed to stay free: when another
-    process takes one between the check and the bind, serve says so and it starts again elsewhere."""
+def serve_process(
+    path: Path, args: list[str], log: Path, cwd: Path | None = None
+) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """``orchsim serve PATH ARGS`` (run in ``cwd``, this tree's ``sim`` first on the path) on a free
+    block of ports, ready: its URL and process; SIGTERM at the end (SIGKILL if it hangs), even on
+    failure. Ports are not assumed to stay free: when another process takes one between the check and
+    the bind, serve says so and it starts again elsewhere."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     for attempt in range(5):
         port = free_port_block(2)
         command = [sys.executable, "-m", "sim", "serve", str(path), "--port", str(port), *args]
-        with log.open("w") as err, subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err, text=True) as process:
+        with (
+            log.open("w") as err,
+            subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=err, text=True) as process,
+        ):
             try:
                 assert process.stdout is not None
                 first = process.stdout.readline() + process.stdout.readline()

@@ -23,12 +23,13 @@ from pathlib import Path
 from loadtest.balancers.binary import foreground_command, version
 from loadtest.balancers.configs import config_text
 from loadtest.balancers.mapping import BalancerPlan, ServerAddress
-from loadtest.mock.topology import Topology, TopologyError, check_ports, supervise, wait_until
+from loadtest.mock.topology import PortInUseError, Topology, TopologyError, check_ports, supervise, wait_until
 from sim.scenario import Scenario
 
 __all__ = ["BalancedTopology", "free_port_block"]
 
 PORT_TRIES = 20
+MOCK_TRIES = 5  # blocks of ports the mock is started on, when others take one as it starts
 PR_SET_PDEATHSIG = 1  # prctl(2)
 
 
@@ -93,13 +94,8 @@ class BalancedTopology:
         command = foreground_command(self.implementation, self.config_path, self.folder / "nginx")
         self.version = version(self.implementation)
         check_ports([self.port])
-        admin_port = free_port_block(len(self.scenario.clusters) + 1)
-        time_scale = 1.0 / self.plan.interval_scale
-        self.mock = Topology(
-            self.scenario_path, self.scenario, admin_port, time_scale, self.overrides, self.plan.max_body_bytes
-        )
         try:
-            self.mock.start(ready_timeout_s)
+            self._start_mock(ready_timeout_s)
             self.servers = self._addresses()
             self._write_config(self.servers)
             self._spawn(command)
@@ -107,6 +103,22 @@ class BalancedTopology:
         except BaseException:
             self.stop()
             raise
+
+    def _start_mock(self, ready_timeout_s: float) -> None:
+        """The mock on a block of ports free now, and on another block when a port of it is taken
+        between the check and the bind (the ports are ours to choose, unlike ``--port``)."""
+        time_scale = 1.0 / self.plan.interval_scale
+        for attempt in range(MOCK_TRIES):
+            admin_port = free_port_block(len(self.scenario.clusters) + 1)
+            self.mock = Topology(
+                self.scenario_path, self.scenario, admin_port, time_scale, self.overrides, self.plan.max_body_bytes
+            )
+            try:
+                self.mock.start(ready_timeout_s)  # stops what it started when it fails
+                return
+            except PortInUseError:
+                if attempt == MOCK_TRIES - 1:
+                    raise
 
     def _addresses(self) -> list[ServerAddress]:
         assert self.mock is not None
@@ -146,8 +158,10 @@ class BalancedTopology:
             return False
 
     def check_children(self) -> None:
-        """TopologyError if the balancer or a mock process has exited."""
+        """TopologyError if the balancer or a mock process has exited (PortInUseError: its port was taken)."""
         if self.process is not None and (code := self.process.poll()) is not None:
+            if "Address already in use" in self._log_tail():  # taken between the check and the bind
+                raise PortInUseError(f"--port: 127.0.0.1:{self.port} is already in use ({self._log_tail()})")
             raise TopologyError(f"{self.implementation} exited with code {code} ({self._log_tail()})")
         if self.mock is not None:
             self.mock.check_children()

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import gc
 import resource
+import sys
 
 from aiohttp import web
 
 from loadtest.mock.guard import header_timeout_s
 from loadtest.mock.openai_api import MAX_BODY_BYTES
+from loadtest.mock.topology import PORT_IN_USE_EXIT
 
 __all__ = ["quiet_gc", "raise_file_limit", "run_on_loopback", "server_parser"]
 
@@ -45,19 +48,27 @@ def server_parser(description: str | None) -> argparse.ArgumentParser:
 
 
 def run_on_loopback(app: web.Application, port: int) -> None:
-    """Serve ``app`` on 127.0.0.1 until SIGINT/SIGTERM, with a raised file limit and a quieter GC."""
+    """Serve ``app`` on 127.0.0.1 until SIGINT/SIGTERM, with a raised file limit and a quieter GC.
+    A port taken by another process is one line and exit ``PORT_IN_USE_EXIT`` (the topology may then
+    start again on other ports)."""
     raise_file_limit()
     quiet_gc()
-    web.run_app(
-        app,
-        host="127.0.0.1",
-        port=port,
-        print=None,
-        access_log=None,
-        handle_signals=True,
-        loop=new_loop(),
-        keepalive_timeout=header_timeout_s(),
-    )
+    try:
+        web.run_app(
+            app,
+            host="127.0.0.1",
+            port=port,
+            print=None,
+            access_log=None,
+            handle_signals=True,
+            loop=new_loop(),
+            keepalive_timeout=header_timeout_s(),
+        )
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        print(f"127.0.0.1:{port} is already in use", file=sys.stderr)
+        raise SystemExit(PORT_IN_USE_EXIT) from None
 
 
 def new_loop() -> asyncio.AbstractEventLoop:

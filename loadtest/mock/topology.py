@@ -17,11 +17,25 @@ from types import FrameType
 
 from sim.scenario import Scenario
 
-__all__ = ["Topology", "TopologyError", "check_ports", "supervise", "wait_until"]
+__all__ = [
+    "PORT_IN_USE_EXIT",
+    "PortInUseError",
+    "Topology",
+    "TopologyError",
+    "check_ports",
+    "supervise",
+    "wait_until",
+]
+
+PORT_IN_USE_EXIT = 98  # a mock process's exit status when its port is taken (EADDRINUSE) as it binds
 
 
 class TopologyError(Exception):
     """The topology cannot start (port in use, a child died, not ready in time)."""
+
+
+class PortInUseError(TopologyError):
+    """A port of the topology is taken: at the check, or by another process between the check and the bind."""
 
 
 def check_ports(ports: list[int]) -> None:
@@ -32,7 +46,7 @@ def check_ports(ports: list[int]) -> None:
             try:
                 probe.bind(("127.0.0.1", port))
             except OSError:
-                raise TopologyError(f"--port: 127.0.0.1:{port} is already in use") from None
+                raise PortInUseError(f"--port: 127.0.0.1:{port} is already in use") from None
 
 
 @dataclass
@@ -114,9 +128,12 @@ class Topology:
             return False
 
     def check_children(self) -> None:
-        """TopologyError if a child process has exited."""
+        """TopologyError if a child process has exited (PortInUseError: its port was taken after the check)."""
         for name, child in self.children.items():
             code = child.poll()
+            if code == PORT_IN_USE_EXIT:
+                last = self.backend_port(len(self.scenario.clusters) - 1)
+                raise PortInUseError(f"--port: {name}: its port (of 127.0.0.1:{self.port}..{last}) is already in use")
             if code is not None:
                 raise TopologyError(f"{name} exited with code {code}")
 

@@ -16,10 +16,10 @@ from typing import Any
 
 from sim.inputs.datafiles import read_trace
 from sim.scenario import Scenario
-from sim.scenario.loading import load_scenario
+from sim.scenario.loading import load_baseline, load_scenario
 from sim.scenario.paths import flagship_scenario, scenarios_dir
 
-__all__ = ["LIMITS", "TOTAL_EVENTS", "Estimate", "cli_refusal", "estimate", "plan_refusal", "refusal"]
+__all__ = ["LIMITS", "TOTAL_EVENTS", "Estimate", "cli_refusal", "estimate", "plan_refusal", "refusal", "seeds_refusal"]
 
 EVENTS_PER_ATTEMPT = 12  # simulation events of one attempt (arrival, routing, queue, service, answer...)
 BYTES_PER_ATTEMPT = 400  # its records and in-flight objects
@@ -105,7 +105,30 @@ def cli_refusal(args: Any) -> list[str]:
         return []
     default = scenarios_dir() / "validate-steady.yaml" if args.verb == "validate" else flagship_scenario()
     path = Path(args.scenario) if args.scenario else default
-    return refusal(load_scenario(path, args.overrides), path.name)
+    scenario = load_scenario(path, args.overrides)
+    refused = refusal(scenario, path.name)
+    if args.verb != "run":
+        return refused
+    base = load_baseline(path, args.overrides, scenario) if args.baseline else None
+    over_total = seeds_refusal(scenario, base, args.seeds, path.name)
+    return [*refused[:-1], *over_total] if refused and over_total else refused or over_total
+
+
+def seeds_refusal(scenario: Scenario, base: Scenario | None, seeds: int, label: str) -> list[str]:
+    """Lines saying why ``orchsim run --seeds`` (``seeds`` runs of ``scenario``, and of ``base``, its
+    baseline, for each seed) is over ``TOTAL_EVENTS`` in all (empty when it is within)."""
+    cost = estimate(scenario)
+    per_seed = cost.events + (0.0 if base is None else estimate(base).events)
+    total = seeds * per_seed
+    if total <= TOTAL_EVENTS:
+        return []
+    runs = f"{seeds} seeds" if base is None else f"{seeds} seeds x 2, the scenario and its baseline"
+    return [
+        f"{label}: --seeds {seeds}: {seeds * (1 if base is None else 2)} runs ({runs}) would need ~{total:.3g} "
+        f"simulation events in all, over the limit of {TOTAL_EVENTS:.3g} (~{cost.events:.3g} a run, driven by "
+        f"{cost.drivers['events']})",
+        f"{label}: estimate: {cost.line()} a run; give --force to run it anyway, or fewer --seeds",
+    ]
 
 
 def refusal(scenario: Scenario, label: str) -> list[str]:
