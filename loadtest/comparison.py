@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -14,8 +13,10 @@ from loadtest.path_delay import Delays
 from loadtest.records import Record, column
 from loadtest.verdict import Row, Tolerances, build_rows, metric_values, with_noise
 from sim import __version__
-from sim.analysis.metrics import stats, summarize, timeseries
-from sim.engine import SimResult, Simulation
+from sim.analysis.metrics import stats
+from sim.analysis.summary import Stats, Summary
+from sim.engine import SimResult
+from sim.experiments.simulate import Simulated, simulate_and_summarise, summarise
 from sim.output.outputs import write_csv, write_json
 from sim.scenario import Scenario
 from sim.workload.trace import Trace, generate_trace
@@ -28,7 +29,7 @@ class Side:
     """One side: its result in the simulator's shape, its summary and time series."""
 
     result: SimResult
-    summary: dict[str, Any]
+    summary: Summary
     series: dict[str, np.ndarray]
 
 
@@ -49,12 +50,10 @@ class Validation:
         return all(row.passed for row in self.rows)
 
 
-def _side(result: SimResult, ttft: dict[str, float | None] | None) -> Side:
-    series = timeseries(result)
-    summary = summarize(result, series)
-    if ttft is not None:
-        summary["ttft_s"] = ttft
-    return Side(result, summary, series)
+def _side(run: Simulated, ttft: dict[str, float | None] | None) -> Side:
+    """The run as one side; ``ttft`` replaces its TTFT figures (what the mock's streaming shows)."""
+    summary = run.summary if ttft is None else replace(run.summary, ttft_s=Stats.from_dict(ttft, "ttft_s"))
+    return Side(run.result, summary, run.series)
 
 
 def compare_sides(
@@ -79,7 +78,9 @@ def compare_sides(
     delays = Delays.of_run(records, overhead, time_scale, stream_tokens)
     sim_side = _simulated_side(scenario, seed, delays, stream_tokens)
     real = measured_result(scenario, seed, records, time_scale)
-    real_side = _side(real, None if stream_tokens is None else measured_ttft_s(scenario, records, time_scale))
+    real_summary, real_series = summarise(real)
+    real_ttft = None if stream_tokens is None else measured_ttft_s(scenario, records, time_scale)
+    real_side = _side(Simulated(real_summary, real_series, real), real_ttft)
     lag = column(records, "send_s") - column(records, "intended_s")
     rows = build_rows(sim_side.summary, real_side.summary, tolerances)
     trace = generate_trace(scenario, seed)  # the measured run's own arrivals: only the service varies
@@ -98,10 +99,16 @@ def compare_sides(
 def _simulated_side(
     scenario: Scenario, seed: int, delays: Delays, stream_tokens: int | None, trace: Trace | None = None
 ) -> Side:
-    result = Simulation(scenario, seed, trace).run()
-    answer_s, first_s = delays.draw(result.req_attempts, seed)
-    simulated = with_network_delay(result, answer_s)
-    return _side(simulated, None if stream_tokens is None else simulated_ttft_s(simulated, stream_tokens, first_s))
+    first_token_s: list[np.ndarray] = []  # drawn with the answers' delays, read after the summary
+
+    def delayed(result: SimResult) -> SimResult:
+        answer_s, first_s = delays.draw(result.req_attempts, seed)
+        first_token_s.append(first_s)
+        return with_network_delay(result, answer_s)
+
+    run = simulate_and_summarise(scenario, seed, trace=trace, adjust=delayed)
+    ttft = None if stream_tokens is None else simulated_ttft_s(run.result, stream_tokens, first_token_s[0])
+    return _side(run, ttft)
 
 
 def write_validation(out: Path, validation: Validation, router: dict[str, str] | None = None) -> None:
@@ -139,7 +146,7 @@ def write_validation(out: Path, validation: Validation, router: dict[str, str] |
         },
     )
     for name, side in (("simulated", validation.simulated), ("measured", validation.measured)):
-        write_json(out / f"summary.{name}.json", side.summary)
+        write_json(out / f"summary.{name}.json", side.summary.to_dict())
         write_csv(out / f"timeseries.{name}.csv", side.series)
     sim = validation.simulated.result
     write_csv(

@@ -23,6 +23,8 @@ from typing import Any
 
 from rich.table import Table
 
+from sim.analysis.summary import Stats, Summary
+
 __all__ = ["Row", "Tolerances", "build_rows", "metric_values", "parse_tolerances", "rows_table", "with_noise"]
 
 
@@ -116,31 +118,33 @@ class Row:
 LATENCY_KEYS = ("mean", "p50", "p95", "p99")
 
 
-def build_rows(sim: dict[str, Any], real: dict[str, Any], tol: Tolerances) -> list[Row]:
-    """Rows from two ``summary.json``-shaped dicts (each may carry ``ttft_s``)."""
+def build_rows(sim: Summary, real: Summary, tol: Tolerances) -> list[Row]:
+    """Rows from the two sides' summaries."""
     rows = [
-        Row("throughput_rps", sim["throughput_rps"], real["throughput_rps"], "relative", tol.throughput),
-        Row("availability", sim["availability"], real["availability"], "absolute", tol.availability),
+        Row("throughput_rps", sim.throughput_rps, real.throughput_rps, "relative", tol.throughput),
+        Row("availability", sim.availability, real.availability, "absolute", tol.availability),
     ]
-    for code in sorted(set(sim["errors_by_code"]) | set(real["errors_by_code"]), key=int):
+    for code in sorted(set(sim.errors_by_code) | set(real.errors_by_code), key=int):
         rows.append(
             Row(f"errors.{code} (share)", _share(sim, code), _share(real, code), "absolute", tol.errors),
         )
-    for group in ("latency_s", "wait_s", "ttft_s"):
-        keys = LATENCY_KEYS if group != "wait_s" else ("mean", "p95")
-        if group == "ttft_s" and real[group]["mean"] is None and sim[group]["mean"] is None:
-            continue
-        for key in keys:
-            rows.append(Row(f"{group}.{key}", sim[group][key], real[group][key], "relative", tol.latency, tol.floor_s))
-    rows.append(
-        Row("retry_amplification", sim["retry_amplification"], real["retry_amplification"], "relative", tol.retries)
+    groups: tuple[tuple[str, Stats, Stats], ...] = (
+        ("latency_s", sim.latency_s, real.latency_s),
+        ("wait_s", sim.wait_s, real.wait_s),
     )
+    if real.ttft_s.mean is not None or sim.ttft_s.mean is not None:
+        groups += (("ttft_s", sim.ttft_s, real.ttft_s),)
+    for group, mine, theirs in groups:
+        for key in LATENCY_KEYS if group != "wait_s" else ("mean", "p95"):
+            simulated, measured = getattr(mine, key), getattr(theirs, key)
+            rows.append(Row(f"{group}.{key}", simulated, measured, "relative", tol.latency, tol.floor_s))
+    rows.append(Row("retry_amplification", sim.retry_amplification, real.retry_amplification, "relative", tol.retries))
     return rows
 
 
-def _share(summary: dict[str, Any], code: str) -> float:
-    offered = summary["requests"]["offered"]
-    return summary["errors_by_code"].get(code, 0) / offered if offered else 0.0
+def _share(summary: Summary, code: str) -> float:
+    offered = summary.requests.offered
+    return summary.errors_by_code.get(code, 0) / offered if offered else 0.0
 
 
 def rows_table(rows: list[Row], title: str) -> Table:
@@ -205,6 +209,6 @@ def with_noise(rows: list[Row], seed_values: dict[str, list[float | None]], k: f
     return out
 
 
-def metric_values(summary: dict[str, Any], tol: Tolerances) -> dict[str, float | None]:
+def metric_values(summary: Summary, tol: Tolerances) -> dict[str, float | None]:
     """Every row's value for one summary (the simulated side of each row)."""
     return {row.metric: row.simulated for row in build_rows(summary, summary, tol)}

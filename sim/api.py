@@ -24,11 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from sim.analysis.metrics import summarize, timeseries
-from sim.analysis.monitoring import monitoring_columns
-from sim.engine import Simulation
 from sim.experiments.compare import Comparison, parse_mitigations, parse_variants, run_comparison, variant_scenarios
 from sim.experiments.executors import run_tasks
+from sim.experiments.simulate import simulate_and_summarise
 from sim.experiments.sweep import Grid, point_scenarios, run_point
 from sim.inputs.yamlio import flow_yaml
 from sim.output.compare_output import comparison_document
@@ -123,12 +121,9 @@ def run(
     elif overrides:
         raise ValueError("overrides: give them to load_scenario (a Scenario object is already validated)")
     seed = scenario.seed if seed is None else seed
-    result = Simulation(scenario, seed).run(progress)
-    series = timeseries(result)
-    summary = summarize(result, series)
-    columns = {**series, **monitoring_columns(scenario, seed, series)}
-    table = {"time": np.array(scenario.clock().iso_column(series["start_s"])), **columns}
-    return RunResult(scenario, seed, summary, {k: np.asarray(v) for k, v in table.items()})
+    run = simulate_and_summarise(scenario, seed, progress=progress, monitoring=True)
+    table = {"time": np.array(scenario.clock().iso_column(run.series["start_s"])), **run.series}
+    return RunResult(scenario, seed, run.summary.to_dict(), {k: np.asarray(v) for k, v in table.items()})
 
 
 def compare(
@@ -178,7 +173,7 @@ def sweep(
         point, seed = points[tasks[index][0]], tasks[index][1]
         if error is not None:
             raise RuntimeError(f"sweep point {point} seed {seed} failed: {type(error).__name__}: {error}") from error
-        records[index] = {"point": point, "seed": seed, "summary": summary}
+        records[index] = {"point": point, "seed": seed, "summary": summary.to_dict()}
     done = [r for r in records if r is not None]
     return SweepResult(spec.params, seed_list, done, aggregate(spec, done))
 

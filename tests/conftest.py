@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 import os
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 
 from sim.analysis.metrics import summarize
+from sim.analysis.summary import Summary
 from sim.engine import SimResult, simulate
 from sim.scenario import Scenario
 from sim.scenario.loading import parse_scenario
@@ -40,6 +42,12 @@ def run_summary(scenario: Scenario, seed: int | None = None) -> tuple[SimResult,
     """Simulate and summarise."""
     result = simulate(scenario, seed)
     return result, summarize(result)
+
+
+@functools.cache
+def base_summary() -> Summary:
+    """The summary of a real short run (one server, 1 request/s for 100 s): tests vary its figures."""
+    return Summary.from_dict(run_summary(make_scenario(duration=100), 1)[1])
 
 
 @pytest.fixture

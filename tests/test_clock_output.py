@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from sim.analysis.metrics import summarize
+from sim.analysis.summary import Summary
 from sim.cli.main import main
 from sim.output.report import REPORT_FILE
 from sim.output.tables import summary_clock, summary_rows, timeline_rows
@@ -48,7 +49,7 @@ def test_summary_carries_its_start_and_zone(summary: dict[str, Any]) -> None:
 
 
 def test_rows_print_instants_in_clock_time_with_the_offset(summary: dict[str, Any]) -> None:
-    rows = dict(summary_rows(summary))
+    rows = dict(summary_rows(Summary.from_dict(summary)))
     assert rows["t = 0 (scenario start)"] == "2026-02-03 18:00 GMT"
     assert rows["impact onset (first window below SLO)"] == "18:08 GMT (+8m)"
     assert "error_rate on a at 18:08 GMT (+8m)" in rows
@@ -58,8 +59,8 @@ def test_rows_print_instants_in_clock_time_with_the_offset(summary: dict[str, An
 
 
 def test_tz_overrides_the_scenario_zone(summary: dict[str, Any]) -> None:
-    clock = summary_clock(summary, "Asia/Tokyo")
-    rows = dict(summary_rows(summary, clock))
+    clock = summary_clock(Summary.from_dict(summary), "Asia/Tokyo")
+    rows = dict(summary_rows(Summary.from_dict(summary), clock))
     assert rows["impact onset (first window below SLO)"] == "03:08 JST (+8m)"
     assert timeline_rows(summary["incident"]["timeline"], clock)[0] == (
         "03:08 JST (+8m)",
@@ -71,7 +72,9 @@ def test_tz_overrides_the_scenario_zone(summary: dict[str, Any]) -> None:
 def test_an_old_summary_without_start_reads_as_midnight_utc() -> None:
     _, figures = run_summary(make_scenario(duration=600), 1)
     del figures["start"], figures["timezone"]
-    assert summary_clock(figures).label(3600) == "01:00 UTC (+1h00m)"
+    old = Summary.from_dict(figures)
+    assert summary_clock(old).label(3600) == "01:00 UTC (+1h00m)"
+    assert old.to_dict() == figures and list(old.to_dict()) == list(figures)  # written back as it was read
 
 
 def test_summarize_is_unchanged_by_the_display_zone() -> None:

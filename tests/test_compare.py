@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +15,12 @@ import sim.experiments.compare
 from sim.analysis.metric_registry import check_metric
 from sim.analysis.metrics import summarize
 from sim.analysis.stats import mean_ci
+from sim.analysis.summary import flatten
 from sim.engine import simulate
 from sim.experiments.compare import (
     Comparison,
     Mitigation,
     Variant,
-    flatten,
     parse_variants,
     run_comparison,
     run_one,
@@ -27,7 +28,7 @@ from sim.experiments.compare import (
     variant_scenarios,
 )
 from sim.workload.trace import generate_trace
-from tests.conftest import orchsim
+from tests.conftest import base_summary, orchsim
 
 SMALL = {
     "name": "cmp",
@@ -81,9 +82,11 @@ def test_mean_ci_is_student_t() -> None:
     assert mean_ci([5.0]) == {"mean": 5.0, "ci_low": None, "ci_high": None}
 
 
-def fake_runs(values: dict[str, list[float]]) -> list[dict[str, Any]]:
+def fake_runs(values: dict[str, list[float | None]]) -> list[dict[str, Any]]:
+    """Runs whose p99 latency is ``values[label][seed]`` (None: undefined, nothing succeeded)."""
+    base = base_summary()
     return [
-        {"strategy": label, "seed": seed, "summary": {"latency_s": {"p99": v}}}
+        {"strategy": label, "seed": seed, "summary": replace(base, latency_s=replace(base.latency_s, p99=v))}
         for label, vs in values.items()
         for seed, v in enumerate(vs)
     ]
@@ -199,8 +202,7 @@ def test_variant_rows_keep_the_scenarios_routing_and_apply_their_overrides(small
 
 
 def test_undefined_figures_neither_shift_pairs_nor_win_the_ranking() -> None:
-    runs = fake_runs({"a": [1.0, 2.0, 3.0], "b": [1.1, 2.1, 3.1]})
-    del runs[4]["summary"]["latency_s"]["p99"]  # b, seed 1: nothing succeeded, p99 undefined
+    runs = fake_runs({"a": [1.0, 2.0, 3.0], "b": [1.1, None, 3.1]})  # b, seed 1: nothing succeeded
     comparison = Comparison(labels=["b", "a"], seeds=[0, 1, 2], runs=runs, rank_by="latency_s.p99")
     ranking = comparison.ranking()
     assert [row["strategy"] for row in ranking] == ["a", "b"]
@@ -234,7 +236,7 @@ def test_rows_of_one_seed_share_one_trace_drawn_as_the_engine_would(small: Path)
 def test_a_run_on_a_shared_trace_is_the_run_on_its_own(small: Path) -> None:
     rows = variant_scenarios(small, [], [], [Mitigation("a", []), Mitigation("b", ["clusters.0.servers=19"])])
     run_one("a", rows["a"], 11)  # leaves seed 11's trace in the cache
-    shared = _without_wall_clock(run_one("b", rows["b"], 11))["summary"]
+    shared = _without_wall_clock({"summary": run_one("b", rows["b"], 11)["summary"].to_dict()})["summary"]
     alone = _without_wall_clock({"summary": summarize(simulate(rows["b"], 11))})["summary"]
     assert json.dumps(shared, sort_keys=True) == json.dumps(alone, sort_keys=True)
 

@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 
 from sim.analysis.metrics import summarize
+from sim.analysis.summary import Summary
 from sim.engine import simulate
 from sim.experiments.compare import Comparison
 from sim.experiments.reference import impact_s
@@ -112,7 +113,7 @@ def test_load_blind_routing_is_not_the_fault_and_recompute_ends_the_500s(
     than round robin by a wide margin (it sends short chats to full waiting rooms), and
     preempting by recomputation instead of failing leaves no 500 at all."""
     rows = {"round_robin": runs["incident"][:1], **{label: runs[label] for label in CHANGES}}
-    records = [{"strategy": label, "seed": SEEDS[0], "summary": s[0]} for label, s in rows.items()]
+    records = [{"strategy": label, "seed": SEEDS[0], "summary": Summary.from_dict(s[0])} for label, s in rows.items()]
     ranking = Comparison(list(rows), [SEEDS[0]], records, "uptime").ranking()
     assert ranking[-1]["strategy"] == "least_outstanding_tokens", ranking
     assert rows["least_outstanding_tokens"][0]["uptime"] < rows["round_robin"][0]["uptime"] - 0.02
@@ -127,7 +128,7 @@ def test_the_targets_hold_over_seeds_1_to_5_of_full_days(tmp_path: Path) -> None
     scenario = load_scenario(path)
     base = load_baseline(path, [], scenario)
     runs = run_seeds(tmp_path, scenario, base, [1, 2, 3, 4, 5], plots=False)
-    incident, baseline = runs.incident, runs.baseline
+    incident, baseline = [s.to_dict() for s in runs.incident], [s.to_dict() for s in runs.baseline]
     assert abs(np.mean([s["uptime"] for s in incident]) - 0.991) <= 0.003
     assert abs(np.mean([s["uptime"] for s in baseline]) - 0.998) <= 0.0015
     assert np.mean([s["outage_reports"]["total"] for s in incident]) >= 47

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from sim.analysis.metric_registry import METRICS, check_metric, higher_is_better, lookup, settings
+from sim.analysis.summary import flatten
 from sim.experiments.capacity import parse_target
-from sim.experiments.compare import flatten
 from sim.scenario.loading import load_scenario
 from sim.scenario.paths import scenarios_dir
 from tests.conftest import make_scenario, run_summary

@@ -121,11 +121,15 @@ def run(
         ui.show(narrative_table(runs.reference))
     if base is None:
         ui.show(summary_table(summary, clock))
-        ui.emit({**summary, "further_seeds": runs.incident[1:]} if seeds > 1 else summary)
+        further_seeds = [s.to_dict() for s in runs.incident[1:]]
+        ui.emit({**summary.to_dict(), "further_seeds": further_seeds} if seeds > 1 else summary.to_dict())
     else:
         ui.show(side_by_side(summary, runs.baseline[0], clock))
-        further = [{**s, "baseline": b} for s, b in zip(runs.incident[1:], runs.baseline[1:], strict=True)]
-        ui.emit({**summary, "baseline": runs.baseline[0], **({"further_seeds": further} if further else {})})
+        further = [
+            {**s.to_dict(), "baseline": b.to_dict()} for s, b in zip(runs.incident[1:], runs.baseline[1:], strict=True)
+        ]
+        day = {**summary.to_dict(), "baseline": runs.baseline[0].to_dict()}
+        ui.emit({**day, **({"further_seeds": further} if further else {})})
     timeline = timeline_table(summary, clock)
     if timeline is not None and runs.reference is None:  # the account's timeline above says the same
         ui.show(timeline)

@@ -17,7 +17,7 @@ from typing import Any
 
 from sim.analysis.metric_registry import check_metric
 from sim.analysis.stats import Interval, mean_ci
-from sim.experiments.compare import flatten
+from sim.analysis.summary import Summary
 
 __all__ = ["Clause", "Evaluation", "Search", "parse_range", "parse_target", "search"]
 
@@ -90,13 +90,13 @@ class Evaluation:
         return {"value": self.value, "met": self.met, "figures": self.figures}
 
 
-def judge(clauses: list[Clause], summaries: list[dict[str, Any]]) -> tuple[bool, dict[str, Interval]]:
-    """Whether ``clauses`` hold over the seeds' summaries, and the intervals judged."""
+def judge(clauses: list[Clause], summaries: list[Summary]) -> tuple[bool, dict[str, Interval]]:
+    """Whether ``clauses`` hold over the seeds' summaries, and the intervals judged (seeds where a
+    figure is undefined, e.g. latency with no success, are left out of its interval)."""
     figures = {}
     for clause in clauses:
-        default = 0.0 if clause.metric.startswith("errors_by_code.") else math.nan
-        values = [flatten(s).get(clause.metric, default) for s in summaries]
-        figures[clause.metric] = mean_ci([v for v in values if not math.isnan(v)])
+        values = [s.figure(clause.metric) for s in summaries]
+        figures[clause.metric] = mean_ci([v for v in values if v is not None])
     return all(c.met(figures[c.metric]) for c in clauses), figures
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,10 +12,9 @@ import numpy as np
 import yaml
 
 from sim.analysis.metric_registry import higher_is_better, settings
-from sim.analysis.metrics import summarize, timeseries
 from sim.analysis.stats import Interval, mean_ci
-from sim.engine import Simulation
 from sim.experiments.executors import run_tasks
+from sim.experiments.simulate import simulate_and_summarise
 from sim.inputs.yamlio import flow_yaml, load_yaml
 from sim.scenario import Scenario
 from sim.scenario.loading import ScenarioError, load_scenario
@@ -27,7 +25,6 @@ __all__ = [
     "Comparison",
     "Mitigation",
     "Variant",
-    "flatten",
     "parse_mitigations",
     "parse_variants",
     "run_comparison",
@@ -145,25 +142,10 @@ def variant_scenarios(
     return out
 
 
-def flatten(summary: dict[str, Any], prefix: str = "") -> dict[str, float]:
-    """Numeric figures of a summary by dotted name (booleans as 0/1, None left out)."""
-    out: dict[str, float] = {}
-    for key, value in summary.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(flatten(value, f"{name}."))
-        elif isinstance(value, bool) or (
-            isinstance(value, (int, float)) and not (isinstance(value, float) and math.isnan(value))
-        ):
-            out[name] = float(value)
-    return out
-
-
 def run_one(label: str, scenario: Scenario, seed: int) -> dict[str, Any]:
     """One (strategy, seed) run: its summary, a few per-window series and latency quantiles."""
-    result = Simulation(scenario, seed, shared_trace(scenario, seed)).run()
-    series = timeseries(result)
-    summary = summarize(result, series)
+    run = simulate_and_summarise(scenario, seed, trace=shared_trace(scenario, seed))
+    result, series = run.result, run.series
     ok = result.req_code == 200
     measured = ok & (result.arrival_s >= scenario.warmup)
     latency = (result.req_end_s - result.arrival_s)[measured]
@@ -171,7 +153,7 @@ def run_one(label: str, scenario: Scenario, seed: int) -> dict[str, Any]:
     return {
         "strategy": label,
         "seed": seed,
-        "summary": summary,
+        "summary": run.summary,
         "series": {k: series[k].tolist() for k in ("start_s", "failed", "queue_depth")},
         "latency_quantiles": quantiles,
     }
@@ -209,18 +191,8 @@ class Comparison:
 
         An error code that never occurred counts 0.
         """
-        default = 0.0 if metric.startswith("errors_by_code.") else math.nan
-        rows = {
-            r["seed"]: flat.get(metric, default)
-            for r, flat in zip(self.runs, self._flat, strict=True)
-            if r["strategy"] == label
-        }
-        return {seed: v for seed, v in rows.items() if not math.isnan(v)}
-
-    @functools.cached_property
-    def _flat(self) -> list[dict[str, float]]:
-        """Every run's figures by dotted name, flattened once (aggregates ask thousands of times)."""
-        return [flatten(r["summary"]) for r in self.runs]
+        rows = {r["seed"]: r["summary"].figure(metric) for r in self.runs if r["strategy"] == label}
+        return {seed: v for seed, v in rows.items() if v is not None}
 
     def values(self, label: str, metric: str) -> list[float]:
         """The metric's defined values over seeds, in seed order."""
@@ -228,7 +200,7 @@ class Comparison:
 
     def metrics(self) -> list[str]:
         """Every numeric figure seen in any run (not the run's own settings), sorted."""
-        return sorted({k for flat in self._flat for k in flat} - settings())
+        return sorted({k for r in self.runs for k in r["summary"].figures} - settings())
 
     def aggregate(self) -> dict[str, dict[str, Interval]]:
         """Per strategy and metric: mean and 95% interval over seeds."""

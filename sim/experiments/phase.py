@@ -14,6 +14,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from sim.analysis.summary import Summary
 from sim.experiments.executors import run_tasks
 from sim.experiments.sweep import run_point
 from sim.inputs.units import format_duration, parse_duration_s
@@ -103,7 +104,7 @@ def run_phase(
     """Every (magnitude, duration, seed) of ``cell_scenarios``, run on ``jobs`` processes."""
     points = spec.points()
     tasks = [(scenario, seed) for scenario in scenarios for seed in seeds]
-    results: dict[int, dict[str, Any]] = {}
+    results: dict[int, Summary] = {}
     for index, summary, error in run_tasks(run_point, tasks, jobs):
         if error is not None:
             raise RuntimeError(f"a phase run failed: {type(error).__name__}: {error}") from error
@@ -113,11 +114,9 @@ def run_phase(
     cells = []
     for p, (magnitude, duration_s) in enumerate(points):
         summaries = [results[p * len(seeds) + k] for k in range(len(seeds))]
-        triggers = [s["triggers"][-1] for s in summaries]
+        triggers = [s.triggers[-1] for s in summaries]
         cells.append(
-            Cell(
-                magnitude, duration_s, [t["metastable"] is True for t in triggers], [t["recovery_s"] for t in triggers]
-            )
+            Cell(magnitude, duration_s, [t.metastable is True for t in triggers], [t.recovery_s for t in triggers])
         )
     return cells
 

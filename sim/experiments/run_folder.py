@@ -6,9 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sim.analysis.metrics import summarize, timeseries
-from sim.analysis.monitoring import monitoring_columns
-from sim.engine import Simulation
+from sim.analysis.summary import Summary
+from sim.experiments.simulate import simulate_and_summarise
 from sim.experiments.testhook import hold
 from sim.output.outputs import write_csv, write_json, write_resolved
 from sim.scenario import Scenario
@@ -18,25 +17,22 @@ __all__ = ["simulate_into", "write_outputs"]
 
 def simulate_into(
     folder: Path, scenario: Scenario, seed: int, plots: bool, progress: Callable[[float, float], None] | None = None
-) -> dict[str, Any]:
+) -> Summary:
     """Simulate ``scenario`` with ``seed``, write its run folder, return its summary."""
-    result = Simulation(scenario, seed).run(progress)
-    series = timeseries(result)
-    summary = summarize(result, series)
-    series = {**series, **monitoring_columns(scenario, seed, series)}  # the report draws the states shown
-    write_outputs(folder, scenario, seed, summary, series, plots)
-    return summary
+    run = simulate_and_summarise(scenario, seed, progress=progress, monitoring=True)  # the report draws the states
+    write_outputs(folder, scenario, seed, run.summary, run.series, plots)
+    return run.summary
 
 
 def write_outputs(
-    folder: Path, scenario: Scenario, seed: int, summary: dict[str, Any], series: dict[str, Any], plots: bool
+    folder: Path, scenario: Scenario, seed: int, summary: Summary, series: dict[str, Any], plots: bool
 ) -> None:
     """The contract's run folder: scenario.resolved.yaml, timeseries.csv, summary.json, then the plots."""
     folder.mkdir(parents=True, exist_ok=True)
     write_resolved(folder / "scenario.resolved.yaml", scenario, seed)
     write_csv(folder / "timeseries.csv", {"time": scenario.clock().iso_column(series["start_s"]), **series})
     hold("run files being written")
-    write_json(folder / "summary.json", summary)
+    write_json(folder / "summary.json", summary.to_dict())
     if plots:  # last: a plot that fails costs no data
         from sim.output.plots import plot_run, try_plots  # deferred: matplotlib costs ~1 s and ~30 MB in every worker
 

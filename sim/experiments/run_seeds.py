@@ -9,10 +9,11 @@ ones over all the seeds run.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from sim.analysis.summary import Summary
 from sim.experiments.executors import run_tasks
 from sim.experiments.reference import compare_to_reference
 from sim.experiments.run_folder import simulate_into
@@ -28,8 +29,8 @@ class SeedRuns:
 
     seeds: list[int]
     folders: list[Path]
-    incident: list[dict[str, Any]] = field(default_factory=list)
-    baseline: list[dict[str, Any]] = field(default_factory=list)
+    incident: list[Summary] = field(default_factory=list)
+    baseline: list[Summary] = field(default_factory=list)
     reference: dict[str, Any] | None = None
 
 
@@ -38,7 +39,7 @@ def seed_folder(root: Path, seeds: list[int], seed: int) -> Path:
     return root if seed == seeds[0] else root / f"seed-{seed}"
 
 
-def _simulate(folder: Path, scenario: Scenario, seed: int, plots: bool) -> dict[str, Any]:
+def _simulate(folder: Path, scenario: Scenario, seed: int, plots: bool) -> Summary:
     return simulate_into(folder, scenario, seed, plots)
 
 
@@ -62,7 +63,7 @@ def run_seeds(
     tasks: list[tuple[Any, ...]] = [(f, scenario, s, plots) for f, s in zip(folders, seeds, strict=True)]
     if baseline is not None:
         tasks += [(f / "baseline", baseline, s, plots) for f, s in zip(folders, seeds, strict=True)]
-    results: list[dict[str, Any] | None] = [None] * len(tasks)
+    results: list[Summary | None] = [None] * len(tasks)
     if len(tasks) == 1:
         results[0] = simulate_into(folders[0], scenario, seeds[0], plots, simulated)
     outcomes = run_tasks(_simulate, tasks, jobs) if len(tasks) > 1 else iter(())
@@ -82,8 +83,9 @@ def run_seeds(
             base = read_series(folder / "baseline" / "timeseries.csv") if baseline is not None else None
             plot_incident(folder / INCIDENT_FILE, scenario, day, base, summary)
     if scenario.reference is not None:
-        runs.reference = compare_to_reference(scenario, runs.incident, runs.baseline, tz)
+        incident, baseline_days = [s.to_dict() for s in runs.incident], [s.to_dict() for s in runs.baseline]
+        runs.reference = compare_to_reference(scenario, incident, baseline_days, tz)
+        runs.incident = [replace(summary, reference=runs.reference) for summary in runs.incident]
         for folder, summary in zip(folders, runs.incident, strict=True):
-            summary["reference"] = runs.reference
-            write_json(folder / "summary.json", summary)
+            write_json(folder / "summary.json", summary.to_dict())
     return runs

@@ -13,10 +13,9 @@ from typing import Any
 
 import yaml
 
-from sim.analysis.metrics import summarize
-from sim.engine import simulate
-from sim.experiments.compare import flatten
+from sim.analysis.summary import Summary, flatten
 from sim.experiments.executors import run_tasks
+from sim.experiments.simulate import simulate_and_summarise
 from sim.experiments.testhook import hold
 from sim.inputs.yamlio import flow_yaml, load_yaml
 from sim.output.outputs import write_json
@@ -96,9 +95,9 @@ def point_scenarios(path: Path, overrides: list[str], grid: Grid) -> list[Scenar
     return scenarios
 
 
-def run_point(scenario: Scenario, seed: int) -> dict[str, Any]:
+def run_point(scenario: Scenario, seed: int) -> Summary:
     """Simulate one point for one seed; return its summary (runs on any worker)."""
-    return summarize(simulate(scenario, seed))
+    return simulate_and_summarise(scenario, seed).summary
 
 
 def task_key(point: Point, seed: int) -> str:
@@ -166,7 +165,7 @@ def run_sweep(
             state.failed += 1
             state.errors.append(f"{points[point_index]} seed {seed}: {type(error).__name__}: {error}")
         else:
-            record = {"point": points[point_index], "seed": seed, "summary": summary}
+            record = {"point": points[point_index], "seed": seed, "summary": summary.to_dict()}
             write_json(folder / "points" / f"{task_key(points[point_index], seed)}.json", record)
             state.done += 1
             hold("sweep result saved")

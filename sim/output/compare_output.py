@@ -15,7 +15,7 @@ from rich.table import Table
 
 from sim.analysis.metric_registry import higher_is_better
 from sim.analysis.stats import Interval
-from sim.experiments.compare import CRN_NOTE, QUANTILES, Comparison, flatten
+from sim.experiments.compare import CRN_NOTE, QUANTILES, Comparison
 from sim.output.outputs import write_csv, write_json
 from sim.output.plots import save_figure, try_plots
 
@@ -98,7 +98,9 @@ def comparison_document(comparison: Comparison, scenario_name: str) -> dict[str,
         "common_random_numbers": CRN_NOTE,
         "strategies": aggregate,
         "ranking": comparison.ranking(),
-        "runs": [{"strategy": r["strategy"], "seed": r["seed"], "summary": r["summary"]} for r in comparison.runs],
+        "runs": [
+            {"strategy": r["strategy"], "seed": r["seed"], "summary": r["summary"].to_dict()} for r in comparison.runs
+        ],
     }
 
 
@@ -123,8 +125,8 @@ def _csv_columns(comparison: Comparison, aggregate: dict[str, dict[str, Interval
     metrics = comparison.metrics()
     rows: list[tuple[str, str, dict[str, Any]]] = []
     for run in comparison.runs:
-        flat = flatten(run["summary"])
-        rows.append((run["strategy"], str(run["seed"]), {m: flat.get(m, _missing(m)) for m in metrics}))
+        summary = run["summary"]
+        rows.append((run["strategy"], str(run["seed"]), {m: summary.figure(m) for m in metrics}))
     for label in comparison.labels:
         for stat in ("mean", "ci_low", "ci_high"):
             rows.append((label, stat, {m: aggregate[label][m][stat] for m in metrics}))
@@ -132,10 +134,6 @@ def _csv_columns(comparison: Comparison, aggregate: dict[str, dict[str, Interval
     for m in metrics:
         columns[m] = [np.nan if r[2][m] is None else r[2][m] for r in rows]
     return columns
-
-
-def _missing(metric: str) -> float:
-    return 0.0 if metric.startswith("errors_by_code.") else np.nan
 
 
 def _plot_bars(path: Path, comparison: Comparison, aggregate: dict[str, dict[str, Interval]]) -> None:

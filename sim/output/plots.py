@@ -20,6 +20,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MultipleLocator
 
+from sim.analysis.summary import Summary
 from sim.clock import Clock
 from sim.output.outputs import atomic_path
 from sim.scenario import Scenario
@@ -34,7 +35,7 @@ Drawer = Callable[[Axes, np.ndarray, dict[str, np.ndarray], Scenario], None]
 
 
 def plot_run(
-    out_dir: Path, scenario: Scenario, series: dict[str, np.ndarray], summary: dict[str, Any] | None = None
+    out_dir: Path, scenario: Scenario, series: dict[str, np.ndarray], summary: Summary | None = None
 ) -> list[Path]:
     """Write the run's plots into ``out_dir``; return their paths."""
     hours = series["start_s"] / 3600.0
@@ -80,7 +81,7 @@ def legend_below(ax: Axes) -> None:
         ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=min(len(labels), 4))
 
 
-def mark_events(ax: Axes, scenario: Scenario, summary: dict[str, Any] | None) -> None:
+def mark_events(ax: Axes, scenario: Scenario, summary: Summary | None) -> None:
     """Shade faults (grey) and surges (orange); mark the status page's posts and the report spike."""
     for i, fault in enumerate(scenario.faults):
         ax.axvspan(fault.at / 3600, fault.end_s / 3600, color="grey", alpha=0.2, label="fault" if i == 0 else None)
@@ -89,13 +90,13 @@ def mark_events(ax: Axes, scenario: Scenario, summary: dict[str, Any] | None) ->
         ax.axvspan(surge.at / 3600, surge.end_s / 3600, color="tab:orange", alpha=0.15, label=label)
     if scenario.warmup > 0:
         ax.axvspan(0, scenario.warmup / 3600, color="yellow", alpha=0.1, label="warm-up")
-    if summary is None or "status_page" not in summary:
+    if summary is None or summary.status_page is None or summary.outage_reports is None:
         return
-    official, reports = summary["status_page"]["official"], summary["outage_reports"]
+    official, reports = summary.status_page["official"], summary.outage_reports
     marks = (
-        (official["acknowledged_s"], "tab:red", "--", "status page: investigating"),
-        (official["resolved_s"], "tab:blue", "--", "status page: resolved"),
-        (reports["peak_at_s"] if reports["total"] else None, "k", ":", "report spike"),
+        (official.acknowledged_s, "tab:red", "--", "status page: investigating"),
+        (official.resolved_s, "tab:blue", "--", "status page: resolved"),
+        (reports.peak_at_s if reports.total else None, "k", ":", "report spike"),
     )
     for at_s, colour, style, label in marks:
         if at_s is not None:

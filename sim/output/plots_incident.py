@@ -16,6 +16,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.patches import Patch
 
+from sim.analysis.summary import Summary
 from sim.output.plots import clock_axis, mark_events, save_figure
 from sim.scenario import Scenario
 
@@ -36,18 +37,20 @@ def read_series(path: Path) -> dict[str, Any]:
     return series
 
 
-def _span_h(summary: dict[str, Any], duration_s: float) -> tuple[float, float] | None:
-    incident, pages = summary["incident"], summary["status_page"]
-    starts = [t for t in (incident["onset_s"], pages["monitor"]["detected_s"]) if t is not None]
+def _span_h(summary: Summary, duration_s: float) -> tuple[float, float] | None:
+    incident, pages = summary.incident, summary.status_page
+    if incident is None or pages is None:
+        return None
+    starts = [t for t in (incident.onset_s, pages["monitor"].detected_s) if t is not None]
     if not starts:
         return None
-    ends = [t for t in (incident["end_s"], pages["official"]["resolved_s"]) if t is not None]
+    ends = [t for t in (incident.end_s, pages["official"].resolved_s) if t is not None]
     first, last = min(starts), max(ends, default=min(starts) + 3 * 3600)
     return max(0.0, first - 3600) / 3600, min(duration_s, last + 2700) / 3600
 
 
 def plot_incident(
-    path: Path, scenario: Scenario, day: dict[str, Any], baseline: dict[str, Any] | None, summary: dict[str, Any]
+    path: Path, scenario: Scenario, day: dict[str, Any], baseline: dict[str, Any] | None, summary: Summary
 ) -> Path | None:
     """Write ``incident.png`` (None, and no file, when the run had no incident)."""
     span = _span_h(summary, scenario.duration)

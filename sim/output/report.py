@@ -9,11 +9,13 @@ from __future__ import annotations
 import base64
 import csv
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
 from typing import Any
 
+from sim.analysis.summary import Summary
 from sim.clock import Clock, format_offset
 from sim.output.out_folder import read_run
 from sim.output.outputs import write_atomic
@@ -60,7 +62,7 @@ class FolderData:
     """What an output folder holds (each part optional; at least one of the three JSON documents)."""
 
     folder: Path
-    summary: dict[str, Any] | None = None
+    summary: Summary | None = None
     comparison: dict[str, Any] | None = None
     validation: dict[str, Any] | None = None
     calibration: dict[str, Any] | None = None
@@ -75,15 +77,20 @@ def read_folder(folder: Path) -> FolderData:
     if not folder.is_dir():
         raise ReportError(f"{folder}: no such folder")
     data = FolderData(folder)
-    data.summary = _read_json(folder / "summary.json")
+    summary = _read_json(folder / "summary.json")
     data.comparison = _read_json(folder / "comparison.json")
     data.validation = _read_json(folder / "validation.json")
     data.calibration = _read_json(folder / "calibration.json")
-    if all(d is None for d in (data.summary, data.comparison, data.validation, data.calibration)):
+    if all(d is None for d in (summary, data.comparison, data.validation, data.calibration)):
         raise ReportError(
             f"{folder}: not an output folder of run, compare, validate or calibrate "
             "(no summary.json, comparison.json, validation.json or calibration.json)"
         )
+    if summary is not None:
+        try:
+            data.summary = Summary.from_dict(summary)
+        except (TypeError, ValueError) as exc:
+            raise ReportError(f"summary.json: missing or malformed figure ({exc})") from None
     data.series = _read_csv(folder / "timeseries.csv")
     pngs = sorted(folder.glob("*.png"))
     run = read_run(folder)
@@ -152,23 +159,24 @@ def render(data: FolderData, tz: str | None = None) -> str:
 
 
 def _name(data: FolderData) -> str:
-    for document in (data.summary, data.comparison):
-        if document is not None and isinstance(document.get("scenario"), str):
-            return str(document["scenario"])
+    if data.summary is not None:
+        return data.summary.scenario
+    if data.comparison is not None and isinstance(data.comparison.get("scenario"), str):
+        return str(data.comparison["scenario"])
     return data.folder.name
 
 
-def _run_sections(summary: dict[str, Any], series: dict[str, list[str]], tz: str | None) -> list[str]:
+def _run_sections(summary: Summary, series: dict[str, list[str]], tz: str | None) -> list[str]:
     try:
         clock = summary_clock(summary, tz)
         rows = summary_rows(summary, clock)
     except (KeyError, TypeError, ValueError) as exc:
         raise ReportError(f"summary.json: missing or malformed figure {exc}") from None
-    head = f"seed {summary.get('seed')}, strategy {summary.get('strategy')}"
+    head = f"seed {summary.seed}, strategy {summary.strategy}"
     table = "".join(f"<tr><th>{escape(label)}</th><td class='num'>{escape(value)}</td></tr>" for label, value in rows)
-    parts = _reference_sections(summary.get("reference"))
+    parts = _reference_sections(summary.reference)
     parts += [f"<h2>Summary ({escape(head)})</h2>", f"<table id='summary'>{table}</table>"]
-    timeline = (summary.get("incident") or {}).get("timeline")
+    timeline = summary.incident.timeline if summary.incident is not None else None
     if timeline:
         parts += ["<h2>Incident timeline</h2>", _timeline_table(timeline, clock)]
     strip = _status_strip(series, clock)
@@ -191,7 +199,7 @@ def _reference_sections(reference: Any) -> list[str]:
     return parts
 
 
-def _timeline_table(timeline: list[dict[str, Any]], clock: Clock) -> str:
+def _timeline_table(timeline: Sequence[dict[str, Any]], clock: Clock) -> str:
     rows = "".join(
         f"<tr><td class='num'>{escape(at)}</td><td>{escape(source)}</td><td>{escape(label)}</td></tr>"
         for at, source, label in timeline_rows(timeline, clock)

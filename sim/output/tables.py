@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 from rich.table import Table
 
+from sim.analysis.summary import Cost, Summary
 from sim.clock import DEFAULT_START, Clock, parse_timezone
 from sim.inputs.units import format_duration
 
@@ -40,13 +42,13 @@ def fmt(value: Any, kind: str = "") -> str:
     return str(value)
 
 
-def summary_clock(summary: dict[str, Any], tz: str | None = None) -> Clock:
+def summary_clock(summary: Summary, tz: str | None = None) -> Clock:
     """Clock time of a run's instants: its ``start`` shown in ``tz``, else its ``timezone``, else start's zone.
 
     A summary.json written before runs carried their start is read as starting at the default start.
     """
-    start = dt.datetime.fromisoformat(summary["start"]) if summary.get("start") else DEFAULT_START
-    name = tz if tz is not None else summary.get("timezone")
+    start = dt.datetime.fromisoformat(summary.start) if summary.start else DEFAULT_START
+    name = tz if tz is not None else summary.timezone
     return Clock(start, None if name is None else parse_timezone(name))
 
 
@@ -55,9 +57,9 @@ def moment(clock: Clock, seconds: float | None) -> str:
     return "-" if seconds is None else clock.label(seconds)
 
 
-def summary_table(summary: dict[str, Any], clock: Clock | None = None) -> Table:
+def summary_table(summary: Summary, clock: Clock | None = None) -> Table:
     """One run's key figures as a two-column table."""
-    table = Table(title=f"{summary['scenario']} (seed {summary['seed']}, strategy {summary['strategy']})")
+    table = Table(title=f"{summary.scenario} (seed {summary.seed}, strategy {summary.strategy})")
     table.add_column("metric")
     table.add_column("value", justify="right")
     for label, value in summary_rows(summary, clock):
@@ -65,9 +67,9 @@ def summary_table(summary: dict[str, Any], clock: Clock | None = None) -> Table:
     return table
 
 
-def side_by_side(incident: dict[str, Any], baseline: dict[str, Any], clock: Clock | None = None) -> Table:
+def side_by_side(incident: Summary, baseline: Summary, clock: Clock | None = None) -> Table:
     """Two runs' key figures in columns: the scenario (incident day) and its baseline."""
-    table = Table(title=f"{incident['scenario']} (seed {incident['seed']}, strategy {incident['strategy']})")
+    table = Table(title=f"{incident.scenario} (seed {incident.seed}, strategy {incident.strategy})")
     table.add_column("metric")
     table.add_column("incident day", justify="right")
     table.add_column("baseline", justify="right")
@@ -79,83 +81,82 @@ def side_by_side(incident: dict[str, Any], baseline: dict[str, Any], clock: Cloc
     return table
 
 
-def summary_rows(summary: dict[str, Any], clock: Clock | None = None) -> list[tuple[str, str]]:
+def summary_rows(summary: Summary, clock: Clock | None = None) -> list[tuple[str, str]]:
     """One run's key figures as ``(label, value)`` rows (the CLI table and the HTML report).
 
     Instants are in clock time (``clock``, default the run's own) with the offset from t = 0 beside them.
     """
     clock = clock or summary_clock(summary)
-    req = summary["requests"]
+    req = summary.requests
     rows: list[tuple[str, str]] = [
         ("t = 0 (scenario start)", f"{clock.at(0):%Y-%m-%d} {clock.hm(0)}"),
-        ("user requests offered", fmt(req["offered"])),
-        ("attempts (retries included)", fmt(req["attempts"])),
-        ("succeeded / failed / in flight", f"{req['succeeded']:,} / {req['failed']:,} / {req['in_flight']:,}"),
-        ("availability", fmt(summary["availability"], "pct")),
-        ("uptime (windows meeting SLO)", fmt(summary["uptime"], "pct")),
-        ("errors by code", ", ".join(f"{c}: {n:,}" for c, n in summary["errors_by_code"].items()) or "none"),
+        ("user requests offered", fmt(req.offered)),
+        ("attempts (retries included)", fmt(req.attempts)),
+        ("succeeded / failed / in flight", f"{req.succeeded:,} / {req.failed:,} / {req.in_flight:,}"),
+        ("availability", fmt(summary.availability, "pct")),
+        ("uptime (windows meeting SLO)", fmt(summary.uptime, "pct")),
+        ("errors by code", ", ".join(f"{c}: {n:,}" for c, n in summary.errors_by_code.items()) or "none"),
     ]
-    for key, label in (("latency_s", "latency"), ("wait_s", "queueing wait")):
-        figures = summary[key]
-        rows.append((f"{label} mean / p50 / p99", " / ".join(fmt(figures[k], "s") for k in ("mean", "p50", "p99"))))
+    for figures, label in ((summary.latency_s, "latency"), (summary.wait_s, "queueing wait")):
+        shown = (figures.mean, figures.p50, figures.p99)
+        rows.append((f"{label} mean / p50 / p99", " / ".join(fmt(v, "s") for v in shown)))
     rows += [
-        ("throughput / goodput", f"{fmt(summary['throughput_rps'])} / {fmt(summary['goodput_rps'])} req/s"),
-        ("retry amplification", fmt(summary["retry_amplification"])),
-        ("utilisation", fmt(summary["utilization"], "pct")),
+        ("throughput / goodput", f"{fmt(summary.throughput_rps)} / {fmt(summary.goodput_rps)} req/s"),
+        ("retry amplification", fmt(summary.retry_amplification)),
+        ("utilisation", fmt(summary.utilization, "pct")),
     ]
-    for trig in summary["triggers"]:
-        recovered = "never" if trig["recovery_s"] is None else format_duration(trig["recovery_s"])
+    for trig in summary.triggers:
+        recovered = "never" if trig.recovery_s is None else format_duration(trig.recovery_s)
         rows.append(
             (
-                f"{trig['kind']} on {trig['target']} at {clock.label(trig['start_s'])}",
-                f"failed: {fmt(trig['failed'])}, recovered after: {recovered}",
+                f"{trig.kind} on {trig.target} at {clock.label(trig.start_s)}",
+                f"failed: {fmt(trig.failed)}, recovered after: {recovered}",
             )
         )
     rows += [("metastable", _metastable(summary)), *incident_rows(summary, clock)]
     rows += [
-        ("simulated / wall time", f"{format_duration(summary['duration_s'])} in {summary['wall_s']:.2f} s"),
-        ("simulated requests per wall second", fmt(summary["requests_per_wall_s"])),
+        ("simulated / wall time", f"{format_duration(summary.duration_s)} in {summary.wall_s:.2f} s"),
+        ("simulated requests per wall second", fmt(summary.requests_per_wall_s)),
     ]
     return rows
 
 
-def incident_rows(summary: dict[str, Any], clock: Clock) -> list[tuple[str, str]]:
+def incident_rows(summary: Summary, clock: Clock) -> list[tuple[str, str]]:
     """Onset, detection, acknowledgement, recovery, peak error rate, outage reports and cost (when present)."""
-    if "incident" not in summary:
+    incident, pages, reports, cost = summary.incident, summary.status_page, summary.outage_reports, summary.cost
+    if incident is None or pages is None or reports is None or cost is None:
         return []  # a summary.json written before the monitoring figures existed
-    incident, pages = summary["incident"], summary["status_page"]
     monitor, official = pages["monitor"], pages["official"]
-    reports = summary["outage_reports"]
-    peak_at = incident["peak_error_rate_at_s"]
+    peak_at = incident.peak_error_rate_at_s
     return [
-        ("impact onset (first window below SLO)", moment(clock, incident["onset_s"])),
+        ("impact onset (first window below SLO)", moment(clock, incident.onset_s)),
         (
             "time to detect: monitor / status page",
-            f"{since(monitor['time_to_detect_s'])} / {since(official['time_to_detect_s'])}",
+            f"{since(monitor.time_to_detect_s)} / {since(official.time_to_detect_s)}",
         ),
         (
             "time to acknowledge ('investigating')",
-            f"{since(monitor['time_to_acknowledge_s'])} / {since(official['time_to_acknowledge_s'])}",
+            f"{since(monitor.time_to_acknowledge_s)} / {since(official.time_to_acknowledge_s)}",
         ),
-        ("time to recover (onset to back at SLO)", since(incident["time_to_recover_s"])),
-        ("status page worst state shown", f"{official['worst_state']} (monitor: {monitor['worst_state']})"),
+        ("time to recover (onset to back at SLO)", since(incident.time_to_recover_s)),
+        ("status page worst state shown", f"{official.worst_state} (monitor: {monitor.worst_state})"),
         (
             "peak error rate (one window)",
-            fmt(incident["peak_error_rate"], "pct") + (f" at {clock.label(peak_at)}" if peak_at is not None else ""),
+            fmt(incident.peak_error_rate, "pct") + (f" at {clock.label(peak_at)}" if peak_at is not None else ""),
         ),
-        ("user outage reports (total / peak window)", f"{reports['total']:,} / {reports['peak_per_window']:,}"),
-        ("cost of downtime", _cost(summary["cost"])),
+        ("user outage reports (total / peak window)", f"{reports.total:,} / {reports.peak_per_window:,}"),
+        ("cost of downtime", _cost(cost)),
     ]
 
 
-def timeline_rows(timeline: list[dict[str, Any]], clock: Clock) -> list[tuple[str, str, str]]:
+def timeline_rows(timeline: Sequence[dict[str, Any]], clock: Clock) -> list[tuple[str, str, str]]:
     """``(clock time (offset), source, event)`` per entry of an incident timeline."""
     return [(moment(clock, e.get("at_s")), str(e.get("source", "")), str(e.get("label", ""))) for e in timeline]
 
 
-def timeline_table(summary: dict[str, Any], clock: Clock) -> Table | None:
+def timeline_table(summary: Summary, clock: Clock) -> Table | None:
     """The run's incident timeline (triggers, impact, status posts) in clock time; None without one."""
-    timeline = (summary.get("incident") or {}).get("timeline")
+    timeline = summary.incident.timeline if summary.incident is not None else None
     if not timeline:
         return None
     table = Table(title="incident timeline")
@@ -176,9 +177,9 @@ def since(seconds: float | None) -> str:
     return ("-" if seconds < 0 else "") + format_duration(abs(seconds))
 
 
-def _cost(cost: dict[str, Any]) -> str:
-    parts = f"failed ${cost['failed_requests_usd']:,.0f}, late ${cost['late_requests_usd']:,.0f}"
-    return f"${cost['total_usd']:,.0f} ({parts}, pipelines {cost['down_min']:g} min ${cost['pipeline_usd']:,.0f})"
+def _cost(cost: Cost) -> str:
+    parts = f"failed ${cost.failed_requests_usd:,.0f}, late ${cost.late_requests_usd:,.0f}"
+    return f"${cost.total_usd:,.0f} ({parts}, pipelines {cost.down_min:g} min ${cost.pipeline_usd:,.0f})"
 
 
 def capacity_table(param: str, clauses: list[Any], evaluations: list[Any]) -> Table:
@@ -214,7 +215,7 @@ def phase_table(spec: Any, cells: list[Any]) -> Table:
     return table
 
 
-def _metastable(summary: dict[str, Any]) -> str:
-    if summary["metastable"] is not None:
-        return fmt(summary["metastable"])
-    return "undetermined (the run ends too soon after the trigger)" if summary["triggers"] else "- (no trigger)"
+def _metastable(summary: Summary) -> str:
+    if summary.metastable is not None:
+        return fmt(summary.metastable)
+    return "undetermined (the run ends too soon after the trigger)" if summary.triggers else "- (no trigger)"

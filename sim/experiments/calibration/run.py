@@ -16,10 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from sim.analysis.metrics import summarize
-from sim.engine import simulate
 from sim.experiments.calibration.model import NAMES, Fit, fit_points, lengths, predict
 from sim.experiments.calibration.points import Point
+from sim.experiments.simulate import simulate_and_summarise
 from sim.scenario import Scenario
 from sim.scenario.gpu_profiles import GPU_PROFILES
 from sim.scenario.loading import parse_scenario
@@ -97,8 +96,8 @@ def _spread(tokens: int) -> dict[str, Any]:
 
 def summary_of(scenario: Scenario) -> tuple[float, float]:
     """Mean TTFT and TPOT of one run of ``scenario`` (the figures of its summary.json)."""
-    summary = summarize(simulate(scenario))
-    ttft, tpot = summary["ttft_s"]["mean"], (summary["tpot_s"] or {}).get("mean")
+    summary = simulate_and_summarise(scenario).summary
+    ttft, tpot = summary.ttft_s.mean, None if summary.tpot_s is None else summary.tpot_s.mean
     return (math.nan if ttft is None else float(ttft)), (math.nan if tpot is None else float(tpot))
 
 
