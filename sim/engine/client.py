@@ -86,6 +86,15 @@ class Clients:
         # attempts in the order sent, whose timeout may still come: with one timeout for all, their
         # deadlines come in that order too, so one queued event (for the oldest) watches them all
         self.expiring: deque[Attempt] = deque()
+        # what every attempt of this run shares lives on a per-run class, not stored per attempt
+        priorities = set(self.class_priority)
+        self.per_class_priority = len(priorities) > 1
+        self.per_request_tokens = not (isinstance(self.prompt_tokens, int) and isinstance(self.output_tokens, int))
+        self.new_attempt = _attempt_class(
+            priorities.pop() if len(priorities) == 1 else 0,
+            self.prompt_tokens if isinstance(self.prompt_tokens, int) else 1,
+            self.output_tokens if isinstance(self.output_tokens, int) else 1,
+        )
 
     def _open_pool(self, users: int) -> None:
         """Closed loop: keep the trace's columns as a pool and start with one request per user."""
@@ -122,7 +131,7 @@ class Clients:
 
     def _send(self, req: int, number: int) -> None:
         klass = self.klass[req]
-        attempt = Attempt(
+        attempt = self.new_attempt(
             req,
             number,
             klass,
@@ -130,16 +139,18 @@ class Clients:
             self.class_work[klass],
             self.kernel.now,
         )
-        attempt.priority = self.class_priority[klass]
+        if self.per_class_priority:
+            attempt.priority = self.class_priority[klass]
         if self.service_u is not None:
             attempt.service_u = self.service_u[req]
-        prompt, output = self.prompt_tokens, self.output_tokens
-        if not isinstance(prompt, int):
-            prompt = prompt[req]
-        if not isinstance(output, int):
-            output = output[req]
-        attempt.prompt_tokens, attempt.output_tokens = prompt, output
-        attempt.tokens = prompt + output
+        if self.per_request_tokens:
+            prompt, output = self.prompt_tokens, self.output_tokens
+            if not isinstance(prompt, int):
+                prompt = prompt[req]
+            if not isinstance(output, int):
+                output = output[req]
+            attempt.prompt_tokens, attempt.output_tokens = prompt, output
+            attempt.tokens = prompt + output
         self.attempts[req] = number
         self.unlogged[attempt] = None
         if self.adaptive is not None and self.adaptive.refuses(attempt.sent_s):
@@ -299,6 +310,19 @@ class _Pool:
             self.output if isinstance(self.output, int) else self.output[i],
             None if self.service_u is None else self.service_u[i],
         )
+
+
+def _attempt_class(priority: int, prompt_tokens: int, output_tokens: int) -> type[Attempt]:
+    """A class of attempts whose priority and token counts default to this run's constant ones."""
+
+    class RunAttempt(Attempt):
+        __doc__ = Attempt.__doc__
+
+    RunAttempt.priority = priority
+    RunAttempt.prompt_tokens = prompt_tokens
+    RunAttempt.output_tokens = output_tokens
+    RunAttempt.tokens = prompt_tokens + output_tokens
+    return RunAttempt
 
 
 def _column(values: np.ndarray) -> array[int] | int:

@@ -38,6 +38,16 @@ class Router(RouterSlots):
         self.regions = regions  # per request class, where its users are
         self.draws = draws
         self._finish = finish
+        # the common case, chosen once: no capacity, no overhead, one cluster per class, nothing remote
+        direct = (
+            self.base_capacity is None
+            and self.overhead_s <= 0
+            and all(len(clusters) == 1 for clusters in candidates)
+            and (not self.remote_s or all(region is None for region in regions))
+        )
+        if direct:
+            self.clusters = [clusters[0] for clusters in candidates]
+            self.submit = self._submit_direct  # type: ignore[method-assign]
 
     def submit(self, attempt: Attempt) -> None:
         """Admit ``attempt`` (503 when every router slot is taken) and route it."""
@@ -50,6 +60,12 @@ class Router(RouterSlots):
             self.kernel.call_later(self.overhead_s, self._after_overhead, attempt)
         else:
             self._dispatch(attempt)
+
+    def _submit_direct(self, attempt: Attempt) -> None:
+        """``submit`` when nothing can refuse, delay or divert ``attempt``: straight to its class's cluster."""
+        self.in_flight += 1
+        attempt.in_router = True
+        self.clusters[attempt.klass].submit(attempt)
 
     def release(self, attempt: Attempt) -> None:
         """Free the router slot of ``attempt`` (its client has its answer or gave up)."""
