@@ -158,7 +158,16 @@ def test_two_worker_processes_records_merged_and_agree_with_locust_csv(tmp_path:
         command = [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "--host", url]
         command += ["-u", "2", "-r", "2", "-t", "60s", "--processes", "2", "--csv", str(tmp_path / "run")]
         command += ["--scenario", str(scenario_path), "--time-scale", "10", "--stream", "--only-summary"]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=90, cwd=tmp_path, check=False)
+
+        def attempt(port: int) -> subprocess.CompletedProcess[str]:
+            # the master's port on loopback, checked free: locust's default 5557 is shared by every
+            # run on the machine, and another suite's workers joined this master (index 2 of 2 shards)
+            master = ["--master-bind-host", "127.0.0.1", "--master-bind-port", str(port), "--master-port", str(port)]
+            return subprocess.run(
+                command + master, capture_output=True, text=True, timeout=90, cwd=tmp_path, check=False
+            )
+
+        done = on_free_ports(1, attempt, lambda d: d.stdout + d.stderr)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]  # locust's error report is in stdout
     assert "records of 2 of 2 workers merged" in done.stdout + done.stderr
     records = read_records(tmp_path / "run_requests.csv")
