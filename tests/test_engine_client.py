@@ -154,7 +154,13 @@ def test_a_retry_budget_caps_the_retries_in_its_window() -> None:
     kernel, service, c, _ = clients([0.0, 1.0, 10.5], default=(0.0, 500), retries=retries)
     kernel.run(20.0)
     # request 0 spends the one retry at 0; request 1 at 1.0 finds none; by 10.5 the retry at 0 left the window
-    assert [(t, req, n) for t, req, n in service.sent] == [(0.0, 0, 1), (0.0, 0, 2), (1.0, 1, 1), (10.5, 2, 1), (10.5, 2, 2)]
+    assert [(t, req, n) for t, req, n in service.sent] == [
+        (0.0, 0, 1),
+        (0.0, 0, 2),
+        (1.0, 1, 1),
+        (10.5, 2, 1),
+        (10.5, 2, 2),
+    ]
     assert [n for _, _, n in final(c)] == [2, 1, 2]
 
 
@@ -169,9 +175,7 @@ def test_a_failed_request_is_asked_again_as_a_new_one() -> None:
 
 
 def test_closed_loop_users_think_between_their_requests() -> None:
-    pool = Trace(
-        np.zeros(4), np.zeros(4, dtype=np.int32), np.arange(4), users=2, think_time_s=1.0, requests_per_user=2
-    )
+    pool = Trace(np.zeros(4), np.zeros(4, dtype=np.int32), np.arange(4), users=2, think_time_s=1.0, requests_per_user=2)
     kernel, service, c, _ = clients(pool, default=(0.5, 200))
     kernel.run(20.0)
     # both users send at 0, are answered at 0.5, think 1 s, send again at 1.5 (answered 2.0) and stop
