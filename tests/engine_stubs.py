@@ -45,6 +45,10 @@ class Finish:
         self.trace.append((self.kernel.now, a.req, code))
         self.attempts.append(a)
 
+    def rounded(self) -> list[tuple[float, int, int]]:
+        """The trace with times rounded to the nanosecond (sums of float delays are a hair off)."""
+        return [(round(t, 9), req, code) for t, req, code in self.trace]
+
 
 class ClusterStub:
     """What a server, a health checker or an autoscaler asks of its cluster: the spec, where answers go,

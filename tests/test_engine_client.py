@@ -91,12 +91,13 @@ def test_cancel_on_timeout_tells_the_service_at_the_timeout() -> None:
     kernel, service, c, _ = clients([0.0, 0.5], default=None, timeout=0.8, cancel_on_timeout=True)
     kernel.run(10.0)
     assert service.cancelled == [(0.8, 0, 1), (1.3, 1, 1)]
+    assert final(c) == [(504, 0.8, 1), (504, 1.3, 1)]
 
 
 def test_an_answer_before_the_timeout_wins() -> None:
     kernel, service, c, log = clients([0.0], default=(0.3, 200), timeout=0.8)
     kernel.run(10.0)
-    assert final(c) == [(200, 0.3, 1)]
+    assert final(c) == [(200, 0.3, 1)] and service.sent == [(0.0, 0, 1)]
     records = log.to_numpy()
     assert records["code"].tolist() == [200] and records["end_s"].tolist() == [0.3]
 
@@ -171,6 +172,7 @@ def test_a_failed_request_is_asked_again_as_a_new_one() -> None:
     )
     kernel.run(20.0)
     assert list(c.arrival_s) == [0.0, 5.0] and list(c.origin) == [-1, 0]
+    assert service.sent == [(0.0, 0, 1), (5.0, 1, 1)]
     assert final(c) == [(503, 0.0, 1), (200, 5.5, 1)]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from sim.engine.intervals import open_count_means
@@ -10,7 +12,7 @@ from sim.engine.intervals import open_count_means
 def brute_force(start_s: np.ndarray, end_s: np.ndarray, edges_s: np.ndarray) -> np.ndarray:
     """Per window: the sum of each interval's overlap with it, over its width."""
     means = []
-    for low, high in zip(edges_s[:-1], edges_s[1:], strict=True):
+    for low, high in itertools.pairwise(edges_s):
         overlap = sum(max(0.0, min(e, high) - max(s, low)) for s, e in zip(start_s, end_s, strict=True) if e > s)
         means.append(overlap / (high - low))
     return np.array(means)

@@ -50,7 +50,7 @@ def test_one_sequence_prefill_then_decode() -> None:
     kernel.run(10.0)
     # first token out of prefill at 0.2; 10 more tokens x 0.02 = 0.2 -> ends 0.4
     assert a.first_token_s == pytest.approx(0.2)
-    assert finish.trace == [(pytest.approx(0.4), 0, 200)]
+    assert finish.rounded() == [(0.4, 0, 200)]
 
 
 def test_two_sequences_share_the_batch_and_the_survivor_speeds_up() -> None:
@@ -62,7 +62,7 @@ def test_two_sequences_share_the_batch_and_the_survivor_speeds_up() -> None:
     # 0.02 x 1.5 = 0.03: b's 5 more tokens end at 0.2 + 0.15 = 0.35, when a has 5 of its 10 done;
     # alone again (factor 1) a's last 5 take 0.1 -> 0.45
     assert [a.first_token_s, b.first_token_s] == [pytest.approx(0.2), pytest.approx(0.2)]
-    assert finish.trace == [(pytest.approx(0.35), 1, 200), (pytest.approx(0.45), 0, 200)]
+    assert finish.rounded() == [(0.35, 1, 200), (0.45, 0, 200)]
 
 
 def test_a_sequence_admitted_mid_decode_slows_the_running_one_from_its_admission() -> None:
@@ -74,7 +74,7 @@ def test_a_sequence_admitted_mid_decode_slows_the_running_one_from_its_admission
     # a's last 5 tokens take 5 x 0.03 = 0.15 -> 0.45. b's prefill ends 0.5 (first token); its one
     # more token, alone, 0.02 later -> 0.52
     assert b.first_token_s == pytest.approx(0.5)
-    assert finish.trace == [(pytest.approx(0.45), 0, 200), (pytest.approx(0.52), 1, 200)]
+    assert finish.rounded() == [(0.45, 0, 200), (0.52, 1, 200)]
 
 
 def test_without_preemption_a_sequence_waits_until_its_reservation_fits() -> None:
@@ -88,7 +88,7 @@ def test_without_preemption_a_sequence_waits_until_its_reservation_fits() -> Non
     # x 0.02 -> 0.38. b then: prefill 0.1 + 0.05 = 0.15 -> 0.53, 9 more tokens -> 0.71
     assert queued == [(1, 1)]
     assert b.start_s == pytest.approx(0.38) and b.first_token_s == pytest.approx(0.53)
-    assert finish.trace == [(pytest.approx(0.38), 0, 200), (pytest.approx(0.71), 1, 200)]
+    assert finish.rounded() == [(0.38, 0, 200), (0.71, 1, 200)]
     assert server.preemptions == 0 and server.kv_used() == 0
 
 
@@ -104,7 +104,7 @@ def test_recompute_preempts_the_newest_when_the_cache_overflows() -> None:
     # again over 125 tokens: 0.1 + 0.125 -> 1.425, then its 26 tokens -> 1.945
     assert server.preemptions == 1
     assert b.first_token_s == pytest.approx(0.2)  # its first token came out before the preemption
-    assert finish.trace == [(pytest.approx(1.2), 0, 200), (pytest.approx(1.945), 1, 200)]
+    assert finish.rounded() == [(1.2, 0, 200), (1.945, 1, 200)]
 
 
 def test_fail_mode_answers_500_to_the_newest_at_the_overflow() -> None:
@@ -113,7 +113,7 @@ def test_fail_mode_answers_500_to_the_newest_at_the_overflow() -> None:
     send(kernel, server, a, b)
     kernel.run(10.0)
     # as above up to 0.68, where b fails instead; a, alone, ends 26 x 0.02 later at 1.2
-    assert finish.trace == [(pytest.approx(0.68), 1, 500), (pytest.approx(1.2), 0, 200)]
+    assert finish.rounded() == [(0.68, 1, 500), (1.2, 0, 200)]
 
 
 def test_the_prefix_cache_shortens_the_prefill_of_a_known_session() -> None:
@@ -128,12 +128,7 @@ def test_the_prefix_cache_shortens_the_prefill_of_a_known_session() -> None:
     kernel.run(10.0)
     # output 1: the request ends with its prefill. 0.2 for a new session; session 5 again: 20% of the
     # prompt left, 0.1 + 0.02 = 0.12; session 6 pushes 5 out (room for one): 0.2 again for both
-    assert finish.trace == [
-        (pytest.approx(0.2), 0, 200),
-        (pytest.approx(1.12), 1, 200),
-        (pytest.approx(2.2), 2, 200),
-        (pytest.approx(3.2), 3, 200),
-    ]
+    assert finish.rounded() == [(0.2, 0, 200), (1.12, 1, 200), (2.2, 2, 200), (3.2, 3, 200)]
 
 
 def test_a_cancelled_sequence_leaves_the_batch_and_the_next_one_starts() -> None:
@@ -144,7 +139,7 @@ def test_a_cancelled_sequence_leaves_the_batch_and_the_next_one_starts() -> None
     kernel.run(10.0)
     # a is dropped mid-decode at 0.3; b starts at once: prefill -> 0.5, one more token -> 0.52
     assert b.start_s == pytest.approx(0.3)
-    assert finish.trace == [(pytest.approx(0.3), 0, 0), (pytest.approx(0.52), 1, 200)]
+    assert finish.rounded() == [(0.3, 0, 0), (0.52, 1, 200)]
     assert server.kv_used() == 0 and server.n_decoding == 0
 
 
@@ -153,5 +148,5 @@ def test_an_error_rate_fault_answers_500_without_using_the_batch() -> None:
     server.error_fractions = [(1.0, 0.05)]
     send(kernel, server, sequence(0, 0.0, 100, 11))
     kernel.run(10.0)
-    assert finish.trace == [(pytest.approx(0.05), 0, 500)]
+    assert finish.rounded() == [(0.05, 0, 500)]
     assert server.busy == 0 and server.in_flight == 0

@@ -114,7 +114,7 @@ def test_overhead_delays_the_dispatch() -> None:
     _, finish, r = router([sink], overhead=0.25)
     at(kernel, 1.0, r.submit, attempt(0, 1.0))
     kernel.run(2.0)
-    assert sink.received == [(1.25, 0)] and r.in_flight == 1
+    assert sink.received == [(1.25, 0)] and r.in_flight == 1 and finish.trace == []
 
 
 def test_a_redispatched_try_keeps_its_slot() -> None:
@@ -154,4 +154,4 @@ def test_a_remote_cluster_is_reached_after_the_cross_region_latency() -> None:
     _, finish, r = router([far], regions=("eu",), cross_region_latency=0.04)
     at(kernel, 1.0, r.submit, attempt(0, 1.0))
     kernel.run(2.0)
-    assert far.received == [(1.04, 0)]
+    assert far.received == [(1.04, 0)] and finish.trace == []

@@ -62,7 +62,7 @@ def test_a_batch_of_two_chunked_prefills_then_decodes() -> None:
     #   a's third (last) token and b's second (last) token
     assert a.first_token_s == pytest.approx(0.0234)
     assert b.first_token_s == pytest.approx(0.04081)
-    assert finish.trace == [(pytest.approx(0.05424), 0, 200), (pytest.approx(0.05424), 1, 200)]
+    assert finish.rounded() == [(0.05424, 0, 200), (0.05424, 1, 200)]
     assert server.steps == 3 and server.kv_used() == 0 and server.busy == 0
 
 
@@ -73,7 +73,7 @@ def test_prefill_overhead_delays_entry_and_a_slowdown_stretches_the_step() -> No
     kernel.run(10.0)
     # enters the scheduler after 0.05 x 2 = 0.1; one step over 50 prompt tokens, attention 50 x 25:
     # (0.01 + 0.005 + 0.00125) x 2 = 0.0325; output 1: done with its prompt, at 0.1325
-    assert finish.trace == [(pytest.approx(0.1325), 0, 200)]
+    assert finish.rounded() == [(0.1325, 0, 200)]
 
 
 def test_a_crash_during_a_step_loses_the_step() -> None:
@@ -89,5 +89,5 @@ def test_a_crash_during_a_step_loses_the_step() -> None:
     # the first step would end at 0.01625; the crash at 0.005 loses a and the step (nothing is
     # answered at 0.01625). After the recovery b runs one step: 1.0 + 0.01625
     assert lost == [0]
-    assert finish.trace == [(pytest.approx(1.01625), 1, 200)]
+    assert finish.rounded() == [(1.01625, 1, 200)]
     assert server.steps == 1
