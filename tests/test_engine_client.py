@@ -28,7 +28,7 @@ class Service:
         self.default = default
         self.script = script or {}
         self.sent: list[tuple[float, int, int]] = []  # (time, req, attempt number)
-        self.cancelled: list[tuple[float, int, int]] = []
+        self.cancels: list[tuple[float, int, int]] = []
         self.clients: Clients | None = None
 
     def submit(self, a: Attempt) -> None:
@@ -49,7 +49,7 @@ class Service:
         """Router slots are the router's business (tests/test_engine_router.py)."""
 
     def cancel(self, a: Attempt) -> None:
-        self.cancelled.append((self.kernel.now, a.req, a.number))
+        self.cancels.append((self.kernel.now, a.req, a.number))
 
 
 def clients(
@@ -84,13 +84,13 @@ def test_each_attempt_times_out_after_its_own_timeout() -> None:
     kernel.run(10.0)
     assert service.sent == [(0.0, 0, 1), (0.5, 1, 1), (0.6, 2, 1)]
     assert final(c) == [(504, 0.8, 1), (504, 1.3, 1), (504, 1.4, 1)]
-    assert service.cancelled == []  # no cancel_on_timeout: the servers keep the work
+    assert service.cancels == []  # no cancel_on_timeout: the servers keep the work
 
 
 def test_cancel_on_timeout_tells_the_service_at_the_timeout() -> None:
     kernel, service, c, _ = clients([0.0, 0.5], default=None, timeout=0.8, cancel_on_timeout=True)
     kernel.run(10.0)
-    assert service.cancelled == [(0.8, 0, 1), (1.3, 1, 1)]
+    assert service.cancels == [(0.8, 0, 1), (1.3, 1, 1)]
     assert final(c) == [(504, 0.8, 1), (504, 1.3, 1)]
 
 
