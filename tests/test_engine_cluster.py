@@ -125,3 +125,14 @@ def test_a_load_report_is_a_copy_until_refreshed() -> None:
     # last reported: at 0.5 nothing reported yet; at 1.5 the report of 1.0 (one in service, one
     # waiting) while the server has one in service; at 2.5 the report of 2.0 while the server is idle
     assert seen == [((0, 0), (1, 1)), ((1, 1), (1, 0)), ((1, 0), (0, 0))]
+
+
+def test_an_attempt_cancelled_while_connecting_to_a_partitioned_cluster_ends_once() -> None:
+    kernel, finish, c = cluster(1, connect_timeout=1.0)
+    c.partitioned = 1
+    (waiting,) = send(kernel, c, [0.0])
+    at(kernel, 0.5, c.cancel, waiting)  # the client gave up (cancel_on_timeout) before the connect timeout
+    kernel.run(5.0)
+    # the server side ends at the cancel, with nobody told; the connect failure due at 1.0 is moot,
+    # and no central queue ever held it
+    assert finish.trace == [(0.5, 0, 0)] and c.central_queued == 0 and c.load == 0

@@ -172,3 +172,15 @@ def test_class_work_scales_service_time() -> None:
     sc = make_scenario(duration=10, drain=10, clusters=[{"name": "c", "servers": 1, "service": DET}])
     result = Simulation(sc, trace=trace).run()
     assert (result.req_end_s - result.arrival_s).tolist() == [1.0, 4.0]
+
+
+def test_a_timeout_while_connecting_to_a_partitioned_cluster_cancels_once() -> None:
+    # the client gives up at 1.5 (cancel_on_timeout) while the router waits for the connect timeout
+    # (due at 2.0): one record, 504; after the partition the next request is served
+    faults = [{"kind": "partition", "target": "c", "at": 0, "duration": 5}]
+    clients = {"timeout": 0.5, "cancel_on_timeout": True}
+    result = run([1.0, 7.0], faults=faults, clients=clients, router={"connect_timeout": 1.0})
+    assert result.req_code.tolist() == [504, 504]
+    rows = attempts_of(result)
+    assert [row[:4] + row[5:] for row in rows] == [(0, 1, 504, 1.0, 1.5, 1.5), (1, 1, 504, 7.0, 7.5, 7.5)]
+    assert np.isnan(rows[0][4]) and rows[1][4] == 7.0  # never reached a server; the second did

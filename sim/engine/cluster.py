@@ -119,6 +119,7 @@ class Cluster:
         self.routable: list[Server] = self.servers[: spec.servers]
         self.views: Sequence[ServerView] = self._views()
         self.partitioned = 0  # partition faults in force: the router cannot connect
+        self.connecting: set[Attempt] = set()  # attempts waiting for the connect timeout of a partition
         self.ejected_count = 0
         self.connect_timeout_s = router.connect_timeout
         self.panic_threshold = router.panic_threshold
@@ -177,6 +178,7 @@ class Cluster:
         if not servers:
             self.reject(attempt, 503)
         elif self.partitioned:
+            self.connecting.add(attempt)
             self.kernel.call_later(self.connect_timeout_s, self._connect_failed, attempt)
         elif self.central:
             self._submit_central(attempt, servers)
@@ -225,13 +227,18 @@ class Cluster:
             return
         if attempt.server is not None:
             attempt.server.cancel(attempt)
+        elif attempt in self.connecting:  # given up before the connect timeout: it ends here, once
+            self.connecting.remove(attempt)
+            self.finish(attempt, 0)
         elif not attempt.cancelled and attempt.cluster == self.index:
             attempt.cancelled = True
             self.central_queued -= 1
             self.finish(attempt, 0)
 
     def _connect_failed(self, attempt: Attempt) -> None:
-        self.reject(attempt, 503)
+        if attempt in self.connecting:  # else the client gave up meanwhile and the attempt has ended
+            self.connecting.remove(attempt)
+            self.reject(attempt, 503)
 
     def refresh_routable(self) -> None:
         """Recompute the servers the router sends to, after any change of health, ejection or drain.
