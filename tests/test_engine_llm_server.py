@@ -150,3 +150,24 @@ def test_an_error_rate_fault_answers_500_without_using_the_batch() -> None:
     kernel.run(10.0)
     assert finish.rounded() == [(0.05, 0, 500)]
     assert server.busy == 0 and server.in_flight == 0
+
+
+def test_swap_brings_a_preempted_sequence_back_at_its_swap_cost() -> None:
+    kernel, finish, server = llm_server(kv_cache_tokens=250, preemption="swap", swap_per_token=0.001)
+    a, b = sequence(0, 0.0, 100, 51), sequence(1, 0.0, 100, 51)
+    send(kernel, server, a, b)
+    kernel.run(10.0)
+    # as with recompute up to 1.2; then b swaps its 125 cached tokens back in: 0.125 s -> 1.325, and
+    # decodes its last 26 tokens -> 1.845
+    assert server.preemptions == 1
+    assert finish.rounded() == [(1.2, 0, 200), (1.845, 1, 200)]
+
+
+def test_priority_scheduling_admits_the_highest_class_first() -> None:
+    kernel, finish, server = llm_server(slots=1, scheduling="priority")
+    a, low, high = sequence(0, 0.0, 100, 1), sequence(1, 0.05, 100, 1), sequence(2, 0.1, 100, 1)
+    high.priority = 1
+    send(kernel, server, a, low, high)
+    kernel.run(10.0)
+    # one at a time, 0.2 s each: a, then the later but higher-priority request, then the other
+    assert finish.rounded() == [(0.2, 0, 200), (0.4, 2, 200), (0.6, 1, 200)]
