@@ -3,7 +3,6 @@ dispatch, overhead, capacity refusal, release, redispatch, cluster choice and cr
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -12,45 +11,22 @@ from sim.engine.router import Router
 from sim.rng import Draws
 from sim.scenario import Router as RouterSpec
 from tests.engine_stubs import Finish, at, attempt
+from tests.test_control import Load, Place, Script
 
 
 @dataclass
-class Place:
-    weight: float = 1.0
-    region: str | None = None
-
-
-@dataclass
-class Sink:
+class Sink(Load):
     """A cluster as the router sees it; notes (time, request) of each attempt submitted to it."""
 
-    name: str
-    kernel: Kernel
-    slots: int = 1
-    load: int = 0
-    spec: Place = field(default_factory=Place)
+    kernel: Kernel = field(default_factory=Kernel)
     received: list[tuple[float, int]] = field(default_factory=list)
-
-    @property
-    def routable(self) -> list[int]:
-        return list(range(self.slots))
-
-    @property
-    def routable_slots(self) -> int:
-        return self.slots
 
     def submit(self, a: Attempt) -> None:
         self.received.append((self.kernel.now, a.req))
 
 
-class Script:
-    """Uniform draws given in advance."""
-
-    def __init__(self, *values: float) -> None:
-        self.values = deque(values)
-
-    def uniform(self) -> float:
-        return self.values.popleft()
+def cluster_at(name: str, kernel: Kernel, slots: int = 1, region: str | None = None) -> Sink:
+    return Sink(name, slots, 0, Place(region=region), kernel=kernel)
 
 
 def router(
@@ -65,7 +41,7 @@ def router(
 
 def test_a_router_without_limits_sends_straight_to_the_classes_cluster() -> None:
     kernel = Kernel()
-    sink = Sink("c", kernel)
+    sink = cluster_at("c", kernel)
     _, finish, r = router([sink])
     attempts = [attempt(req, t) for req, t in enumerate([0.0, 0.5])]
     for a in attempts:
@@ -79,7 +55,7 @@ def test_a_router_without_limits_sends_straight_to_the_classes_cluster() -> None
 
 def test_full_router_refuses_with_503_and_a_release_frees_a_slot() -> None:
     kernel = Kernel()
-    sink = Sink("c", kernel)
+    sink = cluster_at("c", kernel)
     _, finish, r = router([sink], instances=1, concurrency=2)
     a = [attempt(req, t) for req, t in enumerate([0.0, 0.0, 0.5, 1.5])]
     for x in a:
@@ -97,7 +73,7 @@ def test_full_router_refuses_with_503_and_a_release_frees_a_slot() -> None:
 
 def test_a_router_saturation_cuts_the_capacity_while_it_lasts() -> None:
     kernel = Kernel()
-    sink = Sink("c", kernel)
+    sink = cluster_at("c", kernel)
     _, finish, r = router([sink], instances=2, concurrency=2)
     at(kernel, 0.0, r.saturate, 0.25, True)  # 4 slots x 0.25 = 1
     for req, t in enumerate([0.1, 0.2]):
@@ -110,7 +86,7 @@ def test_a_router_saturation_cuts_the_capacity_while_it_lasts() -> None:
 
 def test_overhead_delays_the_dispatch() -> None:
     kernel = Kernel()
-    sink = Sink("c", kernel)
+    sink = cluster_at("c", kernel)
     _, finish, r = router([sink], overhead=0.25)
     at(kernel, 1.0, r.submit, attempt(0, 1.0))
     kernel.run(2.0)
@@ -119,7 +95,7 @@ def test_overhead_delays_the_dispatch() -> None:
 
 def test_a_redispatched_try_keeps_its_slot() -> None:
     kernel = Kernel()
-    sink = Sink("c", kernel)
+    sink = cluster_at("c", kernel)
     _, finish, r = router([sink], instances=1, concurrency=1)
     first = attempt(0, 0.0)
     at(kernel, 0.0, r.submit, first)
@@ -131,7 +107,7 @@ def test_a_redispatched_try_keeps_its_slot() -> None:
 
 def test_the_cluster_choice_draws_among_candidates_and_refuses_when_none_can_take_it() -> None:
     kernel = Kernel()
-    small, big = Sink("small", kernel, slots=1), Sink("big", kernel, slots=3)
+    small, big = cluster_at("small", kernel, slots=1), cluster_at("big", kernel, slots=3)
     # capacity_weighted: slots 1 and 3 -> a draw x 4 below 1 picks small
     _, finish, r = router([small, big], draws=Script(0.2, 0.5, 0.9))
     for req, t in enumerate([0.0, 0.1, 0.2]):
@@ -150,7 +126,7 @@ def test_the_cluster_choice_draws_among_candidates_and_refuses_when_none_can_tak
 
 def test_a_remote_cluster_is_reached_after_the_cross_region_latency() -> None:
     kernel = Kernel()
-    far = Sink("far", kernel, spec=Place(region="us"))
+    far = cluster_at("far", kernel, region="us")
     _, finish, r = router([far], regions=("eu",), cross_region_latency=0.04)
     at(kernel, 1.0, r.submit, attempt(0, 1.0))
     kernel.run(2.0)
