@@ -185,6 +185,18 @@ def test_set_bad_path_names_the_override() -> None:
     ]
 
 
+def test_codel_on_an_llm_server_is_refused_not_ignored() -> None:
+    """The LLM server admits by KV cache and batch and never consults CoDel: refused at load time."""
+    llm = {"name": "c", "servers": 1, "service": {"kind": "llm"}, "codel": {"target": "500ms"}}
+    with pytest.raises(ScenarioError) as info:
+        make_scenario(clusters=[llm])
+    assert info.value.lines == [
+        "test.yaml: clusters.0.codel: not modelled for service.kind llm (its scheduler admits by KV cache and batch)"
+    ]
+    plain = {**llm, "service": {"kind": "exponential", "mean": 1.0}}
+    assert make_scenario(clusters=[plain]).clusters[0].codel is not None
+
+
 def test_set_unknown_field_is_refused() -> None:
     with pytest.raises(ScenarioError) as info:
         make_scenario(overrides=["router.colour=red"])

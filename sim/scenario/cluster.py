@@ -195,6 +195,14 @@ class Cluster(ScenarioModel):
             )
         return self
 
+    @model_validator(mode="after")
+    def _codel_needs_a_plain_server(self) -> Cluster:
+        # an LLM server admits from its waiting room by its KV cache and batch, not through CoDel:
+        # refuse rather than accept a setting the engine would ignore
+        if self.codel is not None and self.service.kind == "llm":
+            raise ValueError("codel: not modelled for service.kind llm (its scheduler admits by KV cache and batch)")
+        return self
+
     @property
     def max_servers(self) -> int:
         """Servers it may ever have (autoscaling included)."""
