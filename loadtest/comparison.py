@@ -42,7 +42,7 @@ class Validation:
     rows: list[Row]
     overhead: HttpOverhead  # real seconds
     time_scale: float
-    dispatch_lag_s: dict[str, float | None]  # real seconds
+    dispatch_lag_s: Stats  # real seconds
     delays: Delays  # what the run's load generator and HTTP path added, per measured attempt
 
     @property
@@ -50,9 +50,9 @@ class Validation:
         return all(row.passed for row in self.rows)
 
 
-def _side(run: Simulated, ttft: dict[str, float | None] | None) -> Side:
+def _side(run: Simulated, ttft: Stats | None) -> Side:
     """The run as one side; ``ttft`` replaces its TTFT figures (what the mock's streaming shows)."""
-    summary = run.summary if ttft is None else replace(run.summary, ttft_s=Stats.from_dict(ttft, "ttft_s"))
+    summary = run.summary if ttft is None else replace(run.summary, ttft_s=ttft)
     return Side(run.result, summary, run.series)
 
 
@@ -139,7 +139,7 @@ def write_validation(out: Path, validation: Validation, router: dict[str, str] |
                 "note": "per measured successful attempt: dispatch lag + its round trip outside the backend's "
                 "own wait and service; each simulated attempt gets one, drawn at random (loadtest.path_delay)",
             },
-            "dispatch_lag_real_s": validation.dispatch_lag_s,
+            "dispatch_lag_real_s": validation.dispatch_lag_s.to_dict(),
             "noise_note": "a row also passes within noise_band: --tolerance noise (default 2) standard deviations "
             "of the difference of two "
             "independent runs, from more simulated seeds of the same arrivals (within_noise_only marks those)",

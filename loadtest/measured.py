@@ -12,6 +12,7 @@ import numpy as np
 
 from loadtest.records import Record, column
 from sim.analysis.metrics import stats
+from sim.analysis.summary import Stats
 from sim.engine.records import SimResult
 from sim.scenario import Scenario
 
@@ -81,7 +82,7 @@ def _measured_window(scenario: Scenario, arrival_s: np.ndarray) -> np.ndarray:
     return (arrival_s >= scenario.warmup) & (arrival_s < scenario.duration)
 
 
-def measured_ttft_s(scenario: Scenario, records: list[Record], time_scale: float) -> dict[str, float | None]:
+def measured_ttft_s(scenario: Scenario, records: list[Record], time_scale: float) -> Stats:
     """TTFT of successful user requests: from when the request was due to the first content chunk."""
     ok = [r for r in records if r.status == 200 and not math.isnan(r.first_token_s)]
     due = np.array([r.scheduled_s for r in ok]) * time_scale
@@ -90,7 +91,7 @@ def measured_ttft_s(scenario: Scenario, records: list[Record], time_scale: float
     return stats((first - due)[inside])
 
 
-def simulated_ttft_s(result: SimResult, tokens: int, delay_s: float | np.ndarray = 0.0) -> dict[str, float | None]:
+def simulated_ttft_s(result: SimResult, tokens: int, delay_s: float | np.ndarray = 0.0) -> Stats:
     """TTFT the mock would show for the simulated run: tokens are spread evenly over the service
     time (as the mock streams them), so the first one comes 1/tokens of the way through service;
     ``delay_s`` is the HTTP path's round trip (simulated seconds; one per request, or one for all)."""

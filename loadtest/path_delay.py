@@ -77,6 +77,6 @@ class Delays:
         """Their distribution in real seconds, for validation.json."""
         return {
             "measured_attempts": int(self.answer_s.size),
-            "answer_real_s": stats(self.answer_s / time_scale) if self.measured else None,
-            "first_token_real_s": stats(self.first_token_s / time_scale) if self.first_token_s.size else None,
+            "answer_real_s": stats(self.answer_s / time_scale).to_dict() if self.measured else None,
+            "first_token_real_s": stats(self.first_token_s / time_scale).to_dict() if self.first_token_s.size else None,
         }

@@ -277,7 +277,7 @@ def validate(
     lag = validation.dispatch_lag_s
     say(
         f"{_delay_line(validation.delays, overhead, options.time_scale)}; "
-        f"dispatch lag p50 {1000 * (lag['p50'] or 0):.2f} ms, p99 {1000 * (lag['p99'] or 0):.2f} ms real"
+        f"dispatch lag p50 {1000 * (lag.p50 or 0):.2f} ms, p99 {1000 * (lag.p99 or 0):.2f} ms real"
     )
     say(rows_table(validation.rows, f"{scenario.name}: simulated vs measured ({len(records):,} attempts measured)"))
     noisy = sum(r.within_noise_only for r in validation.rows)

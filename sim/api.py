@@ -7,8 +7,10 @@ Every function returns a typed result and neither prints nor writes files (the C
     scenario = api.load_scenario("peak-hour-surge", overrides={"duration": "30m"})
     result = api.run(scenario, seed=2)
     result.summary["availability"], result.timeseries["failed"]
+    result.typed_summary.latency_s.p99  # the same summary, typed
 
-The figures are those of the CLI's output files: ``RunResult.summary`` is ``summary.json``,
+The figures are those of the CLI's output files: ``RunResult.summary`` is ``summary.json`` (a dict;
+``RunResult.typed_summary`` the same figures as a typed ``sim.analysis.summary.Summary``),
 ``RunResult.timeseries`` the columns of ``timeseries.csv``, ``ComparisonResult.document``
 ``comparison.json``, and ``SweepResult.points`` the rows of ``sweep_aggregate.csv``.
 Invalid input raises ``ScenarioError`` (its ``lines`` name the file and field) or ``ValueError``.
@@ -24,10 +26,11 @@ from typing import Any
 
 import numpy as np
 
+from sim.analysis.summary import Summary
 from sim.experiments.compare import Comparison, parse_mitigations, parse_variants, run_comparison, variant_scenarios
 from sim.experiments.executors import run_tasks
 from sim.experiments.simulate import simulate_and_summarise
-from sim.experiments.sweep import Grid, point_scenarios, run_point
+from sim.experiments.sweep import Grid, SweepRecord, point_scenarios, run_point
 from sim.inputs.yamlio import flow_yaml
 from sim.output.compare_output import comparison_document
 from sim.output.sweep_output import aggregate
@@ -56,13 +59,15 @@ Overrides = Mapping[str, Any] | Sequence[str] | None
 
 @dataclass(frozen=True)
 class RunResult:
-    """One simulation: ``summary`` (summary.json) and ``timeseries`` (timeseries.csv's columns, numpy arrays;
-    ``time`` holds ISO-8601 clock times)."""
+    """One simulation: ``summary`` (summary.json as a dict), ``timeseries`` (timeseries.csv's columns, numpy
+    arrays; ``time`` holds ISO-8601 clock times) and ``typed_summary`` (the same summary typed:
+    ``typed_summary.latency_s.p99``, ``typed_summary.figure("errors_by_code.503")``)."""
 
     scenario: Scenario
     seed: int
     summary: dict[str, Any]
     timeseries: dict[str, np.ndarray]
+    typed_summary: Summary
 
     @property
     def times(self) -> list[dt.datetime]:
@@ -123,7 +128,8 @@ def run(
     seed = scenario.seed if seed is None else seed
     run = simulate_and_summarise(scenario, seed, progress=progress, monitoring=True)
     table = {"time": np.array(scenario.clock().iso_column(run.series["start_s"])), **run.series}
-    return RunResult(scenario, seed, run.summary.to_dict(), {k: np.asarray(v) for k, v in table.items()})
+    series = {k: np.asarray(v) for k, v in table.items()}
+    return RunResult(scenario, seed, run.summary.to_dict(), series, run.summary)
 
 
 def compare(
@@ -168,14 +174,14 @@ def sweep(
     seed_list = _seeds(seeds, scenarios[0])
     points = spec.points()
     tasks = [(i, seed) for i in range(len(points)) for seed in seed_list]
-    records: list[dict[str, Any] | None] = [None] * len(tasks)
+    records: list[SweepRecord | None] = [None] * len(tasks)
     for index, summary, error in run_tasks(run_point, [(scenarios[i], s) for i, s in tasks], jobs):
         point, seed = points[tasks[index][0]], tasks[index][1]
         if error is not None:
             raise RuntimeError(f"sweep point {point} seed {seed} failed: {type(error).__name__}: {error}") from error
-        records[index] = {"point": point, "seed": seed, "summary": summary.to_dict()}
+        records[index] = SweepRecord(point, seed, summary)
     done = [r for r in records if r is not None]
-    return SweepResult(spec.params, seed_list, done, aggregate(spec, done))
+    return SweepResult(spec.params, seed_list, [r.to_dict() for r in done], aggregate(spec, done))
 
 
 def _sets(overrides: Overrides) -> list[str]:

@@ -39,15 +39,21 @@ def make_scenario(*, overrides: list[str] | None = None, **fields: Any) -> Scena
 
 
 def run_summary(scenario: Scenario, seed: int | None = None) -> tuple[SimResult, dict[str, Any]]:
-    """Simulate and summarise."""
+    """Simulate and summarise: the records and the summary.json document."""
     result = simulate(scenario, seed)
-    return result, summarize(result)
+    return result, summarize(result).to_dict()
+
+
+def known(value: float | None) -> float:
+    """A summary figure that must be defined in this run (a test of it fails on None)."""
+    assert value is not None, "the figure is undefined in this run"
+    return value
 
 
 @functools.cache
 def base_summary() -> Summary:
     """The summary of a real short run (one server, 1 request/s for 100 s): tests vary its figures."""
-    return Summary.from_dict(run_summary(make_scenario(duration=100), 1)[1])
+    return summarize(simulate(make_scenario(duration=100), 1))
 
 
 @pytest.fixture

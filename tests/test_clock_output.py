@@ -62,7 +62,8 @@ def test_tz_overrides_the_scenario_zone(summary: dict[str, Any]) -> None:
     clock = summary_clock(Summary.from_dict(summary), "Asia/Tokyo")
     rows = dict(summary_rows(Summary.from_dict(summary), clock))
     assert rows["impact onset (first window below SLO)"] == "03:08 JST (+8m)"
-    assert timeline_rows(summary["incident"]["timeline"], clock)[0] == (
+    incident = Summary.from_dict(summary).incident
+    assert incident is not None and timeline_rows(incident.timeline, clock)[0] == (
         "03:08 JST (+8m)",
         "trigger",
         "error_rate on a begins",
@@ -80,7 +81,7 @@ def test_an_old_summary_without_start_reads_as_midnight_utc() -> None:
 def test_summarize_is_unchanged_by_the_display_zone() -> None:
     scenario = make_scenario(duration=300, timezone="Europe/Paris")
     result, figures = run_summary(scenario, 2)
-    assert summarize(result)["start"] == figures["start"] == "2026-01-01T00:00:00+00:00"
+    assert summarize(result).start == figures["start"] == "2026-01-01T00:00:00+00:00"
 
 
 def test_run_and_report_print_clock_times(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -237,7 +237,7 @@ def test_a_run_on_a_shared_trace_is_the_run_on_its_own(small: Path) -> None:
     rows = variant_scenarios(small, [], [], [Mitigation("a", []), Mitigation("b", ["clusters.0.servers=19"])])
     run_one("a", rows["a"], 11)  # leaves seed 11's trace in the cache
     shared = _without_wall_clock({"summary": run_one("b", rows["b"], 11)["summary"].to_dict()})["summary"]
-    alone = _without_wall_clock({"summary": summarize(simulate(rows["b"], 11))})["summary"]
+    alone = _without_wall_clock({"summary": summarize(simulate(rows["b"], 11)).to_dict()})["summary"]
     assert json.dumps(shared, sort_keys=True) == json.dumps(alone, sort_keys=True)
 
 

@@ -46,7 +46,7 @@ def _summary(args: tuple[str, int]) -> dict[str, Any]:
         base = load_baseline(path, WINDOW, scenario)
         assert base is not None
         scenario = base
-    return summarize(simulate(scenario, seed))
+    return summarize(simulate(scenario, seed)).to_dict()
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +91,7 @@ def test_the_page_says_operational_then_investigating_and_resolves_60_to_120_min
         assert official["time_to_acknowledge_s"] >= 5 * 60, official
         assert official["worst_state"] != "operational"
         assert official["episodes"] == 1, official
-        impact = impact_s(summary)
+        impact = impact_s(Summary.from_dict(summary))
         assert impact is not None, summary["status_page"]
         impacts.append(impact)
     assert 60 * 60 <= float(np.mean(impacts)) <= 120 * 60, impacts
@@ -140,6 +140,6 @@ def test_the_targets_hold_over_seeds_1_to_5_of_full_days(tmp_path: Path) -> None
         assert summary["status_page"]["official"]["time_to_acknowledge_s"] >= 5 * 60
     spike_h = np.mean([s["outage_reports"]["peak_at_s"] for s in incident]) / 3600
     assert 6.5 <= spike_h <= 7.5  # 00:30-01:30 GMT
-    impacts = [i for i in (impact_s(s) for s in incident) if i is not None]
+    impacts = [i for i in (impact_s(s) for s in runs.incident) if i is not None]
     assert len(impacts) == len(incident) and 60 * 60 <= np.mean(impacts) <= 120 * 60, impacts
     assert runs.reference is not None and (tmp_path / "seed-5" / "summary.json").exists()

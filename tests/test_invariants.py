@@ -71,10 +71,10 @@ def scenarios(draw: hs.DrawFn) -> dict[str, Any]:
 def test_conservation_and_sanity(fields: dict[str, Any], seed: int) -> None:
     result = simulate(make_scenario(**fields), seed)
     summary = summarize(result)
-    req = summary["requests"]
-    assert req["offered"] == req["succeeded"] + req["failed"] + req["in_flight"]
-    assert req["attempts"] >= req["offered"]
-    assert sum(summary["errors_by_code"].values()) == req["failed"]
+    req = summary.requests
+    assert req.offered == req.succeeded + req.failed + req.in_flight
+    assert req.attempts >= req.offered
+    assert sum(summary.errors_by_code.values()) == req.failed
     a = result.attempts
     assert len(a["req"]) == int(result.req_attempts.sum())  # every attempt recorded exactly once
     waits = a["start_s"] - a["sent_s"]
@@ -85,6 +85,6 @@ def test_conservation_and_sanity(fields: dict[str, Any], seed: int) -> None:
     assert np.all(result.req_end_s[done] >= result.arrival_s[done])
     assert set(np.unique(result.req_code).tolist()) <= {0, 200, 500, 503, 504}
     assert np.all(result.req_attempts <= fields["clients"]["retries"]["max"] + 1)
-    assert 0.0 <= summary["utilization"] <= 1.0 + 1e-9
-    if summary["availability"] is not None:
-        assert 0.0 <= summary["availability"] <= 1.0
+    assert 0.0 <= summary.utilization <= 1.0 + 1e-9
+    if summary.availability is not None:
+        assert 0.0 <= summary.availability <= 1.0

@@ -12,7 +12,7 @@ from sim.analysis.metrics import summarize
 from sim.engine import SimResult, Simulation, simulate
 from sim.scenario.loading import load_scenario
 from sim.workload.trace import Trace
-from tests.conftest import make_scenario
+from tests.conftest import known, make_scenario
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 LLM_PROFILE = {"kind": "llm", "profile": "h100-8b"}
@@ -107,8 +107,9 @@ def test_a_request_larger_than_the_cache_runs_alone_instead_of_blocking_the_queu
 
 def chat_ttft_p99(path: str, *overrides: str, seed: int = 1) -> float:
     scenario = load_scenario(SCENARIOS / path, list(overrides))
-    summary = summarize(simulate(scenario, seed))
-    return float(summary["classes"]["chat"]["ttft_s"]["p99"])
+    classes = summarize(simulate(scenario, seed)).classes
+    assert classes is not None
+    return known(classes["chat"].ttft_s.p99)
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -139,7 +140,7 @@ def test_prefix_affinity_finds_cached_prefixes_that_least_connections_scatters()
     ttft = {}
     for strategy in ("least_connections", "prefix_affinity"):
         summary = summarize(simulate(make_scenario(router={"strategy": strategy}, **base)))
-        ttft[strategy] = summary["ttft_s"]["mean"]
+        ttft[strategy] = known(summary.ttft_s.mean)
     # a hit skips 90% of a 4000-token prefill (1.03 s -> 0.13 s)
     assert ttft["prefix_affinity"] < 0.5 * ttft["least_connections"]
 

@@ -91,16 +91,17 @@ def test_assess_times_detection_and_acknowledgement_from_onset() -> None:
         ],
     )
     figures = assess(sc, 1, synthetic([0, 0, 0.5, 0.5, 0.5, 0.5, 0, 0, 0, 0]), failed=10, late=0)
-    incident = figures["incident"]
-    assert (incident["onset_s"], incident["end_s"], incident["time_to_recover_s"]) == (120.0, 360.0, 240.0)
-    assert incident["peak_error_rate"] == 0.5
-    monitor, official = figures["status_page"]["monitor"], figures["status_page"]["official"]
-    assert (monitor["time_to_detect_s"], monitor["time_to_acknowledge_s"]) == (60.0, 60.0)
-    assert (official["time_to_detect_s"], official["time_to_acknowledge_s"]) == (120.0, 270.0)
-    assert official["time_to_resolve_s"] == 360.0
-    assert official["worst_state"] == "major_outage"
-    labels = [e["label"] for e in incident["timeline"]]
+    incident = figures.incident
+    assert (incident.onset_s, incident.end_s, incident.time_to_recover_s) == (120.0, 360.0, 240.0)
+    assert incident.peak_error_rate == 0.5
+    monitor, official = figures.status_page["monitor"], figures.status_page["official"]
+    assert (monitor.time_to_detect_s, monitor.time_to_acknowledge_s) == (60.0, 60.0)
+    assert (official.time_to_detect_s, official.time_to_acknowledge_s) == (120.0, 270.0)
+    assert official.time_to_resolve_s == 360.0
+    assert official.worst_state == "major_outage"
+    labels = [e.label for e in incident.timeline]
     assert labels.index("availability falls below the SLO") < labels.index("status page: major_outage (investigating)")
+    assert [p.state for p in official.timeline] == ["major_outage", "resolved"]
 
 
 def test_incident_groups_merge_short_gaps() -> None:
@@ -147,8 +148,8 @@ def test_cost_arithmetic() -> None:
         ]
     )
     cost = cost_usd(sc, failed=100, late=30, down_min=4.5)
-    assert (cost["failed_requests_usd"], cost["late_requests_usd"], cost["pipeline_usd"]) == (50.0, 3.0, 90.0)
-    assert cost["total_usd"] == 143.0
+    assert (cost.failed_requests_usd, cost.late_requests_usd, cost.pipeline_usd) == (50.0, 3.0, 90.0)
+    assert cost.total_usd == 143.0 and (cost.failed, cost.late, cost.down_min) == (100, 30, 4.5)
 
 
 def test_monitoring_columns_have_one_value_per_window() -> None:

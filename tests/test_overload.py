@@ -98,7 +98,7 @@ def test_short_spike_without_backoff_stays_collapsed_and_jittered_backoff_recove
         result = simulate(load_scenario(path, [f"clients.retries.backoff={backoff}"]))
         series = timeseries(result)
         late = series["start_s"] >= result.scenario.duration - 300
-        return float(series["succeeded"][late].sum() / 300), summarize(result, series)["metastable"]
+        return float(series["succeeded"][late].sum() / 300), summarize(result, series).metastable
 
     immediate, stuck = late_goodput("none")
     backoff, recovered = late_goodput("exponential")

@@ -2,57 +2,58 @@
 
 from __future__ import annotations
 
-import copy
 import io
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from rich.console import Console
 
+from sim.analysis.summary import ReportedDays, Summary, TimelineEntry
 from sim.experiments.reference import compare_to_reference, impact_s
 from sim.output.reference_output import narrative_html, narrative_table, reference_html, reference_table
 from sim.scenario.loading import ScenarioError, load_scenario
 from sim.scenario.paths import flagship_scenario
+from tests.conftest import base_summary
 
-DAY: dict[str, Any] = {
-    "seed": 1,
-    "uptime": 0.99,
-    "errors_by_code": {"500": 40, "503": 900, "504": 3},
-    "outage_reports": {"total": 50, "peak_at_s": 7 * 3600 + 240, "peak_per_window": 6},
-    "incident": {
-        "onset_s": 7 * 3600.0,
-        "timeline": [{"at_s": 6 * 3600.0, "source": "trigger", "label": "drain on legacy begins"}],
-    },
-    "status_page": {
-        "monitor": {"detected_s": 7 * 3600.0 + 60},
-        "official": {
-            "acknowledged_s": 7 * 3600.0 + 1020,
-            "resolved_s": 8 * 3600.0 + 1860,
-            "time_to_acknowledge_s": 1020.0,
-            "worst_state": "degraded",
-        },
-    },
-}
+TRIGGER = TimelineEntry(6 * 3600.0, "2026-02-04T06:00:00+00:00", "trigger", "drain on legacy begins")
 
 
-def _day(seed: int, **changes: Any) -> dict[str, Any]:
-    day = copy.deepcopy(DAY)
-    day["seed"] = seed
-    for path, value in changes.items():
-        node = day
-        *parents, leaf = path.split("__")
-        for key in parents:
-            node = node[key]
-        node[leaf] = value
-    return day
+def _day(
+    seed: int,
+    uptime: float = 0.99,
+    reports: int = 50,
+    peak_at_s: float = 7 * 3600 + 240,
+    errors_by_code: dict[str, int] | None = None,
+    quiet: bool = False,
+) -> Summary:
+    """A real run's summary with the figures of an incident day (or, ``quiet``, of a day without one)."""
+    base = base_summary()
+    assert base.incident is not None and base.status_page is not None and base.outage_reports is not None
+    monitor = replace(base.status_page["monitor"], detected_s=None if quiet else 7 * 3600.0 + 60)
+    official = replace(
+        base.status_page["official"],
+        acknowledged_s=None if quiet else 7 * 3600.0 + 1020,
+        resolved_s=None if quiet else 8 * 3600.0 + 1860,
+        time_to_acknowledge_s=None if quiet else 1020.0,
+        worst_state="degraded",
+    )
+    return replace(
+        base,
+        seed=seed,
+        uptime=uptime,
+        errors_by_code=errors_by_code or {"500": 40, "503": 900, "504": 3},
+        outage_reports=replace(base.outage_reports, total=reports, peak_at_s=peak_at_s, peak_per_window=6),
+        incident=replace(base.incident, onset_s=None if quiet else 7 * 3600.0, timeline=(TRIGGER,)),
+        status_page={"monitor": monitor, "official": official},
+    )
 
 
-def _quiet_day(seed: int) -> dict[str, Any]:
-    day = _day(seed, uptime=0.998, errors_by_code={"503": 30, "500": 10}, outage_reports__total=12)
-    day["incident"]["onset_s"] = None
-    day["status_page"]["official"].update(acknowledged_s=None, resolved_s=None, time_to_acknowledge_s=None)
-    day["status_page"]["monitor"]["detected_s"] = None
-    return day
+DAY = _day(1)
+
+
+def _quiet_day(seed: int) -> Summary:
+    return _day(seed, uptime=0.998, errors_by_code={"503": 30, "500": 10}, reports=12, quiet=True)
 
 
 def _text(table: Any) -> str:
@@ -68,19 +69,19 @@ def test_impact_runs_from_the_monitors_detection_to_the_pages_resolved() -> None
 
 def test_each_row_has_the_mean_and_range_over_seeds_in_clock_time() -> None:
     scenario = load_scenario(flagship_scenario())
-    incident = [_day(1), _day(2, uptime=0.994, outage_reports__total=40, outage_reports__peak_at_s=7 * 3600 + 1800)]
+    incident = [_day(1), _day(2, uptime=0.994, reports=40, peak_at_s=7 * 3600 + 1800)]
     document = compare_to_reference(scenario, incident, [_quiet_day(1), _quiet_day(2)])
-    rows = {row["metric"]: row for row in document["rows"]}
-    assert rows["uptime"]["simulated"]["incident"]["shown"] == "99.20% (99.00% - 99.40%)"
-    assert rows["uptime"]["simulated"]["baseline"]["shown"] == "99.80% (99.80% - 99.80%)"
-    assert rows["uptime"]["reported"] == {"incident": "99.1%", "baseline": "99.8%"}
-    assert rows["outage_reports"]["simulated"]["incident"]["shown"] == "45 (40 - 50)"
-    assert rows["error_codes"]["simulated"]["incident"]["shown"] == "503, 500 (2 of 2 seeds)"
-    assert rows["report_spike"]["simulated"]["incident"]["shown"] == "01:17 GMT (01:04 GMT - 01:30 GMT)"
-    assert rows["time_to_resolve"]["simulated"]["incident"]["shown"] == "90 min (90 min - 90 min)"
-    assert rows["time_to_resolve"]["simulated"]["baseline"]["shown"] == "no incident"
-    assert rows["status_page_lag"]["simulated"]["incident"]["per_seed"] == [1020.0, 1020.0]
-    assert document["seeds"] == [1, 2]
+    rows = {row.metric: row for row in document.rows}
+    assert rows["uptime"].simulated.incident.shown == "99.20% (99.00% - 99.40%)"
+    assert rows["uptime"].simulated.baseline.shown == "99.80% (99.80% - 99.80%)"
+    assert rows["uptime"].reported == ReportedDays(incident="99.1%", baseline="99.8%")
+    assert rows["outage_reports"].simulated.incident.shown == "45 (40 - 50)"
+    assert rows["error_codes"].simulated.incident.shown == "503, 500 (2 of 2 seeds)"
+    assert rows["report_spike"].simulated.incident.shown == "01:17 GMT (01:04 GMT - 01:30 GMT)"
+    assert rows["time_to_resolve"].simulated.incident.shown == "90 min (90 min - 90 min)"
+    assert rows["time_to_resolve"].simulated.baseline.shown == "no incident"
+    assert rows["status_page_lag"].simulated.incident.per_seed == (1020.0, 1020.0)
+    assert document.seeds == (1, 2)
 
 
 def test_the_table_puts_the_report_beside_each_simulated_day() -> None:
@@ -95,12 +96,12 @@ def test_the_table_puts_the_report_beside_each_simulated_day() -> None:
 def test_the_accounts_timeline_is_told_in_clock_time() -> None:
     scenario = load_scenario(flagship_scenario())
     document = compare_to_reference(scenario, [_day(1)], [_quiet_day(1)])
-    lines = {line["event"]: line for line in document["narrative"]}
-    assert lines["trigger"]["clock"] == "00:00 GMT (+6h00m)"
-    assert lines["page_operational"]["simulated"] == "status page still shows 'Operational' for 17 min"
-    assert lines["page_investigating"]["clock"] == "01:17 GMT (+7h17m)"
-    assert lines["resolved"]["clock"] == "02:31 GMT (+8h31m)"
-    assert "90 min after the monitor detected it" in lines["resolved"]["simulated"]
+    lines = {line.event: line for line in document.narrative}
+    assert lines["trigger"].clock == "00:00 GMT (+6h00m)"
+    assert lines["page_operational"].simulated == "status page still shows 'Operational' for 17 min"
+    assert lines["page_investigating"].clock == "01:17 GMT (+7h17m)"
+    assert lines["resolved"].clock == "02:31 GMT (+8h31m)"
+    assert "90 min after the monitor detected it" in lines["resolved"].simulated
     assert "01:04 GMT (+7h04m)" in _text(narrative_table(document))
 
 

@@ -14,7 +14,7 @@ from sim.rng import Draws, stream
 from sim.scenario.loading import ScenarioError, load_scenario
 from sim.scenario.paths import scenarios_dir
 from sim.strategies import STRATEGIES, StrategyBase, make_strategy, register
-from tests.conftest import make_scenario, run_summary
+from tests.conftest import known, make_scenario, run_summary
 
 
 @dataclass
@@ -170,7 +170,7 @@ def test_stale_information_makes_least_connections_worse_than_random() -> None:
 
     def mean_time(strategy: str, interval: str) -> float:
         scenario = load_scenario(path, [f"router.strategy={strategy}", f"router.report_interval={interval}"])
-        return float(summarize(simulate(scenario))["latency_s"]["mean"])
+        return known(summarize(simulate(scenario)).latency_s.mean)
 
     stale = {s: mean_time(s, "5s") for s in ("random", "least_connections", "power_of_two")}
     assert stale["least_connections"] > stale["random"] > stale["power_of_two"]

@@ -1,5 +1,5 @@
-"""The typed summary (sim/analysis/summary.py): summary.json read into types and written back to the same
-bytes, its figures by dotted name, and the one simulate-and-summarise entry point."""
+"""The typed summary (sim/analysis/summary.py): what summarize() builds, summary.json read into types and
+written back to the same bytes, its figures by dotted name, and the one simulate-and-summarise entry point."""
 
 from __future__ import annotations
 
@@ -12,13 +12,14 @@ import pytest
 
 from sim.analysis.metric_registry import METRICS, lookup
 from sim.analysis.metrics import summarize
-from sim.analysis.summary import Summary, SummaryError
+from sim.analysis.summary import ReferenceComparison, SeedCodes, StatusPost, Summary, SummaryError, TimelineEntry
 from sim.engine import simulate
+from sim.experiments.reference import compare_to_reference
 from sim.experiments.simulate import simulate_and_summarise
 from sim.output.outputs import json_text, write_json
 from sim.scenario import Scenario
 from sim.scenario.loading import load_scenario
-from sim.scenario.paths import scenarios_dir
+from sim.scenario.paths import flagship_scenario, scenarios_dir
 from tests.conftest import base_summary, make_scenario
 
 SHIPPED = {  # shipped scenarios cut short: between them every optional section of a summary
@@ -34,10 +35,16 @@ def _scenario(name: str) -> Scenario:
 
 
 @pytest.fixture(scope="module")
-def documents() -> dict[str, dict[str, Any]]:
-    """summarize()'s document of each shipped scenario (what summary.json holds)."""
+def summaries() -> dict[str, Summary]:
+    """summarize()'s typed summary of each shipped scenario."""
     crash = make_scenario(faults=[{"kind": "crash", "target": "c", "at": 100, "duration": 100}])  # 503s
     return {**{name: summarize(simulate(_scenario(name))) for name in SHIPPED}, "crash": summarize(simulate(crash))}
+
+
+@pytest.fixture(scope="module")
+def documents(summaries: dict[str, Summary]) -> dict[str, dict[str, Any]]:
+    """Their summary.json documents."""
+    return {name: summary.to_dict() for name, summary in summaries.items()}
 
 
 def _leaves(document: dict[str, Any], prefix: str = "") -> set[str]:
@@ -65,6 +72,15 @@ def test_a_real_summary_reads_and_writes_back_to_the_same_bytes(
     assert [t.kind for t in summary.triggers] == [t["kind"] for t in document["triggers"]]
 
 
+@pytest.mark.parametrize("name", [*SHIPPED, "crash"])
+def test_what_summarize_builds_is_what_its_document_reads_back_as(
+    summaries: dict[str, Summary], documents: dict[str, dict[str, Any]], name: str
+) -> None:
+    summary = summaries[name]
+    assert Summary.from_dict(json.loads(json_text(documents[name]))) == summary
+    assert Summary.from_dict(documents[name]).absent == summary.absent  # the same optional keys left out
+
+
 def test_the_shipped_summaries_exercise_every_optional_section(documents: dict[str, dict[str, Any]]) -> None:
     summaries = [Summary.from_dict(d) for d in documents.values()]
     assert any(s.llm is not None for s in summaries) and any(s.llm is None for s in summaries)
@@ -72,7 +88,18 @@ def test_the_shipped_summaries_exercise_every_optional_section(documents: dict[s
     assert any(s.tpot_s is not None for s in summaries) and any(s.tpot_s is None for s in summaries)
     chat = Summary.from_dict(documents["chatgpt-2026-02-04"])
     assert chat.incident is not None and chat.status_page is not None and chat.cost is not None
-    assert chat.status_page["official"].worst_state and chat.incident.timeline[0]["source"]
+    assert chat.status_page["official"].worst_state
+    assert all(isinstance(e, TimelineEntry) for e in chat.incident.timeline) and chat.incident.timeline[0].source
+    posted = [
+        (s, name, page) for s in summaries if s.status_page for name, page in s.status_page.items() if page.timeline
+    ]
+    assert posted  # a status page posted in some run: its posts are the timeline's lines of that page
+    for summary, name, page in posted:
+        who = "independent monitor" if name == "monitor" else "status page"
+        assert summary.incident is not None and all(isinstance(p, StatusPost) for p in page.timeline)
+        assert [e.label for e in summary.incident.timeline if e.source == name] == [
+            f"{who}: {p.state}" + (f" ({p.note})" if p.note else "") for p in page.timeline
+        ]
 
 
 def test_every_registered_metric_is_a_figure_of_some_real_summary(documents: dict[str, dict[str, Any]]) -> None:
@@ -92,10 +119,14 @@ def test_figures_by_name_count_an_absent_error_code_as_zero() -> None:
 
 
 def test_a_reference_added_after_the_run_is_written_last() -> None:
-    summary = replace(base_summary(), reference={"seeds": [1]})
+    day = base_summary()
+    reference = compare_to_reference(load_scenario(flagship_scenario()), [day, day], [day])
+    assert isinstance(reference, ReferenceComparison) and reference.seeds == (day.seed, day.seed)
+    assert isinstance(next(r for r in reference.rows if r.metric == "error_codes").simulated.incident, SeedCodes)
+    summary = replace(day, reference=reference)
     document = summary.to_dict()
-    assert list(document)[-1] == "reference" and "reference" not in base_summary().to_dict()
-    assert Summary.from_dict(document) == summary
+    assert list(document)[-1] == "reference" and "reference" not in day.to_dict()
+    assert Summary.from_dict(json.loads(json_text(document))) == summary
 
 
 @pytest.mark.parametrize(
@@ -130,7 +161,7 @@ def test_simulate_and_summarise_is_simulate_then_summarize() -> None:
     again = summarize(simulate(scenario, 3))
     volatile = ("wall_s", "events", "requests_per_wall_s")
     assert {k: v for k, v in run.summary.to_dict().items() if k not in volatile} == {
-        k: v for k, v in again.items() if k not in volatile
+        k: v for k, v in again.to_dict().items() if k not in volatile
     }
     assert run.result.seed == 3 and run.series["offered"].sum() >= run.summary.requests.offered > 0
     with_states = simulate_and_summarise(scenario, 3, monitoring=True).series

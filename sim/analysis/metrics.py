@@ -1,4 +1,4 @@
-"""Records to the contract's figures: ``summary.json`` and per-window time series.
+"""Records to the contract's figures: the typed ``Summary`` (``summary.json``) and per-window time series.
 
 Shared by the simulator and the load-test side: both hand over per-request and per-attempt arrays.
 """
@@ -6,11 +6,11 @@ Shared by the simulator and the load-test side: both hand over per-request and p
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 
 from sim.analysis.incident import assess
+from sim.analysis.summary import ClassFigures, Llm, Requests, Stats, Summary, TokenRates, Trigger
 from sim.engine.records import SimResult
 from sim.scenario import Scenario
 
@@ -19,13 +19,12 @@ __all__ = ["PERCENTILES", "stats", "summarize", "timeseries"]
 PERCENTILES = (50, 90, 95, 99)
 
 
-def stats(values: np.ndarray) -> dict[str, float | None]:
+def stats(values: np.ndarray) -> Stats:
     """Mean, percentiles and max of ``values`` (all None when empty)."""
-    keys = ["mean", *(f"p{p}" for p in PERCENTILES), "max"]
     if values.size == 0:
-        return dict.fromkeys(keys)
-    figures = [float(values.mean()), *(float(v) for v in np.percentile(values, PERCENTILES)), float(values.max())]
-    return dict(zip(keys, figures, strict=True))
+        return Stats(None, None, None, None, None, None)
+    p50, p90, p95, p99 = (float(v) for v in np.percentile(values, PERCENTILES))
+    return Stats(float(values.mean()), p50, p90, p95, p99, float(values.max()))
 
 
 def _measured(result: SimResult) -> np.ndarray:
@@ -34,7 +33,7 @@ def _measured(result: SimResult) -> np.ndarray:
     return (result.arrival_s >= sc.warmup) & (result.arrival_s < sc.duration)
 
 
-def summarize(result: SimResult, series: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
+def summarize(result: SimResult, series: dict[str, np.ndarray] | None = None) -> Summary:
     """The ``summary.json`` figures of one run (times in s, rates per s, fractions in 0..1).
 
     ``series`` is ``timeseries(result)`` when the caller has it already.
@@ -55,50 +54,56 @@ def summarize(result: SimResult, series: dict[str, np.ndarray] | None = None) ->
     tokens = token_figures(result)
     goodput = int((within_slo(result, tokens) & mask).sum())
     triggers = recovery(sc, series)
-    return {
-        "scenario": sc.name,
-        "seed": result.seed,
-        "strategy": result.strategy,
-        "duration_s": sc.duration,
-        "warmup_s": sc.warmup,
-        "start": sc.start.isoformat(),
-        "timezone": sc.timezone,
-        "requests": {
-            "offered": offered,
-            "attempts": int(att_mask.sum()),
-            "succeeded": succeeded,
-            "failed": int(failed_codes.size),
-            "in_flight": int((codes == 0).sum()),
-            "regenerated": int((result.req_origin[mask] >= 0).sum()),
-        },
-        "errors_by_code": {str(c): int(n) for c, n in zip(*np.unique(failed_codes, return_counts=True), strict=True)},
-        "availability": succeeded / offered if offered else None,
-        "uptime": _uptime(sc, series),
-        "latency_s": stats(latency),
-        "wait_s": stats(wait[~np.isnan(wait)]),
-        "ttft_s": stats(_known(tokens["ttft_s"][mask & ok_all(result)])),
-        "itl_s": stats(_known(tokens["itl_s"][mask & ok_all(result)])),
-        "tpot_s": _tpot(result, tokens, mask),
-        "tokens_per_s": {
-            "input": float(result.prompt_tokens[mask & ok_all(result)].sum()) / measured_s,
-            "output": float(result.output_tokens[mask & ok_all(result)].sum()) / measured_s,
-        },
-        "throughput_rps": succeeded / measured_s,
-        "goodput_rps": goodput / measured_s,
-        "retry_amplification": int(att_mask.sum()) / offered if offered else None,
-        "utilization": _utilization(sc, series),
-        "metastable": triggers[-1]["metastable"] if triggers else None,
-        "triggers": triggers,
-        **_llm_figures(result, series),
-        **_class_figures(result, mask, tokens),
-        **assess(sc, result.seed, series, int(failed_codes.size), succeeded - goodput),
-        "wall_s": result.wall_s,
-        "events": result.events,
-        "requests_per_wall_s": result.arrival_s.size / result.wall_s if result.wall_s > 0 else None,
-    }
+    llm, classes = _llm_figures(result, series), _class_figures(result, mask, tokens)
+    watched = assess(sc, result.seed, series, int(failed_codes.size), succeeded - goodput)
+    return Summary(
+        scenario=sc.name,
+        seed=result.seed,
+        strategy=result.strategy,
+        duration_s=sc.duration,
+        warmup_s=sc.warmup,
+        start=sc.start.isoformat(),
+        timezone=sc.timezone,
+        requests=Requests(
+            offered=offered,
+            attempts=int(att_mask.sum()),
+            succeeded=succeeded,
+            failed=int(failed_codes.size),
+            in_flight=int((codes == 0).sum()),
+            regenerated=int((result.req_origin[mask] >= 0).sum()),
+        ),
+        errors_by_code={str(c): int(n) for c, n in zip(*np.unique(failed_codes, return_counts=True), strict=True)},
+        availability=succeeded / offered if offered else None,
+        uptime=_uptime(sc, series),
+        latency_s=stats(latency),
+        wait_s=stats(wait[~np.isnan(wait)]),
+        ttft_s=stats(_known(tokens["ttft_s"][mask & ok_all(result)])),
+        itl_s=stats(_known(tokens["itl_s"][mask & ok_all(result)])),
+        tpot_s=_tpot(result, tokens, mask),
+        tokens_per_s=TokenRates(
+            input=float(result.prompt_tokens[mask & ok_all(result)].sum()) / measured_s,
+            output=float(result.output_tokens[mask & ok_all(result)].sum()) / measured_s,
+        ),
+        throughput_rps=succeeded / measured_s,
+        goodput_rps=goodput / measured_s,
+        retry_amplification=int(att_mask.sum()) / offered if offered else None,
+        utilization=_utilization(sc, series),
+        metastable=triggers[-1].metastable if triggers else None,
+        triggers=tuple(triggers),
+        llm=llm,
+        classes=classes,
+        incident=watched.incident,
+        status_page=watched.status_page,
+        outage_reports=watched.outage_reports,
+        cost=watched.cost,
+        wall_s=result.wall_s,
+        events=result.events,
+        requests_per_wall_s=result.arrival_s.size / result.wall_s if result.wall_s > 0 else None,
+        absent=frozenset(("reference", *(("llm",) if llm is None else ()), *(("classes",) if classes is None else ()))),
+    )
 
 
-def _tpot(result: SimResult, tokens: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, float | None] | None:
+def _tpot(result: SimResult, tokens: dict[str, np.ndarray], mask: np.ndarray) -> Stats | None:
     """Time per output token after the first, per successful streamed user request:
     (latency - TTFT) / (output tokens - 1); null when the service model produces no tokens."""
     if not any(c.service.kind == "llm" for c in result.scenario.clusters):
@@ -153,24 +158,26 @@ def within_slo(result: SimResult, tokens: dict[str, np.ndarray]) -> np.ndarray:
     return good
 
 
-def _class_figures(result: SimResult, mask: np.ndarray, tokens: dict[str, np.ndarray]) -> dict[str, Any]:
+def _class_figures(
+    result: SimResult, mask: np.ndarray, tokens: dict[str, np.ndarray]
+) -> dict[str, ClassFigures] | None:
     """Per request class (when there are several): offered, availability, latency and TTFT."""
     names = sorted(set(result.class_names))
     if len(names) < 2:
-        return {}
+        return None
     out = {}
     ok = ok_all(result)
     latency = result.req_end_s - result.arrival_s
     for name in names:
         mine = mask & _of_class(result, name)[result.klass]
         offered = int(mine.sum())
-        out[name] = {
-            "offered": offered,
-            "availability": int((mine & ok).sum()) / offered if offered else None,
-            "latency_s": stats(latency[mine & ok]),
-            "ttft_s": stats(_known(tokens["ttft_s"][mine & ok])),
-        }
-    return {"classes": out}
+        out[name] = ClassFigures(
+            offered=offered,
+            availability=int((mine & ok).sum()) / offered if offered else None,
+            latency_s=stats(latency[mine & ok]),
+            ttft_s=stats(_known(tokens["ttft_s"][mine & ok])),
+        )
+    return out
 
 
 def _of_class(result: SimResult, name: str) -> np.ndarray:
@@ -178,21 +185,19 @@ def _of_class(result: SimResult, name: str) -> np.ndarray:
     return np.array([n == name for n in result.class_names], dtype=bool)
 
 
-def _llm_figures(result: SimResult, series: dict[str, np.ndarray]) -> dict[str, Any]:
+def _llm_figures(result: SimResult, series: dict[str, np.ndarray]) -> Llm | None:
     """The LLM service model's own figures (only when a cluster runs it)."""
     if "kv_cache_utilization" not in series:
-        return {}
+        return None
     sc = result.scenario
     measured = series["start_s"] >= sc.warmup
     kv = series["kv_cache_utilization"][measured]
-    return {
-        "llm": {
-            "preemptions": int(result.counters.get("preemptions", 0)),
-            "batch_size_mean": float(np.nanmean(series["batch_size"][measured])) if measured.any() else None,
-            "kv_cache_utilization_mean": float(np.nanmean(kv)) if kv.size and not np.isnan(kv).all() else None,
-            "kv_cache_utilization_max": float(np.nanmax(kv)) if kv.size and not np.isnan(kv).all() else None,
-        }
-    }
+    return Llm(
+        preemptions=int(result.counters.get("preemptions", 0)),
+        batch_size_mean=float(np.nanmean(series["batch_size"][measured])) if measured.any() else None,
+        kv_cache_utilization_mean=float(np.nanmean(kv)) if kv.size and not np.isnan(kv).all() else None,
+        kv_cache_utilization_max=float(np.nanmax(kv)) if kv.size and not np.isnan(kv).all() else None,
+    )
 
 
 def timeseries(result: SimResult) -> dict[str, np.ndarray]:
@@ -348,7 +353,7 @@ def _utilization(sc: Scenario, series: dict[str, np.ndarray]) -> float:
     return float((series["busy_slots"] * overlap).sum() / (sc.total_slots * overlap.sum()))
 
 
-def recovery(sc: Scenario, series: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+def recovery(sc: Scenario, series: dict[str, np.ndarray]) -> list[Trigger]:
     """Per trigger (a fault or a surge), whether service failed, when it recovered, and if it stayed failed.
 
     Recovered means a window starting after the trigger ended is up (availability meets the SLO)
@@ -376,16 +381,16 @@ def recovery(sc: Scenario, series: dict[str, np.ndarray]) -> list[dict[str, Any]
         if not failed:
             recovery_s = 0.0
         out.append(
-            {
-                "kind": kind,
-                "target": target,
-                "start_s": at_s,
-                "end_s": end_s,
-                "failed": failed,
-                "baseline_goodput_ratio": baseline,
-                "recovery_s": recovery_s if math.isfinite(recovery_s) else None,
-                "metastable": _verdict(failed, recovery_s, sc.duration - end_s, sc.slo.recovery),
-            }
+            Trigger(
+                kind=kind,
+                target=target,
+                start_s=at_s,
+                end_s=end_s,
+                failed=failed,
+                baseline_goodput_ratio=baseline,
+                recovery_s=recovery_s if math.isfinite(recovery_s) else None,
+                metastable=_verdict(failed, recovery_s, sc.duration - end_s, sc.slo.recovery),
+            )
         )
     return out
 

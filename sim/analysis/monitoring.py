@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from sim.analysis.summary import Cost
 from sim.rng import Stream, stream
 from sim.scenario import Scenario
 from sim.scenario.monitoring import Observer, OutageReports
@@ -195,15 +196,13 @@ def _binom_sf() -> Callable[[float, int, np.ndarray], np.ndarray]:
     return lambda k, n, p: np.clip(_binom_sf(k, n, p), 0.0, 1.0)
 
 
-def cost_usd(sc: Scenario, failed: int, late: int, down_min: float) -> dict[str, float]:
+def cost_usd(sc: Scenario, failed: int, late: int, down_min: float) -> Cost:
     """Dollars lost: failed and late requests, and pipeline minutes while the service is not up."""
     cfg = sc.monitoring.cost
-    parts = {
-        "failed_requests_usd": failed * cfg.failed_request_usd,
-        "late_requests_usd": late * cfg.late_request_usd,
-        "pipeline_usd": down_min * cfg.pipeline_minute_usd,
-    }
-    return {**parts, "total_usd": sum(parts.values()), "failed": failed, "late": late, "down_min": down_min}
+    failed_usd, late_usd = failed * cfg.failed_request_usd, late * cfg.late_request_usd
+    pipeline_usd = down_min * cfg.pipeline_minute_usd
+    total_usd = sum((failed_usd, late_usd, pipeline_usd))
+    return Cost(failed_usd, late_usd, pipeline_usd, total_usd, failed, late, down_min)
 
 
 def measured_windows(sc: Scenario, series: dict[str, np.ndarray]) -> np.ndarray:

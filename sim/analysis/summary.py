@@ -1,12 +1,12 @@
 """``summary.json`` as types: one run's figures, read by the comparison, the capacity targets and the tables.
 
-``summarize()`` (``sim.analysis.metrics``) computes the figures as the JSON document; ``Summary.from_dict``
-types it and ``Summary.to_dict`` gives the document back, key for key in the same order, so writing
-``to_dict()`` is byte-identical to writing what ``summarize()`` returned. Every numeric figure is also
-reachable by its dotted name (``latency_s.p99``), the vocabulary of ``sim.analysis.metric_registry``.
-
-What stays untyped: the incident timeline entries and status posts (lists of small dicts shown as they
-are) and the ``reference`` key (a run over seeds compared with a reported incident).
+``summarize()`` (``sim.analysis.metrics``) builds a ``Summary``; ``Summary.to_dict`` gives the
+``summary.json`` document, key for key in its order, and ``Summary.from_dict`` reads one back (a run
+folder's file, a sweep's saved record) so that writing ``to_dict()`` again gives the same bytes. Every
+numeric figure is also reachable by its dotted name (``latency_s.p99``), the vocabulary of
+``sim.analysis.metric_registry``. The incident timeline (``TimelineEntry``), the status posts
+(``StatusPost``) and the ``reference`` key (``ReferenceComparison``: a run over seeds beside a reported
+incident) are typed too.
 """
 
 from __future__ import annotations
@@ -24,12 +24,21 @@ __all__ = [
     "Cost",
     "Incident",
     "Llm",
+    "NarrativeLine",
     "Observer",
     "OutageReports",
+    "ReferenceComparison",
+    "ReferenceRow",
+    "ReportedDays",
     "Requests",
+    "SeedCodes",
+    "SeedValues",
+    "SimulatedDays",
     "Stats",
+    "StatusPost",
     "Summary",
     "SummaryError",
+    "TimelineEntry",
     "TokenRates",
     "Trigger",
     "flatten",
@@ -90,10 +99,18 @@ def _by_name(parse: Callable[[Any, str], Any]) -> Callable[[Any, str], dict[str,
     return lambda data, where: {k: parse(v, f"{where}.{k}") for k, v in _mapping(data, where).items()}
 
 
-def _objects(data: Any, where: str) -> tuple[dict[str, Any], ...]:
+def _list(data: Any, where: str) -> list[Any]:
     if not isinstance(data, list):
         raise SummaryError(f"{where}: expected a list (got {type(data).__name__})")
-    return tuple(dict(_mapping(item, f"{where}.{i}")) for i, item in enumerate(data))
+    return data
+
+
+def _each(parse: Callable[[Any, str], Any]) -> Callable[[Any, str], tuple[Any, ...]]:
+    return lambda data, where: tuple(parse(item, f"{where}.{i}") for i, item in enumerate(_list(data, where)))
+
+
+def _values(data: Any, where: str) -> tuple[Any, ...]:
+    return tuple(_list(data, where))
 
 
 @dataclass(frozen=True)
@@ -165,10 +182,30 @@ class ClassFigures(_Record):
 
 
 @dataclass(frozen=True)
-class Incident(_Record):
-    """Impact as users saw it: onset, recovery, peak error rate; ``timeline`` entries stay plain objects."""
+class TimelineEntry(_Record):
+    """One line of the incident timeline: a trigger, an annotation, the impact or a status post."""
 
-    _NESTED: ClassVar[Parsers] = {"timeline": _objects}
+    at_s: float
+    at: str  # clock time (ISO-8601)
+    source: str  # trigger, an annotation's kind, impact, monitor or official
+    label: str
+
+
+@dataclass(frozen=True)
+class StatusPost(_Record):
+    """One post of a status page: the state it shows from ``at_s`` on."""
+
+    at_s: float
+    at: str  # clock time (ISO-8601)
+    state: str
+    note: str
+
+
+@dataclass(frozen=True)
+class Incident(_Record):
+    """Impact as users saw it: onset, recovery, peak error rate, and the timeline of the day."""
+
+    _NESTED: ClassVar[Parsers] = {"timeline": _each(TimelineEntry.from_dict)}
 
     onset_s: float | None
     end_s: float | None
@@ -177,14 +214,14 @@ class Incident(_Record):
     down_windows: int
     peak_error_rate: float | None
     peak_error_rate_at_s: float | None
-    timeline: tuple[dict[str, Any], ...]
+    timeline: tuple[TimelineEntry, ...]
 
 
 @dataclass(frozen=True)
 class Observer(_Record):
-    """A status page (the independent monitor or the official one): its episode around the onset."""
+    """A status page (the independent monitor or the official one): its episode around the onset, its posts."""
 
-    _NESTED: ClassVar[Parsers] = {"timeline": _objects}
+    _NESTED: ClassVar[Parsers] = {"timeline": _each(StatusPost.from_dict)}
 
     detected_s: float | None
     acknowledged_s: float | None
@@ -194,14 +231,14 @@ class Observer(_Record):
     time_to_resolve_s: float | None
     worst_state: str
     episodes: int
-    timeline: tuple[dict[str, Any], ...]
+    timeline: tuple[StatusPost, ...]
 
 
 @dataclass(frozen=True)
 class OutageReports(_Record):
     """User outage reports (a Downdetector-like count)."""
 
-    _NESTED: ClassVar[Parsers] = {"per_day": lambda data, where: tuple(data)}
+    _NESTED: ClassVar[Parsers] = {"per_day": _values}
 
     total: int
     per_day: tuple[int, ...]
@@ -222,6 +259,96 @@ class Cost(_Record):
     failed: int
     late: int
     down_min: float
+
+
+@dataclass(frozen=True)
+class SeedValues(_Record):
+    """A simulated figure over seeds: each seed's value (None where it did not happen), mean and range,
+    and the text a table shows."""
+
+    _NESTED: ClassVar[Parsers] = {"per_seed": _values}
+
+    per_seed: tuple[float | None, ...]
+    mean: float | None
+    min: float | None
+    max: float | None
+    shown: str
+
+
+@dataclass(frozen=True)
+class SeedCodes(_Record):
+    """The primary error codes over seeds: each seed's, the most common and on how many seeds."""
+
+    _NESTED: ClassVar[Parsers] = {"per_seed": _values}
+
+    per_seed: tuple[str | None, ...]
+    most_common: str | None
+    seeds_with_it: int
+    shown: str
+
+
+def _seed_figures(data: Any, where: str) -> SeedValues | SeedCodes:
+    return (SeedCodes if "most_common" in _mapping(data, where) else SeedValues).from_dict(data, where)
+
+
+@dataclass(frozen=True)
+class ReportedDays(_Record):
+    """A figure as the account reported it (text as quoted) for the incident day and an ordinary day."""
+
+    incident: str
+    baseline: str | None
+
+
+@dataclass(frozen=True)
+class SimulatedDays(_Record):
+    """A figure as simulated, over seeds, on the incident day and on the ordinary day (the baseline)."""
+
+    _NESTED: ClassVar[Parsers] = {"incident": _seed_figures, "baseline": _seed_figures}
+
+    incident: SeedValues | SeedCodes
+    baseline: SeedValues | SeedCodes
+
+
+@dataclass(frozen=True)
+class ReferenceRow(_Record):
+    """One reported figure beside the simulated ones."""
+
+    _NESTED: ClassVar[Parsers] = {"reported": ReportedDays.from_dict, "simulated": SimulatedDays.from_dict}
+
+    metric: str
+    label: str
+    source: str
+    reported: ReportedDays
+    simulated: SimulatedDays
+
+
+@dataclass(frozen=True)
+class NarrativeLine(_Record):
+    """A line of the account's timeline beside the simulated event that answers it (first seed)."""
+
+    reported: str
+    event: str
+    at_s: float | None
+    clock: str | None
+    simulated: str
+
+
+@dataclass(frozen=True)
+class ReferenceComparison(_Record):
+    """The ``reference`` key: the scenario's reported figures beside the simulated ones over seeds."""
+
+    _NESTED: ClassVar[Parsers] = {
+        "columns": _values,
+        "seeds": _values,
+        "rows": _each(ReferenceRow.from_dict),
+        "narrative": _each(NarrativeLine.from_dict),
+    }
+
+    source: str
+    columns: tuple[str, ...]
+    seeds: tuple[int, ...]
+    rows: tuple[ReferenceRow, ...]
+    narrative: tuple[NarrativeLine, ...]
 
 
 _OPTIONAL_KEYS = ("start", "timezone", "llm", "classes", "incident", "status_page", "outage_reports", "cost")
@@ -245,13 +372,14 @@ class Summary(_Record):
         "itl_s": Stats.from_dict,
         "tpot_s": _optional(Stats.from_dict),
         "tokens_per_s": TokenRates.from_dict,
-        "triggers": lambda data, where: tuple(Trigger.from_dict(t, f"{where}.{i}") for i, t in enumerate(data)),
+        "triggers": _each(Trigger.from_dict),
         "llm": _optional(Llm.from_dict),
         "classes": _optional(_by_name(ClassFigures.from_dict)),
         "incident": _optional(Incident.from_dict),
         "status_page": _optional(_by_name(Observer.from_dict)),
         "outage_reports": _optional(OutageReports.from_dict),
         "cost": _optional(Cost.from_dict),
+        "reference": _optional(ReferenceComparison.from_dict),
     }
 
     scenario: str
@@ -286,7 +414,7 @@ class Summary(_Record):
     wall_s: float
     events: int
     requests_per_wall_s: float | None
-    reference: dict[str, Any] | None = None
+    reference: ReferenceComparison | None = None
     absent: frozenset[str] = field(default=frozenset(("reference",)), compare=False, repr=False)
 
     @classmethod

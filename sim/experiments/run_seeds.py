@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from sim.analysis.summary import Summary
+from sim.analysis.summary import ReferenceComparison, Summary
 from sim.experiments.executors import run_tasks
 from sim.experiments.reference import compare_to_reference
 from sim.experiments.run_folder import simulate_into
@@ -31,7 +31,7 @@ class SeedRuns:
     folders: list[Path]
     incident: list[Summary] = field(default_factory=list)
     baseline: list[Summary] = field(default_factory=list)
-    reference: dict[str, Any] | None = None
+    reference: ReferenceComparison | None = None
 
 
 def seed_folder(root: Path, seeds: list[int], seed: int) -> Path:
@@ -83,8 +83,7 @@ def run_seeds(
             base = read_series(folder / "baseline" / "timeseries.csv") if baseline is not None else None
             plot_incident(folder / INCIDENT_FILE, scenario, day, base, summary)
     if scenario.reference is not None:
-        incident, baseline_days = [s.to_dict() for s in runs.incident], [s.to_dict() for s in runs.baseline]
-        runs.reference = compare_to_reference(scenario, incident, baseline_days, tz)
+        runs.reference = compare_to_reference(scenario, runs.incident, runs.baseline, tz)
         runs.incident = [replace(summary, reference=runs.reference) for summary in runs.incident]
         for folder, summary in zip(folders, runs.incident, strict=True):
             write_json(folder / "summary.json", summary.to_dict())

@@ -31,7 +31,7 @@ class Simulated:
 def summarise(result: SimResult) -> tuple[Summary, dict[str, np.ndarray]]:
     """The summary and per-window columns of records already made (simulated or measured)."""
     series = timeseries(result)
-    return Summary.from_dict(summarize(result, series)), series
+    return summarize(result, series), series
 
 
 def simulate_and_summarise(

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from sim.analysis.summary import Summary, flatten
+from sim.analysis.summary import Summary, SummaryError
 from sim.experiments.executors import run_tasks
 from sim.experiments.simulate import simulate_and_summarise
 from sim.experiments.testhook import hold
@@ -22,7 +22,7 @@ from sim.output.outputs import write_json
 from sim.scenario import Scenario
 from sim.scenario.loading import ScenarioError, load_scenario
 
-__all__ = ["Grid", "SweepRun", "parse_grid", "point_scenarios", "run_point", "run_sweep"]
+__all__ = ["Grid", "SweepRecord", "SweepRun", "load_results", "parse_grid", "point_scenarios", "run_point", "run_sweep"]
 
 Point = dict[str, Any]
 
@@ -100,6 +100,26 @@ def run_point(scenario: Scenario, seed: int) -> Summary:
     return simulate_and_summarise(scenario, seed).summary
 
 
+@dataclass(frozen=True)
+class SweepRecord:
+    """One finished (point, seed): saved as ``points/KEY.json`` so that a sweep resumes where it stopped."""
+
+    point: Point
+    seed: int
+    summary: Summary
+
+    def to_dict(self) -> dict[str, Any]:
+        """The saved file's document: ``{"point", "seed", "summary"}`` (summary as summary.json holds it)."""
+        return {"point": self.point, "seed": self.seed, "summary": self.summary.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> SweepRecord:
+        """A saved record read back; SummaryError names the file and the key that is wrong."""
+        if not isinstance(data, dict) or list(data) != ["point", "seed", "summary"]:
+            raise SummaryError(f"{where}: expected an object with keys point, seed, summary")
+        return cls(data["point"], data["seed"], Summary.from_dict(data["summary"], f"{where}: summary"))
+
+
 def task_key(point: Point, seed: int) -> str:
     """Stable name of one (point, seed) result file."""
     text = json.dumps({"point": point, "seed": seed}, sort_keys=True, default=str)
@@ -165,8 +185,8 @@ def run_sweep(
             state.failed += 1
             state.errors.append(f"{points[point_index]} seed {seed}: {type(error).__name__}: {error}")
         else:
-            record = {"point": points[point_index], "seed": seed, "summary": summary.to_dict()}
-            write_json(folder / "points" / f"{task_key(points[point_index], seed)}.json", record)
+            record = SweepRecord(points[point_index], seed, summary)
+            write_json(folder / "points" / f"{task_key(points[point_index], seed)}.json", record.to_dict())
             state.done += 1
             hold("sweep result saved")
         if progress is not None:
@@ -174,17 +194,17 @@ def run_sweep(
     return state
 
 
-def load_results(folder: Path, grid: Grid, seeds: list[int]) -> list[dict[str, Any]]:
-    """Finished (point, seed) records in grid order, then seed order."""
+def load_results(folder: Path, grid: Grid, seeds: list[int]) -> list[SweepRecord]:
+    """Finished (point, seed) records in grid order, then seed order; SummaryError names a file that
+    does not hold one."""
     rows = []
     for point in grid.points():
         for seed in seeds:
             file = folder / "points" / f"{task_key(point, seed)}.json"
             if file.exists():
-                rows.append(json.loads(file.read_text()))
+                try:
+                    data = json.loads(file.read_text())
+                except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+                    raise SummaryError(f"{file}: cannot read it ({exc})") from None
+                rows.append(SweepRecord.from_dict(data, str(file)))
     return rows
-
-
-def figures(record: dict[str, Any]) -> dict[str, float]:
-    """Numeric figures of one record's summary."""
-    return flatten(record["summary"])

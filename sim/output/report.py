@@ -15,7 +15,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from sim.analysis.summary import Summary
+from sim.analysis.summary import ReferenceComparison, Summary, TimelineEntry
 from sim.clock import Clock, format_offset
 from sim.output.out_folder import read_run
 from sim.output.outputs import write_atomic
@@ -185,21 +185,18 @@ def _run_sections(summary: Summary, series: dict[str, list[str]], tz: str | None
     return parts
 
 
-def _reference_sections(reference: Any) -> list[str]:
+def _reference_sections(reference: ReferenceComparison | None) -> list[str]:
     """The reported figures beside the simulated ones, and the account's timeline (flagship runs)."""
-    if not isinstance(reference, dict):
+    if reference is None:
         return []
-    try:
-        seeds = ", ".join(str(s) for s in reference["seeds"])
-        parts = [f"<h2>Reported vs simulated (seeds {escape(seeds)})</h2>", reference_html(reference)]
-        if reference.get("narrative"):
-            parts += ["<h2>The account's timeline beside the simulation</h2>", narrative_html(reference)]
-    except (KeyError, TypeError) as exc:
-        raise ReportError(f"summary.json: malformed reference figure {exc}") from None
+    seeds = ", ".join(str(s) for s in reference.seeds)
+    parts = [f"<h2>Reported vs simulated (seeds {escape(seeds)})</h2>", reference_html(reference)]
+    if reference.narrative:
+        parts += ["<h2>The account's timeline beside the simulation</h2>", narrative_html(reference)]
     return parts
 
 
-def _timeline_table(timeline: Sequence[dict[str, Any]], clock: Clock) -> str:
+def _timeline_table(timeline: Sequence[TimelineEntry], clock: Clock) -> str:
     rows = "".join(
         f"<tr><td class='num'>{escape(at)}</td><td>{escape(source)}</td><td>{escape(label)}</td></tr>"
         for at, source, label in timeline_rows(timeline, clock)

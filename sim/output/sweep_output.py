@@ -14,7 +14,7 @@ import numpy as np
 from rich.table import Table
 
 from sim.analysis.stats import mean_ci
-from sim.experiments.sweep import Grid, figures
+from sim.experiments.sweep import Grid, SweepRecord
 from sim.output.outputs import atomic_path, write_csv
 from sim.output.plots import save_figure, try_plots
 
@@ -23,28 +23,33 @@ __all__ = ["aggregate", "sweep_table", "write_sweep"]
 SHOWN = ["availability", "latency_s.p99", "goodput_rps", "wait_s.p99"]
 
 
-def _value(flat: dict[str, float], metric: str) -> float:
-    return flat.get(metric, 0.0 if metric.startswith("errors_by_code.") else math.nan)
+def _value(record: SweepRecord, metric: str) -> float:
+    value = record.summary.figure(metric)
+    return math.nan if value is None else value
 
 
-def aggregate(grid: Grid, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _metrics(records: list[SweepRecord]) -> list[str]:
+    return sorted({m for r in records for m in r.summary.figures})
+
+
+def aggregate(grid: Grid, records: list[SweepRecord]) -> list[dict[str, Any]]:
     """Per point: its parameters, the seeds done, and mean/CI of every figure."""
-    metrics = sorted({m for r in records for m in figures(r)})
+    metrics = _metrics(records)
     out = []
     for point in grid.points():
-        mine = [figures(r) for r in records if r["point"] == point]
-        stats = {m: mean_ci([v for v in (_value(f, m) for f in mine) if not math.isnan(v)]) for m in metrics}
+        mine = [r for r in records if r.point == point]
+        stats = {m: mean_ci([v for v in (_value(r, m) for r in mine) if not math.isnan(v)]) for m in metrics}
         out.append({"point": point, "seeds": len(mine), "figures": stats})
     return out
 
 
-def write_sweep(folder: Path, grid: Grid, records: list[dict[str, Any]], plots: bool) -> list[str]:
+def write_sweep(folder: Path, grid: Grid, records: list[SweepRecord], plots: bool) -> list[str]:
     """sweep.csv (point x seed), sweep_aggregate.csv, sweep.parquet if pyarrow is there, plots."""
-    metrics = sorted({m for r in records for m in figures(r)})
-    rows: dict[str, list[Any]] = {p: [r["point"][p] for r in records] for p in grid.params}
-    rows["seed"] = [r["seed"] for r in records]
+    metrics = _metrics(records)
+    rows: dict[str, list[Any]] = {p: [r.point[p] for r in records] for p in grid.params}
+    rows["seed"] = [r.seed for r in records]
     for m in metrics:
-        rows[m] = [_value(figures(r), m) for r in records]
+        rows[m] = [_value(r, m) for r in records]
     write_csv(folder / "sweep.csv", rows)
     written = ["sweep.csv", "sweep_aggregate.csv"]
     if _write_parquet(folder / "sweep.parquet", rows):

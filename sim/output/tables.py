@@ -8,7 +8,7 @@ from typing import Any
 
 from rich.table import Table
 
-from sim.analysis.summary import Cost, Summary
+from sim.analysis.summary import Cost, Summary, TimelineEntry
 from sim.clock import DEFAULT_START, Clock, parse_timezone
 from sim.inputs.units import format_duration
 
@@ -149,9 +149,9 @@ def incident_rows(summary: Summary, clock: Clock) -> list[tuple[str, str]]:
     ]
 
 
-def timeline_rows(timeline: Sequence[dict[str, Any]], clock: Clock) -> list[tuple[str, str, str]]:
+def timeline_rows(timeline: Sequence[TimelineEntry], clock: Clock) -> list[tuple[str, str, str]]:
     """``(clock time (offset), source, event)`` per entry of an incident timeline."""
-    return [(moment(clock, e.get("at_s")), str(e.get("source", "")), str(e.get("label", ""))) for e in timeline]
+    return [(moment(clock, e.at_s), e.source, e.label) for e in timeline]
 
 
 def timeline_table(summary: Summary, clock: Clock) -> Table | None:
