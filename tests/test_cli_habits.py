@@ -18,7 +18,7 @@ from rich.table import Table
 from sim.cli import main as cli
 from sim.cli import ui
 from sim.cli.main import build_parser, main
-from sim.experiments.compare import Comparison
+from sim.experiments.compare import Comparison, RowRun
 from sim.output.compare_output import DROP_ORDER, TABLE_METRICS, comparison_table
 from sim.scenario.paths import shipped_scenarios
 from tests.conftest import base_summary, orchsim
@@ -128,7 +128,7 @@ def test_sweep_json(tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[st
 
 def test_ranking_gives_equal_means_one_rank() -> None:
     runs = [
-        {"strategy": label, "seed": seed, "summary": replace(base_summary(), availability=value)}
+        RowRun(label, seed, replace(base_summary(), availability=value))
         for label, value in (("a", 1.0), ("b", 1.0), ("c", 0.9), ("d", 0.9), ("e", 0.5))
         for seed in (1, 2)
     ]

@@ -20,6 +20,7 @@ from sim.engine import simulate
 from sim.experiments.compare import (
     Comparison,
     Mitigation,
+    RowRun,
     Variant,
     parse_variants,
     run_comparison,
@@ -82,11 +83,11 @@ def test_mean_ci_is_student_t() -> None:
     assert mean_ci([5.0]) == {"mean": 5.0, "ci_low": None, "ci_high": None}
 
 
-def fake_runs(values: dict[str, list[float | None]]) -> list[dict[str, Any]]:
+def fake_runs(values: dict[str, list[float | None]]) -> list[RowRun]:
     """Runs whose p99 latency is ``values[label][seed]`` (None: undefined, nothing succeeded)."""
     base = base_summary()
     return [
-        {"strategy": label, "seed": seed, "summary": replace(base, latency_s=replace(base.latency_s, p99=v))}
+        RowRun(label, seed, replace(base, latency_s=replace(base.latency_s, p99=v)))
         for label, vs in values.items()
         for seed, v in enumerate(vs)
     ]
@@ -236,7 +237,7 @@ def test_rows_of_one_seed_share_one_trace_drawn_as_the_engine_would(small: Path)
 def test_a_run_on_a_shared_trace_is_the_run_on_its_own(small: Path) -> None:
     rows = variant_scenarios(small, [], [], [Mitigation("a", []), Mitigation("b", ["clusters.0.servers=19"])])
     run_one("a", rows["a"], 11)  # leaves seed 11's trace in the cache
-    shared = _without_wall_clock({"summary": run_one("b", rows["b"], 11)["summary"].to_dict()})["summary"]
+    shared = _without_wall_clock({"summary": run_one("b", rows["b"], 11).summary.to_dict()})["summary"]
     alone = _without_wall_clock({"summary": summarize(simulate(rows["b"], 11)).to_dict()})["summary"]
     assert json.dumps(shared, sort_keys=True) == json.dumps(alone, sort_keys=True)
 
@@ -245,7 +246,7 @@ def test_a_row_equal_to_another_is_simulated_once(small: Path, monkeypatch: pyte
     calls: list[tuple[str, int]] = []
     real = sim.experiments.compare.run_one
 
-    def counted(label: str, scenario: Any, seed: int) -> dict[str, Any]:
+    def counted(label: str, scenario: Any, seed: int) -> RowRun:
         calls.append((label, seed))
         return real(label, scenario, seed)
 
@@ -260,8 +261,8 @@ def test_a_row_equal_to_another_is_simulated_once(small: Path, monkeypatch: pyte
     comparison = run_comparison(rows, [1, 2], 1, "availability", lambda n, total: steps.append((n, total)))
     assert calls == [("shipped", 1), ("x", 1), ("shipped", 2), ("x", 2)]  # seed by seed, "again" not run
     assert steps == [(2, 6), (3, 6), (5, 6), (6, 6)]
-    runs = {(r["strategy"], r["seed"]): r for r in comparison.runs}
-    assert [(r["strategy"], r["seed"]) for r in comparison.runs] == [(row, s) for row in rows for s in (1, 2)]
-    assert runs["again", 2]["summary"] == runs["shipped", 2]["summary"]
-    assert runs["x", 2]["summary"] != runs["shipped", 2]["summary"]
+    runs = {(r.strategy, r.seed): r for r in comparison.runs}
+    assert [(r.strategy, r.seed) for r in comparison.runs] == [(row, s) for row in rows for s in (1, 2)]
+    assert runs["again", 2].summary == runs["shipped", 2].summary
+    assert runs["x", 2].summary != runs["shipped", 2].summary
     assert comparison.aggregate()["again"] == comparison.aggregate()["shipped"]

@@ -24,7 +24,7 @@ import pytest
 from sim.analysis.metrics import summarize
 from sim.analysis.summary import Summary
 from sim.engine import simulate
-from sim.experiments.compare import Comparison
+from sim.experiments.compare import Comparison, RowRun
 from sim.experiments.reference import impact_s
 from sim.experiments.run_seeds import run_seeds
 from sim.scenario.loading import load_baseline, load_scenario
@@ -113,7 +113,7 @@ def test_load_blind_routing_is_not_the_fault_and_recompute_ends_the_500s(
     than round robin by a wide margin (it sends short chats to full waiting rooms), and
     preempting by recomputation instead of failing leaves no 500 at all."""
     rows = {"round_robin": runs["incident"][:1], **{label: runs[label] for label in CHANGES}}
-    records = [{"strategy": label, "seed": SEEDS[0], "summary": Summary.from_dict(s[0])} for label, s in rows.items()]
+    records = [RowRun(label, SEEDS[0], Summary.from_dict(s[0])) for label, s in rows.items()]
     ranking = Comparison(list(rows), [SEEDS[0]], records, "uptime").ranking()
     assert ranking[-1]["strategy"] == "least_outstanding_tokens", ranking
     assert rows["least_outstanding_tokens"][0]["uptime"] < rows["round_robin"][0]["uptime"] - 0.02

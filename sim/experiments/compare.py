@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ import yaml
 
 from sim.analysis.metric_registry import higher_is_better, settings
 from sim.analysis.stats import Interval, mean_ci
+from sim.analysis.summary import Summary
 from sim.experiments.executors import run_tasks
 from sim.experiments.simulate import simulate_and_summarise
 from sim.inputs.yamlio import flow_yaml, load_yaml
@@ -24,6 +25,7 @@ __all__ = [
     "CRN_NOTE",
     "Comparison",
     "Mitigation",
+    "RowRun",
     "Variant",
     "parse_mitigations",
     "parse_variants",
@@ -142,7 +144,19 @@ def variant_scenarios(
     return out
 
 
-def run_one(label: str, scenario: Scenario, seed: int) -> dict[str, Any]:
+@dataclass(frozen=True)
+class RowRun:
+    """One (row, seed) run of a comparison: its summary, a few per-window series (plots) and the latency
+    quantiles at ``QUANTILES`` of its successful requests (None when none succeeded)."""
+
+    strategy: str  # the row's label
+    seed: int
+    summary: Summary
+    series: dict[str, list[float]] = field(default_factory=dict)  # start_s, failed, queue_depth
+    latency_quantiles: list[float] | None = None
+
+
+def run_one(label: str, scenario: Scenario, seed: int) -> RowRun:
     """One (strategy, seed) run: its summary, a few per-window series and latency quantiles."""
     run = simulate_and_summarise(scenario, seed, trace=shared_trace(scenario, seed))
     result, series = run.result, run.series
@@ -150,13 +164,13 @@ def run_one(label: str, scenario: Scenario, seed: int) -> dict[str, Any]:
     measured = ok & (result.arrival_s >= scenario.warmup)
     latency = (result.req_end_s - result.arrival_s)[measured]
     quantiles = np.quantile(latency, QUANTILES).tolist() if latency.size else None
-    return {
-        "strategy": label,
-        "seed": seed,
-        "summary": run.summary,
-        "series": {k: series[k].tolist() for k in ("start_s", "failed", "queue_depth")},
-        "latency_quantiles": quantiles,
-    }
+    return RowRun(
+        strategy=label,
+        seed=seed,
+        summary=run.summary,
+        series={k: series[k].tolist() for k in ("start_s", "failed", "queue_depth")},
+        latency_quantiles=quantiles,
+    )
 
 
 _TRACES: dict[tuple[int, float, str], Trace] = {}  # this process's latest trace, by what it is drawn from
@@ -183,7 +197,7 @@ class Comparison:
 
     labels: list[str]
     seeds: list[int]
-    runs: list[dict[str, Any]]
+    runs: list[RowRun]
     rank_by: str
 
     def by_seed(self, label: str, metric: str) -> dict[int, float]:
@@ -191,7 +205,7 @@ class Comparison:
 
         An error code that never occurred counts 0.
         """
-        rows = {r["seed"]: r["summary"].figure(metric) for r in self.runs if r["strategy"] == label}
+        rows = {r.seed: r.summary.figure(metric) for r in self.runs if r.strategy == label}
         return {seed: v for seed, v in rows.items() if v is not None}
 
     def values(self, label: str, metric: str) -> list[float]:
@@ -200,7 +214,7 @@ class Comparison:
 
     def metrics(self) -> list[str]:
         """Every numeric figure seen in any run (not the run's own settings), sorted."""
-        return sorted({k for r in self.runs for k in r["summary"].figures} - settings())
+        return sorted({k for r in self.runs for k in r.summary.figures} - settings())
 
     def aggregate(self) -> dict[str, dict[str, Interval]]:
         """Per strategy and metric: mean and 95% interval over seeds."""
@@ -261,7 +275,7 @@ def run_comparison(
     tasks = [(label, scenarios[label], seed) for seed in seeds for label in labels if same_as[label] == label]
     total = len(labels) * len(seeds)
     copies = {label: sum(same_as[other] == label for other in labels) for label in labels}
-    done: dict[tuple[str, int], dict[str, Any]] = {}
+    done: dict[tuple[str, int], RowRun] = {}
     finished = 0
     for index, result, error in run_tasks(run_one, tasks, jobs):
         label, _, seed = tasks[index]
@@ -272,7 +286,7 @@ def run_comparison(
         if progress is not None:
             progress(finished, total)
     runs = [
-        done[label, seed] if same_as[label] == label else {**done[same_as[label], seed], "strategy": label}
+        done[label, seed] if same_as[label] == label else replace(done[same_as[label], seed], strategy=label)
         for label in labels
         for seed in seeds
     ]

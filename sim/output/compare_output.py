@@ -98,9 +98,7 @@ def comparison_document(comparison: Comparison, scenario_name: str) -> dict[str,
         "common_random_numbers": CRN_NOTE,
         "strategies": aggregate,
         "ranking": comparison.ranking(),
-        "runs": [
-            {"strategy": r["strategy"], "seed": r["seed"], "summary": r["summary"].to_dict()} for r in comparison.runs
-        ],
+        "runs": [{"strategy": r.strategy, "seed": r.seed, "summary": r.summary.to_dict()} for r in comparison.runs],
     }
 
 
@@ -125,8 +123,7 @@ def _csv_columns(comparison: Comparison, aggregate: dict[str, dict[str, Interval
     metrics = comparison.metrics()
     rows: list[tuple[str, str, dict[str, Any]]] = []
     for run in comparison.runs:
-        summary = run["summary"]
-        rows.append((run["strategy"], str(run["seed"]), {m: summary.figure(m) for m in metrics}))
+        rows.append((run.strategy, str(run.seed), {m: run.summary.figure(m) for m in metrics}))
     for label in comparison.labels:
         for stat in ("mean", "ci_low", "ci_high"):
             rows.append((label, stat, {m: aggregate[label][m][stat] for m in metrics}))
@@ -176,7 +173,7 @@ def _plot_cdf(path: Path, comparison: Comparison) -> None:
     """Latency CDF (body) and its tail (share of requests slower than x, log scale), seconds on both."""
     fig, (body, tail) = plt.subplots(1, 2, figsize=(13, 5), layout="constrained")
     for label in comparison.labels:
-        curves = [r["latency_quantiles"] for r in comparison.runs if r["strategy"] == label and r["latency_quantiles"]]
+        curves = [r.latency_quantiles for r in comparison.runs if r.strategy == label and r.latency_quantiles]
         if curves:
             latency = np.mean(curves, axis=0)
             body.plot(latency, 100 * QUANTILES, label=label)
@@ -202,7 +199,7 @@ def _plot_cdf(path: Path, comparison: Comparison) -> None:
 def _plot_series(path: Path, comparison: Comparison) -> None:
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 7), sharex=True, layout="constrained")
     for label in comparison.labels:
-        runs = [r["series"] for r in comparison.runs if r["strategy"] == label]
+        runs = [r.series for r in comparison.runs if r.strategy == label]
         minutes = np.array(runs[0]["start_s"]) / 60.0
         top.plot(minutes, np.mean([r["failed"] for r in runs], axis=0), label=label)
         bottom.plot(minutes, np.mean([r["queue_depth"] for r in runs], axis=0), label=label)
