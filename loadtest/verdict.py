@@ -23,6 +23,7 @@ from typing import Any
 
 from rich.table import Table
 
+from sim.analysis.metric_registry import unit_of
 from sim.analysis.summary import Stats, Summary
 
 __all__ = ["Row", "Tolerances", "build_rows", "metric_values", "parse_tolerances", "rows_table", "with_noise"]
@@ -172,9 +173,10 @@ def rows_table(rows: list[Row], title: str) -> Table:
 def _value(value: float | None, metric: str) -> str:
     if value is None:
         return "-"
-    if metric == "availability" or metric.startswith("errors."):
+    unit = "share" if metric.startswith("errors.") else unit_of(metric)  # errors.CODE (share): of offered
+    if unit == "share":
         return f"{100 * value:.2f}%"
-    if metric.endswith(("_s.mean", "_s.p50", "_s.p95", "_s.p99")):
+    if unit == "s":
         return f"{value:.3f} s"
     return f"{value:,.3f}"
 

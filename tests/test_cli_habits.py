@@ -152,7 +152,7 @@ def render(table: Table, width: int) -> str:
 
 def wide_table() -> Table:
     table = Table(title="wide")
-    for header in ("#", "strategy", *(title for _, title, _ in TABLE_METRICS), "vs best"):
+    for header in ("#", "strategy", *(title for _, title in TABLE_METRICS), "vs best"):
         table.add_column(header, no_wrap=header == "strategy")
     table.add_row("1", "least_outstanding_tokens", *["99.123% ±0.456"] * len(TABLE_METRICS), "+0.1 [+0.0, +0.2]")
     return table

@@ -1,5 +1,5 @@
 """The metric registry (sim/analysis/metric_registry.py) names every numeric figure summary.json holds, and
-the comparison and the capacity targets take their vocabulary from it."""
+the comparison, the capacity targets and the tables take their vocabulary (units, absences) from it."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ from typing import Any
 
 import pytest
 
-from sim.analysis.metric_registry import METRICS, check_metric, higher_is_better, lookup, settings
+from sim.analysis.metric_registry import METRICS, UNIT_NAMES, check_metric, higher_is_better, lookup, settings, unit_of
 from sim.analysis.summary import flatten
 from sim.experiments.capacity import parse_target
+from sim.output.compare_output import TABLE_METRICS, _kind
 from sim.scenario.loading import load_scenario
 from sim.scenario.paths import scenarios_dir
-from tests.conftest import make_scenario, run_summary
+from tests.conftest import base_summary, make_scenario, run_summary
 
 SHORT = {  # shipped scenarios cut short, between them every section of a summary
     "chatgpt-2026-02-04": ["duration=7h", "warmup=10m", "workload.rate=2"],  # classes, llm, incident, monitoring
@@ -51,3 +52,14 @@ def test_rank_by_and_targets_take_only_rankable_figures() -> None:
     assert [c.metric for c in parse_target("uptime>=0.99 and wait_s.p90<=3")] == ["uptime", "wait_s.p90"]
     with pytest.raises(ValueError, match=r"--target: unknown metric 'itl_s\.p99'"):
         parse_target("itl_s.p99<=1")
+
+
+def test_units_and_absences_come_from_the_registry() -> None:
+    assert [m.name for m in METRICS if m.absent_is_zero] == ["errors_by_code.{code}"]
+    summary = base_summary()
+    assert "errors_by_code.599" not in summary.figures and summary.figure("errors_by_code.599") == 0.0
+    assert summary.figure("classes.chat.availability") is None  # absent here: undefined, not zero
+    assert unit_of("latency_s.p99") == "s" and unit_of("availability") == "share" and unit_of("no.such") is None
+    assert {unit_of(name) for name, _ in TABLE_METRICS} <= {"share", "s", "rps", "count"}
+    assert [_kind(name) for name, _ in TABLE_METRICS][:5] == ["pct", "s", "s", "s", "s"]
+    assert set(UNIT_NAMES) <= {m.unit for m in METRICS}

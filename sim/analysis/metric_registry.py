@@ -1,6 +1,8 @@
 """The metric vocabulary: every numeric figure of ``summary.json`` by dotted name, with its unit, which
-direction is better, how runs over seeds are aggregated, and whether ``--rank-by`` and ``--target``
-take it. ``orchsim compare`` (ranking, table) and ``orchsim capacity`` (targets) read it from here.
+direction is better, how runs over seeds are aggregated, what a run without it counts, and whether
+``--rank-by`` and ``--target`` take it. ``Summary.figure`` (a figure by name, for the comparison, the
+sweep and the capacity targets), ``orchsim compare`` (ranking, table columns' units), ``orchsim capacity``
+(which targets it takes) and the report's comparison table read it from here.
 
 A name may hold a placeholder for a part that varies: ``{code}`` (an HTTP status, three digits),
 ``{class}`` (a request class), ``{page}`` (a status page: monitor or official).
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Literal
 
-__all__ = ["METRICS", "Metric", "check_metric", "higher_is_better", "lookup", "settings"]
+__all__ = ["METRICS", "UNIT_NAMES", "Metric", "check_metric", "higher_is_better", "lookup", "settings", "unit_of"]
 
 Better = Literal["higher", "lower", "none"]
 Aggregate = Literal["mean", "setting"]
@@ -28,6 +30,7 @@ class Metric:
     better: Better = "lower"  # none: a description of the run, not a goal
     aggregate: Aggregate = "mean"  # mean: mean and 95% Student-t interval over seeds; setting: the run's own input
     rankable: bool = False  # --rank-by and --target take it (defined on every run)
+    absent_is_zero: bool = False  # a run whose summary lacks it counts 0 (an error code that never occurred)
 
 
 STATS = ("mean", "p50", "p90", "p95", "p99", "max")
@@ -59,7 +62,7 @@ METRICS: tuple[Metric, ...] = (
     Metric("requests.failed", "count", rankable=True),
     Metric("requests.in_flight", "count", rankable=True),
     Metric("requests.regenerated", "count"),
-    Metric("errors_by_code.{code}", "count", rankable=True),
+    Metric("errors_by_code.{code}", "count", rankable=True, absent_is_zero=True),
     Metric("availability", "share", "higher", rankable=True),
     Metric("uptime", "share", "higher", rankable=True),
     *_stats("latency_s", "s", rankable=True),
@@ -122,6 +125,16 @@ def _patterns() -> list[tuple[re.Pattern[str], Metric]]:
 def lookup(name: str) -> Metric | None:
     """The registry's entry for the dotted ``name`` (placeholders matched), or None."""
     return next((metric for pattern, metric in _patterns() if pattern.match(name)), None)
+
+
+UNIT_NAMES = {"s": "s", "rps": "req/s", "usd": "USD", "min": "min", "tokens/s": "tokens/s"}
+"""How a table heading names a unit (shares, counts, flags and factors go without)."""
+
+
+def unit_of(name: str) -> str | None:
+    """The registered unit of the dotted ``name`` (None for an unregistered name)."""
+    metric = lookup(name)
+    return None if metric is None else metric.unit
 
 
 def higher_is_better(name: str) -> bool:

@@ -19,6 +19,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
+from sim.analysis.metric_registry import lookup
+
 __all__ = [
     "ClassFigures",
     "Cost",
@@ -457,11 +459,12 @@ class Summary(_Record):
         return flatten(self.to_dict())
 
     def figure(self, name: str) -> float | None:
-        """The figure ``name`` (``latency_s.p99``); None when undefined in this run. An error code that
-        never occurred counts 0."""
+        """The figure ``name`` (``latency_s.p99``); None when undefined in this run, or 0 when the registry
+        says its absence counts 0 (an error code that never occurred)."""
         if name in self.figures:
             return self.figures[name]
-        return 0.0 if name.startswith("errors_by_code.") else None
+        metric = lookup(name)
+        return 0.0 if metric is not None and metric.absent_is_zero else None
 
 
 def flatten(document: Mapping[str, Any], prefix: str = "") -> dict[str, float]:

@@ -13,7 +13,7 @@ import numpy as np
 from matplotlib.ticker import FuncFormatter
 from rich.table import Table
 
-from sim.analysis.metric_registry import higher_is_better
+from sim.analysis.metric_registry import higher_is_better, lookup, unit_of
 from sim.analysis.stats import Interval
 from sim.experiments.compare import CRN_NOTE, QUANTILES, Comparison
 from sim.output.outputs import write_csv, write_json
@@ -22,19 +22,25 @@ from sim.output.plots import save_figure, try_plots
 __all__ = ["DROP_ORDER", "TABLE_METRICS", "comparison_document", "comparison_table", "write_comparison"]
 
 TABLE_METRICS = [
-    ("availability", "availability", "pct"),
-    ("latency_s.mean", "latency mean", "s"),
-    ("latency_s.p50", "p50", "s"),
-    ("latency_s.p99", "p99", "s"),
-    ("wait_s.p99", "wait p99", "s"),
-    ("throughput_rps", "throughput/s", ""),
-    ("goodput_rps", "goodput/s", ""),
-    ("errors_by_code.503", "503s", ""),
-    ("errors_by_code.504", "504s", ""),
+    ("availability", "availability"),
+    ("latency_s.mean", "latency mean"),
+    ("latency_s.p50", "p50"),
+    ("latency_s.p99", "p99"),
+    ("wait_s.p99", "wait p99"),
+    ("throughput_rps", "throughput/s"),
+    ("goodput_rps", "goodput/s"),
+    ("errors_by_code.503", "503s"),
+    ("errors_by_code.504", "504s"),
 ]
+"""The comparison table's columns: a figure's dotted name and its heading (its unit from the registry)."""
 
 DROP_ORDER = ("504s", "503s", "wait p99", "latency mean", "p50", "throughput/s", "goodput/s")
 """Columns of the comparison table left out first when a terminal is too narrow for it."""
+
+
+def _kind(metric: str) -> str:
+    """How a column shows its figure, by the registry's unit: shares as percentages, seconds to 3 places."""
+    return {"share": "pct", "s": "s"}.get(unit_of(metric) or "", "")
 
 
 def _show(interval: Interval, kind: str) -> str:
@@ -49,6 +55,13 @@ def _show(interval: Interval, kind: str) -> str:
     return text
 
 
+def _absent(metric: str) -> Interval:
+    """A column no run had: 0 when its absence counts 0 (an error code that never occurred), else undefined."""
+    metric_entry = lookup(metric)
+    zero = metric_entry is not None and metric_entry.absent_is_zero
+    return {"mean": 0.0 if zero else None, "ci_low": None, "ci_high": None}
+
+
 def comparison_table(comparison: Comparison, scenario_name: str) -> Table:
     """Mean ± 95% half-width per strategy, ranked, with the paired difference to the best."""
     aggregate = comparison.aggregate()
@@ -60,16 +73,13 @@ def comparison_table(comparison: Comparison, scenario_name: str) -> Table:
     )
     table.add_column("#")
     table.add_column("strategy", no_wrap=True)
-    for _, title, _ in TABLE_METRICS:
+    for _, title in TABLE_METRICS:
         table.add_column(title, justify="right")
     table.add_column(f"vs best ({rank_by})", justify="right")
     ranking = comparison.ranking()
     for row in ranking:
         label = row["strategy"]
-        cells = [
-            _show(aggregate[label].get(m, {"mean": 0.0, "ci_low": None, "ci_high": None}), kind)
-            for m, _, kind in TABLE_METRICS
-        ]
+        cells = [_show(aggregate[label].get(m, _absent(m)), _kind(m)) for m, _ in TABLE_METRICS]
         shared = sum(r["rank"] == row["rank"] for r in ranking) > 1
         table.add_row(f"{row['rank']}=" if shared else str(row["rank"]), label, *cells, _verdict(row, shared))
     return table

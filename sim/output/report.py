@@ -15,6 +15,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from sim.analysis.metric_registry import UNIT_NAMES, unit_of
 from sim.analysis.summary import ReferenceComparison, Summary, TimelineEntry
 from sim.clock import Clock, format_offset
 from sim.output.out_folder import read_run
@@ -33,15 +34,15 @@ _STATE_COLOURS = {
     "major_outage": "#c62828",
     "resolved": "#1565c0",
 }
-_COMPARE_METRICS = (
+_COMPARE_METRICS = (  # a figure's dotted name and its heading; the unit comes from the metric registry
     ("availability", "availability"),
     ("uptime", "uptime"),
-    ("latency_s.p99", "latency p99 (s)"),
-    ("goodput_rps", "goodput (req/s)"),
-    ("incident.time_to_recover_s", "time to recover (s)"),
-    ("status_page.official.time_to_acknowledge_s", "status page acknowledges (s)"),
+    ("latency_s.p99", "latency p99"),
+    ("goodput_rps", "goodput"),
+    ("incident.time_to_recover_s", "time to recover"),
+    ("status_page.official.time_to_acknowledge_s", "status page acknowledges"),
     ("outage_reports.total", "outage reports"),
-    ("cost.total_usd", "cost (USD)"),
+    ("cost.total_usd", "cost"),
 )
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1.5em 2em; color: #222; }
@@ -257,7 +258,7 @@ def _comparison_section(comparison: dict[str, Any]) -> list[str]:
     strategies = comparison.get("strategies")
     if not isinstance(strategies, dict) or not strategies:
         raise ReportError("comparison.json: no 'strategies' figures")
-    metrics = [(m, label) for m, label in _COMPARE_METRICS if any(m in figs for figs in strategies.values())]
+    metrics = [(m, _heading(m, label)) for m, label in _COMPARE_METRICS if any(m in f for f in strategies.values())]
     head = "".join(f"<th>{escape(label)}<br>mean [95% CI]</th>" for _, label in metrics)
     rows = []
     for name, figures in strategies.items():
@@ -266,6 +267,11 @@ def _comparison_section(comparison: dict[str, Any]) -> list[str]:
     seeds = comparison.get("seeds") or []
     title = f"<h2>Comparison over {len(seeds)} seeds (same workload for every strategy)</h2>"
     return [title, f"<table id='comparison'><tr><th>strategy</th>{head}</tr>{''.join(rows)}</table>"]
+
+
+def _heading(metric: str, label: str) -> str:
+    unit = UNIT_NAMES.get(unit_of(metric) or "")
+    return label if unit is None else f"{label} ({unit})"
 
 
 def _validation_section(validation: dict[str, Any]) -> list[str]:
