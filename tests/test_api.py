@@ -44,6 +44,9 @@ def test_run_returns_the_summary_and_timeseries_the_cli_writes() -> None:
     again = api.run("mmc-textbook", seed=4, overrides=[f"{k}={v}" for k, v in FAST.items()])
     assert result.summary["seed"] == 4 and result.summary["start"] == "2026-02-03T18:00:00+00:00"
     assert result.summary["requests"] == again.summary["requests"]  # same seed, same traffic
+    typed = result.typed_summary  # the same figures, typed
+    assert typed.to_dict() == result.summary and typed.requests.offered == result.summary["requests"]["offered"]
+    assert typed.figure("latency_s.p99") == result.summary["latency_s"]["p99"]
     series = result.timeseries
     assert len(series["time"]) == len(series["start_s"]) == 10
     assert series["time"][1] == "2026-02-03T18:01:00+00:00"

@@ -11,6 +11,8 @@ from sim.analysis.metric_registry import METRICS, UNIT_NAMES, check_metric, high
 from sim.analysis.summary import flatten
 from sim.experiments.capacity import parse_target
 from sim.output.compare_output import TABLE_METRICS, _kind
+from sim.output.report import _COMPARE_METRICS
+from sim.output.sweep_output import SHOWN
 from sim.scenario.loading import load_scenario
 from sim.scenario.paths import scenarios_dir
 from tests.conftest import base_summary, make_scenario, run_summary
@@ -63,3 +65,8 @@ def test_units_and_absences_come_from_the_registry() -> None:
     assert {unit_of(name) for name, _ in TABLE_METRICS} <= {"share", "s", "rps", "count"}
     assert [_kind(name) for name, _ in TABLE_METRICS][:5] == ["pct", "s", "s", "s", "s"]
     assert set(UNIT_NAMES) <= {m.unit for m in METRICS}
+
+
+def test_every_figure_a_table_shows_is_a_registered_one() -> None:
+    shown = [*(n for n, _ in TABLE_METRICS), *(n for n, _ in _COMPARE_METRICS), *SHOWN]
+    assert sorted(n for n in shown if lookup(n) is None) == []

@@ -14,10 +14,12 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from sim.analysis.summary import SummaryError
 from sim.experiments.capacity import Clause, Evaluation, parse_range, parse_target, search
-from sim.experiments.sweep import parse_grid
+from sim.experiments.sweep import Grid, SweepRecord, load_results, parse_grid, task_key
+from sim.output.outputs import write_json
 from tests import theory
-from tests.conftest import interrupt_on_hold, orchsim
+from tests.conftest import base_summary, interrupt_on_hold, orchsim
 
 MMC = {
     "name": "mmc8",
@@ -114,6 +116,21 @@ def test_sweep_writes_results_and_resumes(mmc: Path, tmp_path: Path) -> None:
     assert again.returncode == 0, again.stderr
     assert "12 runs: 9 already done, 3 new, 0 failed" in again.stdout
     assert rows(out / "sweep.csv") == table
+
+
+def test_saved_records_are_read_back_typed_and_a_bad_one_is_named(tmp_path: Path) -> None:
+    grid = Grid(["clusters.0.servers"], [[2, 3]])
+    (tmp_path / "points").mkdir()
+    record = SweepRecord({"clusters.0.servers": 2}, 1, base_summary())
+    write_json(tmp_path / "points" / f"{task_key(record.point, 1)}.json", record.to_dict())
+    [read] = load_results(tmp_path, grid, [1, 2])  # the other point and seed are not done yet
+    assert read == record and read.summary.requests.offered == base_summary().requests.offered
+    bad = tmp_path / "points" / f"{task_key({'clusters.0.servers': 3}, 1)}.json"
+    document = record.to_dict()
+    del document["summary"]["availability"]
+    write_json(bad, document)
+    with pytest.raises(SummaryError, match=rf"{bad.name}: summary: missing availability"):
+        load_results(tmp_path, grid, [1])
 
 
 def test_a_grid_mixing_numbers_and_durations_keeps_its_parquet(tiny: Path, tmp_path: Path) -> None:
