@@ -33,7 +33,7 @@ def scaled(rule: Autoscale) -> tuple[Kernel, ClusterStub, list[Slot], Gauge]:
     cluster = ClusterStub(kernel, spec(servers=1, autoscale=rule), Finish(kernel))
     cluster.servers = servers = [Slot(i, i == 0, kernel) for i in range(rule.max_servers)]
     healthy = Gauge(1)
-    scaler = Autoscaler(kernel, cluster, rule, 1, healthy)  # type: ignore[arg-type]
+    scaler = Autoscaler(kernel, cluster, rule, 1, healthy)
     kernel.env.process(scaler.process())
     return kernel, cluster, servers, healthy
 

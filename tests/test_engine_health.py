@@ -21,7 +21,7 @@ def checked(
     kernel = Kernel()
     cluster = ClusterStub(kernel, spec(service, servers=servers), Finish(kernel))
     made = build_servers(Server, kernel, cluster, servers)
-    checker = HealthChecker(kernel, cluster, check, Draws(stream(1, "test-health")))  # type: ignore[arg-type]
+    checker = HealthChecker(kernel, cluster, check, Draws(stream(1, "test-health")))
     kernel.env.process(checker.process())
     return kernel, cluster, made, checker
 
@@ -104,7 +104,7 @@ def test_outlier_ejection_ejects_a_server_on_its_errors_and_restores_it_after_th
     cluster = ClusterStub(kernel, spec(servers=2), finish)
     servers = build_servers(Server, kernel, cluster, 2)
     rule = OutlierEjectionSpec(consecutive_5xx=2, base_ejection=10, max_ejected_fraction=1.0)
-    ejection = outlier_ejection(kernel, cluster, rule)  # type: ignore[arg-type]
+    ejection = outlier_ejection(kernel, cluster, rule)
     failing = servers[0]
     failing.outlier = ejection
     failing.error_fractions = [(1.0, 0.5)]  # every answer a 500, 0.5 s after it starts

@@ -30,6 +30,22 @@ LAYERS = (
     {"experiments", "output"},  # a run writes its folder; a table reads a comparison
     {"cli", "api", "__main__"},
 )
+# the engine's modules in layers, bottom first, along the path of a request (ARCHITECTURE.md): a module
+# imports only from a layer below its own, for types too (no cycle, even under TYPE_CHECKING). What a
+# server, a health checker or an autoscaler needs from its cluster is a Protocol of server.py.
+ENGINE_LAYERS = (
+    {"kernel", "intervals"},
+    {"records"},
+    {"server"},
+    {"llm_server"},
+    {"step_server"},
+    {"health", "autoscale"},
+    {"cluster"},
+    {"router"},
+    {"client", "faults"},
+    {"model"},
+    {"__init__"},
+)
 
 
 def _imported_modules(path: Path, typing_only: bool = True) -> list[tuple[int, str]]:
@@ -107,6 +123,41 @@ def test_the_check_sees_a_deferred_import(tmp_path: Path) -> None:
     module.write_text("if TYPE_CHECKING:\n    from sim.engine import Simulation\nimport sim.cli\n")
     assert [name for _, name in _imported_modules(module, typing_only=False)] == ["sim.cli"]
     assert _layer(ROOT / "sim" / "strategies" / "base.py") < _layer(ROOT / "sim" / "cli" / "main.py")
+
+
+def _engine_layer(name: str) -> int:
+    ranks = [rank for rank, layer in enumerate(ENGINE_LAYERS) if name in layer]
+    assert ranks, f"sim/engine/{name}.py: put it in a layer of ENGINE_LAYERS (tests/test_layout.py) and ARCHITECTURE.md"
+    return ranks[0]
+
+
+def _engine_imports_above(path: Path) -> list[str]:
+    """Imports of engine modules (``TYPE_CHECKING`` ones included) from ``path``'s layer or above."""
+    rank = _engine_layer(path.stem)
+    wrong = []
+    for line, module in _imported_modules(path, typing_only=True):
+        if module != "sim.engine" and not module.startswith("sim.engine."):
+            continue
+        target = "__init__" if module == "sim.engine" else module.split(".")[2]
+        if _engine_layer(target) >= rank:
+            wrong.append(f"{path.relative_to(path.parents[2])}:{line}: imports {module}, not a layer below")
+    return wrong
+
+
+def test_the_engines_modules_import_only_layers_below() -> None:
+    wrong = [found for path in sorted((ROOT / "sim" / "engine").glob("*.py")) for found in _engine_imports_above(path)]
+    assert wrong == [], "\n".join(wrong)
+
+
+def test_the_engine_check_sees_an_import_for_types(tmp_path: Path) -> None:
+    server = tmp_path / "sim" / "engine" / "server.py"
+    server.parent.mkdir(parents=True)
+    server.write_text(
+        "if TYPE_CHECKING:\n    from sim.engine.cluster import Cluster\nfrom sim.engine.kernel import Kernel\n"
+    )
+    assert _engine_imports_above(server) == ["sim/engine/server.py:2: imports sim.engine.cluster, not a layer below"]
+    server.write_text("from sim.engine import Simulation\n")
+    assert _engine_imports_above(server) == ["sim/engine/server.py:1: imports sim.engine, not a layer below"]
 
 
 def test_the_root_of_sim_holds_only_shared_modules() -> None:

@@ -5,14 +5,11 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sim.engine.kernel import Gauge, Kernel
+from sim.engine.server import Server, ServerPool
 from sim.scenario import Autoscale
-
-if TYPE_CHECKING:
-    from sim.engine.cluster import Cluster
-    from sim.engine.server import Server
 
 __all__ = ["Autoscaler"]
 
@@ -23,7 +20,7 @@ class Autoscaler:
     HPA, it scales down only to the largest recommendation of the last ``scale_down_window``;
     surplus servers stop taking new requests at once and finish what they hold."""
 
-    def __init__(self, kernel: Kernel, cluster: Cluster, spec: Autoscale, initial: int, healthy: Gauge) -> None:
+    def __init__(self, kernel: Kernel, cluster: ServerPool, spec: Autoscale, initial: int, healthy: Gauge) -> None:
         self.kernel = kernel
         self.cluster = cluster
         self.spec = spec

@@ -7,19 +7,16 @@ What a probe result or an error answer decides is the control plane's (``sim.con
 from __future__ import annotations
 
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sim.control.faults import flapped
 from sim.control.health import HealthPolicy, probe_wait_s
 from sim.control.outlier import OutlierEjection
 from sim.engine.kernel import Kernel
+from sim.engine.server import Server, ServerPool
 from sim.rng import Draws
 from sim.scenario import HealthCheck
 from sim.scenario import OutlierEjection as OutlierEjectionSpec
-
-if TYPE_CHECKING:
-    from sim.engine.cluster import Cluster
-    from sim.engine.server import Server
 
 __all__ = ["HealthChecker", "outlier_ejection"]
 
@@ -32,7 +29,7 @@ class HealthChecker:
     than the probe timeout (so overload itself can get servers ejected: a health-check cascade).
     """
 
-    def __init__(self, kernel: Kernel, cluster: Cluster, spec: HealthCheck, draws: Draws) -> None:
+    def __init__(self, kernel: Kernel, cluster: ServerPool, spec: HealthCheck, draws: Draws) -> None:
         self.kernel = kernel
         self.cluster = cluster
         self.policy = HealthPolicy(spec)
@@ -61,7 +58,7 @@ class HealthChecker:
         return self.policy.answers_in_time(wait_s)
 
 
-def outlier_ejection(kernel: Kernel, cluster: Cluster, spec: OutlierEjectionSpec) -> OutlierEjection[Server]:
+def outlier_ejection(kernel: Kernel, cluster: ServerPool, spec: OutlierEjectionSpec) -> OutlierEjection[Server]:
     """The cluster's outlier ejection, its ejections ended in simulated time; routing is refreshed
     whenever a server is ejected or returns."""
 

@@ -10,7 +10,7 @@ from typing import Any
 import simpy
 from simpy.events import NORMAL, URGENT, Event
 
-__all__ = ["Attempt", "Gauge", "Kernel"]
+__all__ = ["Attempt", "Finish", "Gauge", "Kernel"]
 
 
 class Kernel:
@@ -171,3 +171,6 @@ class Attempt:
         self.session = session  # affinity key (a session or prefix id)
         self.work = work  # work units: the class's service-time multiplier
         self.sent_s = sent_s
+
+
+Finish = Callable[[Attempt, int], None]  # the server side of an attempt is over with a code (0: dropped, nobody told)

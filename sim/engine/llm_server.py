@@ -27,8 +27,8 @@ from sim.engine.kernel import Attempt, Gauge
 from sim.engine.server import Server
 
 if TYPE_CHECKING:
-    from sim.engine.cluster import Cluster
     from sim.engine.kernel import Kernel
+    from sim.engine.server import ServerOwner
     from sim.rng import Draws
     from sim.workload.service import ServiceTimes
 
@@ -111,7 +111,7 @@ class LlmServer(Server):
     def __init__(
         self,
         kernel: Kernel,
-        cluster: Cluster,
+        cluster: ServerOwner,
         index: int,
         global_index: int,
         slots: int,

@@ -3,20 +3,49 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Container
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Container, Sequence
+from typing import Protocol
 
 from sim.control.faults import error_latency_s
 from sim.control.outlier import OutlierEjection
 from sim.control.shedding import Codel, lowest_priority_victim
-from sim.engine.kernel import Attempt, Kernel
+from sim.engine.kernel import Attempt, Finish, Kernel
 from sim.rng import Draws
+from sim.scenario import Cluster as ClusterSpec
 from sim.workload.service import ServiceTimes
 
-if TYPE_CHECKING:
-    from sim.engine.cluster import Cluster
+__all__ = ["Server", "ServerOwner", "ServerPool"]
 
-__all__ = ["Server"]
+
+class ServerOwner(Protocol):
+    """The cluster a server belongs to, as the server (and a fault acting on it) sees it.
+
+    ``sim.engine.cluster.Cluster`` is one; a server never imports it (the engine's modules stand in
+    layers, ``tests/test_layout.py``).
+    """
+
+    spec: ClusterSpec  # the server reads its service and CoDel settings
+    finish: Finish  # the server side of an attempt is over with a code (0: dropped, nobody told)
+    central_queued: int  # attempts waiting in the cluster's central queue: a freed slot pulls from it
+    partitioned: int  # partition faults in force (a fault reaches its cluster through a server)
+
+    def reject(self, attempt: Attempt, code: int) -> None:
+        """Answer ``attempt`` at once with an error ``code``."""
+
+    def pop_central(self) -> Attempt | None:
+        """Next live attempt of the central queue, if any."""
+
+    def refresh_routable(self) -> None:
+        """Recompute the servers the router sends to (after a change of health, ejection or drain)."""
+
+
+class ServerPool(ServerOwner, Protocol):
+    """A cluster as the processes acting on all of its servers see it: health checks, outlier
+    ejection, the autoscaler."""
+
+    @property
+    def servers(self) -> Sequence[Server]:
+        """Every server of the cluster, the autoscaler's spare room included."""
 
 
 class Server:
@@ -64,7 +93,7 @@ class Server:
     def __init__(
         self,
         kernel: Kernel,
-        cluster: Cluster,
+        cluster: ServerOwner,
         index: int,
         global_index: int,
         slots: int,

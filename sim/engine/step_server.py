@@ -25,8 +25,8 @@ from sim.engine.kernel import Attempt
 from sim.engine.llm_server import DECODE, GONE, PREFILL, LlmServer, Seq, stale
 
 if TYPE_CHECKING:
-    from sim.engine.cluster import Cluster
     from sim.engine.kernel import Kernel
+    from sim.engine.server import ServerOwner
     from sim.rng import Draws
     from sim.workload.service import ServiceTimes
 
@@ -49,7 +49,7 @@ class StepLlmServer(LlmServer):
     def __init__(
         self,
         kernel: Kernel,
-        cluster: Cluster,
+        cluster: ServerOwner,
         index: int,
         global_index: int,
         slots: int,
