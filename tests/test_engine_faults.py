@@ -42,7 +42,7 @@ def started(sc: Scenario) -> tuple[Kernel, Finish, Cluster, RouterSlots, Gauge]:
     cluster = Cluster(kernel, sc.clusters[0], sc.router, 0, 0, 1, finish)
     router = RouterSlots(kernel)
     healthy = Gauge(sc.clusters[0].servers)
-    start_faults(kernel, list(sc.faults), [cluster], router, 1, healthy, finish)  # type: ignore[arg-type]
+    start_faults(kernel, list(sc.faults), [cluster], router, 1, healthy)  # type: ignore[arg-type]
     return kernel, finish, cluster, router, healthy
 
 

@@ -1,5 +1,5 @@
 """sim/engine/router.py alone: a Router on a Kernel with stand-in clusters that note what reaches them;
-dispatch, overhead, capacity refusal, release, redispatch, cluster choice and cross-region latency."""
+dispatch, overhead, capacity refusal, release, its own retries, cluster choice and cross-region latency."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sim.engine.kernel import Attempt, Kernel
+from sim.engine.records import AttemptLog
 from sim.engine.router import Router
 from sim.rng import Draws
 from sim.scenario import Router as RouterSpec
+from sim.scenario import RouterRetries
 from tests.engine_stubs import Finish, at, attempt
 from tests.test_control import Load, Place, Script
 
@@ -29,13 +31,29 @@ def cluster_at(name: str, kernel: Kernel, slots: int = 1, region: str | None = N
     return Sink(name, slots, 0, Place(region=region), kernel=kernel)
 
 
+class Clients:
+    """The clients as the router answers them: ``finish`` notes each answer; records are counted."""
+
+    def __init__(self, finish: Finish) -> None:
+        self.finish = finish
+        self.recorded: list[Attempt] = []
+
+    def answer(self, a: Attempt, code: int) -> None:
+        self.finish(a, code)
+
+    def record(self, a: Attempt) -> None:
+        self.recorded.append(a)
+
+
 def router(
     clusters: list[Sink], regions: tuple[str | None, ...] = (None,), draws: Any = None, **fields: Any
 ) -> tuple[Kernel, Finish, Router]:
     kernel = clusters[0].kernel
     finish = Finish(kernel)
     spec = RouterSpec(**fields)
-    made = Router(kernel, spec, cast(Any, [clusters] * len(regions)), regions, cast(Draws, draws or Script()), finish)
+    made = Router(kernel, spec, regions, cast(Draws, draws or Script()), AttemptLog())
+    made.route_to(cast(Any, clusters), cast(Any, [clusters] * len(regions)))
+    made.answer_to(Clients(finish))
     return kernel, finish, made
 
 
@@ -93,16 +111,18 @@ def test_overhead_delays_the_dispatch() -> None:
     assert sink.received == [(1.25, 0)] and r.in_flight == 1 and finish.trace == []
 
 
-def test_a_redispatched_try_keeps_its_slot() -> None:
+def test_a_try_the_router_retries_keeps_its_slot() -> None:
     kernel = Kernel()
     sink = cluster_at("c", kernel)
-    _, finish, r = router([sink], instances=1, concurrency=1)
+    _, finish, r = router([sink], instances=1, concurrency=1, retries=RouterRetries(max=1, on=[500]))
     first = attempt(0, 0.0)
     at(kernel, 0.0, r.submit, first)
-    at(kernel, 0.5, r.redispatch, first)  # the router retries it: no new slot taken, none refused
+    at(kernel, 0.5, r.answer, first, 500)  # its server failed it: the router retries it, no new slot taken
     at(kernel, 0.6, r.submit, attempt(1, 0.6))  # the one slot is still held
+    at(kernel, 0.8, r.answer, first, 500)  # its retry failed too: that one the client sees
     kernel.run(1.0)
-    assert sink.received == [(0.0, 0), (0.5, 0)] and finish.trace == [(0.6, 1, 503)] and r.in_flight == 1
+    assert sink.received == [(0.0, 0), (0.5, 0)] and finish.trace == [(0.6, 1, 503), (0.8, 0, 500)]
+    assert first.hop == 1 and r.in_flight == 1 and len(r.log) == 1  # the retried try is recorded by the router
 
 
 def test_the_cluster_choice_draws_among_candidates_and_refuses_when_none_can_take_it() -> None:

@@ -19,6 +19,7 @@ from sim.control.capacity import RouterSlots
 from sim.engine import Simulation
 from sim.engine.faults import target_indices
 from sim.engine.kernel import Kernel
+from sim.engine.records import AttemptLog
 from sim.engine.router import Router
 from sim.faults import KINDS
 from sim.rng import Draws, stream
@@ -30,7 +31,7 @@ from tests.test_mock_faults import scenario
 @pytest.mark.parametrize("factors", [[0.5], [0.33, 0.5], [0.1, 0.999, 0.7]])
 def test_capacity_follows_the_simulators_rounding(factors: list[float]) -> None:
     mock = RouterSlots(10)  # the mock router's slots, played through the table's mock entry
-    sim = Router(Kernel(), RouterSpec(instances=2, concurrency=5), [], (), Draws(stream(1, "x")), lambda a, c: None)
+    sim = Router(Kernel(), RouterSpec(instances=2, concurrency=5), (), Draws(stream(1, "x")), AttemptLog())
     kind = KINDS["router_saturation"]
     for factor in factors:
         kind.mock_router_apply(mock, factor)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Generator, Sequence
 from typing import Any
 
 from sim.control.routing import build_strategy, routable
 from sim.control.shedding import GradientLimit
 from sim.engine.autoscale import Autoscaler
 from sim.engine.health import HealthChecker, outlier_ejection
-from sim.engine.kernel import Attempt, Gauge, Kernel
+from sim.engine.kernel import Attempt, Finish, Gauge, Kernel
 from sim.engine.llm_server import LlmServer
 from sim.engine.server import Server
 from sim.engine.step_server import StepLlmServer
@@ -53,12 +53,12 @@ class LoadReport:
         self.tokens_in_flight = server.tokens_in_flight
 
 
-def _telling(answered: Callable[[Attempt, int], None], finish: Callable[[Attempt, int], None]) -> Callable[..., None]:
-    """``finish``, after telling the strategy how the attempt ended (before any router retry)."""
+def _telling(answered: Finish, end: Finish) -> Finish:
+    """``end``, after telling the strategy how the attempt ended (before any router retry)."""
 
     def told(attempt: Attempt, code: int) -> None:
         answered(attempt, code)
-        finish(attempt, code)
+        end(attempt, code)
 
     return told
 
@@ -74,7 +74,7 @@ class Cluster:
         index: int,
         first_global: int,
         seed: int,
-        finish: Callable[[Attempt, int], None],
+        answer: Finish,
     ) -> None:
         self.kernel = kernel
         self.spec = spec
@@ -83,7 +83,12 @@ class Cluster:
         self.central_limit = router.queue_limit
         self.central_queue: deque[Attempt] = deque()
         self.central_queued = 0
-        self.finish = finish  # server side of an attempt is over with a code (0: dropped, nobody told)
+        self.limiter = None if router.adaptive_concurrency is None else GradientLimit(router.adaptive_concurrency)
+        self._answer = answer  # the router's: the server side of an attempt is over with a code
+        # the server side of an attempt is over with a code (0: dropped, nobody told); the strategy is
+        # not told (a crash's lost attempts): the limiter's bookkeeping, then the router's answer
+        self.end: Finish = answer if self.limiter is None else self._end_limited
+        self.finish = self.end  # the same, the strategy told first when it listens (below)
         kind = Server if spec.service.kind != "llm" else LlmServer if spec.service.step_s is None else StepLlmServer
         self.servers = [
             kind(
@@ -110,7 +115,7 @@ class Cluster:
         self.passive = bool(getattr(self.strategy, "passive_health", False))
         answered = getattr(self.strategy, "on_answer", None)
         if answered is not None:
-            self.finish = _telling(answered, finish)
+            self.finish = _telling(answered, self.end)
             for server in self.servers:
                 server.finish = self.finish
         self.autoscaler: Autoscaler | None = None  # set by the model, which owns the healthy gauge
@@ -125,7 +130,6 @@ class Cluster:
         self.panic_threshold = router.panic_threshold
         self.gauges: tuple[Gauge, Gauge] | None = None  # (routable, ejected) totals, set by the model
         self.health: HealthChecker | None = None
-        self.limiter = None if router.adaptive_concurrency is None else GradientLimit(router.adaptive_concurrency)
         if router.health_check is not None and not self.passive:
             self.health = HealthChecker(kernel, self, router.health_check, Draws(stream(seed, Stream.HEALTH, index)))
         if router.outlier_ejection is not None:
@@ -216,6 +220,14 @@ class Cluster:
             self.central_queued -= 1
             return attempt
         return None
+
+    def _end_limited(self, attempt: Attempt, code: int) -> None:
+        """``end`` under an adaptive concurrency limit: an attempt it counted leaves it, then the router answers."""
+        limiter = self.limiter
+        if attempt.limited and limiter is not None:
+            attempt.limited = False
+            limiter.done(self.kernel.now - attempt.sent_s, code == 200)
+        self._answer(attempt, code)
 
     def reject(self, attempt: Attempt, code: int) -> None:
         """Answer ``attempt`` at once with an error ``code``."""

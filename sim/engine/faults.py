@@ -9,7 +9,6 @@ window and they stay retired. The kinds, their checks and effects are in ``sim/f
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 from sim.engine.cluster import Cluster
 from sim.engine.kernel import Attempt, Gauge, Kernel
@@ -21,8 +20,6 @@ from sim.scenario import Cluster as ClusterSpec
 from sim.scenario import Fault
 
 __all__ = ["fault_servers", "start_faults", "target_indices"]
-
-Finish = Callable[[Attempt, int], None]
 
 
 def target_indices(fault: Fault, specs: list[ClusterSpec], seed: int, number: int) -> tuple[int, list[int]]:
@@ -57,15 +54,19 @@ def start_faults(
     router: Router,
     seed: int,
     healthy: Gauge,
-    finish: Finish,
 ) -> None:
     """Start one SimPy process per fault.
 
     Call before arrivals are scheduled: a fault's start event is created first, so a fault and an
     arrival at the same instant apply in that order.
     """
+
+    def lost(attempt: Attempt, code: int) -> None:
+        """A crash ended ``attempt``'s server side: its cluster's ``end`` (the strategy is not told)."""
+        clusters[attempt.cluster].end(attempt, code)
+
     for number, fault in enumerate(faults):
         servers = fault_servers(fault, clusters, seed, number)
         begin = kernel.env.timeout(fault.at)
-        effect = SimEffect(kernel, fault, servers, router, healthy, finish)
+        effect = SimEffect(kernel, fault, servers, router, healthy, lost)
         kernel.env.process(KINDS[fault.kind].sim_process(effect, begin))

@@ -12,13 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from sim.control.retry import router_retries
 from sim.engine.autoscale import Autoscaler
 from sim.engine.client import Clients
 from sim.engine.cluster import Cluster
 from sim.engine.faults import start_faults
 from sim.engine.intervals import open_count_means
-from sim.engine.kernel import Attempt, Gauge, Kernel
+from sim.engine.kernel import Gauge, Kernel
 from sim.engine.llm_server import LlmServer
 from sim.engine.records import AttemptLog, SimResult
 from sim.engine.router import Router
@@ -42,6 +41,11 @@ class Simulation:
         self.class_names, self.class_models = trace.class_names, trace.class_models
         self.kernel = Kernel()
         self.log = AttemptLog()
+        # built in the order of the answers' path: the router, its clusters (which answer to it), the
+        # router routed to them, the clients (which submit to it), the router answering them
+        self.router = Router(
+            self.kernel, scenario.router, trace.class_regions, Draws(stream(self.seed, Stream.CLUSTER_CHOICE)), self.log
+        )
         self.clusters = self._build_clusters()
         total = sum(c.spec.servers for c in self.clusters)  # the autoscaler's spare room is not counted
         self.gauges = {"healthy_servers": Gauge(total), "routable_servers": Gauge(total), "ejected_servers": Gauge()}
@@ -56,14 +60,7 @@ class Simulation:
                 cluster.autoscaler = Autoscaler(
                     self.kernel, cluster, cluster.spec.autoscale, cluster.spec.servers, self.gauges["healthy_servers"]
                 )
-        self.router = Router(
-            self.kernel,
-            scenario.router,
-            self._candidates(),
-            trace.class_regions,
-            Draws(stream(self.seed, Stream.CLUSTER_CHOICE)),
-            self._server_done,
-        )
+        self.router.route_to(self.clusters, self._candidates())
         self.clients = Clients(
             self.kernel,
             scenario.clients,
@@ -71,18 +68,18 @@ class Simulation:
             Draws(stream(self.seed, Stream.CLIENTS)),
             self.router.submit,
             self.router.release,
-            self._cancel,
+            self.router.cancel,
             self.log,
         )
+        self.router.answer_to(self.clients)
         self.clients.end_of_arrivals_s = scenario.duration
         self.gauge_rows: dict[str, list[float]] = {}
-        self.router_retries = router_retries(scenario.router.retries)
 
     def _build_clusters(self) -> list[Cluster]:
         clusters, first = [], 0
         for index, spec in enumerate(self.scenario.clusters):
             clusters.append(
-                Cluster(self.kernel, spec, self.scenario.router, index, first, self.seed, self._server_done)
+                Cluster(self.kernel, spec, self.scenario.router, index, first, self.seed, self.router.answer)
             )
             first += spec.max_servers
         return clusters
@@ -101,34 +98,6 @@ class Simulation:
                 ]
             )
         return out
-
-    def _server_done(self, attempt: Attempt, code: int) -> None:
-        attempt.server_done = True
-        now = attempt.server_end_s = self.kernel.now
-        if attempt.limited:
-            limiter = self.clusters[attempt.cluster].limiter
-            if limiter is not None:
-                limiter.done(now - attempt.sent_s, code == 200)
-        retries = self.router_retries
-        if retries is not None and not attempt.client_done and retries.retries(code, attempt.hop):
-            self._router_retry(attempt, code, now)
-        elif not attempt.client_done and code != 0:
-            self.clients.answer(attempt, code)
-        elif attempt.client_done:
-            self.clients.record(attempt)
-
-    def _router_retry(self, attempt: Attempt, code: int, now_s: float) -> None:
-        """The routing layer retries a failed try itself (the client sees only the last one)."""
-        self.log.append_router_try(attempt, code, now_s)
-        attempt.hop += 1
-        attempt.server, attempt.cluster, attempt.limited = None, -1, False
-        attempt.start_s = attempt.server_end_s = attempt.first_token_s = float("nan")
-        attempt.server_done = attempt.cancelled = False
-        self.router.redispatch(attempt)
-
-    def _cancel(self, attempt: Attempt) -> None:
-        if attempt.cluster >= 0:
-            self.clusters[attempt.cluster].cancel(attempt)
 
     def _window_edges(self) -> list[float]:
         duration, window = self.scenario.duration, self.scenario.window
@@ -156,7 +125,6 @@ class Simulation:
             self.router,
             self.seed,
             self.gauges["healthy_servers"],
-            self._server_done,
         )
         self.clients.start()
         self.kernel.env.process(self._monitor())

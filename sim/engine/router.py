@@ -1,32 +1,43 @@
-"""The routing (orchestration) layer: finite capacity, per-request overhead, cluster choice."""
+"""The routing (orchestration) layer: finite capacity, per-request overhead, cluster choice, its own retries."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Protocol
 
 from sim.control.capacity import RouterSlots
 from sim.control.cluster_choice import CLUSTER_CHOICES, choose_cluster
+from sim.control.retry import router_retries
 from sim.control.routing import is_remote
 from sim.engine.cluster import Cluster
 from sim.engine.kernel import Attempt, Kernel
+from sim.engine.records import AttemptLog
 from sim.rng import Draws
 from sim.scenario import Router as RouterSpec
 
-__all__ = ["Router"]
+__all__ = ["ClientSide", "Router"]
+
+
+class ClientSide(Protocol):
+    """The clients, as the router answers them (``sim.engine.client.Clients`` is one)."""
+
+    def answer(self, attempt: Attempt, code: int) -> None:
+        """The client sees ``code`` for ``attempt``."""
+
+    def record(self, attempt: Attempt) -> None:
+        """Write the record of ``attempt`` (its client and server are both done with it)."""
 
 
 class Router(RouterSlots):
     """Holds a slot per attempt from arrival to answer (or client give-up); full -> 503. Its slots,
-    and how router_saturation faults cut them, are the control plane's ``RouterSlots``."""
+    and how router_saturation faults cut them, are the control plane's ``RouterSlots``; whether it
+    retries a failed try itself (``router.retries``) is ``sim.control.retry``'s ``RouterRetries``.
+
+    Built in three steps, as the model wires it: the router, then its clusters (which answer to
+    ``answer``), then ``route_to`` those clusters and ``answer_to`` the clients.
+    """
 
     def __init__(
-        self,
-        kernel: Kernel,
-        spec: RouterSpec,
-        candidates: list[list[Cluster]],
-        regions: tuple[str | None, ...],
-        draws: Draws,
-        finish: Callable[[Attempt, int], None],
+        self, kernel: Kernel, spec: RouterSpec, regions: tuple[str | None, ...], draws: Draws, log: AttemptLog
     ) -> None:
         super().__init__(None if spec.concurrency is None else spec.instances * spec.concurrency)
         self.kernel = kernel
@@ -34,30 +45,42 @@ class Router(RouterSlots):
         self.choice = CLUSTER_CHOICES[spec.cluster_strategy]
         self.spill = spec.spill_threshold
         self.remote_s = spec.cross_region_latency
-        self.candidates = candidates  # per request class, the clusters able to serve it
         self.regions = regions  # per request class, where its users are
         self.draws = draws
-        self._finish = finish
+        self.retries = router_retries(spec.retries)
+        self.log = log  # the router writes the record of each try it retried (the client never sees one)
+        self.clusters: list[Cluster] = []  # by cluster index
+        self.candidates: list[list[Cluster]] = []  # per request class, the clusters able to serve it
+
+    def route_to(self, clusters: list[Cluster], candidates: list[list[Cluster]]) -> None:
+        """Route to ``clusters``: ``candidates`` are, per request class, those able to serve it."""
+        self.clusters = clusters
+        self.candidates = candidates
         # the common case, chosen once: no capacity, no overhead, one cluster per class, nothing remote
         direct = (
             self.base_capacity is None
             and self.overhead_s <= 0
-            and all(len(clusters) == 1 for clusters in candidates)
-            and (not self.remote_s or all(region is None for region in regions))
+            and all(len(serving) == 1 for serving in candidates)
+            and (not self.remote_s or all(region is None for region in self.regions))
         )
         if direct:
-            self.clusters = [clusters[0] for clusters in candidates]
+            self.direct = [serving[0] for serving in candidates]
             self.submit = self._submit_direct  # type: ignore[method-assign]
+
+    def answer_to(self, clients: ClientSide) -> None:
+        """Hand the answers of the server side to ``clients``."""
+        self._answer = clients.answer
+        self._record = clients.record
 
     def submit(self, attempt: Attempt) -> None:
         """Admit ``attempt`` (503 when every router slot is taken) and route it."""
         if self.capacity is not None and self.in_flight >= self.capacity:
-            self._finish(attempt, 503)
+            self.answer(attempt, 503)
             return
         self.in_flight += 1
         attempt.in_router = True
         if self.overhead_s > 0:
-            self.kernel.call_later(self.overhead_s, self._after_overhead, attempt)
+            self.kernel.call_later(self.overhead_s, self._dispatch, attempt)
         else:
             self._dispatch(attempt)
 
@@ -65,7 +88,7 @@ class Router(RouterSlots):
         """``submit`` when nothing can refuse, delay or divert ``attempt``: straight to its class's cluster."""
         self.in_flight += 1
         attempt.in_router = True
-        self.clusters[attempt.klass].submit(attempt)
+        self.direct[attempt.klass].submit(attempt)
 
     def release(self, attempt: Attempt) -> None:
         """Free the router slot of ``attempt`` (its client has its answer or gave up)."""
@@ -73,23 +96,44 @@ class Router(RouterSlots):
             attempt.in_router = False
             self.in_flight -= 1
 
+    def cancel(self, attempt: Attempt) -> None:
+        """The client gave up on ``attempt``: its cluster drops the work it still holds."""
+        if attempt.cluster >= 0:
+            self.clusters[attempt.cluster].cancel(attempt)
+
+    def answer(self, attempt: Attempt, code: int) -> None:
+        """The server side of ``attempt`` is over with ``code`` (0: dropped, nobody told): retry it here,
+        answer its client, or (the client gave up meanwhile) have it recorded."""
+        attempt.server_done = True
+        now = attempt.server_end_s = self.kernel.now
+        retries = self.retries
+        if retries is not None and not attempt.client_done and retries.retries(code, attempt.hop):
+            self._retry(attempt, code, now)
+        elif not attempt.client_done and code != 0:
+            self._answer(attempt, code)
+        elif attempt.client_done:
+            self._record(attempt)
+
+    def _retry(self, attempt: Attempt, code: int, now_s: float) -> None:
+        """Retry a failed try inside the routing layer (the client sees only the last one); the
+        attempt keeps the router slot it holds."""
+        self.log.append_router_try(attempt, code, now_s)
+        attempt.hop += 1
+        attempt.server, attempt.cluster = None, -1
+        attempt.start_s = attempt.server_end_s = attempt.first_token_s = float("nan")
+        attempt.server_done = attempt.cancelled = False
+        self._dispatch(attempt)
+
     def _arrive_remote(self, arg: tuple[Cluster, Attempt]) -> None:
         cluster, attempt = arg
         if attempt.client_done:
-            self._finish(attempt, 0)
+            self.answer(attempt, 0)
         else:
             cluster.submit(attempt)
 
-    def redispatch(self, attempt: Attempt) -> None:
-        """Route a retried try again; it keeps the router slot it holds."""
-        self._dispatch(attempt)
-
-    def _after_overhead(self, attempt: Attempt) -> None:
-        self._dispatch(attempt)
-
     def _dispatch(self, attempt: Attempt) -> None:
         if attempt.client_done:
-            self._finish(attempt, 0)
+            self.answer(attempt, 0)
             return
         clusters = self.candidates[attempt.klass]
         if len(clusters) == 1:  # the hot path's shortcut: what choose_cluster answers for one candidate
@@ -100,6 +144,6 @@ class Router(RouterSlots):
             self.kernel.call_later(self.remote_s, self._arrive_remote, (cluster, attempt))
             return
         if cluster is None:
-            self._finish(attempt, 503)
+            self.answer(attempt, 503)
         else:
             cluster.submit(attempt)
