@@ -11,7 +11,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from sim.engine.kernel import Attempt, Kernel
+from sim.engine.attempt import ABANDONED, DONE, ENDED, Attempt
+from sim.engine.kernel import Kernel
 from sim.rng import Draws, stream
 from sim.scenario import Cluster as ClusterSpec
 from sim.scenario import ServiceModel
@@ -26,9 +27,10 @@ def attempt(req: int, sent_s: float = 0.0, *, number: int = 1, klass: int = 0, w
 
 
 def server_side_over(a: Attempt) -> None:
-    """What the model's finish records on an attempt whose server side ended (a server ignores the late
-    events of such an attempt). The one place these tests touch an attempt's state."""
-    a.server_done = True
+    """What the router's answer records on an attempt whose server side ended (a server ignores the late
+    events of such an attempt): both sides over when its client gave up already, else its answer is on its
+    way to the client. The one place these tests touch an attempt's state."""
+    a.state = DONE if a.state is ABANDONED else ENDED
 
 
 class Finish:

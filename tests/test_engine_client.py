@@ -8,8 +8,9 @@ from typing import Any
 
 import numpy as np
 
+from sim.engine.attempt import Attempt
 from sim.engine.client import Clients
-from sim.engine.kernel import Attempt, Kernel
+from sim.engine.kernel import Kernel
 from sim.engine.records import AttemptLog
 from sim.rng import Draws, stream
 from sim.scenario import Clients as ClientsSpec

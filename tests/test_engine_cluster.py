@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from sim.engine.attempt import Attempt
 from sim.engine.cluster import Cluster, LoadReport
-from sim.engine.kernel import Attempt, Gauge, Kernel
+from sim.engine.kernel import Gauge, Kernel
 from sim.scenario import Router as RouterSpec
 from tests.engine_stubs import Finish, at, attempt, spec
 

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from sim.engine.kernel import Attempt, Kernel
+from sim.engine.attempt import Attempt
+from sim.engine.kernel import Kernel
 from sim.engine.llm_server import LlmServer
 from sim.scenario import ServiceModel
 from sim.scenario.cluster import PrefixCache

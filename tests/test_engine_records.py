@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.engine.kernel import Attempt
+from sim.engine.attempt import Attempt
 from sim.engine.records import ATTEMPT_COLUMNS, AttemptLog
 from tests.engine_stubs import attempt
 

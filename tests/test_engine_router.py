@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sim.engine.kernel import Attempt, Kernel
+from sim.engine.attempt import Attempt
+from sim.engine.kernel import Kernel
 from sim.engine.records import AttemptLog
 from sim.engine.router import Router
 from sim.rng import Draws

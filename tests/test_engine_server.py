@@ -6,7 +6,8 @@ from __future__ import annotations
 import math
 
 from sim.control.faults import add_slowdown
-from sim.engine.kernel import Attempt, Kernel
+from sim.engine.attempt import Attempt
+from sim.engine.kernel import Kernel
 from sim.engine.server import Server
 from sim.scenario import Codel, ServiceModel
 from tests.engine_stubs import ClusterStub, Finish, at, attempt, build_servers, spec

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from sim.control.faults import add_slowdown
-from sim.engine.kernel import Attempt, Kernel
+from sim.engine.attempt import Attempt
+from sim.engine.kernel import Kernel
 from sim.engine.step_server import StepLlmServer, step_time_s
 from sim.scenario import ServiceModel
 from tests.engine_stubs import ClusterStub, Finish, at, attempt, build_servers, spec

@@ -19,8 +19,11 @@ __all__ = ["Codel", "GradientLimit", "Queued", "lowest_priority_victim"]
 class Queued(Protocol):
     """A request waiting in a server's queue, as eviction sees it."""
 
-    cancelled: bool  # the client gave up: it no longer counts
     priority: int  # higher is more important
+
+    @property
+    def cancelled(self) -> bool:
+        """The client gave up: it no longer counts."""
 
 
 Q = TypeVar("Q", bound=Queued)

@@ -17,7 +17,8 @@ from collections.abc import Callable
 import numpy as np
 
 from sim.control.retry import AdaptiveThrottle, Budget, TokenBucket, backoff_s
-from sim.engine.kernel import Attempt, Kernel
+from sim.engine.attempt import ABANDONED, DONE, ENDED, Attempt
+from sim.engine.kernel import Kernel
 from sim.engine.records import AttemptLog
 from sim.rng import Draws, retry_draws
 from sim.scenario import Clients as ClientsSpec
@@ -154,7 +155,7 @@ class Clients:
         self.attempts[req] = number
         self.unlogged[attempt] = None
         if self.adaptive is not None and self.adaptive.refuses(attempt.sent_s):
-            attempt.server_done = True  # refused by the client itself: never reaches the router
+            attempt.state = ENDED  # refused by the client itself: never reaches the router
             attempt.server_end_s = attempt.sent_s
             self.answer(attempt, 429)
             return
@@ -170,7 +171,8 @@ class Clients:
         assert timeout_s is not None
         while expiring:
             attempt = expiring[0]
-            if not attempt.client_done:
+            state = attempt.state
+            if state is not DONE and state is not ABANDONED:  # no answer yet
                 due_s = attempt.sent_s + timeout_s
                 if due_s > now_s:
                     self.kernel.call_at(due_s, self._timeout, None)
@@ -181,16 +183,18 @@ class Clients:
             expiring.popleft()
 
     def answer(self, attempt: Attempt, code: int) -> None:
-        """The client sees ``code`` for ``attempt``: succeed, retry, or give up."""
+        """The client sees ``code`` for ``attempt`` (from the server side, or its own timeout): succeed, retry,
+        or give up. The router slot it held is freed; the attempt is recorded once its server side is over too."""
         now = self.kernel.now
-        attempt.client_done = True
         attempt.end_s = now
         attempt.code = code
-        if attempt.in_router:
-            self._release(attempt)
-        if attempt.server_done:
+        self._release(attempt)  # the router frees the slot it held: ENDED_ROUTED -> ENDED, ROUTED -> SENT
+        if attempt.state is ENDED:  # the server side is over (it answered, or a crash lost it): both are
+            attempt.state = DONE
             del self.unlogged[attempt]
             self.log.append(attempt)
+        else:  # its timeout answered: the server side still works on it
+            attempt.state = ABANDONED
         req = attempt.req
         if self.watching and code != 429:
             self._learn(code, now)

@@ -8,9 +8,10 @@ from typing import Any
 
 from sim.control.routing import build_strategy, routable
 from sim.control.shedding import GradientLimit
+from sim.engine.attempt import SERVER_OVER, Attempt, Finish
 from sim.engine.autoscale import Autoscaler
 from sim.engine.health import HealthChecker, outlier_ejection
-from sim.engine.kernel import Attempt, Finish, Gauge, Kernel
+from sim.engine.kernel import Gauge, Kernel
 from sim.engine.llm_server import LlmServer
 from sim.engine.server import Server
 from sim.engine.step_server import StepLlmServer
@@ -215,8 +216,8 @@ class Cluster:
         """Next live attempt of the central queue, if any."""
         while self.central_queue:
             attempt = self.central_queue.popleft()
-            if attempt.cancelled:
-                continue
+            if attempt.state in SERVER_OVER:
+                continue  # dropped while it waited (its client gave up)
             self.central_queued -= 1
             return attempt
         return None
@@ -235,15 +236,14 @@ class Cluster:
 
     def cancel(self, attempt: Attempt) -> None:
         """The client gave up on ``attempt``: drop the work it still holds."""
-        if attempt.server_done:
-            return
+        if attempt.state in SERVER_OVER:
+            return  # its server side is over already
         if attempt.server is not None:
             attempt.server.cancel(attempt)
         elif attempt in self.connecting:  # given up before the connect timeout: it ends here, once
             self.connecting.remove(attempt)
             self.finish(attempt, 0)
-        elif not attempt.cancelled and attempt.cluster == self.index:
-            attempt.cancelled = True
+        elif attempt.cluster == self.index:  # in the central queue: it is skipped there once over
             self.central_queued -= 1
             self.finish(attempt, 0)
 

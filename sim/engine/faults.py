@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import math
 
+from sim.engine.attempt import Attempt
 from sim.engine.cluster import Cluster
-from sim.engine.kernel import Attempt, Gauge, Kernel
+from sim.engine.kernel import Gauge, Kernel
 from sim.engine.router import Router
 from sim.engine.server import Server
 from sim.faults import KINDS, SimEffect

@@ -1,4 +1,4 @@
-"""The engine's event loop: scheduled callbacks in a heap, SimPy's event order, time-weighted gauges, attempts."""
+"""The engine's event loop: scheduled callbacks in a heap, SimPy's event order, time-weighted gauges."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import simpy
 from simpy.events import NORMAL, URGENT, Event
 
-__all__ = ["Attempt", "Finish", "Gauge", "Kernel"]
+__all__ = ["Gauge", "Kernel"]
 
 
 class Kernel:
@@ -130,47 +130,3 @@ class Gauge:
         self._area = 0.0
         self._last_s = now_s
         return area
-
-
-class Attempt:
-    """One attempt of a user request, from the client's send to its answer.
-
-    ``outcome`` and ``outcome_delay_s`` are set when service starts and ``enqueued_s`` when it
-    joins a waiting room; they are read only after that, so the constructor leaves them unset.
-    """
-
-    outcome: int  # what the server will answer when service ends
-    outcome_delay_s: float  # when the answer is an injected error: its latency
-    enqueued_s: float  # when it entered a server's waiting room
-
-    # defaults shared by every attempt until one sets its own (fewer stores per attempt: the
-    # engine makes one per request and retry, and its constructor was a hot spot)
-    service_u = -1.0  # per-request service draws: the request's quantile (-1: the server's stream)
-    priority = 0  # criticality of its class: lower is shed first
-    prompt_tokens = 1
-    output_tokens = 1
-    tokens = 2  # prompt + answer: what token-aware routing counts
-    first_token_s = float("nan")
-    limited = False  # counted by a cluster's adaptive concurrency limit
-    hop = 0  # router retries of this client attempt so far
-    start_s = float("nan")
-    end_s = float("nan")
-    server_end_s = float("nan")
-    code = 0
-    server: Any = None
-    cluster = -1
-    in_router = False
-    client_done = False
-    server_done = False
-    cancelled = False
-
-    def __init__(self, req: int, number: int, klass: int, session: int, work: float, sent_s: float) -> None:
-        self.req = req
-        self.number = number
-        self.klass = klass
-        self.session = session  # affinity key (a session or prefix id)
-        self.work = work  # work units: the class's service-time multiplier
-        self.sent_s = sent_s
-
-
-Finish = Callable[[Attempt, int], None]  # the server side of an attempt is over with a code (0: dropped, nobody told)

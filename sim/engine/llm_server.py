@@ -23,7 +23,8 @@ import math
 from collections import OrderedDict
 from typing import TYPE_CHECKING
 
-from sim.engine.kernel import Attempt, Gauge
+from sim.engine.attempt import SERVER_OVER, Attempt
+from sim.engine.kernel import Gauge
 from sim.engine.server import Server
 
 if TYPE_CHECKING:
@@ -378,7 +379,7 @@ class LlmServer(Server):
         self._answered(attempt, 500)
 
     def _error_done(self, attempt: Attempt) -> None:
-        if attempt.server is not self or attempt.server_done or attempt not in self.running:
+        if attempt.server is not self or attempt.state in SERVER_OVER or attempt not in self.running:
             return
         self._advance(self.kernel.now)
         self._release(attempt)
@@ -409,12 +410,12 @@ class LlmServer(Server):
     def _head(self) -> Attempt | None:
         """The next waiting attempt (dropping cancelled ones): FCFS, or the highest priority first."""
         queue = self.queue
-        while queue and queue[0].cancelled:
+        while queue and queue[0].state in SERVER_OVER:  # dropped while they waited
             queue.popleft()
         if not queue:
             return None
         if self.llm.scheduling == "priority":
-            live = [a for a in queue if not a.cancelled]
+            live = [a for a in queue if a.state not in SERVER_OVER]
             return max(live, key=lambda a: a.priority)  # max keeps the first of equals: FCFS within a class
         return queue[0]
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sim.engine.kernel import Attempt
+from sim.engine.attempt import Attempt
 from sim.scenario import Scenario
 
 __all__ = ["ATTEMPT_COLUMNS", "AttemptLog", "SimResult"]

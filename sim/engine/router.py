@@ -8,8 +8,9 @@ from sim.control.capacity import RouterSlots
 from sim.control.cluster_choice import CLUSTER_CHOICES, choose_cluster
 from sim.control.retry import router_retries
 from sim.control.routing import is_remote
+from sim.engine.attempt import ABANDONED, DONE, ENDED, ENDED_ROUTED, ROUTED, SENT, Attempt
 from sim.engine.cluster import Cluster
-from sim.engine.kernel import Attempt, Kernel
+from sim.engine.kernel import Kernel
 from sim.engine.records import AttemptLog
 from sim.rng import Draws
 from sim.scenario import Router as RouterSpec
@@ -78,7 +79,7 @@ class Router(RouterSlots):
             self.answer(attempt, 503)
             return
         self.in_flight += 1
-        attempt.in_router = True
+        attempt.state = ROUTED
         if self.overhead_s > 0:
             self.kernel.call_later(self.overhead_s, self._dispatch, attempt)
         else:
@@ -87,13 +88,17 @@ class Router(RouterSlots):
     def _submit_direct(self, attempt: Attempt) -> None:
         """``submit`` when nothing can refuse, delay or divert ``attempt``: straight to its class's cluster."""
         self.in_flight += 1
-        attempt.in_router = True
+        attempt.state = ROUTED
         self.direct[attempt.klass].submit(attempt)
 
     def release(self, attempt: Attempt) -> None:
-        """Free the router slot of ``attempt`` (its client has its answer or gave up)."""
-        if attempt.in_router:
-            attempt.in_router = False
+        """Free the router slot of ``attempt``, if it holds one (its client has its answer or gave up)."""
+        state = attempt.state
+        if state is ENDED_ROUTED:
+            attempt.state = ENDED
+            self.in_flight -= 1
+        elif state is ROUTED:
+            attempt.state = SENT
             self.in_flight -= 1
 
     def cancel(self, attempt: Attempt) -> None:
@@ -104,35 +109,38 @@ class Router(RouterSlots):
     def answer(self, attempt: Attempt, code: int) -> None:
         """The server side of ``attempt`` is over with ``code`` (0: dropped, nobody told): retry it here,
         answer its client, or (the client gave up meanwhile) have it recorded."""
-        attempt.server_done = True
         now = attempt.server_end_s = self.kernel.now
-        retries = self.retries
-        if retries is not None and not attempt.client_done and retries.retries(code, attempt.hop):
-            self._retry(attempt, code, now)
-        elif not attempt.client_done and code != 0:
-            self._answer(attempt, code)
-        elif attempt.client_done:
+        state = attempt.state
+        if state is ABANDONED:  # its client gave up meanwhile: both sides are over
+            attempt.state = DONE
             self._record(attempt)
+            return
+        retries = self.retries
+        if retries is not None and retries.retries(code, attempt.hop):
+            self._retry(attempt, code, now)
+            return
+        attempt.state = ENDED_ROUTED if state is ROUTED else ENDED
+        if code != 0:  # else lost (a crash): the client's timeout answers it
+            self._answer(attempt, code)
 
     def _retry(self, attempt: Attempt, code: int, now_s: float) -> None:
         """Retry a failed try inside the routing layer (the client sees only the last one); the
-        attempt keeps the router slot it holds."""
+        attempt keeps its state (under way, with the router slot it holds or without one)."""
         self.log.append_router_try(attempt, code, now_s)
         attempt.hop += 1
         attempt.server, attempt.cluster = None, -1
         attempt.start_s = attempt.server_end_s = attempt.first_token_s = float("nan")
-        attempt.server_done = attempt.cancelled = False
         self._dispatch(attempt)
 
     def _arrive_remote(self, arg: tuple[Cluster, Attempt]) -> None:
         cluster, attempt = arg
-        if attempt.client_done:
+        if attempt.state is ABANDONED:
             self.answer(attempt, 0)
         else:
             cluster.submit(attempt)
 
     def _dispatch(self, attempt: Attempt) -> None:
-        if attempt.client_done:
+        if attempt.state is ABANDONED:  # its client gave up during the overhead
             self.answer(attempt, 0)
             return
         clusters = self.candidates[attempt.klass]

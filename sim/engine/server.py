@@ -9,7 +9,8 @@ from typing import Protocol
 from sim.control.faults import error_latency_s
 from sim.control.outlier import OutlierEjection
 from sim.control.shedding import Codel, lowest_priority_victim
-from sim.engine.kernel import Attempt, Finish, Kernel
+from sim.engine.attempt import SERVER_OVER, Attempt, Finish
+from sim.engine.kernel import Kernel
 from sim.rng import Draws
 from sim.scenario import Cluster as ClusterSpec
 from sim.workload.service import ServiceTimes
@@ -225,7 +226,7 @@ class Server:
         return True
 
     def _complete(self, attempt: Attempt) -> None:
-        if attempt.server is not self or attempt.server_done:
+        if attempt.server is not self or attempt.state in SERVER_OVER:
             return  # aborted by a crash or a cancellation while in service
         del self.running[attempt]
         self.busy -= 1
@@ -270,8 +271,8 @@ class Server:
         queue = self.queue
         while queue:
             attempt = queue.popleft()
-            if attempt.cancelled:
-                continue
+            if attempt.state in SERVER_OVER:
+                continue  # dropped while it waited (its client gave up)
             self.queued -= 1  # from the queue to a slot: still in flight, with the same tokens
             work = self.work_in_flight - attempt.work  # a float: taken off and put back, bit for bit
             if self.codel is not None:
@@ -287,13 +288,13 @@ class Server:
         return None
 
     def cancel(self, attempt: Attempt) -> None:
-        """Drop an abandoned attempt: out of the queue, or its service stopped."""
+        """Drop an abandoned attempt (its server side still under way): its service stopped, or out of the
+        queue (it stays there, over, until the queue comes to it and skips it)."""
         if attempt in self.running:
             self._release(attempt)
             self.cluster.finish(attempt, 0)
             self.pull()
-        elif not attempt.cancelled:
-            attempt.cancelled = True
+        else:
             self._unqueue(attempt)
             self.cluster.finish(attempt, 0)
 
@@ -307,7 +308,7 @@ class Server:
             self._release(attempt)
         while self.queue:
             attempt = self.queue.popleft()
-            if not attempt.cancelled:
+            if attempt.state not in SERVER_OVER:  # not dropped while it waited
                 self.queued -= 1
                 self.in_flight -= 1
                 self.work_in_flight -= attempt.work

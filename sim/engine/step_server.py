@@ -21,7 +21,7 @@ import heapq
 from collections import deque
 from typing import TYPE_CHECKING
 
-from sim.engine.kernel import Attempt
+from sim.engine.attempt import Attempt
 from sim.engine.llm_server import DECODE, GONE, PREFILL, LlmServer, Seq, stale
 
 if TYPE_CHECKING:

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 if TYPE_CHECKING:
-    from sim.engine.kernel import Attempt, Gauge, Kernel
+    from sim.engine.attempt import Attempt
+    from sim.engine.kernel import Gauge, Kernel
     from sim.engine.router import Router
     from sim.engine.server import Server
     from sim.scenario import Fault, Scenario

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from sim.faults.base import FaultKind, MockServerState, SimEffect, refresh_clusters, register
 
 if TYPE_CHECKING:
-    from sim.engine.kernel import Attempt
+    from sim.engine.attempt import Attempt
     from sim.scenario import Scenario
 
 

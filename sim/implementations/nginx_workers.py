@@ -57,7 +57,7 @@ class NginxWorkers:
 
     def _let_go(self, now_s: float) -> None:
         """Free the peers of attempts over without an answer told here (client gone, crash)."""
-        over = [(a, h) for a, h in self.held.items() if a.client_done or a.server_done]
+        over = [(a, h) for a, h in self.held.items() if a.over]
         for attempt, held in over:
             if held.index >= 0:
                 self.workers[held.worker].free(held.index, False, now_s)
