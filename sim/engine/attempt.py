@@ -67,13 +67,14 @@ class Attempt:
     joins a waiting room; they are read only after that, so the constructor leaves them unset.
     """
 
+    state: State  # set by the constructor: a class default of a (mutable) enum type would keep CPython 3.11
+    # from specialising the loads and stores of ``state``, the hottest attribute of the request path
     outcome: int  # what the server will answer when service ends
     outcome_delay_s: float  # when the answer is an injected error: its latency
     enqueued_s: float  # when it entered a server's waiting room
 
     # defaults shared by every attempt until one sets its own (fewer stores per attempt: the
     # engine makes one per request and retry, and its constructor was a hot spot)
-    state = SENT
     service_u = -1.0  # per-request service draws: the request's quantile (-1: the server's stream)
     priority = 0  # criticality of its class: lower is shed first
     prompt_tokens = 1
@@ -96,6 +97,7 @@ class Attempt:
         self.session = session  # affinity key (a session or prefix id)
         self.work = work  # work units: the class's service-time multiplier
         self.sent_s = sent_s
+        self.state = SENT
 
     @property
     def cancelled(self) -> bool:
