@@ -25,7 +25,6 @@ REFUSED: dict[str, tuple[list[str], str]] = {
         ["clusters.0.autoscale.max_servers=12"],
         "clusters.0.autoscale: the mock service has no autoscaler" + SIMULATOR_ONLY,
     ),
-    "codel": (["clusters.0.codel.target=10ms"], "clusters.0.codel: the mock servers have no CoDel" + SIMULATOR_ONLY),
     "cluster_central_queue": (["clusters.0.strategy=central_queue"], f"clusters.0.strategy: {NO_CENTRAL_QUEUE}"),
     "router_first": (["router.strategy=first"], f"router.strategy: {NO_CENTRAL_QUEUE}"),
     "report_interval": (
@@ -126,6 +125,11 @@ def test_a_target_has_no_mock_to_refuse_for(tmp_path: Path, capsys: pytest.Captu
 )
 def test_the_shipped_validation_scenarios_are_all_played_by_the_mock(name: str) -> None:
     assert refusals(load_scenario(scenarios_dir() / f"{name}.yaml"), MOCK) == []
+
+
+def test_what_the_mock_plays_is_not_refused() -> None:
+    """CoDel: the mock servers drive the simulator's object (tests/test_mock_parity.py)."""
+    assert refusals(load_scenario(STEADY, ["clusters.0.codel.target=10ms"]), MOCK) == []
 
 
 def test_validate_maxconn_is_the_balancers_the_mock_keeps_no_central_queue() -> None:

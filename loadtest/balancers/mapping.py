@@ -139,10 +139,7 @@ UNPLAYED: tuple[Unplayed, ...] = (
     Unplayed(
         "codel",
         lambda s, c: c.codel is not None,
-        {
-            **_balancers("shedding in the servers' waiting rooms is not the balancer's"),
-            MOCK: "the mock servers have no CoDel" + _MOCK_SEES,
-        },
+        _balancers("shedding in the servers' waiting rooms is not the balancer's"),  # the mock servers play it
     ),
     Unplayed("strategy", lambda s, c: _central(c.strategy), {MOCK: _NO_CENTRAL_QUEUE}),
     Unplayed(

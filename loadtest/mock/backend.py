@@ -50,7 +50,7 @@ def build_app(
     ports outside ``reserved_ports``)."""
     app = install(web.Application(client_max_size=max_body_bytes, middlewares=[guard]))
     spec = scenario.clusters[cluster_index]
-    servers = [MockServer(i, spec, seed, cluster_index) for i in range(spec.servers)]
+    servers = [MockServer(i, spec, seed, cluster_index, time_scale) for i in range(spec.servers)]
     metrics = Metrics(served_model(spec))
     classes = ClassTable(scenario)
     watchers: set[asyncio.Queue[bytes | None]] = set()

@@ -1,4 +1,5 @@
-"""One mock server: slots, a FCFS waiting room, fault state, and a listening socket of its own.
+"""One mock server: slots, a FCFS waiting room (CoDel on it when the cluster has ``codel``: the
+simulator's ``sim.control.shedding.Codel``), fault state, and a listening socket of its own.
 
 A crash closes the socket (connections are refused) and every idle connection, and ends the
 requests the server holds, queued or in service: they raise ``CrashError`` at once, and the handler
@@ -20,6 +21,7 @@ from aiohttp.web_protocol import RequestHandler
 
 from loadtest.mock.guard import header_timeout_s
 from sim.control.faults import flapped
+from sim.control.shedding import Codel
 from sim.rng import Draws, Stream, stream
 from sim.scenario import Cluster
 from sim.workload.service import ServiceTimes
@@ -41,16 +43,25 @@ def _resolve(timer: asyncio.Future[None]) -> None:
 
 
 class SlotStart(NamedTuple):
-    """A slot taken: when the request arrived and when its service starts (``time.monotonic()``)."""
+    """A slot taken: when the request arrived and when its service starts (``time.monotonic()``);
+    ``shed``: CoDel dropped it when its turn came instead (no slot is held: answer 503)."""
 
     arrived: float
     begin: float
+    shed: bool = False
+
+
+class _Handover(NamedTuple):
+    """What a request waiting in line is told when its turn comes."""
+
+    due: float  # when the slot it takes was due to free up (``time.monotonic()``)
+    shed: bool  # CoDel dropped it instead: it takes no slot
 
 
 class MockServer:
     """One server: ``slots`` requests at once, FCFS waiting room of ``queue_limit`` (None: unbounded)."""
 
-    def __init__(self, index: int, spec: Cluster, seed: int, cluster_index: int) -> None:
+    def __init__(self, index: int, spec: Cluster, seed: int, cluster_index: int, time_scale: float = 1.0) -> None:
         self.index = index
         self.slots = spec.slots
         self.queue_limit = spec.queue_limit
@@ -58,7 +69,10 @@ class MockServer:
         self.fault_draws = Draws(stream(seed, Stream.FAULTS, cluster_index, index))
         self.flap_draws = Draws(stream(seed, Stream.HEALTH_FLAP, cluster_index, index))
         self.free = spec.slots
-        self.waiting: deque[asyncio.Future[float]] = deque()
+        self.waiting: deque[tuple[asyncio.Future[_Handover], float]] = deque()  # (ticket, arrived)
+        # CoDel decides in scenario seconds (its target and interval are the scenario's), as the simulator's
+        self.codel = None if spec.codel is None else Codel(spec.codel)
+        self.time_scale = time_scale
         self.timers: set[asyncio.Future[None]] = set()  # service (and probe) waits of held requests
         self.serving: set[RequestHandler] = set()  # connections carrying a request now
         # the faults in force, each kind a list (one entry per fault): the state is recomputed from
@@ -101,7 +115,7 @@ class MockServer:
 
     @property
     def queued(self) -> int:
-        return sum(1 for f in self.waiting if not f.done())
+        return sum(1 for ticket, _ in self.waiting if not ticket.done())
 
     async def acquire(self) -> SlotStart | None:
         """Take a slot, waiting in line if needed: when the request arrived and when its service
@@ -113,36 +127,51 @@ class MockServer:
         in the queue (waits grew by 5-10% at 75% load on two busy cores, against the simulation).
         The clock is ``time.monotonic()``, not ``loop.time()``: uvloop's counts whole milliseconds.
         The waiting room's count does not follow that schedule: a request that comes after a slot
-        was due to free up but before the loop released it still counts as waiting."""
+        was due to free up but before the loop released it still counts as waiting (but it does not
+        meet CoDel: in the simulator it found the slot free). ``shed``: CoDel dropped it at its turn."""
         arrived, life = time.monotonic(), self.life
         if self.free > 0:
             self.free -= 1
             return SlotStart(arrived, arrived)
         if self.queue_limit is not None and self.queued >= self.queue_limit:
             return None
-        ticket: asyncio.Future[float] = asyncio.get_running_loop().create_future()
-        self.waiting.append(ticket)
+        ticket: asyncio.Future[_Handover] = asyncio.get_running_loop().create_future()
+        self.waiting.append((ticket, arrived))
         try:
-            due_free = await ticket
+            handover = await ticket
         except asyncio.CancelledError:
-            if ticket.done() and not ticket.cancelled() and ticket.exception() is None:
-                self.release(life, ticket.result())  # handed over just as the client left: pass it on
+            if ticket.done() and not ticket.cancelled() and ticket.exception() is None and not ticket.result().shed:
+                self.release(life, ticket.result().due)  # handed over just as the client left: pass it on
             raise
-        return SlotStart(arrived, max(arrived, due_free))
+        return SlotStart(arrived, max(arrived, handover.due), handover.shed)
 
     def release(self, life: int, due_end: float | None = None) -> None:
         """Hand the slot taken in ``life`` to the next in line, or free it (a crash freed it already);
-        ``due_end`` is when its service was due to end on ``time.monotonic()`` (None: now)."""
+        ``due_end`` is when its service was due to end on ``time.monotonic()`` (None: now). With CoDel,
+        the next in line may be dropped (503) instead, as the simulator's server drops it when it
+        dequeues: the slot then goes to the one after."""
         if life != self.life:
             return
         now = time.monotonic()
         due = now if due_end is None else min(due_end, now)  # a request cut short frees its slot now
         while self.waiting:
-            ticket = self.waiting.popleft()
-            if not ticket.done():
-                ticket.set_result(due)
-                return
+            ticket, arrived = self.waiting.popleft()
+            if ticket.done():  # the client left: it no longer counts, nor meets CoDel
+                continue
+            if self._sheds(arrived, due):
+                ticket.set_result(_Handover(due, shed=True))
+                continue
+            ticket.set_result(_Handover(due, shed=False))
+            return
         self.free += 1
+
+    def _sheds(self, arrived: float, due: float) -> bool:
+        """CoDel's decision on a request that arrived at ``arrived`` and whose turn comes at ``due``
+        (``time.monotonic()``): the simulator's object, in scenario seconds. One that came after the
+        slot was due to free up did not wait (the simulator started it at once): CoDel never sees it."""
+        if self.codel is None or due <= arrived:
+            return False
+        return self.codel.drops((due - arrived) * self.time_scale, due * self.time_scale)
 
     async def pause_until(self, due: float, life: int) -> None:
         """Wait until ``due`` on ``time.monotonic()`` (at once if past); CrashError as ``pause``."""
@@ -173,7 +202,7 @@ class MockServer:
             return
         self.life += 1
         self.lost = lost
-        held: list[asyncio.Future[Any]] = [*self.waiting, *self.timers]
+        held: list[asyncio.Future[Any]] = [*(ticket for ticket, _ in self.waiting), *self.timers]
         for wait in held:
             if not wait.done():
                 wait.set_exception(CrashError(lost))

@@ -101,9 +101,10 @@ class _Handlers:
         metrics.in_flight.labels(label).inc()
         try:
             slot = await server.acquire()  # when its service starts (see MockServer.acquire)
-            if slot is None:
+            if slot is None or slot.shed:
                 metrics.requests.labels(label, "503").inc()
-                return error_response(503, "server busy: waiting room full", headers={"Retry-After": "1"})
+                why = "waiting room full" if slot is None else "shed by CoDel (waits above target)"
+                return error_response(503, f"server busy: {why}", headers={"Retry-After": "1"})
             due_end = None
             try:
                 # as in the simulator: an error_rate fault fails a request when its service would start

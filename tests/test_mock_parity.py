@@ -1,0 +1,99 @@
+"""What the mock service plays of the simulator's control plane decides as the simulator does, on the
+same input: CoDel on a server's waiting room (``sim.control.shedding.Codel`` in both).
+
+As in ``tests/test_control_shared.py``: the engine runs a small scenario; the mock's own object (here
+a ``MockServer``) is driven on a virtual clock, without network, by the same arrivals, and must make
+the same decisions in the same order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from loadtest.mock import server as mock_server
+from loadtest.mock.server import MockServer, SlotStart
+from sim.engine import simulate
+from sim.scenario import Scenario
+from tests.conftest import make_scenario
+
+SERVICE_S = 1.0
+
+
+def _codel_scenario() -> Scenario:
+    """One single-slot server at 120% load (fixed 1 s answers): waits grow and CoDel sheds."""
+    return make_scenario(
+        duration=300,
+        workload={"rate": 1.2},
+        clusters=[
+            {
+                "name": "c",
+                "servers": 1,
+                "slots": 1,
+                "service": {"kind": "deterministic", "mean": SERVICE_S},
+                "codel": {"target": 0.5, "interval": 3.0},
+            }
+        ],
+    )
+
+
+def _mock_codel(
+    scenario: Scenario, arrivals_s: np.ndarray, time_scale: float, monkeypatch: pytest.MonkeyPatch
+) -> tuple[list[bool], list[float]]:
+    """The mock server fed ``arrivals_s`` (scenario seconds) on a virtual clock: for each arrival,
+    whether CoDel shed it, and the service start of each one served (scenario seconds)."""
+    clock = SimpleNamespace(now_s=0.0)
+    monkeypatch.setattr(mock_server, "time", SimpleNamespace(monotonic=lambda: clock.now_s))
+
+    async def run() -> tuple[list[bool], list[float]]:
+        server = MockServer(0, scenario.clusters[0], scenario.seed, 0, time_scale)
+        events = [(float(t), 1, i) for i, t in enumerate(arrivals_s)]  # (scenario s, 0 = an end / 1 = arrival, i)
+        heapq.heapify(events)
+        tasks: dict[int, asyncio.Task[SlotStart | None]] = {}
+        shed: dict[int, bool] = {}
+        starts: dict[int, float] = {}
+        while events:
+            at_s, kind, i = heapq.heappop(events)
+            clock.now_s = at_s / time_scale
+            if kind == 1:
+                tasks[i] = asyncio.create_task(server.acquire())
+            else:
+                server.release(server.life, at_s / time_scale)
+            await asyncio.sleep(0)  # the woken requests take their turn (one loop step: callbacks in order)
+            for j, task in list(tasks.items()):
+                if task.done():
+                    slot = task.result()
+                    assert slot is not None  # the waiting room is unbounded
+                    del tasks[j]
+                    shed[j] = slot.shed
+                    if not slot.shed:
+                        starts[j] = slot.begin * time_scale
+                        heapq.heappush(events, (starts[j] + SERVICE_S, 0, j))
+        for task in tasks.values():  # still waiting at the end
+            task.cancel()
+        return [shed.get(i, False) for i in range(len(arrivals_s))], [starts[i] for i in sorted(starts)]
+
+    return asyncio.run(run())
+
+
+@pytest.mark.parametrize("time_scale", [1.0, 10.0])
+def test_codel_sheds_the_same_requests_in_the_simulator_and_the_mock(
+    time_scale: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scenario = _codel_scenario()
+    attempts = simulate(scenario).attempts
+    order = np.argsort(attempts["sent_s"], kind="stable")
+    sent_s, code, start_s = attempts["sent_s"][order], attempts["code"][order], attempts["start_s"][order]
+    finished = code != 0  # answered before the end of the run
+    simulated_shed = (code == 503).tolist()
+    assert 10 < sum(simulated_shed) < len(simulated_shed) // 2  # CoDel acts, and not on everything
+
+    shed, starts = _mock_codel(scenario, sent_s, time_scale, monkeypatch)
+    last = int(np.flatnonzero(finished)[-1])  # the run's end cuts the tail: compare what both decided
+    assert shed[: last + 1] == simulated_shed[: last + 1]
+    served = start_s[(code == 200)]
+    assert np.allclose(starts[: served.size], served, rtol=0, atol=1e-9)
