@@ -1,5 +1,6 @@
 """What the mock service plays of the simulator's control plane decides as the simulator does, on the
-same input: CoDel on a server's waiting room (``sim.control.shedding.Codel`` in both).
+same input: CoDel on a server's waiting room (``sim.control.shedding.Codel`` in both), and the error
+latency of an injected error_rate fault (``sim.control.faults.error_latency_s`` in both).
 
 As in ``tests/test_control_shared.py``: the engine runs a small scenario; the mock's own object (here
 a ``MockServer``) is driven on a virtual clock, without network, by the same arrivals, and must make
@@ -16,7 +17,10 @@ import numpy as np
 import pytest
 
 from loadtest.mock import server as mock_server
+from loadtest.mock.backend import apply_fault
+from loadtest.mock.injection import parse_injection, planned_injections
 from loadtest.mock.server import MockServer, SlotStart
+from sim.control.faults import error_latency_s
 from sim.engine import simulate
 from sim.scenario import Scenario
 from tests.conftest import make_scenario
@@ -97,3 +101,40 @@ def test_codel_sheds_the_same_requests_in_the_simulator_and_the_mock(
     assert shed[: last + 1] == simulated_shed[: last + 1]
     served = start_s[(code == 200)]
     assert np.allclose(starts[: served.size], served, rtol=0, atol=1e-9)
+
+
+def _error_scenario() -> Scenario:
+    """One two-slot server; an error_rate fault of 40% with 0.3 s error answers over [20, 80)."""
+    return make_scenario(
+        duration=100,
+        workload={"rate": 1.0},
+        clusters=[{"name": "c", "servers": 1, "slots": 2, "service": {"kind": "deterministic", "mean": 0.5}}],
+        faults=[{"kind": "error_rate", "target": "c", "at": 20, "until": 80, "fraction": 0.4, "error_latency": 0.3}],
+    )
+
+
+@pytest.mark.parametrize("time_scale", [1.0, 10.0])
+def test_an_injected_error_rate_fails_the_same_requests_after_the_same_latency(time_scale: float) -> None:
+    """The mock server, given the scenario's planned injection (the load generator's and the mock's
+    own), fails the requests the simulator fails, each after the simulator's error latency: the
+    injection carries ``error_latency`` (scaled), the mock server keeps it in scenario seconds."""
+    scenario = _error_scenario()
+    attempts = simulate(scenario).attempts
+    during = (attempts["start_s"] >= 20) & (attempts["start_s"] < 80)
+    order = np.argsort(attempts["start_s"][during], kind="stable")  # the order requests met the fault
+    code = attempts["code"][during][order]
+    held_s = (attempts["server_end_s"] - attempts["start_s"])[during][order]
+    simulated = [round(float(s), 9) if c == 500 else None for c, s in zip(code, held_s, strict=True)]
+    assert 10 < sum(c == 500 for c in code) < len(code) - 10  # the fault fails some, not all
+
+    async def mock() -> list[float | None]:
+        server = MockServer(0, scenario.clusters[0], scenario.seed, 0, time_scale)
+        [(at_s, injection)] = planned_injections(scenario, scenario.seed, time_scale)
+        assert at_s == pytest.approx(20 / time_scale) and injection.error_latency_s == pytest.approx(0.3 / time_scale)
+        apply_fault([server], parse_injection(injection.payload()))  # as POST /admin/faults receives it
+        [(share, latency_s)] = server.error_fractions
+        assert share == 0.4 and latency_s == pytest.approx(0.3)  # scenario seconds, as on a simulated server
+        decided = [error_latency_s(server.error_fractions, server.fault_draws) for _ in simulated]
+        return [None if s is None else round(s, 9) for s in decided]
+
+    assert asyncio.run(mock()) == simulated

@@ -129,11 +129,11 @@ def apply_fault(servers: list[MockServer], fault: Injection) -> None:
     targets = servers if fault.server is None else [servers[fault.server]]
     kind = FAULT_KINDS[fault.kind]
     for server in targets:
-        kind.mock_apply(server, fault.value, lost=fault.in_flight == "lost")
+        kind.mock_apply(server, fault)
 
     def lift() -> None:
         for server in targets:
-            kind.mock_lift(server, fault.value)
+            kind.mock_lift(server, fault)
 
     if fault.duration_s > 0:
         asyncio.get_running_loop().call_later(fault.duration_s, lift)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sim.faults.base import FaultKind, MockServerState, SimEffect, register
+from sim.faults.base import FaultKind, MockFault, MockServerState, SimEffect, register
 
 
 @register
@@ -17,8 +17,8 @@ class Partition(FaultKind):
     def sim_lift(self, effect: SimEffect) -> None:
         effect.servers[0].cluster.partitioned -= 1
 
-    def mock_apply(self, server: MockServerState, value: float, lost: bool) -> None:
+    def mock_apply(self, server: MockServerState, fault: MockFault) -> None:
         server.partitions += 1
 
-    def mock_lift(self, server: MockServerState, value: float) -> None:
+    def mock_lift(self, server: MockServerState, fault: MockFault) -> None:
         server.partitions -= 1
