@@ -127,6 +127,21 @@ def test_the_shipped_validation_scenarios_are_all_played_by_the_mock(name: str) 
     assert refusals(load_scenario(scenarios_dir() / f"{name}.yaml"), MOCK) == []
 
 
+def test_a_partition_fault_is_refused_naming_the_fault(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], no_process: None
+) -> None:
+    """The mock's partitioned servers hold a request until the partition ends; the simulator's router
+    fails the connect after router.connect_timeout: not the same fault (its kind's mock_problem says)."""
+    path = tmp_path / "cut.yaml"
+    text = STEADY.read_text() + "faults:\n  - {kind: partition, target: pool, at: 1m, duration: 30s}\n"
+    path.write_text(text)
+    assert main(["serve", str(path)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "cut.yaml: faults.0.kind: partition: the mock's servers hold a request until the partition ends; the "
+        "simulator's router gives up after router.connect_timeout (503)"
+    ]
+
+
 def test_what_the_mock_plays_is_not_refused() -> None:
     """CoDel: the mock servers drive the simulator's object (tests/test_mock_parity.py)."""
     assert refusals(load_scenario(STEADY, ["clusters.0.codel.target=10ms"]), MOCK) == []

@@ -230,7 +230,8 @@ def refusals(scenario: Scenario, implementation: str) -> list[str]:
     """``field: message`` for every field ``implementation`` (a balancer, or ``builtin``: the mock
     service) cannot play (empty: all played)."""
     if implementation == MOCK:
-        return _unplayed(scenario, MOCK, per_cluster=True) + _unplayed(scenario, MOCK, per_cluster=False)
+        problems = _unplayed(scenario, MOCK, per_cluster=True) + _unplayed(scenario, MOCK, per_cluster=False)
+        return problems + _fault_problems(scenario, MOCK)
     problems = _cluster_problems(scenario)
     if len(scenario.clusters) == 1:
         problems += _unplayed(scenario, implementation, per_cluster=True)
@@ -344,7 +345,10 @@ def _fault_problems(scenario: Scenario, implementation: str) -> list[str]:
     """What each fault's kind cannot do behind ``implementation`` (its entry in sim.faults says)."""
     problems = []
     for i, fault in enumerate(scenario.faults):
-        problem = FAULT_KINDS[fault.kind].balancer_problem(scenario, implementation)
+        kind = FAULT_KINDS[fault.kind]
+        problem = (
+            kind.mock_problem(scenario) if implementation == MOCK else kind.balancer_problem(scenario, implementation)
+        )
         if problem:
             problems.append(f"faults.{i}.kind: {problem}")
     return problems

@@ -110,6 +110,10 @@ class FaultKind:
         """Why this kind cannot be played behind a real balancer (haproxy, nginx), or None."""
         return None
 
+    def mock_problem(self, scenario: Scenario) -> str | None:
+        """Why the mock service (orchsim's router and backends) does not play it as simulated, or None."""
+        return None
+
     # --- simulator --------------------------------------------------------------------------------
     def sim_process(self, effect: SimEffect, begin: Any) -> Generator[Any, Any, None]:
         """The fault's SimPy process: by default its effect over its window ``[at, end)``."""
