@@ -142,6 +142,15 @@ def test_a_partition_fault_is_refused_naming_the_fault(
     ]
 
 
+def test_serve_without_a_scenario_serves_one_the_mock_plays(
+    capsys: pytest.CaptureFixture[str], no_process: None
+) -> None:
+    """The default is validate-steady (the flagship's autoscaler and KV cache would be refused): it gets
+    as far as starting the processes (which this test forbids)."""
+    assert main(["serve"]) == 1
+    assert "a process started" in capsys.readouterr().err
+
+
 def test_what_the_mock_plays_is_not_refused() -> None:
     """CoDel: the mock servers drive the simulator's object (tests/test_mock_parity.py)."""
     assert refusals(load_scenario(STEADY, ["clusters.0.codel.target=10ms"]), MOCK) == []
