@@ -1,5 +1,6 @@
 """What the mock service plays of the simulator's control plane decides as the simulator does, on the
-same input: CoDel on a server's waiting room (``sim.control.shedding.Codel`` in both), and the error
+same input: CoDel on a server's waiting room (``sim.control.shedding.Codel`` in both), eviction from a
+full room by priority (``lowest_priority_victim``), and the error
 latency of an injected error_rate fault (``sim.control.faults.error_latency_s`` in both).
 
 As in ``tests/test_control_shared.py``: the engine runs a small scenario; the mock's own object (here
@@ -45,11 +46,16 @@ def _codel_scenario() -> Scenario:
     )
 
 
-def _mock_codel(
-    scenario: Scenario, arrivals_s: np.ndarray, time_scale: float, monkeypatch: pytest.MonkeyPatch
+def _mock_replay(
+    scenario: Scenario,
+    arrivals_s: np.ndarray,
+    priorities: list[int],
+    time_scale: float,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> tuple[list[bool], list[float]]:
-    """The mock server fed ``arrivals_s`` (scenario seconds) on a virtual clock: for each arrival,
-    whether CoDel shed it, and the service start of each one served (scenario seconds)."""
+    """The mock server fed ``arrivals_s`` (scenario seconds; each request's class priority) on a virtual
+    clock, each service ``SERVICE_S``: for each arrival whether it was refused (full room, CoDel or
+    eviction: 503), and the service start of each one served (scenario seconds), in arrival order."""
     clock = SimpleNamespace(now_s=0.0)
     monkeypatch.setattr(mock_server, "time", SimpleNamespace(monotonic=lambda: clock.now_s))
 
@@ -58,30 +64,48 @@ def _mock_codel(
         events = [(float(t), 1, i) for i, t in enumerate(arrivals_s)]  # (scenario s, 0 = an end / 1 = arrival, i)
         heapq.heapify(events)
         tasks: dict[int, asyncio.Task[SlotStart | None]] = {}
-        shed: dict[int, bool] = {}
+        refused: dict[int, bool] = {}
         starts: dict[int, float] = {}
         while events:
             at_s, kind, i = heapq.heappop(events)
             clock.now_s = at_s / time_scale
             if kind == 1:
-                tasks[i] = asyncio.create_task(server.acquire())
+                tasks[i] = asyncio.create_task(server.acquire(priorities[i]))
             else:
                 server.release(server.life, at_s / time_scale)
             await asyncio.sleep(0)  # the woken requests take their turn (one loop step: callbacks in order)
             for j, task in list(tasks.items()):
                 if task.done():
                     slot = task.result()
-                    assert slot is not None  # the waiting room is unbounded
                     del tasks[j]
-                    shed[j] = slot.shed
-                    if not slot.shed:
+                    refused[j] = slot is None or slot.shed
+                    if slot is not None and not slot.shed:
                         starts[j] = slot.begin * time_scale
                         heapq.heappush(events, (starts[j] + SERVICE_S, 0, j))
         for task in tasks.values():  # still waiting at the end
             task.cancel()
-        return [shed.get(i, False) for i in range(len(arrivals_s))], [starts[i] for i in sorted(starts)]
+        return [refused.get(i, False) for i in range(len(arrivals_s))], [starts[i] for i in sorted(starts)]
 
     return asyncio.run(run())
+
+
+def _assert_same_decisions(scenario: Scenario, time_scale: float, monkeypatch: pytest.MonkeyPatch) -> int:
+    """The engine's run and the mock's replay of its arrivals refuse the same requests and start the
+    others at the same times; the number refused."""
+    result = simulate(scenario)
+    attempts = result.attempts
+    order = np.argsort(attempts["sent_s"], kind="stable")
+    sent_s, code, start_s = attempts["sent_s"][order], attempts["code"][order], attempts["start_s"][order]
+    priority = [scenario.workload.classes[k].priority for k in result.klass] if scenario.workload.classes else []
+    priorities = [priority[r] for r in attempts["req"][order]] if priority else [0] * sent_s.size
+    simulated = (code == 503).tolist()
+
+    refused, starts = _mock_replay(scenario, sent_s, priorities, time_scale, monkeypatch)
+    last = int(np.flatnonzero(code != 0)[-1])  # the run's end cuts the tail: compare what both decided
+    assert refused[: last + 1] == simulated[: last + 1]
+    served = start_s[code == 200]
+    assert np.allclose(starts[: served.size], served, rtol=0, atol=1e-9)
+    return sum(simulated)
 
 
 @pytest.mark.parametrize("time_scale", [1.0, 10.0])
@@ -89,18 +113,29 @@ def test_codel_sheds_the_same_requests_in_the_simulator_and_the_mock(
     time_scale: float, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     scenario = _codel_scenario()
-    attempts = simulate(scenario).attempts
-    order = np.argsort(attempts["sent_s"], kind="stable")
-    sent_s, code, start_s = attempts["sent_s"][order], attempts["code"][order], attempts["start_s"][order]
-    finished = code != 0  # answered before the end of the run
-    simulated_shed = (code == 503).tolist()
-    assert 10 < sum(simulated_shed) < len(simulated_shed) // 2  # CoDel acts, and not on everything
+    assert 10 < _assert_same_decisions(scenario, time_scale, monkeypatch) < 150  # CoDel acts, not on everything
 
-    shed, starts = _mock_codel(scenario, sent_s, time_scale, monkeypatch)
-    last = int(np.flatnonzero(finished)[-1])  # the run's end cuts the tail: compare what both decided
-    assert shed[: last + 1] == simulated_shed[: last + 1]
-    served = start_s[(code == 200)]
-    assert np.allclose(starts[: served.size], served, rtol=0, atol=1e-9)
+
+@pytest.mark.parametrize("time_scale", [1.0, 10.0])
+def test_a_full_waiting_room_evicts_the_same_requests_in_the_simulator_and_the_mock(
+    time_scale: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two classes of priority 0 and 1 at 130% load on one slot with room for 3: a request of
+    priority 1 that finds the room full takes the place of the newest of priority 0 (503)."""
+    scenario = make_scenario(
+        duration=300,
+        workload={"rate": 1.3, "classes": [{"name": "batch", "priority": 0}, {"name": "chat", "priority": 1}]},
+        clusters=[
+            {
+                "name": "c",
+                "servers": 1,
+                "slots": 1,
+                "queue_limit": 3,
+                "service": {"kind": "deterministic", "mean": SERVICE_S},
+            }
+        ],
+    )
+    assert _assert_same_decisions(scenario, time_scale, monkeypatch) > 30
 
 
 def _error_scenario() -> Scenario:

@@ -100,10 +100,10 @@ class _Handlers:
         life = server.life
         metrics.in_flight.labels(label).inc()
         try:
-            slot = await server.acquire()  # when its service starts (see MockServer.acquire)
+            slot = await server.acquire(kind.priority)  # when its service starts (see MockServer.acquire)
             if slot is None or slot.shed:
                 metrics.requests.labels(label, "503").inc()
-                why = "waiting room full" if slot is None else "shed by CoDel (waits above target)"
+                why = "waiting room full" if slot is None else "dropped from the waiting room (CoDel or eviction)"
                 return error_response(503, f"server busy: {why}", headers={"Retry-After": "1"})
             due_end = None
             try:
