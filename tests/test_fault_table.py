@@ -13,7 +13,8 @@ from loadtest.mock.injection import FaultError, Injection, parse_injection
 from loadtest.mock.server import MockServer
 from sim.control.capacity import RouterSlots
 from sim.engine import Simulation
-from sim.faults import KINDS, FaultKind, MockFault, MockServerState, SimEffect, register, scenario_kinds
+from sim.faults import KINDS, FaultKind, MockServerState, SimEffect, register, scenario_kinds
+from sim.faults.base import MockFault
 from sim.scenario.loading import ScenarioError, parse_scenario
 from sim.workload.trace import Trace
 from tests.conftest import make_scenario

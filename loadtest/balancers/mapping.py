@@ -15,7 +15,7 @@ from typing import Any
 
 from sim.faults import KINDS as FAULT_KINDS
 from sim.scenario import Cluster, Scenario
-from sim.scenario.router import HealthCheck, OutlierEjection, RouterRetries
+from sim.scenario.router import HealthCheck, OutlierEjection, Router, RouterRetries
 from sim.strategies import STRATEGIES
 
 __all__ = [
@@ -115,8 +115,30 @@ class Unplayed:
     per_cluster: bool = True
 
 
-def _balancers(why: str) -> dict[str, str]:
-    return {balancer: why.format(implementation=balancer) for balancer in BALANCERS}
+def _unplayed_by(
+    name: str,
+    is_set: Callable[[Scenario, Cluster], bool],
+    balancers: str | None,
+    mock: str | None,
+    per_cluster: bool = True,
+) -> Unplayed:
+    """An entry: why the balancers (``{implementation}`` names each) and why the mock cannot play it
+    (None: it plays it)."""
+    why = {} if balancers is None else {b: balancers.format(implementation=b) for b in BALANCERS}
+    if mock is not None:
+        why[MOCK] = mock + _MOCK_SEES
+    return Unplayed(name, is_set, why, per_cluster)
+
+
+def _router_field(name: str, is_set: Callable[[Router], bool], balancers: str | None, mock: str | None) -> Unplayed:
+    return _unplayed_by(name, lambda s, c: is_set(s.router), balancers, mock, per_cluster=False)
+
+
+def _llm(name: str, unset: object, why: str) -> Unplayed:
+    """A field of an LLM cluster's service the mock's LLM model has not (set: other than ``unset``)."""
+    return _unplayed_by(
+        f"service.{name}", lambda s, c: c.service.kind == "llm" and getattr(c.service, name) != unset, None, why
+    )
 
 
 def _central(strategy: str | None) -> bool:
@@ -124,104 +146,62 @@ def _central(strategy: str | None) -> bool:
     return strategy is not None and STRATEGIES[strategy].central
 
 
-_NO_CENTRAL_QUEUE = "the mock router keeps no central queue (central_queue, first: it sends to the least busy server)"
 _MOCK_SEES = " (the simulator's only: validate would compare a model that has it with a mock that has not)"
+_NO_CENTRAL_QUEUE = "the mock router keeps no central queue (central_queue, first: it sends to the least busy server)"
 # the fields some implementation cannot play, cluster fields first (a balancer routes one cluster)
 UNPLAYED: tuple[Unplayed, ...] = (
-    Unplayed(
+    _unplayed_by(
         "autoscale",
         lambda s, c: c.autoscale is not None,
-        {
-            **_balancers("servers that come and go need service discovery; not mapped"),
-            MOCK: "the mock service has no autoscaler" + _MOCK_SEES,
-        },
+        "servers that come and go need service discovery; not mapped",
+        "the mock service has no autoscaler",
     ),
-    Unplayed(
-        "codel",
-        lambda s, c: c.codel is not None,
-        _balancers("shedding in the servers' waiting rooms is not the balancer's"),  # the mock servers play it
+    # the mock servers play CoDel (sim.control.shedding.Codel)
+    _unplayed_by(
+        "codel", lambda s, c: c.codel is not None, "shedding in the servers' waiting rooms is not the balancer's", None
     ),
     Unplayed("strategy", lambda s, c: _central(c.strategy), {MOCK: _NO_CENTRAL_QUEUE}),
-    Unplayed(
-        "service.kv_cache_tokens",
-        lambda s, c: c.service.kind == "llm" and c.service.kv_cache_tokens is not None,
-        {MOCK: "the mock's LLM servers keep no KV cache (a batch of at most slots)" + _MOCK_SEES},
-    ),
-    Unplayed(
-        "service.preemption",
-        lambda s, c: c.service.kind == "llm" and c.service.preemption != "none",
-        {MOCK: "the mock's LLM servers never preempt (they keep no KV cache)" + _MOCK_SEES},
-    ),
-    Unplayed(
-        "service.prefix_cache",
-        lambda s, c: c.service.kind == "llm" and c.service.prefix_cache is not None,
-        {MOCK: "the mock's LLM servers keep no prefix cache" + _MOCK_SEES},
-    ),
-    Unplayed(
-        "service.scheduling",
-        lambda s, c: c.service.kind == "llm" and c.service.scheduling != "fcfs",
-        {MOCK: "the mock's LLM servers admit first come, first served" + _MOCK_SEES},
-    ),
-    Unplayed(
-        "service.step_s",
-        lambda s, c: c.service.kind == "llm" and c.service.step_s is not None,
-        {MOCK: "the mock's LLM servers have no step-level scheduler" + _MOCK_SEES},
-    ),
+    _llm("kv_cache_tokens", None, "the mock's LLM servers keep no KV cache (a batch of at most slots)"),
+    _llm("preemption", "none", "the mock's LLM servers never preempt (they keep no KV cache)"),
+    _llm("prefix_cache", None, "the mock's LLM servers keep no prefix cache"),
+    _llm("scheduling", "fcfs", "the mock's LLM servers admit first come, first served"),
+    _llm("step_s", None, "the mock's LLM servers have no step-level scheduler"),
     Unplayed(
         "strategy",
         lambda s, c: _central(s.router.strategy) and any(k.strategy is None for k in s.clusters),
         {MOCK: _NO_CENTRAL_QUEUE},
         per_cluster=False,
     ),
-    Unplayed(
+    _router_field(
         "report_interval",
-        lambda s, c: s.router.report_interval is not None,
-        {
-            **_balancers("a balancer counts its own connections; stale reports not mapped"),
-            MOCK: "the mock router sees its own live counts, no stale load reports" + _MOCK_SEES,
-        },
-        per_cluster=False,
+        lambda r: r.report_interval is not None,
+        "a balancer counts its own connections; stale reports not mapped",
+        "the mock router sees its own live counts, no stale load reports",
     ),
-    Unplayed(
+    _router_field(
         "concurrency",
-        lambda s, c: s.router.concurrency is not None,
-        _balancers(
-            "{implementation} holds connections over its limit in the accept queue instead of answering 503; not mapped"
-        ),
-        per_cluster=False,
+        lambda r: r.concurrency is not None,
+        "{implementation} holds connections over its limit in the accept queue instead of answering 503; not mapped",
+        None,
     ),
-    Unplayed(
+    _router_field(
         "overhead",
-        lambda s, c: s.router.overhead > 0,
-        {
-            **_balancers("a balancer adds its own delay, not a configured one"),
-            MOCK: "the mock router adds its own delay, not a configured one" + _MOCK_SEES,
-        },
-        per_cluster=False,
+        lambda r: r.overhead > 0,
+        "a balancer adds its own delay, not a configured one",
+        "the mock router adds its own delay, not a configured one",
     ),
-    Unplayed(
-        "panic_threshold",
-        lambda s, c: s.router.panic_threshold > 0,
-        _balancers("{implementation} has no panic routing"),
-        per_cluster=False,
-    ),
-    Unplayed(
+    _router_field("panic_threshold", lambda r: r.panic_threshold > 0, "{implementation} has no panic routing", None),
+    _router_field(
         "adaptive_concurrency",
-        lambda s, c: s.router.adaptive_concurrency is not None,
-        {
-            **_balancers("{implementation} has no adaptive concurrency limit"),
-            MOCK: "the mock router has no adaptive concurrency limit" + _MOCK_SEES,
-        },
-        per_cluster=False,
+        lambda r: r.adaptive_concurrency is not None,
+        "{implementation} has no adaptive concurrency limit",
+        "the mock router has no adaptive concurrency limit",
     ),
-    Unplayed(
+    _router_field(
         "cross_region_latency",
-        lambda s, c: s.router.cross_region_latency > 0,
-        {
-            **_balancers("one pool, no regions"),
-            MOCK: "the mock router adds no delay to a request served outside its region" + _MOCK_SEES,
-        },
-        per_cluster=False,
+        lambda r: r.cross_region_latency > 0,
+        "one pool, no regions",
+        "the mock router adds no delay to a request served outside its region",
     ),
 )
 

@@ -10,24 +10,6 @@ from sim.faults import (  # noqa: F401  (imported for registration)
     slowdown,
     unavailable,
 )
-from sim.faults.base import (
-    KINDS,
-    FaultKind,
-    MockFault,
-    MockRouterState,
-    MockServerState,
-    SimEffect,
-    register,
-    scenario_kinds,
-)
+from sim.faults.base import KINDS, FaultKind, MockRouterState, MockServerState, SimEffect, register, scenario_kinds
 
-__all__ = [
-    "KINDS",
-    "FaultKind",
-    "MockFault",
-    "MockRouterState",
-    "MockServerState",
-    "SimEffect",
-    "register",
-    "scenario_kinds",
-]
+__all__ = ["KINDS", "FaultKind", "MockRouterState", "MockServerState", "SimEffect", "register", "scenario_kinds"]
