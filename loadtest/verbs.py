@@ -16,7 +16,7 @@ from sim.cli import ui
 from sim.cli.options import SCENARIO_HELP, add_set, non_negative, positive, positive_float
 from sim.cli.verbs import Verb
 from sim.output.outputs import now_stamp
-from sim.scenario.paths import flagship_scenario
+from sim.scenario.paths import scenarios_dir
 
 __all__ = ["EXPORT", "ROUTERS", "SERVE", "VALIDATE", "router_list"]
 
@@ -79,7 +79,11 @@ def _add_serve(verbs: Any) -> argparse.ArgumentParser:
         "Ctrl-C or SIGTERM stops them all.",
     )
     serve.add_argument(
-        "scenario", nargs="?", metavar="SCENARIO", help=f"{SCENARIO_HELP} (default: the flagship scenario)"
+        "scenario",
+        nargs="?",
+        metavar="SCENARIO",
+        help=f"{SCENARIO_HELP} (default: validate-steady; the flagship's autoscaler and KV cache are the "
+        "simulator's only, and a field the mock does not play is refused, exit 2)",
     )
     serve.add_argument(
         "--time-scale",
@@ -157,16 +161,16 @@ def _add_target(validate: Any) -> None:
 
 def _serve(args: argparse.Namespace) -> int:
     """``orchsim serve``: the mock topology behind orchsim's router, or behind a real balancer."""
+    path = Path(args.scenario) if args.scenario else scenarios_dir() / "validate-steady.yaml"
     if args.router == "builtin":
         from loadtest.mock.serve import serve  # deferred: aiohttp only when serving
 
-        return serve(args.scenario, args.time_scale, args.port, args.overrides, args.max_body, args.rate_limit)
+        return serve(path, args.time_scale, args.port, args.overrides, args.max_body, args.rate_limit)
     from loadtest.balancers.serve import serve_balanced  # deferred: only when a balancer is asked for
 
     if args.rate_limit:
         print(f"orchsim serve: --rate-limit is orchsim's router's; {args.router} has none here", file=sys.stderr)
         return 2
-    path = Path(args.scenario) if args.scenario else flagship_scenario()
     return serve_balanced(path, args.router, args.time_scale, args.port, args.overrides, args.max_body)
 
 

@@ -14,6 +14,7 @@ from loadtest.mock.server import MockServer
 from sim.control.capacity import RouterSlots
 from sim.engine import Simulation
 from sim.faults import KINDS, FaultKind, MockServerState, SimEffect, register, scenario_kinds
+from sim.faults.base import MockFault
 from sim.scenario.loading import ScenarioError, parse_scenario
 from sim.workload.trace import Trace
 from tests.conftest import make_scenario
@@ -34,10 +35,10 @@ class Toy(FaultKind):
     def sim_lift(self, effect: SimEffect) -> None:
         self.trace.append((effect.kernel.now, "lift", len(effect.servers)))
 
-    def mock_apply(self, server: MockServerState, value: float, lost: bool) -> None:
+    def mock_apply(self, server: MockServerState, fault: MockFault) -> None:
         server.unavailables += 1
 
-    def mock_lift(self, server: MockServerState, value: float) -> None:
+    def mock_lift(self, server: MockServerState, fault: MockFault) -> None:
         server.unavailables -= 1
 
 
@@ -58,9 +59,9 @@ def test_a_new_kind_is_one_class_and_its_registration(toy: type[Toy]) -> None:
     assert toy.trace == [(2.0, "apply", 2), (5.0, "lift", 2)]  # half of 4 servers, over [2, 5)
     assert "toy" in scenario_kinds() and parse_injection({"kind": "toy", "value": 3}).kind == "toy"
     server = MockServer(0, parse_scenario(mock_scenario(), "s.yaml").clusters[0], 1, 0)
-    KINDS["toy"].mock_apply(server, 1.0, lost=False)
+    KINDS["toy"].mock_apply(server, Injection("toy"))
     assert server.unavailable
-    KINDS["toy"].mock_lift(server, 1.0)
+    KINDS["toy"].mock_lift(server, Injection("toy"))
     assert not server.unavailable
 
 
@@ -149,9 +150,9 @@ def _mock_trace(faults: list[dict[str, Any]]) -> list[tuple[float, float]]:
         if kind.targets_router:
             (kind.mock_router_apply if start else kind.mock_router_lift)(capacity, value)
         elif start:
-            kind.mock_apply(server, value, lost=False)
+            kind.mock_apply(server, Injection(kind.name, value=value))
         else:
-            kind.mock_lift(server, value)
+            kind.mock_lift(server, Injection(kind.name, value=value))
         errors = 1.0 - math.prod(1.0 - f for f, _ in server.error_fractions)
         state = {"slowdown": server.slow_factor, "error_rate": errors}
         trace.append((float(at), state.get(kind.name, float(capacity.capacity or 0))))

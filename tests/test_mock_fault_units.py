@@ -49,14 +49,12 @@ def test_nothing_of_a_mock_fault_outlives_it() -> None:
     slow_a, slow_b = Injection("slowdown", "a", 0, 1.1), Injection("slowdown", "a", 0, 1.3)
     errors, cut = Injection("error_rate", "a", 0, 0.5), Injection("partition", "a", 0)
     for fault in (slow_a, slow_b, errors, cut, cut):
-        KINDS[fault.kind].mock_apply(server, fault.value, lost=False)
-    KINDS[slow_a.kind].mock_lift(
-        server, slow_a.value
-    )  # the first ends while the second holds: still slowed by it alone
-    KINDS[cut.kind].mock_lift(server, cut.value)
+        KINDS[fault.kind].mock_apply(server, fault)
+    KINDS[slow_a.kind].mock_lift(server, slow_a)  # the first ends while the second holds: still slowed by it alone
+    KINDS[cut.kind].mock_lift(server, cut)
     assert server.slow_factor == pytest.approx(1.3) and server.partitioned and server.error_fractions == [(0.5, 0.0)]
     for fault in (slow_b, errors, cut):
-        KINDS[fault.kind].mock_lift(server, fault.value)
+        KINDS[fault.kind].mock_lift(server, fault)
     assert (server.slow_factor, server.error_fractions, server.partitioned) == (1.0, [], False)
 
 

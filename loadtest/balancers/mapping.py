@@ -1,27 +1,34 @@
-"""What a real balancer is told from a scenario: one plan both config writers read, or refusals.
+"""What each implementation in front of the mock backends plays of a scenario: one plan both config
+writers read, or refusals.
 
-Every scenario field that changes how requests are routed is either mapped here or refused with a
-line naming the field; nothing that affects routing is dropped in silence. The writers
-(``haproxy.py``, ``nginx.py``) only format a ``BalancerPlan``.
+Every scenario field that changes how requests are routed or served is either played or refused with
+a line naming the field, by the mock service (``builtin``: orchsim's router and backends) as by a real
+balancer; nothing is dropped in silence. ``UNPLAYED`` is the one list of fields some implementation
+cannot play and why. The writers (``haproxy.py``, ``nginx.py``) only format a ``BalancerPlan``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from sim.faults import KINDS as FAULT_KINDS
-from sim.scenario import Scenario
-from sim.scenario.router import HealthCheck, OutlierEjection, RouterRetries
+from sim.scenario import Cluster, Scenario
+from sim.scenario.router import HealthCheck, OutlierEjection, Router, RouterRetries
+from sim.strategies import STRATEGIES
 
 __all__ = [
     "BALANCERS",
     "BALANCER_WAIT_HEADER",
     "HAPROXY_STRATEGIES",
+    "MOCK",
     "NGINX_STRATEGIES",
     "SESSION_HEADER",
+    "UNPLAYED",
     "BalancerPlan",
     "ServerAddress",
+    "Unplayed",
     "millis",
     "placeholder_addresses",
     "plan_balancer",
@@ -29,6 +36,7 @@ __all__ = [
 ]
 
 BALANCERS = ("haproxy", "nginx")
+MOCK = "builtin"  # orchsim's own router and the mock backends (orchsim serve / validate --router builtin)
 BALANCER_WAIT_HEADER = "X-Orchsim-Balancer-Wait-Ms"  # a balancer's own queueing wait (HAProxy's %Tw)
 SESSION_HEADER = "X-Orchsim-Session"  # what consistent hashing hashes (the simulator's request.session)
 # HAProxy retry-on / nginx proxy_next_upstream spellings of the status codes router retries may name
@@ -95,13 +103,137 @@ class BalancerPlan:
         return simulated_s * self.interval_scale
 
 
+@dataclass(frozen=True)
+class Unplayed:
+    """A scenario field some implementation cannot play: ``why[implementation]`` says why (an
+    implementation not named plays it). A cluster field (``per_cluster``) is looked at in each cluster
+    (``clusters.N.<name>``), a router field in the router (``router.<name>``)."""
+
+    name: str
+    is_set: Callable[[Scenario, Cluster], bool]
+    why: dict[str, str]
+    per_cluster: bool = True
+
+
+def _unplayed_by(
+    name: str,
+    is_set: Callable[[Scenario, Cluster], bool],
+    balancers: str | None,
+    mock: str | None,
+    per_cluster: bool = True,
+) -> Unplayed:
+    """An entry: why the balancers (``{implementation}`` names each) and why the mock cannot play it
+    (None: it plays it)."""
+    why = {} if balancers is None else {b: balancers.format(implementation=b) for b in BALANCERS}
+    if mock is not None:
+        why[MOCK] = mock + _MOCK_SEES
+    return Unplayed(name, is_set, why, per_cluster)
+
+
+def _router_field(name: str, is_set: Callable[[Router], bool], balancers: str | None, mock: str | None) -> Unplayed:
+    return _unplayed_by(name, lambda s, c: is_set(s.router), balancers, mock, per_cluster=False)
+
+
+def _llm(name: str, unset: object, why: str) -> Unplayed:
+    """A field of an LLM cluster's service the mock's LLM model has not (set: other than ``unset``)."""
+    return _unplayed_by(
+        f"service.{name}", lambda s, c: c.service.kind == "llm" and getattr(c.service, name) != unset, None, why
+    )
+
+
+def _central(strategy: str | None) -> bool:
+    """A strategy that holds requests at the router while every server is busy (central_queue, first)."""
+    return strategy is not None and STRATEGIES[strategy].central
+
+
+_MOCK_SEES = " (the simulator's only: validate would compare a model that has it with a mock that has not)"
+_NO_CENTRAL_QUEUE = "the mock router keeps no central queue (central_queue, first: it sends to the least busy server)"
+# the fields some implementation cannot play, cluster fields first (a balancer routes one cluster)
+UNPLAYED: tuple[Unplayed, ...] = (
+    _unplayed_by(
+        "autoscale",
+        lambda s, c: c.autoscale is not None,
+        "servers that come and go need service discovery; not mapped",
+        "the mock service has no autoscaler",
+    ),
+    # the mock servers play CoDel (sim.control.shedding.Codel)
+    _unplayed_by(
+        "codel", lambda s, c: c.codel is not None, "shedding in the servers' waiting rooms is not the balancer's", None
+    ),
+    Unplayed("strategy", lambda s, c: _central(c.strategy), {MOCK: _NO_CENTRAL_QUEUE}),
+    _llm("kv_cache_tokens", None, "the mock's LLM servers keep no KV cache (a batch of at most slots)"),
+    _llm("preemption", "none", "the mock's LLM servers never preempt (they keep no KV cache)"),
+    _llm("prefix_cache", None, "the mock's LLM servers keep no prefix cache"),
+    _llm("scheduling", "fcfs", "the mock's LLM servers admit first come, first served"),
+    _llm("step_s", None, "the mock's LLM servers have no step-level scheduler"),
+    Unplayed(
+        "strategy",
+        lambda s, c: _central(s.router.strategy) and any(k.strategy is None for k in s.clusters),
+        {MOCK: _NO_CENTRAL_QUEUE},
+        per_cluster=False,
+    ),
+    _router_field(
+        "report_interval",
+        lambda r: r.report_interval is not None,
+        "a balancer counts its own connections; stale reports not mapped",
+        "the mock router sees its own live counts, no stale load reports",
+    ),
+    _router_field(
+        "concurrency",
+        lambda r: r.concurrency is not None,
+        "{implementation} holds connections over its limit in the accept queue instead of answering 503; not mapped",
+        None,
+    ),
+    _router_field(
+        "overhead",
+        lambda r: r.overhead > 0,
+        "a balancer adds its own delay, not a configured one",
+        "the mock router adds its own delay, not a configured one",
+    ),
+    _router_field("panic_threshold", lambda r: r.panic_threshold > 0, "{implementation} has no panic routing", None),
+    _router_field(
+        "adaptive_concurrency",
+        lambda r: r.adaptive_concurrency is not None,
+        "{implementation} has no adaptive concurrency limit",
+        "the mock router has no adaptive concurrency limit",
+    ),
+    _router_field(
+        "cross_region_latency",
+        lambda r: r.cross_region_latency > 0,
+        "one pool, no regions",
+        "the mock router adds no delay to a request served outside its region",
+    ),
+)
+
+
 def refusals(scenario: Scenario, implementation: str) -> list[str]:
-    """``field: message`` for every routing field ``implementation`` cannot express (empty: all mapped)."""
+    """``field: message`` for every field ``implementation`` (a balancer, or ``builtin``: the mock
+    service) cannot play (empty: all played)."""
+    if implementation == MOCK:
+        problems = _unplayed(scenario, MOCK, per_cluster=True) + _unplayed(scenario, MOCK, per_cluster=False)
+        return problems + _fault_problems(scenario, MOCK)
     problems = _cluster_problems(scenario)
     if len(scenario.clusters) == 1:
+        problems += _unplayed(scenario, implementation, per_cluster=True)
         problems += _strategy_problems(scenario, implementation)
+    problems += _unplayed(scenario, implementation, per_cluster=False)
     problems += _router_problems(scenario, implementation)
     problems += _fault_problems(scenario, implementation)
+    return problems
+
+
+def _unplayed(scenario: Scenario, implementation: str, per_cluster: bool) -> list[str]:
+    """The lines of ``UNPLAYED`` for the cluster (or router) fields set in ``scenario``."""
+    problems = []
+    entries = [e for e in UNPLAYED if e.per_cluster == per_cluster and implementation in e.why]
+    if not per_cluster:
+        return [
+            f"router.{e.name}: {e.why[implementation]}" for e in entries if e.is_set(scenario, scenario.clusters[0])
+        ]
+    for number, cluster in enumerate(scenario.clusters):
+        problems += [
+            f"clusters.{number}.{e.name}: {e.why[implementation]}" for e in entries if e.is_set(scenario, cluster)
+        ]
     return problems
 
 
@@ -111,13 +243,7 @@ def _cluster_problems(scenario: Scenario) -> list[str]:
             f"clusters: {len(scenario.clusters)} clusters; a generated balancer config routes one pool "
             "(the choice between clusters, router.cluster_strategy, has no equivalent)"
         ]
-    cluster = scenario.clusters[0]
-    problems = []
-    if cluster.autoscale is not None:
-        problems.append("clusters.0.autoscale: servers that come and go need service discovery; not mapped")
-    if cluster.codel is not None:
-        problems.append("clusters.0.codel: shedding in the servers' waiting rooms is not the balancer's")
-    return problems
+    return []
 
 
 def _strategy(scenario: Scenario) -> tuple[str, dict[str, Any], str]:
@@ -152,21 +278,6 @@ def _strategy_problems(scenario: Scenario, implementation: str) -> list[str]:
 def _router_problems(scenario: Scenario, implementation: str) -> list[str]:
     router = scenario.router
     problems = []
-    if router.report_interval is not None:
-        problems.append("router.report_interval: a balancer counts its own connections; stale reports not mapped")
-    if router.concurrency is not None:
-        problems.append(
-            f"router.concurrency: {implementation} holds connections over its limit in the accept queue "
-            "instead of answering 503; not mapped"
-        )
-    if router.overhead > 0:
-        problems.append("router.overhead: a balancer adds its own delay, not a configured one")
-    if router.panic_threshold > 0:
-        problems.append(f"router.panic_threshold: {implementation} has no panic routing")
-    if router.adaptive_concurrency is not None:
-        problems.append(f"router.adaptive_concurrency: {implementation} has no adaptive concurrency limit")
-    if router.cross_region_latency > 0:
-        problems.append("router.cross_region_latency: one pool, no regions")
     if implementation == "haproxy" and router.instances > 1:
         problems.append("router.instances: HAProxy's threads share one balancer state; give 1")
     problems += _outlier_problems(scenario, implementation)
@@ -214,7 +325,10 @@ def _fault_problems(scenario: Scenario, implementation: str) -> list[str]:
     """What each fault's kind cannot do behind ``implementation`` (its entry in sim.faults says)."""
     problems = []
     for i, fault in enumerate(scenario.faults):
-        problem = FAULT_KINDS[fault.kind].balancer_problem(scenario, implementation)
+        kind = FAULT_KINDS[fault.kind]
+        problem = (
+            kind.mock_problem(scenario) if implementation == MOCK else kind.balancer_problem(scenario, implementation)
+        )
         if problem:
             problems.append(f"faults.{i}.kind: {problem}")
     return problems

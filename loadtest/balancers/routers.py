@@ -9,7 +9,7 @@ from typing import Any
 from rich.table import Table
 
 from loadtest.balancers.binary import find_binary
-from loadtest.balancers.mapping import refusals
+from loadtest.balancers.mapping import MOCK, refusals
 from sim.scenario import Scenario
 from sim.scenario.loading import ScenarioError
 
@@ -18,10 +18,12 @@ __all__ = ["check_routers", "routers_table"]
 
 def check_routers(path: Path, scenario: Scenario, routers: list[str]) -> None:
     """Before any process starts: BalancerMissingError for a binary not installed, ScenarioError naming
-    each field a balancer cannot express (faults included, though the load generator plays them)."""
+    each field a balancer cannot express (faults included, though the load generator plays them) or
+    the mock service (``builtin``) does not play."""
     problems = []
     for router in routers:
-        if router == "builtin":
+        if router == MOCK:
+            problems += [f"{path.name}: {line}" for line in refusals(scenario, MOCK)]
             continue
         find_binary(router)
         problems += [f"{path.name}: {line} ({router})" for line in refusals(scenario, router)]

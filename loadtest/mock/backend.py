@@ -50,7 +50,7 @@ def build_app(
     ports outside ``reserved_ports``)."""
     app = install(web.Application(client_max_size=max_body_bytes, middlewares=[guard]))
     spec = scenario.clusters[cluster_index]
-    servers = [MockServer(i, spec, seed, cluster_index) for i in range(spec.servers)]
+    servers = [MockServer(i, spec, seed, cluster_index, time_scale) for i in range(spec.servers)]
     metrics = Metrics(served_model(spec))
     classes = ClassTable(scenario)
     watchers: set[asyncio.Queue[bytes | None]] = set()
@@ -129,11 +129,11 @@ def apply_fault(servers: list[MockServer], fault: Injection) -> None:
     targets = servers if fault.server is None else [servers[fault.server]]
     kind = FAULT_KINDS[fault.kind]
     for server in targets:
-        kind.mock_apply(server, fault.value, lost=fault.in_flight == "lost")
+        kind.mock_apply(server, fault)
 
     def lift() -> None:
         for server in targets:
-            kind.mock_lift(server, fault.value)
+            kind.mock_lift(server, fault)
 
     if fault.duration_s > 0:
         asyncio.get_running_loop().call_later(fault.duration_s, lift)

@@ -22,12 +22,14 @@ CLASS_HEADER = "X-Orchsim-Class"
 @dataclass(frozen=True)
 class RequestKind:
     """A request's class: its index (in the scenario's order), service-time multiplier, name (for the
-    clusters dedicated to classes) and the region of its users."""
+    clusters dedicated to classes), the region of its users and its priority (a full waiting room
+    evicts lower priorities first)."""
 
     index: int = 0
     work: float = 1.0
     name: str = "default"
     region: str | None = None
+    priority: int = 0
 
 
 NO_CLASS = RequestKind()
@@ -40,7 +42,7 @@ class ClassTable:
 
     def __init__(self, scenario: Scenario) -> None:
         classes = scenario.workload.classes
-        self.kinds = {c.name: RequestKind(i, c.work, c.name, c.region) for i, c in enumerate(classes)}
+        self.kinds = {c.name: RequestKind(i, c.work, c.name, c.region, c.priority) for i, c in enumerate(classes)}
         self.kinds = self.kinds or {"default": NO_CLASS}
         for migration in scenario.workload.migrations:
             for c in classes:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from sim.engine.faults import target_indices
@@ -44,7 +44,9 @@ class Injection:
     of ``cluster``. ``in_flight`` (crash): requests held fail with 500 at once, or are ``lost``.
     ``at_monotonic_s``: start at this ``time.monotonic()`` instant instead of now (the clock every
     process of this machine shares), so a load generator can post a fault ahead of its time and
-    have it start exactly when due, whatever the post's own latency.
+    have it start exactly when due, whatever the post's own latency. ``error_latency_s`` (error_rate):
+    real seconds a failed request holds its slot before its 500 (a scenario's ``error_latency`` divided
+    by the time scale; 0, the default of a runtime injection: at once).
     """
 
     kind: str
@@ -54,6 +56,7 @@ class Injection:
     duration_s: float = 0.0
     in_flight: str = "fail"
     at_monotonic_s: float | None = None
+    error_latency_s: float = 0.0
 
     @property
     def on_router(self) -> bool:
@@ -69,11 +72,14 @@ class Injection:
         return 0.0 if self.at_monotonic_s is None else max(0.0, self.at_monotonic_s - time.monotonic())
 
 
+FIELDS = tuple(field.name for field in fields(Injection))  # what a POST /admin/faults body may hold
+
+
 def parse_injection(body: Any) -> Injection:
     """Check a ``POST /admin/faults`` body; FaultError names the field at fault."""
     if not isinstance(body, dict):
         raise FaultError("body must be a JSON object", "body")
-    unknown = sorted(set(body) - {"kind", "cluster", "server", "value", "duration_s", "in_flight", "at_monotonic_s"})
+    unknown = sorted(set(body) - {*FIELDS})
     if unknown:
         raise FaultError(f"unknown field {unknown[0]!r}", unknown[0])
     kind = body.get("kind")
@@ -96,7 +102,10 @@ def parse_injection(body: Any) -> Injection:
     if in_flight not in IN_FLIGHT:
         raise FaultError(f"in_flight must be fail or lost (got {in_flight!r})", "in_flight")
     at = monotonic_instant(body, "at_monotonic_s")
-    return Injection(kind, cluster, server, value, duration_s, in_flight, at)
+    error_latency_s = _number(body, "error_latency_s", 0.0)
+    if not 0 <= error_latency_s <= MAX_TIME_S:
+        raise FaultError(f"error_latency_s must be in [0, {MAX_TIME_S:g}] (got {error_latency_s:g})", "error_latency_s")
+    return Injection(kind, cluster, server, value, duration_s, in_flight, at, error_latency_s)
 
 
 def monotonic_instant(body: dict[str, Any], name: str) -> float | None:
@@ -143,5 +152,9 @@ def planned_injections(scenario: Scenario, seed: int, time_scale: float) -> list
             step_s = span_s / max(1, len(indices) - 1)
             plan += [(start_s + k * step_s, Injection(fault.kind, name, i)) for k, i in enumerate(indices)]
             continue
-        plan += [(start_s, Injection(fault.kind, name, i, value, span_s, fault.in_flight)) for i in indices]
+        latency_s = fault.error_latency / time_scale if fault.kind == "error_rate" else 0.0  # its field only
+        plan += [
+            (start_s, Injection(fault.kind, name, i, value, span_s, fault.in_flight, error_latency_s=latency_s))
+            for i in indices
+        ]
     return plan

@@ -5,17 +5,18 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from loadtest.balancers.mapping import MOCK
+from loadtest.balancers.routers import check_routers
 from loadtest.mock.ratelimit import parse_rate_limit
 from loadtest.mock.topology import Topology, TopologyError
 from sim.cli import ui
 from sim.scenario.loading import load_scenario
-from sim.scenario.paths import flagship_scenario
 
 __all__ = ["serve"]
 
 
 def serve(
-    scenario_path: str | None,
+    path: Path,
     time_scale: float,
     port: int,
     overrides: list[str],
@@ -23,8 +24,8 @@ def serve(
     rate_limit: str | None = None,
 ) -> int:
     """``orchsim serve``: run the mock topology on 127.0.0.1 until Ctrl-C or SIGTERM."""
-    path = Path(scenario_path) if scenario_path else flagship_scenario()
     scenario = load_scenario(path, overrides)
+    check_routers(path, scenario, [MOCK])  # a field the mock does not play: refused before any process
     router_args = []
     if rate_limit is not None:
         try:

@@ -1,4 +1,6 @@
-"""One mock server: slots, a FCFS waiting room, fault state, and a listening socket of its own.
+"""One mock server: slots, a FCFS waiting room (CoDel on it when the cluster has ``codel``, and a
+full room evicting a lower-priority request: the simulator's ``sim.control.shedding``), fault state,
+and a listening socket of its own.
 
 A crash closes the socket (connections are refused) and every idle connection, and ends the
 requests the server holds, queued or in service: they raise ``CrashError`` at once, and the handler
@@ -13,6 +15,7 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from aiohttp import web
@@ -20,6 +23,7 @@ from aiohttp.web_protocol import RequestHandler
 
 from loadtest.mock.guard import header_timeout_s
 from sim.control.faults import flapped
+from sim.control.shedding import Codel, lowest_priority_victim
 from sim.rng import Draws, Stream, stream
 from sim.scenario import Cluster
 from sim.workload.service import ServiceTimes
@@ -41,16 +45,40 @@ def _resolve(timer: asyncio.Future[None]) -> None:
 
 
 class SlotStart(NamedTuple):
-    """A slot taken: when the request arrived and when its service starts (``time.monotonic()``)."""
+    """A slot taken: when the request arrived and when its service starts (``time.monotonic()``);
+    ``shed``: dropped from the waiting room instead, by CoDel when its turn came or for a request of
+    a higher priority that found the room full (no slot is held: answer 503)."""
 
     arrived: float
     begin: float
+    shed: bool = False
+
+
+class _Handover(NamedTuple):
+    """What a request waiting in line is told when its turn comes."""
+
+    due: float  # when the slot it takes was due to free up (``time.monotonic()``)
+    shed: bool  # dropped from the line instead (CoDel, eviction): it takes no slot
+
+
+@dataclass(eq=False)
+class _Ticket:
+    """A request waiting in line (``sim.control.shedding.Queued`` for eviction)."""
+
+    turn: asyncio.Future[_Handover]
+    arrived: float  # ``time.monotonic()``
+    priority: int  # its class's: a full room evicts the lowest below a newcomer's
+    cancelled: bool = False  # the client left: it no longer counts (its ``turn`` is cancelled too)
+
+    @property
+    def live(self) -> bool:
+        return not self.turn.done()
 
 
 class MockServer:
     """One server: ``slots`` requests at once, FCFS waiting room of ``queue_limit`` (None: unbounded)."""
 
-    def __init__(self, index: int, spec: Cluster, seed: int, cluster_index: int) -> None:
+    def __init__(self, index: int, spec: Cluster, seed: int, cluster_index: int, time_scale: float = 1.0) -> None:
         self.index = index
         self.slots = spec.slots
         self.queue_limit = spec.queue_limit
@@ -58,7 +86,10 @@ class MockServer:
         self.fault_draws = Draws(stream(seed, Stream.FAULTS, cluster_index, index))
         self.flap_draws = Draws(stream(seed, Stream.HEALTH_FLAP, cluster_index, index))
         self.free = spec.slots
-        self.waiting: deque[asyncio.Future[float]] = deque()
+        self.waiting: deque[_Ticket] = deque()
+        # CoDel decides in scenario seconds (its target and interval are the scenario's), as the simulator's
+        self.codel = None if spec.codel is None else Codel(spec.codel)
+        self.time_scale = time_scale
         self.timers: set[asyncio.Future[None]] = set()  # service (and probe) waits of held requests
         self.serving: set[RequestHandler] = set()  # connections carrying a request now
         # the faults in force, each kind a list (one entry per fault): the state is recomputed from
@@ -101,9 +132,9 @@ class MockServer:
 
     @property
     def queued(self) -> int:
-        return sum(1 for f in self.waiting if not f.done())
+        return sum(1 for ticket in self.waiting if ticket.live)
 
-    async def acquire(self) -> SlotStart | None:
+    async def acquire(self, priority: int = 0) -> SlotStart | None:
         """Take a slot, waiting in line if needed: when the request arrived and when its service
         starts (``time.monotonic()``), or None when the waiting room is full; CrashError.
 
@@ -113,36 +144,64 @@ class MockServer:
         in the queue (waits grew by 5-10% at 75% load on two busy cores, against the simulation).
         The clock is ``time.monotonic()``, not ``loop.time()``: uvloop's counts whole milliseconds.
         The waiting room's count does not follow that schedule: a request that comes after a slot
-        was due to free up but before the loop released it still counts as waiting."""
+        was due to free up but before the loop released it still counts as waiting (but it does not
+        meet CoDel: in the simulator it found the slot free). ``shed``: CoDel dropped it at its turn,
+        or a request of higher ``priority`` took its place in a full room (the simulator's eviction)."""
         arrived, life = time.monotonic(), self.life
         if self.free > 0:
             self.free -= 1
             return SlotStart(arrived, arrived)
-        if self.queue_limit is not None and self.queued >= self.queue_limit:
+        if self.queue_limit is not None and self.queued >= self.queue_limit and not self._evict(priority, arrived):
             return None
-        ticket: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        ticket = _Ticket(asyncio.get_running_loop().create_future(), arrived, priority)
         self.waiting.append(ticket)
         try:
-            due_free = await ticket
+            handover = await ticket.turn
         except asyncio.CancelledError:
-            if ticket.done() and not ticket.cancelled() and ticket.exception() is None:
-                self.release(life, ticket.result())  # handed over just as the client left: pass it on
+            ticket.cancelled = True
+            turn = ticket.turn
+            if turn.done() and not turn.cancelled() and turn.exception() is None and not turn.result().shed:
+                self.release(life, turn.result().due)  # handed over just as the client left: pass it on
             raise
-        return SlotStart(arrived, max(arrived, due_free))
+        return SlotStart(arrived, max(arrived, handover.due), handover.shed)
 
     def release(self, life: int, due_end: float | None = None) -> None:
         """Hand the slot taken in ``life`` to the next in line, or free it (a crash freed it already);
-        ``due_end`` is when its service was due to end on ``time.monotonic()`` (None: now)."""
+        ``due_end`` is when its service was due to end on ``time.monotonic()`` (None: now). With CoDel,
+        the next in line may be dropped (503) instead, as the simulator's server drops it when it
+        dequeues: the slot then goes to the one after."""
         if life != self.life:
             return
         now = time.monotonic()
         due = now if due_end is None else min(due_end, now)  # a request cut short frees its slot now
         while self.waiting:
             ticket = self.waiting.popleft()
-            if not ticket.done():
-                ticket.set_result(due)
-                return
+            if not ticket.live:  # the client left: it no longer counts, nor meets CoDel
+                continue
+            if self._sheds(ticket.arrived, due):
+                ticket.turn.set_result(_Handover(due, shed=True))
+                continue
+            ticket.turn.set_result(_Handover(due, shed=False))
+            return
         self.free += 1
+
+    def _evict(self, priority: int, now: float) -> bool:
+        """The waiting room is full: drop its newest request of the lowest priority below ``priority``
+        (503) to make room, as the simulator's server does; False when there is none."""
+        victim = lowest_priority_victim((t for t in self.waiting if t.live), priority)
+        if victim is None:
+            return False
+        self.waiting.remove(victim)
+        victim.turn.set_result(_Handover(now, shed=True))
+        return True
+
+    def _sheds(self, arrived: float, due: float) -> bool:
+        """CoDel's decision on a request that arrived at ``arrived`` and whose turn comes at ``due``
+        (``time.monotonic()``): the simulator's object, in scenario seconds. One that came after the
+        slot was due to free up did not wait (the simulator started it at once): CoDel never sees it."""
+        if self.codel is None or due <= arrived:
+            return False
+        return self.codel.drops((due - arrived) * self.time_scale, due * self.time_scale)
 
     async def pause_until(self, due: float, life: int) -> None:
         """Wait until ``due`` on ``time.monotonic()`` (at once if past); CrashError as ``pause``."""
@@ -173,7 +232,7 @@ class MockServer:
             return
         self.life += 1
         self.lost = lost
-        held: list[asyncio.Future[Any]] = [*self.waiting, *self.timers]
+        held: list[asyncio.Future[Any]] = [*(ticket.turn for ticket in self.waiting), *self.timers]
         for wait in held:
             if not wait.done():
                 wait.set_exception(CrashError(lost))

@@ -100,10 +100,11 @@ class _Handlers:
         life = server.life
         metrics.in_flight.labels(label).inc()
         try:
-            slot = await server.acquire()  # when its service starts (see MockServer.acquire)
-            if slot is None:
+            slot = await server.acquire(kind.priority)  # when its service starts (see MockServer.acquire)
+            if slot is None or slot.shed:
                 metrics.requests.labels(label, "503").inc()
-                return error_response(503, "server busy: waiting room full", headers={"Retry-After": "1"})
+                why = "waiting room full" if slot is None else "dropped from the waiting room (CoDel or eviction)"
+                return error_response(503, f"server busy: {why}", headers={"Retry-After": "1"})
             due_end = None
             try:
                 # as in the simulator: an error_rate fault fails a request when its service would start

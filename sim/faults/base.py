@@ -19,7 +19,16 @@ if TYPE_CHECKING:
     from sim.engine.server import Server
     from sim.scenario import Fault, Scenario
 
-__all__ = ["KINDS", "FaultKind", "MockRouterState", "MockServerState", "SimEffect", "register", "scenario_kinds"]
+__all__ = [
+    "KINDS",
+    "FaultKind",
+    "MockFault",
+    "MockRouterState",
+    "MockServerState",
+    "SimEffect",
+    "register",
+    "scenario_kinds",
+]
 
 
 class MockServerState(Protocol):
@@ -32,10 +41,27 @@ class MockServerState(Protocol):
     flap_fractions: list[float]
     partitions: int
     unavailables: int
+    time_scale: float  # simulated seconds per real second
 
     def crash(self, lost: bool) -> None: ...
     def recover(self) -> None: ...
     def drain(self) -> None: ...
+
+
+class MockFault(Protocol):
+    """One fault injected into the mock service (``loadtest.mock.injection.Injection``), as its effect reads it."""
+
+    @property
+    def value(self) -> float:
+        """The slowdown factor, or the share of requests (error_rate) or probes (healthcheck_flap) hit."""
+
+    @property
+    def in_flight(self) -> str:
+        """crash: what happens to the requests held, ``fail`` (500 at once) or ``lost``."""
+
+    @property
+    def error_latency_s(self) -> float:
+        """error_rate: real seconds before a failed request's 500."""
 
 
 class MockRouterState(Protocol):
@@ -85,6 +111,10 @@ class FaultKind:
         """Why this kind cannot be played behind a real balancer (haproxy, nginx), or None."""
         return None
 
+    def mock_problem(self, scenario: Scenario) -> str | None:
+        """Why the mock service (orchsim's router and backends) does not play it as simulated, or None."""
+        return None
+
     # --- simulator --------------------------------------------------------------------------------
     def sim_process(self, effect: SimEffect, begin: Any) -> Generator[Any, Any, None]:
         """The fault's SimPy process: by default its effect over its window ``[at, end)``."""
@@ -100,10 +130,10 @@ class FaultKind:
         raise NotImplementedError(f"{self.name} has no simulator effect")
 
     # --- mock service -----------------------------------------------------------------------------
-    def mock_apply(self, server: MockServerState, value: float, lost: bool) -> None:
+    def mock_apply(self, server: MockServerState, fault: MockFault) -> None:
         raise NotImplementedError(f"{self.name} does not act on a mock server")
 
-    def mock_lift(self, server: MockServerState, value: float) -> None:
+    def mock_lift(self, server: MockServerState, fault: MockFault) -> None:
         raise NotImplementedError(f"{self.name} does not act on a mock server")
 
     def mock_router_apply(self, router: MockRouterState, value: float) -> None:

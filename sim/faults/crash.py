@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sim.faults.base import FaultKind, MockServerState, SimEffect, refresh_clusters, register
+from sim.faults.base import FaultKind, MockFault, MockServerState, SimEffect, refresh_clusters, register
 
 if TYPE_CHECKING:
     from sim.engine.attempt import Attempt
@@ -43,8 +43,8 @@ class Crash(FaultKind):
                 effect.healthy.add(1, effect.kernel.now)
         refresh_clusters(effect.servers)
 
-    def mock_apply(self, server: MockServerState, value: float, lost: bool) -> None:
-        server.crash(lost=lost)
+    def mock_apply(self, server: MockServerState, fault: MockFault) -> None:
+        server.crash(lost=fault.in_flight == "lost")
 
-    def mock_lift(self, server: MockServerState, value: float) -> None:
+    def mock_lift(self, server: MockServerState, fault: MockFault) -> None:
         server.recover()

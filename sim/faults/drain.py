@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
-from sim.faults.base import FaultKind, MockServerState, SimEffect, register
+from sim.faults.base import FaultKind, MockFault, MockServerState, SimEffect, register
 
 if TYPE_CHECKING:
     from sim.scenario import Scenario
@@ -31,8 +31,8 @@ class Drain(FaultKind):
             server.drained = True
             server.cluster.refresh_routable()
 
-    def mock_apply(self, server: MockServerState, value: float, lost: bool) -> None:
+    def mock_apply(self, server: MockServerState, fault: MockFault) -> None:
         server.drain()
 
-    def mock_lift(self, server: MockServerState, value: float) -> None:
+    def mock_lift(self, server: MockServerState, fault: MockFault) -> None:
         """Never lifted: a drained server stays retired (its injections have no duration)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sim.faults.base import FaultKind, MockServerState, SimEffect, register
+from sim.faults.base import FaultKind, MockFault, MockServerState, SimEffect, register
 
 if TYPE_CHECKING:
     from sim.scenario import Scenario
@@ -30,8 +30,8 @@ class HealthcheckFlap(FaultKind):
         for server in effect.servers:
             server.flap_fractions.remove(effect.fault.fraction)
 
-    def mock_apply(self, server: MockServerState, value: float, lost: bool) -> None:
-        server.flap_fractions.append(value)
+    def mock_apply(self, server: MockServerState, fault: MockFault) -> None:
+        server.flap_fractions.append(fault.value)
 
-    def mock_lift(self, server: MockServerState, value: float) -> None:
-        server.flap_fractions.remove(value)
+    def mock_lift(self, server: MockServerState, fault: MockFault) -> None:
+        server.flap_fractions.remove(fault.value)

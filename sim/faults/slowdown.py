@@ -4,7 +4,7 @@ recomputed from those still in force when one ends (never divided back)."""
 from __future__ import annotations
 
 from sim.control.faults import add_slowdown, lift_slowdown
-from sim.faults.base import FaultKind, MockServerState, SimEffect, register
+from sim.faults.base import FaultKind, MockFault, MockServerState, SimEffect, register
 from sim.inputs.safe_input import MAX_FACTOR
 
 
@@ -26,8 +26,8 @@ class Slowdown(FaultKind):
         for server in effect.servers:
             lift_slowdown(server, effect.fault.factor)
 
-    def mock_apply(self, server: MockServerState, value: float, lost: bool) -> None:
-        add_slowdown(server, value)
+    def mock_apply(self, server: MockServerState, fault: MockFault) -> None:
+        add_slowdown(server, fault.value)
 
-    def mock_lift(self, server: MockServerState, value: float) -> None:
-        lift_slowdown(server, value)
+    def mock_lift(self, server: MockServerState, fault: MockFault) -> None:
+        lift_slowdown(server, fault.value)

@@ -3,7 +3,7 @@ kind, no simulator effect)."""
 
 from __future__ import annotations
 
-from sim.faults.base import FaultKind, MockServerState, register
+from sim.faults.base import FaultKind, MockFault, MockServerState, register
 
 
 @register
@@ -11,8 +11,8 @@ class Unavailable(FaultKind):
     name = "unavailable"
     in_scenarios = False
 
-    def mock_apply(self, server: MockServerState, value: float, lost: bool) -> None:
+    def mock_apply(self, server: MockServerState, fault: MockFault) -> None:
         server.unavailables += 1
 
-    def mock_lift(self, server: MockServerState, value: float) -> None:
+    def mock_lift(self, server: MockServerState, fault: MockFault) -> None:
         server.unavailables -= 1
