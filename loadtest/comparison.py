@@ -178,8 +178,11 @@ def write_validation(out: Path, validation: Validation, router: dict[str, str] |
             },
             "path_delay": {
                 **delays.as_json(validation.time_scale),
-                "note": "per measured successful attempt: dispatch lag + its round trip outside the backend's "
-                "own wait and service; each simulated attempt gets one, drawn at random (loadtest.path_delay)",
+                "note": "per measured successful attempt, outside the backend's own wait and service: the way in "
+                "(dispatch lag + path to the backend's queue, X-Orchsim-Arrived-S) and the way out; each simulated "
+                "request arrives as late as its measured one reached the backend and its answer gets that "
+                "attempt's way out (a retry both); an attempt with none measured takes the one due nearest in "
+                "time (loadtest.path_delay)",
             },
             "dispatch_lag_real_s": validation.dispatch_lag_s.to_dict(),
             "noise_note": "a row also passes within noise_band: --tolerance noise (default 2) standard deviations "

@@ -113,7 +113,8 @@ class Delays:
         if not self.measured:
             return np.zeros(arrival_s.size)
         reqs = np.arange(arrival_s.size)
-        return self.inbound_s[self._source(reqs, np.ones_like(reqs), arrival_s)]
+        shift_s: np.ndarray = self.inbound_s[self._source(reqs, np.ones_like(reqs), arrival_s)]
+        return shift_s
 
     def paired(self, attempts: np.ndarray, arrival_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(to the answer, to the first token) added to simulated requests of a trace (``attempts`` each,

@@ -305,10 +305,12 @@ def _delay_line(delays: Delays, overhead: HttpOverhead, time_scale: float) -> st
         first = "" if first_s is None else f" ({first_s * time_scale:.4f} s to the first token)"
         return f"network delay added to the simulated side: {overhead.answer_s * time_scale:.4f} simulated s{first}"
     real_ms = 1000 / time_scale
-    answer = np.percentile(delays.answer_s, [50, 99]) * real_ms
+    way_in = np.percentile(delays.inbound_s, [50, 99]) * real_ms
+    way_out = np.percentile(delays.answer_s, [50, 99]) * real_ms
     return (
-        f"delay added to each simulated answer: one measured attempt's lag + path outside the backend "
-        f"({delays.answer_s.size:,} measured; p50 {answer[0]:.2f} ms, p99 {answer[1]:.2f} ms real)"
+        f"each simulated request arrives as late as its measured one reached the backend and answers as late "
+        f"after its service ({delays.answer_s.size:,} attempts measured; way in p50 {way_in[0]:.2f} ms, "
+        f"p99 {way_in[1]:.2f} ms; way out p50 {way_out[0]:.2f} ms, p99 {way_out[1]:.2f} ms real)"
     )
 
 
