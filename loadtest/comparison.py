@@ -22,7 +22,7 @@ from sim.output.outputs import write_csv, write_json
 from sim.scenario import Scenario
 from sim.workload.trace import Trace, generate_trace
 
-__all__ = ["Side", "Validation", "compare_sides", "write_validation"]
+__all__ = ["Apparatus", "Side", "Validation", "compare_sides", "in_trace_order", "late_trace", "write_validation"]
 
 
 @dataclass
@@ -45,10 +45,67 @@ class Validation:
     time_scale: float
     dispatch_lag_s: Stats  # real seconds
     delays: Delays  # what the run's load generator and HTTP path added, per measured attempt
+    apparatus: Apparatus  # how late the measuring apparatus was, against the bound it may reach
 
     @property
     def passed(self) -> bool:
         return all(row.passed for row in self.rows)
+
+    @property
+    def verdict(self) -> str:
+        """``pass``, ``fail``, or ``inconclusive`` (the apparatus was too late to measure with)."""
+        if self.apparatus.starved:
+            return "inconclusive"
+        return "pass" if self.passed else "fail"
+
+
+@dataclass(frozen=True)
+class Apparatus:
+    """The measuring apparatus's lateness (way in + way out of the answered attempts due in the measured
+    window, simulated s) against ``bound_s``: the ``apparatus`` tolerance times the client timeout.
+
+    The pairing corrects latencies for any lateness, but only while the lateness changes no outcome: the
+    client's timeout runs from when an attempt was sent, so an apparatus late by a good part of it turns
+    answers into timeouts the model never sees (and starves the dispatcher's retries and the router's
+    probes alike). None: no client timeout (nothing to compare with) or nothing measured."""
+
+    lateness_s: dict[str, float | None]
+    bound_s: float | None
+
+    @property
+    def starved(self) -> bool:
+        p99 = self.lateness_s.get("p99")
+        return self.bound_s is not None and p99 is not None and p99 > self.bound_s
+
+    @classmethod
+    def of_run(cls, scenario: Scenario, delays: Delays, tolerance: float) -> Apparatus:
+        inside = (delays.due_s >= scenario.warmup) & (delays.due_s < scenario.duration)
+        lateness: dict[str, float | None] = {"p99": None}
+        if inside.any():
+            lateness = stats((delays.inbound_s + delays.answer_s)[inside])
+        timeout_s = scenario.clients.timeout
+        return cls(lateness, None if timeout_s is None else tolerance * timeout_s)
+
+    def as_json(self, time_scale: float) -> dict[str, object]:
+        p99 = self.lateness_s.get("p99")
+        return {
+            "lateness_p99_real_s": None if p99 is None else p99 / time_scale,
+            "bound_real_s": None if self.bound_s is None else self.bound_s / time_scale,
+            "starved": self.starved,
+            "note": "p99 of way in + way out of the answered attempts due in the measured window; the bound is "
+            "--tolerance apparatus (default 0.25) x the client timeout; beyond it the verdict is inconclusive",
+        }
+
+    def line(self, time_scale: float) -> str:
+        """One line for the console."""
+        p99 = self.lateness_s.get("p99")
+        if p99 is None:
+            return "apparatus lateness: none measured"
+        text = f"apparatus lateness p99 {1000 * p99 / time_scale:.1f} ms real"
+        if self.bound_s is None:
+            return text + " (no client timeout: no bound)"
+        bound = f"bound {1000 * self.bound_s / time_scale:.0f} ms"
+        return text + (f" > {bound}: load generator starved" if self.starved else f" ({bound})")
 
 
 def _side(run: Simulated, ttft: Stats | None) -> Side:
@@ -94,7 +151,9 @@ def compare_sides(
         for row in rows
     }
     rows = with_noise(rows, spread, tolerances.noise)
-    return Validation(sim_side, real_side, rows, overhead, time_scale, stats(lag[~np.isnan(lag)]), delays)
+    apparatus = Apparatus.of_run(scenario, delays, tolerances.apparatus)
+    lag_s = stats(lag[~np.isnan(lag)])
+    return Validation(sim_side, real_side, rows, overhead, time_scale, lag_s, delays, apparatus)
 
 
 def _simulated_side(scenario: Scenario, seed: int, delays: Delays, stream_tokens: int | None, trace: Trace) -> Side:
@@ -164,6 +223,8 @@ def write_validation(out: Path, validation: Validation, router: dict[str, str] |
         {
             "rows": [row.as_json() for row in validation.rows],
             "pass": validation.passed,
+            "verdict": validation.verdict,
+            "apparatus": validation.apparatus.as_json(validation.time_scale),
             "router": router or {"implementation": "builtin", "version": __version__},
             "time_scale": validation.time_scale,
             "http_overhead": {

@@ -46,6 +46,7 @@ from sim.scenario.loading import load_scenario
 from sim.scenario.paths import scenarios_dir
 
 __all__ = [
+    "INCONCLUSIVE",
     "LOCUSTFILE",
     "ValidateError",
     "ValidateOptions",
@@ -56,6 +57,7 @@ __all__ = [
 ]
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+INCONCLUSIVE = 3  # exit code: the measuring apparatus was too late to measure with (Validation.verdict)
 # Both sides serve each request with the same work (its own draw, sent to the mock in the request),
 # so that what differs is the model, not the luck of the draws; --set can turn it back to per_server.
 SHARED_WORK = "workload.service_draws=per_request"
@@ -247,7 +249,9 @@ def validate(
     plots: bool,
     say: Callable[[object], None],
 ) -> int:
-    """The whole validation into ``out``; 0 when every row is within tolerance, 1 otherwise."""
+    """The whole validation into ``out``; 0 when every row is within tolerance, 1 otherwise, ``INCONCLUSIVE``
+    when the measuring apparatus was later than ``tolerances.apparatus`` allows (its rows are written all
+    the same)."""
     implementation = [f"router.implementation={options.router}"]  # the simulator models the same balancer
     if options.router != "builtin":  # ... on the clock it runs on here (nginx's fail_timeout: whole seconds)
         implementation.append(f"router.balancer_time_scale={options.time_scale:g}")
@@ -285,6 +289,10 @@ def validate(
     verdict = "every row within tolerance" if not failed else f"{failed} rows out of tolerance"
     if noisy:
         verdict += f" ({noisy} only within the sampling noise of {options.noise_seeds} more simulated seeds: pass*)"
+    say(validation.apparatus.line(options.time_scale))
+    if validation.verdict == "inconclusive":
+        say(f"inconclusive ({verdict} while the load generator was starved); results in {out}")
+        return INCONCLUSIVE
     say(f"{verdict}; results in {out}")
     return 0 if validation.passed else 1
 
