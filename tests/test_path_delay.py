@@ -3,6 +3,7 @@ arrival at the backend) and way out (added to its answer), and a wrong model sti
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -152,3 +153,19 @@ def test_a_busy_apparatus_is_accounted_for_and_a_wrong_model_still_fails() -> No
     failed = {row.metric for row in wrong.rows if not row.passed}
     assert {"latency_s.mean", "latency_s.p50", "latency_s.p95", "latency_s.p99"} <= failed
     assert not wrong.passed
+
+
+def test_an_apparatus_late_by_a_quarter_of_the_client_timeout_makes_the_run_inconclusive() -> None:
+    """validate-steady's clients time out after 20 s: an apparatus late by 5 s (0.5 s real) at p99 changes
+    outcomes, not just latencies; the start-up (in the warm-up) does not count."""
+    records = _measured_on_a_busy_machine()  # bursts of 0.2-0.6 s plus 0.05 s: p99 well under 5 s
+    right = compare_sides(_steady(), 11, records, PROBES, 10.0, Tolerances(), 8, noise_seeds=0)
+    assert right.verdict == "pass" and right.apparatus.bound_s == pytest.approx(5.0)
+    assert right.apparatus.lateness_s["p99"] is not None and right.apparatus.lateness_s["p99"] < 1.0
+    starved = [dataclasses.replace(r, end_s=r.end_s + 0.6) if 10.0 < r.scheduled_s < 13.0 else r for r in records]
+    late = compare_sides(_steady(), 11, starved, PROBES, 10.0, Tolerances(), 8, noise_seeds=0)
+    assert late.apparatus.starved and late.verdict == "inconclusive"
+    assert late.passed  # every row still compares (the lateness is paired): the run is set aside, not failed
+    assert late.apparatus.as_json(10.0)["starved"] is True
+    untimed = compare_sides(_steady("clients.timeout=null"), 11, starved, PROBES, 10.0, Tolerances(), 8, noise_seeds=0)
+    assert untimed.apparatus.bound_s is None and untimed.verdict == "pass"
