@@ -62,20 +62,21 @@ class Validation:
 @dataclass(frozen=True)
 class Apparatus:
     """The measuring apparatus's lateness (way in + way out of the answered attempts due in the measured
-    window, simulated s) against ``bound_s``: the ``apparatus`` tolerance times the client timeout.
+    window, simulated s) against ``bound_s``: the ``apparatus`` tolerance times the shortest mean service
+    time of the scenario's clusters, or its client timeout if shorter.
 
-    The pairing corrects latencies for any lateness, but only while the lateness changes no outcome: the
-    client's timeout runs from when an attempt was sent, so an apparatus late by a good part of it turns
-    answers into timeouts the model never sees (and starves the dispatcher's retries and the router's
-    probes alike). None: no client timeout (nothing to compare with) or nothing measured."""
+    The pairing corrects latencies for any lateness, but only while the lateness changes no outcome. An
+    apparatus late by a whole service time keeps slots busy on the mock, in its waiting room's count and
+    in a load-aware router's view, that the model has freed (more 503s, other routing: other waits), and
+    one late by a good part of the client timeout turns answers into timeouts no model sees."""
 
     lateness_s: dict[str, float | None]
-    bound_s: float | None
+    bound_s: float
 
     @property
     def starved(self) -> bool:
         p99 = self.lateness_s.get("p99")
-        return self.bound_s is not None and p99 is not None and p99 > self.bound_s
+        return p99 is not None and p99 > self.bound_s
 
     @classmethod
     def of_run(cls, scenario: Scenario, delays: Delays, tolerance: float) -> Apparatus:
@@ -83,17 +84,20 @@ class Apparatus:
         lateness: dict[str, float | None] = {"p99": None}
         if inside.any():
             lateness = stats((delays.inbound_s + delays.answer_s)[inside])
-        timeout_s = scenario.clients.timeout
-        return cls(lateness, None if timeout_s is None else tolerance * timeout_s)
+        scales = [cluster.service.mean for cluster in scenario.clusters]
+        if scenario.clients.timeout is not None:
+            scales.append(scenario.clients.timeout)
+        return cls(lateness, tolerance * min(scales))
 
     def as_json(self, time_scale: float) -> dict[str, object]:
         p99 = self.lateness_s.get("p99")
         return {
             "lateness_p99_real_s": None if p99 is None else p99 / time_scale,
-            "bound_real_s": None if self.bound_s is None else self.bound_s / time_scale,
+            "bound_real_s": self.bound_s / time_scale,
             "starved": self.starved,
             "note": "p99 of way in + way out of the answered attempts due in the measured window; the bound is "
-            "--tolerance apparatus (default 0.25) x the client timeout; beyond it the verdict is inconclusive",
+            "--tolerance apparatus (default 1) x the shortest mean service time (or client timeout); beyond it "
+            "the verdict is inconclusive",
         }
 
     def line(self, time_scale: float) -> str:
@@ -102,8 +106,6 @@ class Apparatus:
         if p99 is None:
             return "apparatus lateness: none measured"
         text = f"apparatus lateness p99 {1000 * p99 / time_scale:.1f} ms real"
-        if self.bound_s is None:
-            return text + " (no client timeout: no bound)"
         bound = f"bound {1000 * self.bound_s / time_scale:.0f} ms"
         return text + (f" > {bound}: load generator starved" if self.starved else f" ({bound})")
 

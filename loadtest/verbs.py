@@ -122,7 +122,8 @@ def _add_validate(verbs: Any) -> argparse.ArgumentParser:
         help="latency|throughput|retries (relative, default 0.1), availability|errors (absolute, default 0.02), "
         "floor (seconds of slack on latency rows, default 0.05), noise (standard deviations of sampling noise "
         "also allowed, default 2; 0 = none), apparatus (the measuring apparatus's lateness p99 allowed, as a "
-        "fraction of the client timeout, default 0.25; beyond it the run is inconclusive, exit 3)",
+        "fraction of the shortest mean service time or client timeout, default 1; beyond it the run is "
+        "inconclusive, exit 3)",
     )
     validate.add_argument(
         "--noise-seeds", type=non_negative, default=10, help="extra simulations measuring sampling noise (default 10)"

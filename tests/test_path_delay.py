@@ -101,10 +101,10 @@ def test_without_the_backends_timing_the_low_load_probes_are_used() -> None:
     assert delays.as_json(10.0)["answer_real_s"] is None
 
 
-def _apparatus_s(arrival_s: np.ndarray, base_s: float) -> np.ndarray:
+def _apparatus_s(arrival_s: np.ndarray, base_s: float, burst_s: float) -> np.ndarray:
     """A busy machine's lateness (simulated s): ``base_s``, 0.6 s in the run's first 3 s real (processes
-    starting), and bursts of 0.2-0.6 s while another process takes the cores (every 60 s, for 10 s)."""
-    burst = np.where(arrival_s % 60.0 < 10.0, 0.2 + 0.4 * ((arrival_s * 7.3) % 1.0), 0.0)
+    starting), and bursts of up to ``burst_s`` while another process takes the cores (every 60 s, for 10 s)."""
+    burst = np.where(arrival_s % 60.0 < 10.0, burst_s * (0.33 + 0.67 * ((arrival_s * 7.3) % 1.0)), 0.0)
     return base_s + burst + np.where(arrival_s < 30.0, 0.6, 0.0)
 
 
@@ -112,12 +112,12 @@ def _steady(*overrides: str) -> Scenario:
     return fine_windows(load_scenario(scenarios_dir() / "validate-steady.yaml", [SHARED_WORK, *overrides]))
 
 
-def _measured_on_a_busy_machine() -> list[Record]:
+def _measured_on_a_busy_machine(burst_s: float = 0.6) -> list[Record]:
     """validate-steady as the mock serves it, measured through an apparatus late on the way in (the
     backend's schedule shifts) and on the way out: the records of a run at time scale 10."""
     scenario = _steady()
     trace = generate_trace(scenario, 11)
-    way_in, way_out = _apparatus_s(trace.arrival_s, 0.03), _apparatus_s(trace.arrival_s + 5.0, 0.02)
+    way_in, way_out = _apparatus_s(trace.arrival_s, 0.03, burst_s), _apparatus_s(trace.arrival_s + 5.0, 0.02, burst_s)
     late, order = late_trace(trace, way_in)
     run = in_trace_order(Simulation(scenario, 11, late).run(), order, trace.arrival_s)
     att = run.attempts
@@ -155,17 +155,18 @@ def test_a_busy_apparatus_is_accounted_for_and_a_wrong_model_still_fails() -> No
     assert not wrong.passed
 
 
-def test_an_apparatus_late_by_a_quarter_of_the_client_timeout_makes_the_run_inconclusive() -> None:
-    """validate-steady's clients time out after 20 s: an apparatus late by 5 s (0.5 s real) at p99 changes
-    outcomes, not just latencies; the start-up (in the warm-up) does not count."""
-    records = _measured_on_a_busy_machine()  # bursts of 0.2-0.6 s plus 0.05 s: p99 well under 5 s
+def test_an_apparatus_late_by_more_than_a_service_time_makes_the_run_inconclusive() -> None:
+    """validate-steady's mean service is 1 s: an apparatus late by more than that at p99 (0.1 s real) keeps
+    slots busy in the mock's and a router's view that the model has freed; the start-up (in the warm-up)
+    does not count."""
+    records = _measured_on_a_busy_machine(burst_s=0.3)  # up to 0.35 s in and out: p99 under 1 s
     right = compare_sides(_steady(), 11, records, PROBES, 10.0, Tolerances(), 8, noise_seeds=0)
-    assert right.verdict == "pass" and right.apparatus.bound_s == pytest.approx(5.0)
-    assert right.apparatus.lateness_s["p99"] is not None and right.apparatus.lateness_s["p99"] < 1.0
-    starved = [dataclasses.replace(r, end_s=r.end_s + 0.6) if 10.0 < r.scheduled_s < 13.0 else r for r in records]
+    assert right.verdict == "pass" and right.apparatus.bound_s == pytest.approx(1.0)
+    assert right.apparatus.lateness_s["p99"] is not None and 0.3 < right.apparatus.lateness_s["p99"] < 1.0
+    starved = [dataclasses.replace(r, end_s=r.end_s + 0.2) if 10.0 < r.scheduled_s < 13.0 else r for r in records]
     late = compare_sides(_steady(), 11, starved, PROBES, 10.0, Tolerances(), 8, noise_seeds=0)
     assert late.apparatus.starved and late.verdict == "inconclusive"
     assert late.passed  # every row still compares (the lateness is paired): the run is set aside, not failed
     assert late.apparatus.as_json(10.0)["starved"] is True
-    untimed = compare_sides(_steady("clients.timeout=null"), 11, starved, PROBES, 10.0, Tolerances(), 8, noise_seeds=0)
-    assert untimed.apparatus.bound_s is None and untimed.verdict == "pass"
+    allowed = compare_sides(_steady(), 11, starved, PROBES, 10.0, Tolerances(apparatus=3.0), 8, noise_seeds=0)
+    assert allowed.apparatus.bound_s == pytest.approx(3.0) and allowed.verdict == "pass"
