@@ -65,8 +65,8 @@ def validate(tmp_path: Path, scenario: str, *args: str) -> tuple[subprocess.Comp
 
 def skip_starved(done: subprocess.CompletedProcess[str], report: dict[str, Any]) -> None:
     """An inconclusive run (the machine starved the load generator, mock and router: their lateness p99
-    beyond a quarter of the client timeout turns answers into timeouts no model sees) says so, with exit
-    3 and every row written; the model cannot be judged on it, so the test is skipped, saying why."""
+    beyond a mean service time changes outcomes, not just latencies) says so, with exit 3 and every row
+    written; the model cannot be judged on it, so the test is skipped, saying why."""
     apparatus = report["apparatus"]
     assert done.returncode == 3, done.stdout + done.stderr
     assert apparatus["starved"] and apparatus["lateness_p99_real_s"] > apparatus["bound_real_s"]
