@@ -70,27 +70,24 @@ class Apparatus:
     in a load-aware router's view, that the model has freed (more 503s, other routing: other waits), and
     one late by a good part of the client timeout turns answers into timeouts no model sees."""
 
-    lateness_s: dict[str, float | None]
+    lateness_p99_s: float | None  # None: nothing measured
     bound_s: float
 
     @property
     def starved(self) -> bool:
-        p99 = self.lateness_s.get("p99")
-        return p99 is not None and p99 > self.bound_s
+        return self.lateness_p99_s is not None and self.lateness_p99_s > self.bound_s
 
     @classmethod
     def of_run(cls, scenario: Scenario, delays: Delays, tolerance: float) -> Apparatus:
         inside = (delays.due_s >= scenario.warmup) & (delays.due_s < scenario.duration)
-        lateness: dict[str, float | None] = {"p99": None}
-        if inside.any():
-            lateness = stats((delays.inbound_s + delays.answer_s)[inside])
+        lateness = stats((delays.inbound_s + delays.answer_s)[inside]).p99
         scales = [cluster.service.mean for cluster in scenario.clusters]
         if scenario.clients.timeout is not None:
             scales.append(scenario.clients.timeout)
         return cls(lateness, tolerance * min(scales))
 
     def as_json(self, time_scale: float) -> dict[str, object]:
-        p99 = self.lateness_s.get("p99")
+        p99 = self.lateness_p99_s
         return {
             "lateness_p99_real_s": None if p99 is None else p99 / time_scale,
             "bound_real_s": self.bound_s / time_scale,
@@ -102,7 +99,7 @@ class Apparatus:
 
     def line(self, time_scale: float) -> str:
         """One line for the console."""
-        p99 = self.lateness_s.get("p99")
+        p99 = self.lateness_p99_s
         if p99 is None:
             return "apparatus lateness: none measured"
         text = f"apparatus lateness p99 {1000 * p99 / time_scale:.1f} ms real"

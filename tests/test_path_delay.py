@@ -162,7 +162,7 @@ def test_an_apparatus_late_by_more_than_a_service_time_makes_the_run_inconclusiv
     records = _measured_on_a_busy_machine(burst_s=0.3)  # up to 0.35 s in and out: p99 under 1 s
     right = compare_sides(_steady(), 11, records, PROBES, 10.0, Tolerances(), 8, noise_seeds=0)
     assert right.verdict == "pass" and right.apparatus.bound_s == pytest.approx(1.0)
-    assert right.apparatus.lateness_s["p99"] is not None and 0.3 < right.apparatus.lateness_s["p99"] < 1.0
+    assert right.apparatus.lateness_p99_s is not None and 0.3 < right.apparatus.lateness_p99_s < 1.0
     starved = [dataclasses.replace(r, end_s=r.end_s + 0.2) if 10.0 < r.scheduled_s < 13.0 else r for r in records]
     late = compare_sides(_steady(), 11, starved, PROBES, 10.0, Tolerances(), 8, noise_seeds=0)
     assert late.apparatus.starved and late.verdict == "inconclusive"
