@@ -38,6 +38,7 @@ class Outcome:
     tokens: int = 0
     server_wait_s: float = math.nan
     server_service_s: float = math.nan
+    server_arrived_s: float = math.nan  # when the backend got it, on time.monotonic() (X-Orchsim-Arrived-S)
     length: int = 0
 
 
@@ -93,6 +94,10 @@ def _read(response: HTTPSocketResponse, stream: bool, outcome: Outcome) -> None:
     outcome.status = response.status_code
     outcome.server_wait_s = seconds(response.get("x-orchsim-wait-s"))
     balancer_ms = seconds(response.get("x-orchsim-balancer-wait-ms"))  # HAProxy's queue at maxconn (%Tw)
+    # a balancer's queue is part of the modelled wait: the request reached the modelled queues that much earlier
+    outcome.server_arrived_s = seconds(response.get("x-orchsim-arrived-s")) - (
+        0.0 if math.isnan(balancer_ms) else balancer_ms / 1000
+    )
     if not math.isnan(balancer_ms):
         outcome.server_wait_s = balancer_ms / 1000 + (
             0.0 if math.isnan(outcome.server_wait_s) else outcome.server_wait_s

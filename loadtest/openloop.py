@@ -187,6 +187,7 @@ class Dispatcher:
         record.first_token_s = outcome.first_token_s - self.t0
         record.status, record.tokens = outcome.status, outcome.tokens
         record.server_wait_s, record.server_service_s = outcome.server_wait_s, outcome.server_service_s
+        record.server_arrived_s = outcome.server_arrived_s - self.t0_monotonic  # the mock's clock is monotonic
 
     def _learn(self, status: int) -> None:
         if self.bucket is not None and (status == 200 or status in self.plan.scenario.clients.retries.on):

@@ -37,6 +37,9 @@ class Record:
     server_wait_s: float  # queueing wait: the backend's (X-Orchsim-Wait-S; NaN if not answered) and a
     # balancer queue's before it (HAProxy at maxconn: X-Orchsim-Balancer-Wait-Ms)
     server_service_s: float  # the backend's service time (X-Orchsim-Service-S; NaN if not answered)
+    # when it reached the backend's queue (X-Orchsim-Arrived-S, before a balancer's queue), on the dispatcher's
+    # clock: server_arrived_s - send_s is the way in (router, loopback, a late event loop); NaN if not reported
+    server_arrived_s: float = math.nan
 
     @property
     def itl_s(self) -> float:
@@ -78,7 +81,7 @@ def read_records(path: Path) -> list[Record]:
     with path.open(newline="") as handle:
         rows = list(csv.DictReader(handle))
     return [
-        Record(**{name: (int(row[name]) if name in _INTS else _float(row[name])) for name in RECORD_COLUMNS})  # type: ignore[arg-type]
+        Record(**{name: (int(row[name]) if name in _INTS else _float(row.get(name) or "")) for name in RECORD_COLUMNS})  # type: ignore[arg-type]
         for row in rows
     ]
 

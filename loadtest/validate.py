@@ -46,6 +46,7 @@ from sim.scenario.loading import load_scenario
 from sim.scenario.paths import scenarios_dir
 
 __all__ = [
+    "INCONCLUSIVE",
     "LOCUSTFILE",
     "ValidateError",
     "ValidateOptions",
@@ -56,6 +57,7 @@ __all__ = [
 ]
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+INCONCLUSIVE = 3  # exit code: the measuring apparatus was too late to measure with (Validation.verdict)
 # Both sides serve each request with the same work (its own draw, sent to the mock in the request),
 # so that what differs is the model, not the luck of the draws; --set can turn it back to per_server.
 SHARED_WORK = "workload.service_draws=per_request"
@@ -247,7 +249,9 @@ def validate(
     plots: bool,
     say: Callable[[object], None],
 ) -> int:
-    """The whole validation into ``out``; 0 when every row is within tolerance, 1 otherwise."""
+    """The whole validation into ``out``; 0 when every row is within tolerance, 1 otherwise, ``INCONCLUSIVE``
+    when the measuring apparatus was later than ``tolerances.apparatus`` allows (its rows are written all
+    the same)."""
     implementation = [f"router.implementation={options.router}"]  # the simulator models the same balancer
     if options.router != "builtin":  # ... on the clock it runs on here (nginx's fail_timeout: whole seconds)
         implementation.append(f"router.balancer_time_scale={options.time_scale:g}")
@@ -285,6 +289,10 @@ def validate(
     verdict = "every row within tolerance" if not failed else f"{failed} rows out of tolerance"
     if noisy:
         verdict += f" ({noisy} only within the sampling noise of {options.noise_seeds} more simulated seeds: pass*)"
+    say(validation.apparatus.line(options.time_scale))
+    if validation.verdict == "inconclusive":
+        say(f"inconclusive ({verdict} while the load generator was starved); results in {out}")
+        return INCONCLUSIVE
     say(f"{verdict}; results in {out}")
     return 0 if validation.passed else 1
 
@@ -305,10 +313,12 @@ def _delay_line(delays: Delays, overhead: HttpOverhead, time_scale: float) -> st
         first = "" if first_s is None else f" ({first_s * time_scale:.4f} s to the first token)"
         return f"network delay added to the simulated side: {overhead.answer_s * time_scale:.4f} simulated s{first}"
     real_ms = 1000 / time_scale
-    answer = np.percentile(delays.answer_s, [50, 99]) * real_ms
+    way_in = np.percentile(delays.inbound_s, [50, 99]) * real_ms
+    way_out = np.percentile(delays.answer_s, [50, 99]) * real_ms
     return (
-        f"delay added to each simulated answer: one measured attempt's lag + path outside the backend "
-        f"({delays.answer_s.size:,} measured; p50 {answer[0]:.2f} ms, p99 {answer[1]:.2f} ms real)"
+        f"each simulated request arrives as late as its measured one reached the backend and answers as late "
+        f"after its service ({delays.answer_s.size:,} attempts measured; way in p50 {way_in[0]:.2f} ms, "
+        f"p99 {way_in[1]:.2f} ms; way out p50 {way_out[0]:.2f} ms, p99 {way_out[1]:.2f} ms real)"
     )
 
 
@@ -380,4 +390,4 @@ def command(args: Any, say: Callable[[object], None], stamp: Callable[[], str]) 
         return exc.code
     if len(routers) > 1:
         say(routers_table(out_dir, routers, scenario.name))
-    return max(codes)
+    return 1 if 1 in codes else max(codes)  # a failure is not hidden by another router's inconclusive run

@@ -110,7 +110,8 @@ def _add_validate(verbs: Any) -> argparse.ArgumentParser:
         help="measure a scenario on the mock service with locust and compare with its simulation",
         description="Start the mock service, measure its HTTP overhead, drive it with locust (open-loop arrivals of "
         "the scenario's own trace), simulate the same scenario and seed, and print both side by side. "
-        "Exit 0 when every row is within tolerance, 1 otherwise.",
+        "Exit 0 when every row is within tolerance, 1 otherwise, 3 when the run is inconclusive (the measuring "
+        "apparatus was too late to measure with: see --tolerance apparatus).",
     )
     validate.add_argument("scenario", nargs="?", metavar="SCENARIO", help=f"{SCENARIO_HELP} (default: validate-steady)")
     validate.add_argument(
@@ -124,7 +125,9 @@ def _add_validate(verbs: Any) -> argparse.ArgumentParser:
         metavar="KIND=VALUE",
         help="latency|throughput|retries (relative, default 0.1), availability|errors (absolute, default 0.02), "
         "floor (seconds of slack on latency rows, default 0.05), noise (standard deviations of sampling noise "
-        "also allowed, default 2; 0 = none)",
+        "also allowed, default 2; 0 = none), apparatus (the measuring apparatus's lateness p99 allowed, as a "
+        "fraction of the shortest mean service time or client timeout, default 1; beyond it the run is "
+        "inconclusive, exit 3)",
     )
     validate.add_argument(
         "--noise-seeds", type=non_negative, default=10, help="extra simulations measuring sampling noise (default 10)"

@@ -40,6 +40,9 @@ class Tolerances:
     errors: float = 0.02
     floor_s: float = 0.05
     noise: float = 2.0  # standard deviations of a two-run difference; 0 turns the noise band off
+    # the apparatus's lateness p99 (way in + out) allowed, as a fraction of the shortest mean service time
+    # (or client timeout); beyond it the run is inconclusive (the load generator was starved)
+    apparatus: float = 1.0
 
 
 def parse_tolerances(items: list[str]) -> Tolerances:

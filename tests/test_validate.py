@@ -58,7 +58,24 @@ def validate(tmp_path: Path, scenario: str, *args: str) -> tuple[subprocess.Comp
     done = on_free_ports(3, attempt, lambda done: done.stderr)
     assert not leftovers(str(out))
     report = json.loads((out / "validation.json").read_text()) if (out / "validation.json").exists() else {}
+    if report.get("verdict") == "inconclusive":
+        skip_starved(done, report)
     return done, report
+
+
+def skip_starved(done: subprocess.CompletedProcess[str], report: dict[str, Any]) -> None:
+    """An inconclusive run (the machine starved the load generator, mock and router: their lateness p99
+    beyond a mean service time changes outcomes, not just latencies) says so, with exit 3 and every row
+    written; the model cannot be judged on it, so the test is skipped, saying why."""
+    apparatus = report["apparatus"]
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert apparatus["starved"] and apparatus["lateness_p99_real_s"] > apparatus["bound_real_s"]
+    assert "load generator starved" in done.stdout and len(report["rows"]) >= 6
+    pytest.skip(
+        f"inconclusive: apparatus lateness p99 {1000 * apparatus['lateness_p99_real_s']:.0f} ms real > "
+        f"{1000 * apparatus['bound_real_s']:.0f} ms (the machine starved the load generator; "
+        f"load {os.getloadavg()[0]:.1f})"
+    )
 
 
 def row(report: dict[str, Any], metric: str) -> dict[str, Any]:

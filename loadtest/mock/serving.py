@@ -121,6 +121,9 @@ class _Handlers:
                 timing = {
                     "X-Orchsim-Wait-S": f"{slot.begin - slot.arrived:.6f}",
                     "X-Orchsim-Service-S": f"{service_s:.6f}",
+                    # when the request reached this server, on the machine's time.monotonic(): the load
+                    # generator finds how late the path brought it (loadtest.path_delay)
+                    "X-Orchsim-Arrived-S": f"{slot.arrived:.6f}",
                 }
                 response = await self._answer(request, chat, slot.begin, service_s, life, started, timing)
                 wait_s = slot.begin - slot.arrived
