@@ -184,3 +184,34 @@ def test_a_timeout_while_connecting_to_a_partitioned_cluster_cancels_once() -> N
     rows = attempts_of(result)
     assert [row[:4] + row[5:] for row in rows] == [(0, 1, 504, 1.0, 1.5, 1.5), (1, 1, 504, 7.0, 7.5, 7.5)]
     assert np.isnan(rows[0][4]) and rows[1][4] == 7.0  # never reached a server; the second did
+
+
+def test_arrivals_tied_with_every_kind_of_event_keep_the_heaps_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Open-loop arrivals wait beside the kernel's heap: the same run as with every arrival in the heap.
+
+    Whole-second arrivals (several at one instant) tie with 1 s services ending, 1 s timeouts firing,
+    1 s backoffs, window ends and fault starts; least connections and small waiting rooms make the
+    order of any two tied events visible in the records.
+    """
+    arrivals = [0.0, 0.0, 1.0, 1.0, 1.0, 2.0, 3.0, 3.0, 3.0, 3.0, 4.0, 5.0, 5.0, 6.0, 6.0, 6.0, 7.0]
+    fields: dict[str, Any] = {
+        "clusters": [{"name": "c", "servers": 2, "slots": 1, "queue_limit": 1, "service": DET}],
+        "router": {"strategy": "least_connections"},
+        "clients": {
+            "timeout": 1.0,
+            "retries": {"max": 2, "backoff": "constant", "base": 1.0, "jitter": "none", "on": [500, 503, 504]},
+        },
+        "faults": [{"kind": "crash", "target": "c/0", "at": 3, "duration": 2}],
+        "window": 1,
+    }
+    merged = run(arrivals, **fields)
+    from sim.engine.kernel import Kernel
+
+    monkeypatch.setattr(Kernel, "call_arrival", Kernel.call_at)
+    in_heap = run(arrivals, **fields)
+    assert len(merged.attempts["req"]) > len(arrivals)  # retries too
+    for name, column in in_heap.attempts.items():
+        assert np.array_equal(merged.attempts[name], column, equal_nan=True), name
+    assert merged.req_code.tolist() == in_heap.req_code.tolist()
+    assert set(merged.req_code.tolist()) > {200}  # the ties decide something: not every request succeeds
+    assert merged.events == in_heap.events
