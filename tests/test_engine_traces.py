@@ -215,3 +215,32 @@ def test_arrivals_tied_with_every_kind_of_event_keep_the_heaps_order(monkeypatch
     assert merged.req_code.tolist() == in_heap.req_code.tolist()
     assert set(merged.req_code.tolist()) > {200}  # the ties decide something: not every request succeeds
     assert merged.events == in_heap.events
+
+
+@pytest.mark.parametrize("strategy", ["least_connections", "central_queue"])
+def test_a_lone_cluster_taking_attempts_from_the_router_itself_changes_nothing(
+    strategy: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The router's common case (one cluster, no slots to hold) calls the cluster directly: same records as its
+    general path through crashes (no server routable), a partition and errors."""
+    arrivals = [0.125 * k for k in range(160)]
+    fields: dict[str, Any] = {
+        "clusters": [{"name": "c", "servers": 3, "slots": 2, "queue_limit": 2, "service": DET}],
+        "router": {"strategy": strategy},
+        "clients": {"timeout": 1.5, "retries": {"max": 1, "backoff": "constant", "base": 0.5, "jitter": "none"}},
+        "faults": [
+            {"kind": "crash", "target": "c", "at": 2, "duration": 2},
+            {"kind": "partition", "target": "c", "at": 6, "duration": 3},
+            {"kind": "error_rate", "target": "c", "at": 11, "duration": 4, "fraction": 0.5},
+        ],
+        "duration": 20,
+    }
+    routed = run(arrivals, **fields)
+    from sim.engine.cluster import Cluster
+
+    monkeypatch.setattr(Cluster, "routed_submit", lambda self: None)
+    general = run(arrivals, **fields)
+    for name, column in general.attempts.items():
+        assert np.array_equal(routed.attempts[name], column, equal_nan=True), name
+    assert routed.req_code.tolist() == general.req_code.tolist()
+    assert {200, 500, 503, 504} <= set(routed.attempts["code"].tolist())  # every path was taken

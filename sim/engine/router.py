@@ -48,6 +48,10 @@ class Router(RouterSlots):
         if direct:
             self.clusters = [clusters[0] for clusters in candidates]
             self.submit = self._submit_direct  # type: ignore[method-assign]
+            # one cluster for every class: it takes the attempt itself (no slot to hold: no capacity)
+            routed = self.clusters[0].routed_submit() if len(set(self.clusters)) == 1 else None
+            if routed is not None:
+                self.submit = routed  # type: ignore[method-assign,assignment]
 
     def submit(self, attempt: Attempt) -> None:
         """Admit ``attempt`` (503 when every router slot is taken) and route it."""
