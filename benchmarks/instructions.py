@@ -10,7 +10,7 @@ and so dict probing, alike between the two and from run to run.
 
 Models: the M/M/16 central queue and random routing over 64 servers at load 0.9
 (``benchmarks/engine.py``'s models), and with ``--flagship DURATION`` the flagship scenario's incident
-day cut to that duration. ``--textbook`` also counts ``engine.py``'s textbook SimPy model of each (its
+day cut to that duration (warmup 0). ``--textbook`` also counts ``engine.py``'s textbook SimPy model of each (its
 whole run, records in lists, minus a process that only imports): the engine's speed-up in instructions,
 without ``summarize()``. Needs ``valgrind`` on the PATH; a benchmark, not a test (it never asserts).
 
@@ -49,7 +49,7 @@ def child(model: str, requests: int, run: bool) -> None:
         print(textbook(next(m for m in MODELS if m.key == model.split("=", 1)[1]), requests) if run else requests)
         return
     if model.startswith("flagship="):
-        scenario = load_scenario(FLAGSHIP, [f"duration={model.split('=', 1)[1]}"])
+        scenario = load_scenario(FLAGSHIP, [f"duration={model.split('=', 1)[1]}", "warmup=0"])
         sim = Simulation(scenario)
     else:
         scenario = scenario_of(next(m for m in MODELS if m.key == model), requests)
