@@ -38,6 +38,7 @@ from rich.table import Table
 
 from sim.analysis.metrics import summarize
 from sim.engine import Simulation
+from sim.scenario import Scenario
 from sim.scenario.loading import parse_scenario
 
 SPEED_TARGET = 4.0
@@ -162,9 +163,9 @@ def textbook(model: Model, n: int) -> int:
 # --- orchsim ------------------------------------------------------------------------------------------------
 
 
-def orchsim(model: Model, n: int) -> int:
-    """orchsim's engine on ``model`` for ``n / rate`` simulated seconds, records and ``summarize()`` included."""
-    scenario = parse_scenario(
+def scenario_of(model: Model, n: int) -> Scenario:
+    """The orchsim scenario of ``model`` for ``n / rate`` simulated seconds (about ``n`` requests)."""
+    return parse_scenario(
         {
             "name": f"bench-{model.key}",
             "duration": n / model.rate,
@@ -183,7 +184,11 @@ def orchsim(model: Model, n: int) -> int:
         },
         "bench",
     )
-    result = Simulation(scenario, seed=SEED).run()
+
+
+def orchsim(model: Model, n: int) -> int:
+    """orchsim's engine on ``model`` for ``n / rate`` simulated seconds, records and ``summarize()`` included."""
+    result = Simulation(scenario_of(model, n), seed=SEED).run()
     summarize(result)
     return len(result.arrival_s)
 

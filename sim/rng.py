@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from enum import StrEnum, unique
 from typing import Protocol
 
@@ -97,25 +98,30 @@ class Draws:
     The sequence of values is exactly ``rng.random()`` in order, whatever the block size.
     """
 
-    __slots__ = ("_block", "_buf", "_pos", "_rng")
+    __slots__ = ("_block", "_next", "_rng")
 
     def __init__(self, rng: np.random.Generator, block: int = 4096) -> None:
         if block <= 0:
             raise ValueError('"block" must be > 0.')
         self._rng = rng
         self._block = block
-        self._buf: list[float] = []
-        self._pos = 0
+        self._next: Callable[[], float] = iter(()).__next__  # the current block's next value; the first call fills
+
+    def _refill(self) -> float:
+        """The first value of a new block (the current one is used up)."""
+        self._next = iter(self._rng.random(self._block).tolist()).__next__
+        return self._next()
 
     def uniform(self) -> float:
         """A float in [0, 1)."""
-        if self._pos >= len(self._buf):
-            self._buf = self._rng.random(self._block).tolist()
-            self._pos = 0
-        value = self._buf[self._pos]
-        self._pos += 1
-        return value
+        try:
+            return self._next()
+        except StopIteration:
+            return self._refill()
 
     def index(self, n: int) -> int:
         """An integer in [0, n), uniform."""
-        return int(self.uniform() * n)
+        try:
+            return int(self._next() * n)
+        except StopIteration:
+            return int(self._refill() * n)

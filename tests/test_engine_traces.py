@@ -184,3 +184,63 @@ def test_a_timeout_while_connecting_to_a_partitioned_cluster_cancels_once() -> N
     rows = attempts_of(result)
     assert [row[:4] + row[5:] for row in rows] == [(0, 1, 504, 1.0, 1.5, 1.5), (1, 1, 504, 7.0, 7.5, 7.5)]
     assert np.isnan(rows[0][4]) and rows[1][4] == 7.0  # never reached a server; the second did
+
+
+def test_arrivals_tied_with_every_kind_of_event_keep_the_heaps_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Open-loop arrivals wait beside the kernel's heap: the same run as with every arrival in the heap.
+
+    Whole-second arrivals (several at one instant) tie with 1 s services ending, 1 s timeouts firing,
+    1 s backoffs, window ends and fault starts; least connections and small waiting rooms make the
+    order of any two tied events visible in the records.
+    """
+    arrivals = [0.0, 0.0, 1.0, 1.0, 1.0, 2.0, 3.0, 3.0, 3.0, 3.0, 4.0, 5.0, 5.0, 6.0, 6.0, 6.0, 7.0]
+    fields: dict[str, Any] = {
+        "clusters": [{"name": "c", "servers": 2, "slots": 1, "queue_limit": 1, "service": DET}],
+        "router": {"strategy": "least_connections"},
+        "clients": {
+            "timeout": 1.0,
+            "retries": {"max": 2, "backoff": "constant", "base": 1.0, "jitter": "none", "on": [500, 503, 504]},
+        },
+        "faults": [{"kind": "crash", "target": "c/0", "at": 3, "duration": 2}],
+        "window": 1,
+    }
+    merged = run(arrivals, **fields)
+    from sim.engine.kernel import Kernel
+
+    monkeypatch.setattr(Kernel, "call_arrival", Kernel.call_at)
+    in_heap = run(arrivals, **fields)
+    assert len(merged.attempts["req"]) > len(arrivals)  # retries too
+    for name, column in in_heap.attempts.items():
+        assert np.array_equal(merged.attempts[name], column, equal_nan=True), name
+    assert merged.req_code.tolist() == in_heap.req_code.tolist()
+    assert set(merged.req_code.tolist()) > {200}  # the ties decide something: not every request succeeds
+    assert merged.events == in_heap.events
+
+
+@pytest.mark.parametrize("strategy", ["least_connections", "central_queue"])
+def test_a_lone_cluster_taking_attempts_from_the_router_itself_changes_nothing(
+    strategy: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The router's common case (one cluster, no slots to hold) calls the cluster directly: same records as its
+    general path through crashes (no server routable), a partition and errors."""
+    arrivals = [0.125 * k for k in range(160)]
+    fields: dict[str, Any] = {
+        "clusters": [{"name": "c", "servers": 3, "slots": 2, "queue_limit": 2, "service": DET}],
+        "router": {"strategy": strategy},
+        "clients": {"timeout": 1.5, "retries": {"max": 1, "backoff": "constant", "base": 0.5, "jitter": "none"}},
+        "faults": [
+            {"kind": "crash", "target": "c", "at": 2, "duration": 2},
+            {"kind": "partition", "target": "c", "at": 6, "duration": 3},
+            {"kind": "error_rate", "target": "c", "at": 11, "duration": 4, "fraction": 0.5},
+        ],
+        "duration": 20,
+    }
+    routed = run(arrivals, **fields)
+    from sim.engine.cluster import Cluster
+
+    monkeypatch.setattr(Cluster, "routed_submit", lambda self: None)
+    general = run(arrivals, **fields)
+    for name, column in general.attempts.items():
+        assert np.array_equal(routed.attempts[name], column, equal_nan=True), name
+    assert routed.req_code.tolist() == general.req_code.tolist()
+    assert {200, 500, 503, 504} <= set(routed.attempts["code"].tolist())  # every path was taken

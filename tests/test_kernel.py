@@ -104,3 +104,75 @@ def test_the_processes_environment_is_run_by_the_kernel_only() -> None:
         kernel.env.run(until=1.0)
     with pytest.raises(RuntimeError, match=r"Kernel\.run"):
         kernel.env.step()
+
+
+def _arrivals_among_ties(kernel: Kernel, arrive: Schedule) -> list[tuple[str, float]]:
+    """A chain of arrivals (each schedules the next through ``arrive``) tied with calls, a process and stops.
+
+    Arrivals come at 0.5, 1.0, 1.0, 1.0, 2.0 and 2.0: tied with each other, with calls scheduled
+    before and after the arrival's own id was spent, with a SimPy process's timeouts and with the
+    stop markers at 1.0 and 2.0. Each arrival also schedules a call at its own instant.
+    """
+    log: list[tuple[str, float]] = []
+    times = (0.5, 1.0, 1.0, 1.0, 2.0, 2.0)
+    env = kernel.env
+
+    def note(name: str) -> None:
+        log.append((name, kernel.now))
+
+    def arrival(i: int) -> None:
+        if i + 1 < len(times):
+            arrive(times[i + 1], arrival, i + 1)
+        log.append((f"arrival {i}", kernel.now))
+        kernel.call_at(kernel.now, note, f"after arrival {i}")  # scheduled after the next arrival's id
+        if i == 1:
+            kernel.call_at(1.0, note, "late call at 1.0")
+
+    def ticker() -> Generator[Any, Any, None]:
+        for _ in range(4):
+            yield env.timeout(0.5)
+            log.append(("tick", env.now))
+
+    kernel.call_at(1.0, note, "call at 1.0 before")  # its id comes before every arrival's
+    arrive(times[0], arrival, 0)
+    kernel.call_at(1.0, note, "call at 1.0 after")  # its id comes after the first arrival's only
+    kernel.call_at(2.0, note, "call at 2.0")
+    env.process(ticker())
+    for at_s in (1.0, 2.0, 3.0):
+        kernel.run(at_s)
+        log.append(("stop", kernel.now))
+    return log
+
+
+def test_arrivals_beside_the_heap_run_where_the_heap_would_run_them() -> None:
+    heap_kernel = Kernel()
+    in_heap = _arrivals_among_ties(heap_kernel, heap_kernel.call_at)
+    kernel = Kernel()
+    beside = _arrivals_among_ties(kernel, kernel.call_arrival)
+    assert beside == in_heap
+    assert kernel.count_events() == heap_kernel.count_events()
+    assert in_heap == [  # ties broken by the order the ids were spent: an arrival's when its elder ran
+        ("arrival 0", 0.5),
+        ("tick", 0.5),
+        ("after arrival 0", 0.5),
+        ("stop", 1.0),
+        ("call at 1.0 before", 1.0),
+        ("call at 1.0 after", 1.0),
+        ("arrival 1", 1.0),
+        ("tick", 1.0),
+        ("arrival 2", 1.0),
+        ("after arrival 1", 1.0),
+        ("late call at 1.0", 1.0),
+        ("arrival 3", 1.0),
+        ("after arrival 2", 1.0),
+        ("after arrival 3", 1.0),
+        ("tick", 1.5),
+        ("stop", 2.0),
+        ("call at 2.0", 2.0),
+        ("arrival 4", 2.0),
+        ("tick", 2.0),
+        ("arrival 5", 2.0),
+        ("after arrival 4", 2.0),
+        ("after arrival 5", 2.0),
+        ("stop", 3.0),
+    ]

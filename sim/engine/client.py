@@ -45,6 +45,7 @@ class Clients:
     ) -> None:
         self.kernel = kernel
         self.call_at = kernel.call_at
+        self.call_arrival = kernel.call_arrival
         self.spec = spec
         self.timeout_s = spec.timeout
         self.deadline_s = spec.deadline
@@ -117,12 +118,12 @@ class Clients:
             for req in range(len(self.arrival_s)):
                 self.kernel.call_at(self.arrival_s[req], self._arrive_again, req)
         elif self.arrival_s:
-            self.kernel.call_at(self.arrival_s[0], self._arrive, 0)
+            self.kernel.call_arrival(self.arrival_s[0], self._arrive, 0)
 
     def _arrive(self, req: int) -> None:
         following = req + 1
-        if following < self.n_requests:
-            self.call_at(self.arrival_s[following], self._arrive, following)
+        if following < self.n_requests:  # the trace's sorted column: beside the kernel's heap, not in it
+            self.call_arrival(self.arrival_s[following], self._arrive, following)
         if self.budget is not None:
             self.budget.deposit(self.kernel.now)
         self._send(req, 1)

@@ -107,6 +107,7 @@ class Cluster:
         for server in self.servers[spec.servers :]:
             server.provisioned = False  # room for the autoscaler
         self.strategy = build_strategy(router, spec, self.servers, self.route_draws, lambda: kernel.now)
+        self.choose = self.strategy.choose
         self.central = self.strategy.central
         observe = getattr(self.strategy, "on_complete", None)  # the strategy learns from completions
         for server in self.servers:
@@ -188,16 +189,46 @@ class Cluster:
         elif self.central:
             self._submit_central(attempt, servers)
         else:
-            position = self.strategy.choose(self.views, attempt, self.route_draws)
+            position = self.choose(self.views, attempt, self.route_draws)
             if position < 0:
                 self.reject(attempt, 503)  # the balancer has no server it may send to (nginx: all failed)
             else:
                 servers[position].accept(attempt)
 
+    def routed_submit(self) -> Callable[[Attempt], None] | None:
+        """What the router may call instead of its own ``submit`` when it holds no slots and sends every
+        attempt here (chosen once, when the model is built): ``submit`` without its limiter test and
+        fewer calls on the way from the strategy to the server; None when this cluster limits concurrency."""
+        if self.limiter is not None:
+            return None
+        return self._submit_central_unlimited if self.central else self._submit_unlimited
+
+    def _submit_unlimited(self, attempt: Attempt) -> None:
+        """``submit`` without a concurrency limiter nor a central queue."""
+        attempt.cluster = self.index
+        servers = self.routable
+        if not servers or self.partitioned:
+            self.submit(attempt)  # refused, or waiting out the partition
+            return
+        position = self.choose(self.views, attempt, self.route_draws)
+        if position < 0:
+            self.reject(attempt, 503)  # the balancer has no server it may send to (nginx: all failed)
+        else:
+            servers[position].accept(attempt)
+
+    def _submit_central_unlimited(self, attempt: Attempt) -> None:
+        """``submit`` of a central queue without a concurrency limiter."""
+        attempt.cluster = self.index
+        servers = self.routable
+        if not servers or self.partitioned:
+            self.submit(attempt)
+        else:
+            self._submit_central(attempt, servers)
+
     def _submit_central(self, attempt: Attempt, servers: list[Server]) -> None:
         # A waiting attempt means no slot is free: every freed slot pulls from this queue first.
         if not self.central_queued:
-            position = self.strategy.choose(servers, attempt, self.route_draws)
+            position = self.choose(servers, attempt, self.route_draws)
             if position >= 0:
                 server = servers[position]
                 if server.down_count:

@@ -27,23 +27,21 @@ def llm_request_s(model: ServiceModel, prompt_tokens: int, output_tokens: int, b
 class ServiceTimes:
     """The n-th call returns the n-th service time of this server's own stream (seconds)."""
 
-    __slots__ = ("_block", "_buf", "_model", "_pos", "_rng")
+    __slots__ = ("_block", "_model", "_next", "_rng")
 
     def __init__(self, model: ServiceModel, rng: np.random.Generator, block: int = 1024) -> None:
         self._model = model
         self._rng = rng
         self._block = block
-        self._buf: list[float] = []
-        self._pos = 0
+        self._next: Callable[[], float] = iter(()).__next__  # the current block's next value; the first call fills
 
     def next_s(self) -> float:
         """The next service time, in seconds."""
-        if self._pos >= len(self._buf):
-            self._buf = self._draw(self._block).tolist()
-            self._pos = 0
-        value = self._buf[self._pos]
-        self._pos += 1
-        return value
+        try:
+            return self._next()
+        except StopIteration:
+            self._next = iter(self._draw(self._block).tolist()).__next__
+            return self._next()
 
     def at_s(self, u: float) -> float:
         """The service time at quantile ``u`` in [0, 1) of this model (per-request draws), in seconds."""
