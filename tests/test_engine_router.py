@@ -27,6 +27,10 @@ class Sink(Load):
     def submit(self, a: Attempt) -> None:
         self.received.append((self.kernel.now, a.req))
 
+    def routed_submit(self) -> None:
+        """No path of its own: the router keeps its slots (a real cluster may take attempts itself)."""
+        return None
+
 
 def cluster_at(name: str, kernel: Kernel, slots: int = 1, region: str | None = None) -> Sink:
     return Sink(name, slots, 0, Place(region=region), kernel=kernel)

@@ -68,7 +68,7 @@ class Router(RouterSlots):
             self.direct = [serving[0] for serving in candidates]
             self.submit = self._submit_direct  # type: ignore[method-assign]
             # one cluster for every class: it takes the attempt itself (no slot to hold: no capacity)
-            routed = self.clusters[0].routed_submit() if len(set(self.clusters)) == 1 else None
+            routed = self.clusters[0].routed_submit() if len(self.clusters) == 1 else None
             if routed is not None:
                 self.submit = routed  # type: ignore[method-assign,assignment]
 
