@@ -107,3 +107,13 @@ def test_out_writes_the_file_whole_with_mode_0644(tmp_path: Path, capsys: pytest
     assert sorted(p.name for p in target.parent.iterdir()) == ["haproxy.cfg"]  # no temp file left
     assert main(["export", str(path), "--router", "haproxy", "--out", str(tmp_path)]) == 2
     assert "is a folder" in capsys.readouterr().err
+
+
+def test_nginx_listens_with_a_socket_per_worker_only_when_it_runs_several() -> None:
+    path = scenarios_dir() / "validate-workers.yaml"  # router.instances: 2
+    lines = [line.strip() for line in scenario_config(path, [], "nginx").splitlines()]
+    assert "worker_processes 2;" in lines
+    assert [line for line in lines if line.startswith("listen ")] == ["listen 127.0.0.1:8800 reuseport;"]
+    single = [line.strip() for line in scenario_config(path, ["router.instances=1"], "nginx").splitlines()]
+    assert "worker_processes 1;" in single
+    assert [line for line in single if line.startswith("listen ")] == ["listen 127.0.0.1:8800;"]

@@ -80,7 +80,7 @@ def _server(plan: BalancerPlan, listen: str, serving: bool) -> list[str]:
     response_s = plan.response_timeout_s if plan.response_timeout_s is not None else FOREVER_S
     lines = [
         "    server {",
-        f"        listen {listen};",
+        *_listen(plan, listen),
         "        # router.connect_timeout, clients.timeout (nginx: between two reads from the server) -> 504",
         f"        proxy_connect_timeout {millis(plan.connect_timeout_s)};",
         f"        proxy_read_timeout {millis(response_s)};",
@@ -108,6 +108,19 @@ def _server(plan: BalancerPlan, listen: str, serving: bool) -> list[str]:
         "    }",
     ]
     return lines
+
+
+def _listen(plan: BalancerPlan, listen: str) -> list[str]:
+    """One listening socket per worker (``reuseport``) when there are several: the kernel then hands each
+    new connection to a worker by a hash of its addresses, independently of the one before, as the
+    simulator draws a request's worker. On one shared socket Linux wakes the worker that registered it
+    first (EPOLLEXCLUSIVE) and nginx re-registers every 16 connections: runs of up to 16 on one worker."""
+    if plan.workers == 1:
+        return [f"        listen {listen};"]
+    return [
+        "        # router.instances: a socket per worker, each connection to a worker by the kernel's hash",
+        f"        listen {listen} reuseport;",
+    ]
 
 
 def _next_upstream(plan: BalancerPlan) -> list[str]:
