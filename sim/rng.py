@@ -39,7 +39,6 @@ class Stream(StrEnum):
     FAULT_TARGETS = "fault-targets"  # per fault: servers hit (simulator and mock)
     OUTAGE_REPORTS = "outage_reports"  # monitoring's user outage reports
     LOCUST_CLIENTS = "locust-clients"  # per load-generator shard
-    PATH_DELAY = "path-delay"  # validate: whose measured path delay each simulated request gets
 
 
 class Uniform(Protocol):
