@@ -94,6 +94,20 @@ def test_full_router_refuses_with_503_and_a_release_frees_a_slot() -> None:
     assert held == [2] and r.in_flight == 2
 
 
+def test_a_refusal_for_want_of_a_router_slot_is_not_retried_by_the_router() -> None:
+    """Its own 503 at the door: the router's retries (503 in ``on``) are for a server's failed try; the
+    mock router refuses alike. Before, the refused attempt was dispatched again, without a slot."""
+    kernel = Kernel()
+    sink = cluster_at("c", kernel)
+    _, finish, r = router([sink], instances=1, concurrency=1, retries=RouterRetries(max=2, on=[503]))
+    a = [attempt(req, 0.0) for req in range(2)]
+    for x in a:
+        at(kernel, 0.0, r.submit, x)
+    kernel.run(1.0)
+    assert sink.received == [(0.0, 0)]  # request 1 never reached a cluster
+    assert finish.trace == [(0.0, 1, 503)] and a[1].hop == 0 and r.in_flight == 1
+
+
 def test_a_router_saturation_cuts_the_capacity_while_it_lasts() -> None:
     kernel = Kernel()
     sink = cluster_at("c", kernel)

@@ -159,3 +159,21 @@ def test_what_the_mock_plays_is_not_refused() -> None:
 def test_validate_maxconn_is_the_balancers_the_mock_keeps_no_central_queue() -> None:
     lines = refusals(load_scenario(scenarios_dir() / "validate-maxconn.yaml"), MOCK)
     assert lines == [f"router.strategy: {NO_CENTRAL_QUEUE}"]
+
+
+@pytest.mark.parametrize("balancer", ["haproxy", "nginx"])
+def test_behind_a_balancer_the_mock_backends_still_refuse_what_they_do_not_play(
+    balancer: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], no_process: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The backends behind HAProxy or nginx are the mock's servers: an LLM field they do not play is
+    refused for serve and validate as for the builtin router; export writes the balancer alone."""
+    monkeypatch.setattr("loadtest.balancers.routers.find_binary", lambda name: Path(f"/usr/sbin/{name}"))
+    overrides, line = REFUSED["kv_cache_tokens"]
+    out = tmp_path / "out"
+    args = ["validate", str(STEADY), "--router", balancer, "--out", str(out), *_sets(overrides)]
+    assert main(args) == 2
+    assert capsys.readouterr().err.splitlines() == [f"validate-steady.yaml: {line} (behind {balancer})"]
+    assert not out.exists()
+    assert main(["serve", str(STEADY), "--router", balancer, *_sets(overrides)]) == 2
+    assert capsys.readouterr().err.splitlines() == [f"validate-steady.yaml: {line} (behind {balancer})"]
+    assert refusals(load_scenario(STEADY, overrides), balancer) == []  # export is not refused

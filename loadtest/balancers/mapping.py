@@ -10,7 +10,7 @@ cannot play and why. The writers (``haproxy.py``, ``nginx.py``) only format a ``
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sim.faults import KINDS as FAULT_KINDS
@@ -29,6 +29,7 @@ __all__ = [
     "BalancerPlan",
     "ServerAddress",
     "Unplayed",
+    "backend_refusals",
     "millis",
     "placeholder_addresses",
     "plan_balancer",
@@ -113,6 +114,7 @@ class Unplayed:
     is_set: Callable[[Scenario, Cluster], bool]
     why: dict[str, str]
     per_cluster: bool = True
+    backend: bool = False  # the mock's servers cannot play it: behind a balancer too, they are the backends
 
 
 def _unplayed_by(
@@ -136,9 +138,10 @@ def _router_field(name: str, is_set: Callable[[Router], bool], balancers: str | 
 
 def _llm(name: str, unset: object, why: str) -> Unplayed:
     """A field of an LLM cluster's service the mock's LLM model has not (set: other than ``unset``)."""
-    return _unplayed_by(
+    entry = _unplayed_by(
         f"service.{name}", lambda s, c: c.service.kind == "llm" and getattr(c.service, name) != unset, None, why
     )
+    return replace(entry, backend=True)
 
 
 def _central(strategy: str | None) -> bool:
@@ -220,6 +223,18 @@ def refusals(scenario: Scenario, implementation: str) -> list[str]:
     problems += _router_problems(scenario, implementation)
     problems += _fault_problems(scenario, implementation)
     return problems
+
+
+def backend_refusals(scenario: Scenario) -> list[str]:
+    """``field: message`` for every field the mock's servers cannot play: serving behind HAProxy or nginx,
+    they are still the backends (``export`` writes a balancer's config and never asks)."""
+    entries = [e for e in UNPLAYED if e.backend]
+    return [
+        f"clusters.{number}.{e.name}: {e.why[MOCK]}"
+        for number, cluster in enumerate(scenario.clusters)
+        for e in entries
+        if e.is_set(scenario, cluster)
+    ]
 
 
 def _unplayed(scenario: Scenario, implementation: str, per_cluster: bool) -> list[str]:

@@ -9,7 +9,7 @@ from typing import Any
 from rich.table import Table
 
 from loadtest.balancers.binary import find_binary
-from loadtest.balancers.mapping import MOCK, refusals
+from loadtest.balancers.mapping import MOCK, backend_refusals, refusals
 from sim.scenario import Scenario
 from sim.scenario.loading import ScenarioError
 
@@ -27,6 +27,7 @@ def check_routers(path: Path, scenario: Scenario, routers: list[str]) -> None:
             continue
         find_binary(router)
         problems += [f"{path.name}: {line} ({router})" for line in refusals(scenario, router)]
+        problems += [f"{path.name}: {line} (behind {router})" for line in backend_refusals(scenario)]
     if problems:
         raise ScenarioError(problems)
 

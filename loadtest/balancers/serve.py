@@ -7,6 +7,7 @@ from pathlib import Path
 
 from loadtest.balancers.binary import BalancerMissingError, find_binary
 from loadtest.balancers.mapping import plan_balancer
+from loadtest.balancers.routers import check_routers
 from loadtest.balancers.topology import BalancedTopology
 from loadtest.mock.topology import TopologyError
 from sim.output.outputs import new_run_dir, now_stamp
@@ -42,6 +43,7 @@ def serve_balanced(
     """Run until stopped; 2 for a missing binary, a field that cannot be mapped or a port in use."""
     scenario = load_scenario(path, overrides)
     try:
+        check_routers(path, scenario, [implementation])  # the balancer's refusals and its mock backends'
         topology = balanced_topology(path, scenario, implementation, port, time_scale, Path(), overrides, max_body)
     except BalancerMissingError as exc:
         print(str(exc), file=sys.stderr)

@@ -80,7 +80,7 @@ class Router(RouterSlots):
     def submit(self, attempt: Attempt) -> None:
         """Admit ``attempt`` (503 when every router slot is taken) and route it."""
         if self.capacity is not None and self.in_flight >= self.capacity:
-            self.answer(attempt, 503)
+            self._refuse(attempt)
             return
         self.in_flight += 1
         attempt.state = ROUTED
@@ -126,6 +126,13 @@ class Router(RouterSlots):
         attempt.state = ENDED_ROUTED if state is ROUTED else ENDED
         if code != 0:  # else lost (a crash): the client's timeout answers it
             self._answer(attempt, code)
+
+    def _refuse(self, attempt: Attempt) -> None:
+        """503 for want of a router slot: the routing layer's own refusal at its door, which its retries
+        (meant for a failed try of a server) never take up; the mock router refuses the same way."""
+        attempt.server_end_s = self.kernel.now
+        attempt.state = ENDED
+        self._answer(attempt, 503)
 
     def _retry(self, attempt: Attempt, code: int, now_s: float) -> None:
         """Retry a failed try inside the routing layer (the client sees only the last one); the
