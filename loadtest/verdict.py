@@ -112,6 +112,7 @@ class Row:
             "measured": self.measured,
             "difference": self.difference,
             "tolerance": self.tolerance,
+            "floor": self.floor,
             "kind": self.kind,
             "noise_band": self.noise_band,
             "within_noise_only": self.within_noise_only,

@@ -118,8 +118,8 @@ def judge(done: subprocess.CompletedProcess[str], report: dict[str, Any], strict
 
 
 def within(r: dict[str, Any], factor: float) -> bool:
-    """A row of validation.json passes with ``factor`` times its tolerance and noise band."""
-    loose = Row(r["metric"], r["simulated"], r["measured"], r["kind"], factor * r["tolerance"])
+    """A row of validation.json passes with ``factor`` times its tolerance, floor and noise band."""
+    loose = Row(r["metric"], r["simulated"], r["measured"], r["kind"], factor * r["tolerance"], factor * r["floor"])
     return replace(loose, noise_band=factor * r["noise_band"]).passed
 
 
@@ -305,6 +305,9 @@ def test_the_default_runs_judge_a_row_within_twice_its_tolerance_or_band() -> No
     noisy = Row("latency_s.p99", 2.0, 2.5, "relative", 0.10, noise_band=0.26).as_json()
     assert not near["pass"] and within(near, 2.0)
     assert not within(far, 2.0) and within(noisy, 2.0) and not within(noisy, 1.0)
+    # a wait p95 of 0 simulated against 0.012 s measured: within the 0.05 s floor, at any factor
+    waits = Row("wait_s.p95", 0.0, 0.012, "relative", 0.10, 0.05).as_json()
+    assert waits["pass"] and within(waits, 2.0)
 
 
 def test_rows_pass_within_tolerance_floor_or_noise_and_say_which() -> None:
