@@ -14,7 +14,6 @@ import signal
 import socket
 import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -119,8 +118,8 @@ def judge(done: subprocess.CompletedProcess[str], report: dict[str, Any], strict
 
 def within(r: dict[str, Any], factor: float) -> bool:
     """A row of validation.json passes with ``factor`` times its tolerance, floor and noise band."""
-    loose = Row(r["metric"], r["simulated"], r["measured"], r["kind"], factor * r["tolerance"], factor * r["floor"])
-    return replace(loose, noise_band=factor * r["noise_band"]).passed
+    tolerance, floor, band = (factor * r[key] for key in ("tolerance", "floor", "noise_band"))
+    return Row(r["metric"], r["simulated"], r["measured"], r["kind"], tolerance, floor, band).passed
 
 
 @pytest.mark.parametrize("strict", STRICTNESS)

@@ -228,19 +228,18 @@ def refusals(scenario: Scenario, implementation: str) -> list[str]:
 def backend_refusals(scenario: Scenario) -> list[str]:
     """``field: message`` for every field the mock's servers cannot play: serving behind HAProxy or nginx,
     they are still the backends (``export`` writes a balancer's config and never asks)."""
-    entries = [e for e in UNPLAYED if e.backend]
-    return [
-        f"clusters.{number}.{e.name}: {e.why[MOCK]}"
-        for number, cluster in enumerate(scenario.clusters)
-        for e in entries
-        if e.is_set(scenario, cluster)
-    ]
+    return _unplayed(scenario, MOCK, per_cluster=True, backends_only=True)
 
 
-def _unplayed(scenario: Scenario, implementation: str, per_cluster: bool) -> list[str]:
-    """The lines of ``UNPLAYED`` for the cluster (or router) fields set in ``scenario``."""
+def _unplayed(scenario: Scenario, implementation: str, per_cluster: bool, backends_only: bool = False) -> list[str]:
+    """The lines of ``UNPLAYED`` for the cluster (or router) fields set in ``scenario`` (``backends_only``:
+    only the fields of the mock's servers)."""
     problems = []
-    entries = [e for e in UNPLAYED if e.per_cluster == per_cluster and implementation in e.why]
+    entries = [
+        e
+        for e in UNPLAYED
+        if e.per_cluster == per_cluster and implementation in e.why and (e.backend or not backends_only)
+    ]
     if not per_cluster:
         return [
             f"router.{e.name}: {e.why[implementation]}" for e in entries if e.is_set(scenario, scenario.clusters[0])
