@@ -9,6 +9,7 @@ import numpy as np
 from sim.implementations import strategy_for
 from sim.implementations.haproxy_leastconn import HaproxyLeastconn
 from sim.implementations.haproxy_random import HaproxyRandom
+from sim.implementations.haproxy_ring import RING_SPACE, ring_shares
 from sim.implementations.nginx_peers import NginxPeers, PassiveHealth, fail_window
 from sim.rng import Draws
 from sim.scenario import HealthCheck, RouterRetries
@@ -36,12 +37,13 @@ def test_haproxy_leastconn_serves_equal_loads_in_turn() -> None:
 
 def test_haproxy_random_two_draws_with_replacement() -> None:
     # two servers, one idle: distinct draws would always find it; HAProxy's independent draws miss it
-    # when both land on the busy one, a quarter of the time (±0.02 is over 6 standard errors at 20 000)
+    # when both land on the busy one, its ring share squared (±0.02 is over 6 standard errors at 20 000)
     views = [View(0, in_flight=0), View(1, in_flight=5)]
     strategy = HaproxyRandom(2)
     draws = Draws(np.random.default_rng(7))
+    busy_share = ring_shares({1: 1, 2: 1})[2] / RING_SPACE
     idle = np.mean([strategy.choose(views, None, draws) == 0 for _ in range(20_000)])  # type: ignore[arg-type]
-    assert abs(idle - 0.75) < 0.02
+    assert abs(idle - (1 - busy_share**2)) < 0.02
 
 
 def _router(**fields: Any) -> RouterSpec:
