@@ -60,13 +60,16 @@ def _family(pid: int) -> list[int]:
     return [pid, *(int(c) for c in children.read_text().split())] if children.exists() else [pid]
 
 
-def started_topology(implementation: str, folder: Path, failed: list[str] | None = None) -> BalancedTopology:
-    """A balanced topology started on a port free now, and on another one when the balancer finds it
-    taken (the mock's own ports are the topology's to retry); each failed start is added to ``failed``."""
-    scenario = load_scenario(SCENARIO)
+def started_topology(
+    implementation: str, folder: Path, failed: list[str] | None = None, path: Path = SCENARIO
+) -> BalancedTopology:
+    """A balanced topology of scenario ``path`` started on a port free now, and on another one when the
+    balancer finds it taken (the mock's own ports are the topology's to retry); each failed start is
+    added to ``failed``."""
+    scenario = load_scenario(path)
 
     def attempt(port: int) -> BalancedTopology | TopologyError:
-        topology = balanced_topology(SCENARIO, scenario, implementation, port, 10.0, folder, [])
+        topology = balanced_topology(path, scenario, implementation, port, 10.0, folder, [])
         try:
             topology.start(ready_timeout_s=60)  # stops what it started when it fails
         except TopologyError as exc:
