@@ -9,12 +9,13 @@ one sequence to ``load_factor`` at a full batch.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
 
 from sim.engine.attempt import Attempt
-from sim.engine.kernel import Kernel
+from sim.engine.kernel import Gauge, Kernel
 from sim.engine.llm_server import LlmServer
 from sim.scenario import ServiceModel
 from sim.scenario.cluster import PrefixCache
@@ -172,3 +173,50 @@ def test_priority_scheduling_admits_the_highest_class_first() -> None:
     kernel.run(10.0)
     # one at a time, 0.2 s each: a, then the later but higher-priority request, then the other
     assert finish.rounded() == [(0.2, 0, 200), (0.4, 2, 200), (0.6, 1, 200)]
+
+
+class _ReportsAlways(LlmServer):
+    """The KV reporting before the skip: every call reaches the gauge."""
+
+    __slots__ = ()
+
+    def _report_kv(self, now_s: float) -> None:
+        self.kv_reported_s = math.nan  # never "already reported at this instant"
+        super()._report_kv(now_s)
+
+
+class _CountingGauge(Gauge):
+    __slots__ = ("calls",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def add(self, delta: float, now_s: float) -> None:
+        self.calls += 1
+        super().add(delta, now_s)
+
+
+def _kv_gauge_run(kind: type[LlmServer]) -> tuple[_CountingGauge, list[float], Finish]:
+    """A batch that grows, overflows and drains on a 3-slot server with a 250-token cache, sampled every 0.1 s."""
+    kernel = Kernel()
+    finish = Finish(kernel)
+    model = ServiceModel(**{**MODEL, "kv_cache_tokens": 250, "preemption": "recompute", "load_factor": 1.5})
+    cluster = ClusterStub(kernel, spec(model, slots=3), finish)
+    (server,) = build_servers(kind, kernel, cluster)
+    gauge = server.kv_gauge = _CountingGauge()
+    send(kernel, server, *(sequence(i, 0.05 * i, 60 + 10 * i, 30 + 7 * i) for i in range(6)))
+    areas: list[float] = []
+    for k in range(1, 60):
+        at(kernel, 0.1 * k, lambda: areas.append(gauge.take_area(kernel.now)))
+    kernel.run(10.0)
+    return gauge, areas, finish
+
+
+def test_kv_reports_skipped_at_the_same_instant_leave_the_gauge_bit_for_bit() -> None:
+    gauge, areas, finish = _kv_gauge_run(LlmServer)
+    always, always_areas, always_finish = _kv_gauge_run(_ReportsAlways)
+    assert finish.trace == always_finish.trace and len(finish.trace) == 6
+    assert areas == always_areas and any(areas)  # exact floats, not approx
+    assert gauge.value == always.value
+    assert 0 < gauge.calls < always.calls  # some reports were skipped, and not all

@@ -94,6 +94,7 @@ class LlmServer(Server):
         "kv_fixed",
         "kv_gauge",
         "kv_reported",
+        "kv_reported_s",
         "llm",
         "n_decoding",
         "order",
@@ -140,6 +141,7 @@ class LlmServer(Server):
         self.preemptions = 0
         self.kv_gauge: Gauge | None = None  # set by the model: KV tokens in use over every server
         self.kv_reported = 0.0
+        self.kv_reported_s = math.nan  # when this server last reported (nan: never)
         self.decoding = self.llm.preemption != "none" and math.isfinite(self.kv_capacity)
         cache = self.llm.prefix_cache
         self.prefix: OrderedDict[int, None] | None = None if cache is None else OrderedDict()
@@ -171,10 +173,19 @@ class LlmServer(Server):
         return self.kv_used() + need <= room + _EPS
 
     def _report_kv(self, now_s: float) -> None:
-        if self.kv_gauge is not None:
-            used = self.kv_used()
-            self.kv_gauge.add(used - self.kv_reported, now_s)
-            self.kv_reported = used
+        """Bring the KV gauge up to ``kv_used()`` at ``now_s``.
+
+        A report that changes nothing at the instant of this server's last report is skipped: the
+        gauge would add 0.0 to its value and 0.0 x 0 s to its area (the gauge's clock is at ``now_s``
+        already: no server reports later than now), so its figures stay the same bit for bit.
+        """
+        gauge = self.kv_gauge
+        if gauge is not None:
+            used = self.kv_fixed + self.kv_decoding + self.n_decoding * self.v if self.decoding else self.kv_fixed
+            if used != self.kv_reported or now_s != self.kv_reported_s:
+                gauge.add(used - self.kv_reported, now_s)
+                self.kv_reported = used
+                self.kv_reported_s = now_s
 
     # --- admission ------------------------------------------------------------------------------
     def accept(self, attempt: Attempt) -> None:
@@ -183,9 +194,10 @@ class LlmServer(Server):
             self._refuse(attempt)
             return
         self._advance(self.kernel.now)
-        if self.busy < self.slots:
+        queue = self.queue
+        if queue and self.busy < self.slots:
             self._head()  # drops abandoned attempts at the head, which must not hold a new one back
-        if not self.queue and self.busy < self.slots and self._fits(attempt):
+        if not queue and self.busy < self.slots and (not self.seqs or self._fits(attempt)):
             self.start(attempt)
             self._reschedule()
         elif self.queue_limit is not None and self.queued >= self.queue_limit:
@@ -239,7 +251,9 @@ class LlmServer(Server):
         if seq.phase != PREFILL or prefill != seq.prefills or self.seqs.get(seq.attempt) is not seq:
             return  # preempted, cancelled or lost in a crash meanwhile
         now = self.kernel.now
-        self._advance(now)
+        if self.n_decoding and now > self.v_at_s:  # _advance(now)
+            self.v += (now - self.v_at_s) * self.rate
+        self.v_at_s = now
         attempt = seq.attempt
         if math.isnan(attempt.first_token_s):
             attempt.first_token_s = now
@@ -252,7 +266,10 @@ class LlmServer(Server):
             self.kv_decoding += seq.kv_base - seq.v_join
         else:
             self._join(seq)
-        self._after_change()
+        if self.queue or self.cluster.central_queued:  # _after_change()
+            self.pull()
+        self._reschedule()
+        self._report_kv(now)
 
     def _join(self, seq: Seq) -> None:
         seq.phase = DECODE
@@ -275,21 +292,31 @@ class LlmServer(Server):
         between two decode events queues one event, not one per change.
         """
         heap = self.heap
-        while heap and stale(heap[0]):
+        while heap:  # drop stale entries at the top (``stale``)
+            top = heap[0]
+            seq = top[2]
+            if seq.phase == DECODE and top[1] == seq.order:
+                break
             heapq.heappop(heap)
-        if not self.n_decoding:
+        n_decoding = self.n_decoding
+        if not n_decoding:
             self.rate = 0.0
             self.tick_s = math.inf
             return
-        factor = self.factors[self.busy] if self.factors is not None else 1.0
-        self.rate = 1.0 / (self.llm.itl * factor * self.slow_factor)
+        factors = self.factors
+        factor = factors[self.busy] if factors is not None else 1.0
+        rate = self.rate = 1.0 / (self.llm.itl * factor * self.slow_factor)
         target = heap[0][0]
         if self.decoding and len(self.seqs) > 1:  # a sequence alone is never preempted
-            target = min(target, (self.kv_capacity - self.kv_fixed - self.kv_decoding) / self.n_decoding)
+            target = min(target, (self.kv_capacity - self.kv_fixed - self.kv_decoding) / n_decoding)
         self.target_v = target
-        delay_s = max(target - self.v, 0.0) / self.rate
-        self.tick_s = self.kernel.now + delay_s
-        self._arm()
+        delay_s = max(target - self.v, 0.0) / rate
+        at_s = self.tick_s = self.kernel.now + delay_s
+        for pending_s in self.pending_s:  # _arm(), inline
+            if pending_s <= at_s:
+                return
+        self.pending_s.append(at_s)
+        self.call_at(at_s, self._tick, at_s)
 
     def _arm(self) -> None:
         """Queue a tick at ``tick_s`` unless one is queued at or before it."""
@@ -306,21 +333,34 @@ class LlmServer(Server):
             if self.tick_s != math.inf:
                 self._arm()
             return
-        self._advance(self.kernel.now)
+        now = self.kernel.now
+        v = self.v
+        if self.n_decoding and now > self.v_at_s:  # _advance(now)
+            v += (now - self.v_at_s) * self.rate
+        self.v_at_s = now
         # the tick was due exactly when the clock reaches its target: set it there, so that a
         # delay shorter than the float resolution of the time cannot leave it a hair short
-        self.v = max(self.v, self.target_v)
+        v = self.v = max(v, self.target_v)
         heap = self.heap
-        while heap and (stale(heap[0]) or heap[0][0] <= self.v + _EPS):
-            entry = heapq.heappop(heap)
-            if not stale(entry):
-                self._finish_seq(entry[2])
+        while heap:
+            entry = heap[0]
+            seq = entry[2]
+            if seq.phase == DECODE and entry[1] == seq.order:  # not stale
+                if entry[0] > v + _EPS:
+                    break
+                heapq.heappop(heap)
+                self._finish_seq(seq)
+            else:
+                heapq.heappop(heap)
         while self.decoding and len(self.seqs) > 1 and self.kv_used() >= self.kv_capacity - _KV_EPS:
             if self.llm.preemption == "fail":
                 self._fail_newest()
             else:
                 self._preempt_newest()
-        self._after_change()
+        if self.queue or self.cluster.central_queued:  # _after_change()
+            self.pull()
+        self._reschedule()
+        self._report_kv(now)
 
     def _after_change(self) -> None:
         if self.queue or self.cluster.central_queued:
