@@ -197,7 +197,7 @@ class LlmServer(Server):
         queue = self.queue
         if queue and self.busy < self.slots:
             self._head()  # drops abandoned attempts at the head, which must not hold a new one back
-        if not queue and self.busy < self.slots and (not self.seqs or self._fits(attempt)):
+        if not queue and self.busy < self.slots and (not self.seqs or self._fits(attempt)):  # _fits, first test inline
             self.start(attempt)
             self._reschedule()
         elif self.queue_limit is not None and self.queued >= self.queue_limit:
@@ -224,14 +224,20 @@ class LlmServer(Server):
                 self.kernel.call_at(now + attempt.outcome_delay_s, self._error_done, attempt)
                 return
             attempt.outcome = 200
-        self.order += 1
-        seq = resumed or Seq(attempt, self.order)
-        seq.order, seq.phase = self.order, PREFILL
+            self.order += 1
+            seq = Seq(attempt, self.order)
+            prompt = attempt.prompt_tokens  # _need: a new sequence has generated nothing yet
+            need = float(prompt + attempt.output_tokens) if self.llm.preemption == "none" else float(prompt)
+        else:
+            self.order += 1
+            seq = resumed
+            seq.order, seq.phase = self.order, PREFILL
+            need = self._need(attempt, seq)
         seq.prefills += 1
         self.seqs[attempt] = seq
-        need = seq.reserved = self._need(attempt, seq)
+        seq.reserved = need
         self.kv_fixed += need
-        self.kernel.call_at(now + self._prefill_s(seq, need), self._prefilled, (seq, seq.prefills))
+        self.call_at(now + self._prefill_s(seq, need), self._prefilled, (seq, seq.prefills))
         self._report_kv(now)
 
     def _prefill_s(self, seq: Seq, cache_tokens: float) -> float:
@@ -257,26 +263,24 @@ class LlmServer(Server):
         attempt = seq.attempt
         if math.isnan(attempt.first_token_s):
             attempt.first_token_s = now
-        if seq.remaining <= 0:
+        remaining = seq.remaining
+        if remaining <= 0:
             self._finish_seq(seq)
-        elif self.decoding:
-            self.kv_fixed -= seq.reserved
-            seq.kv_base = attempt.prompt_tokens + attempt.output_tokens - seq.remaining
-            self._join(seq)
-            self.kv_decoding += seq.kv_base - seq.v_join
-        else:
-            self._join(seq)
+        else:  # it joins the decoding batch
+            if self.decoding:
+                self.kv_fixed -= seq.reserved
+                seq.kv_base = attempt.prompt_tokens + attempt.output_tokens - remaining
+            seq.phase = DECODE
+            v = seq.v_join = self.v
+            v_end = seq.v_end = v + remaining
+            self.n_decoding += 1
+            heapq.heappush(self.heap, (v_end, seq.order, seq))
+            if self.decoding:
+                self.kv_decoding += seq.kv_base - v
         if self.queue or self.cluster.central_queued:  # _after_change()
             self.pull()
         self._reschedule()
         self._report_kv(now)
-
-    def _join(self, seq: Seq) -> None:
-        seq.phase = DECODE
-        seq.v_join = self.v
-        seq.v_end = self.v + seq.remaining
-        self.n_decoding += 1
-        heapq.heappush(self.heap, (seq.v_end, seq.order, seq))
 
     # --- the token clock ------------------------------------------------------------------------
     def _advance(self, now_s: float) -> None:
@@ -349,10 +353,22 @@ class LlmServer(Server):
                 if entry[0] > v + _EPS:
                     break
                 heapq.heappop(heap)
-                self._finish_seq(seq)
+                self.n_decoding -= 1  # _leave(seq), a decoding sequence
+                if self.decoding:
+                    self.kv_decoding -= seq.kv_base - seq.v_join
+                    seq.remaining = max(math.ceil(seq.v_end - v - _EPS), 0)
+                else:
+                    self.kv_fixed -= seq.reserved
+                seq.phase = GONE
+                del self.seqs[seq.attempt]
+                self._finished(seq.attempt)
             else:
                 heapq.heappop(heap)
-        while self.decoding and len(self.seqs) > 1 and self.kv_used() >= self.kv_capacity - _KV_EPS:
+        while (
+            self.decoding
+            and len(self.seqs) > 1
+            and self.kv_fixed + self.kv_decoding + self.n_decoding * self.v >= self.kv_capacity - _KV_EPS  # kv_used()
+        ):
             if self.llm.preemption == "fail":
                 self._fail_newest()
             else:
@@ -384,8 +400,11 @@ class LlmServer(Server):
         del self.seqs[seq.attempt]
 
     def _finish_seq(self, seq: Seq) -> None:
-        attempt = seq.attempt
         self._leave(seq)
+        self._finished(seq.attempt)
+
+    def _finished(self, attempt: Attempt) -> None:
+        """The answer of ``attempt`` is complete (its sequence has left the batch)."""
         self._release(attempt)
         if self.prefix is not None and self.llm.prefix_cache is not None:
             self.prefix[attempt.session] = None
