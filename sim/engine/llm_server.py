@@ -169,8 +169,10 @@ class LlmServer(Server):
         if not self.seqs:
             return True
         need = self._need(attempt, self.suspended.get(attempt))
-        room = self.kv_capacity * (1.0 - WATERMARK) if self.decoding else self.kv_capacity
-        return self.kv_used() + need <= room + _EPS
+        if self.decoding:  # kv_used() + need against the room below the watermark
+            used = self.kv_fixed + self.kv_decoding + self.n_decoding * self.v
+            return used + need <= self.kv_capacity * (1.0 - WATERMARK) + _EPS
+        return self.kv_fixed + need <= self.kv_capacity + _EPS
 
     def _report_kv(self, now_s: float) -> None:
         """Bring the KV gauge up to ``kv_used()`` at ``now_s``.
@@ -197,7 +199,7 @@ class LlmServer(Server):
         queue = self.queue
         if queue and self.busy < self.slots:
             self._head()  # drops abandoned attempts at the head, which must not hold a new one back
-        if not queue and self.busy < self.slots and (not self.seqs or self._fits(attempt)):  # _fits, first test inline
+        if not queue and self.busy < self.slots and self._fits(attempt):
             self.start(attempt)
             self._reschedule()
         elif self.queue_limit is not None and self.queued >= self.queue_limit:
@@ -312,9 +314,14 @@ class LlmServer(Server):
         rate = self.rate = 1.0 / (self.llm.itl * factor * self.slow_factor)
         target = heap[0][0]
         if self.decoding and len(self.seqs) > 1:  # a sequence alone is never preempted
-            target = min(target, (self.kv_capacity - self.kv_fixed - self.kv_decoding) / n_decoding)
+            full_v = (self.kv_capacity - self.kv_fixed - self.kv_decoding) / n_decoding
+            if full_v < target:  # min(target, full_v) without the call
+                target = full_v
         self.target_v = target
-        delay_s = max(target - self.v, 0.0) / rate
+        gap = target - self.v
+        if gap < 0.0:  # max(gap, 0.0) without the call
+            gap = 0.0
+        delay_s = gap / rate
         at_s = self.tick_s = self.kernel.now + delay_s
         for pending_s in self.pending_s:  # _arm(), inline
             if pending_s <= at_s:
@@ -344,7 +351,10 @@ class LlmServer(Server):
         self.v_at_s = now
         # the tick was due exactly when the clock reaches its target: set it there, so that a
         # delay shorter than the float resolution of the time cannot leave it a hair short
-        v = self.v = max(v, self.target_v)
+        target_v = self.target_v
+        if target_v > v:  # max(v, target_v) without the call
+            v = target_v
+        self.v = v
         heap = self.heap
         while heap:
             entry = heap[0]
@@ -356,7 +366,8 @@ class LlmServer(Server):
                 self.n_decoding -= 1  # _leave(seq), a decoding sequence
                 if self.decoding:
                     self.kv_decoding -= seq.kv_base - seq.v_join
-                    seq.remaining = max(math.ceil(seq.v_end - v - _EPS), 0)
+                    left = math.ceil(seq.v_end - v - _EPS)
+                    seq.remaining = left if left > 0 else 0
                 else:
                     self.kv_fixed -= seq.reserved
                 seq.phase = GONE
