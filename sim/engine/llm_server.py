@@ -18,9 +18,9 @@ an out-of-memory error would).
 
 from __future__ import annotations
 
-import heapq
 import math
 from collections import OrderedDict
+from heapq import heappop, heappush
 from typing import TYPE_CHECKING
 
 from sim.engine.attempt import SERVER_OVER, Attempt
@@ -228,31 +228,31 @@ class LlmServer(Server):
             attempt.outcome = 200
             self.order += 1
             seq = Seq(attempt, self.order)
-            prompt = attempt.prompt_tokens  # _need: a new sequence has generated nothing yet
-            need = float(prompt + attempt.output_tokens) if self.llm.preemption == "none" else float(prompt)
+            prompt = attempt.prompt_tokens  # _need and generated(): a new sequence has generated nothing yet
+            tokens = float(prompt)
+            need = float(prompt + attempt.output_tokens) if self.llm.preemption == "none" else tokens
         else:
             self.order += 1
             seq = resumed
             seq.order, seq.phase = self.order, PREFILL
             need = self._need(attempt, seq)
+            tokens = float(attempt.prompt_tokens + seq.generated())
         seq.prefills += 1
         self.seqs[attempt] = seq
         seq.reserved = need
         self.kv_fixed += need
-        self.call_at(now + self._prefill_s(seq, need), self._prefilled, (seq, seq.prefills))
-        self._report_kv(now)
-
-    def _prefill_s(self, seq: Seq, cache_tokens: float) -> float:
-        """Prefill time of ``seq`` (or, resumed after a swap, the time to swap its cache back in)."""
-        llm, attempt = self.llm, seq.attempt
+        # the prefill time over ``tokens`` (or, resumed after a swap, the time to swap its cache back in)
+        llm = self.llm
         if seq.resumed and llm.preemption == "swap":
-            return llm.swap_per_token * cache_tokens * self.slow_factor
-        prompt = float(attempt.prompt_tokens + seq.generated())
-        cache = llm.prefix_cache
-        if cache is not None and self.prefix is not None and not seq.resumed and attempt.session in self.prefix:
-            self.prefix.move_to_end(attempt.session)
-            prompt = attempt.prompt_tokens * (1.0 - cache.hit_share)
-        return (llm.prefill_overhead + llm.prefill_per_token * prompt) * self.slow_factor
+            prefill_s = llm.swap_per_token * need * self.slow_factor
+        else:
+            cache, prefix = llm.prefix_cache, self.prefix
+            if cache is not None and prefix is not None and not seq.resumed and attempt.session in prefix:
+                prefix.move_to_end(attempt.session)
+                tokens = attempt.prompt_tokens * (1.0 - cache.hit_share)
+            prefill_s = (llm.prefill_overhead + llm.prefill_per_token * tokens) * self.slow_factor
+        self.call_at(now + prefill_s, self._prefilled, (seq, seq.prefills))
+        self._report_kv(now)
 
     def _prefilled(self, arg: tuple[Seq, int]) -> None:
         seq, prefill = arg
@@ -263,7 +263,8 @@ class LlmServer(Server):
             self.v += (now - self.v_at_s) * self.rate
         self.v_at_s = now
         attempt = seq.attempt
-        if math.isnan(attempt.first_token_s):
+        first_s = attempt.first_token_s
+        if first_s != first_s:  # math.isnan(first_s) without the call: no token out yet
             attempt.first_token_s = now
         remaining = seq.remaining
         if remaining <= 0:
@@ -276,7 +277,7 @@ class LlmServer(Server):
             v = seq.v_join = self.v
             v_end = seq.v_end = v + remaining
             self.n_decoding += 1
-            heapq.heappush(self.heap, (v_end, seq.order, seq))
+            heappush(self.heap, (v_end, seq.order, seq))
             if self.decoding:
                 self.kv_decoding += seq.kv_base - v
         if self.queue or self.cluster.central_queued:  # _after_change()
@@ -303,7 +304,7 @@ class LlmServer(Server):
             seq = top[2]
             if seq.phase == DECODE and top[1] == seq.order:
                 break
-            heapq.heappop(heap)
+            heappop(heap)
         n_decoding = self.n_decoding
         if not n_decoding:
             self.rate = 0.0
@@ -336,7 +337,7 @@ class LlmServer(Server):
             if pending_s <= at_s:
                 return
         self.pending_s.append(at_s)
-        self.kernel.call_at(at_s, self._tick, at_s)
+        self.call_at(at_s, self._tick, at_s)
 
     def _tick(self, at_s: float) -> None:
         self.pending_s.remove(at_s)
@@ -362,7 +363,7 @@ class LlmServer(Server):
             if seq.phase == DECODE and entry[1] == seq.order:  # not stale
                 if entry[0] > v + _EPS:
                     break
-                heapq.heappop(heap)
+                heappop(heap)
                 self.n_decoding -= 1  # _leave(seq), a decoding sequence
                 if self.decoding:
                     self.kv_decoding -= seq.kv_base - seq.v_join
@@ -374,7 +375,7 @@ class LlmServer(Server):
                 del self.seqs[seq.attempt]
                 self._finished(seq.attempt)
             else:
-                heapq.heappop(heap)
+                heappop(heap)
         while (
             self.decoding
             and len(self.seqs) > 1
