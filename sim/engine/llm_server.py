@@ -89,6 +89,7 @@ class LlmServer(Server):
         "decoding",
         "epoch",
         "heap",
+        "itl",
         "kv_capacity",
         "kv_decoding",
         "kv_fixed",
@@ -102,6 +103,7 @@ class LlmServer(Server):
         "preemptions",
         "prefix",
         "rate",
+        "reserve_all",
         "seqs",
         "suspended",
         "target_v",
@@ -123,6 +125,8 @@ class LlmServer(Server):
     ) -> None:
         super().__init__(kernel, cluster, index, global_index, slots, queue_limit, service, fault_draws)
         self.llm = cluster.spec.service
+        self.itl = self.llm.itl  # seconds a token, read at every reschedule
+        self.reserve_all = self.llm.preemption == "none"  # a sequence reserves prompt + answer at admission
         self.kv_capacity = math.inf if self.llm.kv_cache_tokens is None else float(self.llm.kv_cache_tokens)
         self.seqs: dict[Attempt, Seq] = {}
         self.suspended: dict[Attempt, Seq] = {}  # preempted, waiting at the head of the queue
@@ -157,7 +161,7 @@ class LlmServer(Server):
 
     def _need(self, attempt: Attempt, seq: Seq | None) -> float:
         """Cache tokens ``attempt`` holds from admission to its first decode step."""
-        if self.llm.preemption == "none":
+        if self.reserve_all:
             return float(attempt.prompt_tokens + attempt.output_tokens)
         done = seq.generated() if seq is not None else 0
         return float(attempt.prompt_tokens + done)
@@ -230,7 +234,7 @@ class LlmServer(Server):
             seq = Seq(attempt, self.order)
             prompt = attempt.prompt_tokens  # _need and generated(): a new sequence has generated nothing yet
             tokens = float(prompt)
-            need = float(prompt + attempt.output_tokens) if self.llm.preemption == "none" else tokens
+            need = float(prompt + attempt.output_tokens) if self.reserve_all else tokens
         else:
             self.order += 1
             seq = resumed
@@ -312,7 +316,7 @@ class LlmServer(Server):
             return
         factors = self.factors
         factor = factors[self.busy] if factors is not None else 1.0
-        rate = self.rate = 1.0 / (self.llm.itl * factor * self.slow_factor)
+        rate = self.rate = 1.0 / (self.itl * factor * self.slow_factor)
         target = heap[0][0]
         if self.decoding and len(self.seqs) > 1:  # a sequence alone is never preempted
             full_v = (self.kv_capacity - self.kv_fixed - self.kv_decoding) / n_decoding
