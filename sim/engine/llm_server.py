@@ -101,6 +101,7 @@ class LlmServer(Server):
         "order",
         "pending_s",
         "preemptions",
+        "prefill_costs",
         "prefix",
         "rate",
         "reserve_all",
@@ -127,6 +128,7 @@ class LlmServer(Server):
         self.llm = cluster.spec.service
         self.itl = self.llm.itl  # seconds a token, read at every reschedule
         self.reserve_all = self.llm.preemption == "none"  # a sequence reserves prompt + answer at admission
+        self.prefill_costs = (self.llm.prefill_overhead, self.llm.prefill_per_token)  # read at every admission
         self.kv_capacity = math.inf if self.llm.kv_cache_tokens is None else float(self.llm.kv_cache_tokens)
         self.seqs: dict[Attempt, Seq] = {}
         self.suspended: dict[Attempt, Seq] = {}  # preempted, waiting at the head of the queue
@@ -246,15 +248,17 @@ class LlmServer(Server):
         seq.reserved = need
         self.kv_fixed += need
         # the prefill time over ``tokens`` (or, resumed after a swap, the time to swap its cache back in)
-        llm = self.llm
-        if seq.resumed and llm.preemption == "swap":
-            prefill_s = llm.swap_per_token * need * self.slow_factor
+        if seq.resumed and self.llm.preemption == "swap":
+            prefill_s = self.llm.swap_per_token * need * self.slow_factor
         else:
-            cache, prefix = llm.prefix_cache, self.prefix
-            if cache is not None and prefix is not None and not seq.resumed and attempt.session in prefix:
-                prefix.move_to_end(attempt.session)
-                tokens = attempt.prompt_tokens * (1.0 - cache.hit_share)
-            prefill_s = (llm.prefill_overhead + llm.prefill_per_token * tokens) * self.slow_factor
+            prefix = self.prefix  # None unless the model has a prefix cache
+            if prefix is not None and not seq.resumed and attempt.session in prefix:
+                cache = self.llm.prefix_cache
+                if cache is not None:
+                    prefix.move_to_end(attempt.session)
+                    tokens = attempt.prompt_tokens * (1.0 - cache.hit_share)
+            overhead_s, per_token_s = self.prefill_costs
+            prefill_s = (overhead_s + per_token_s * tokens) * self.slow_factor
         self.call_at(now + prefill_s, self._prefilled, (seq, seq.prefills))
         self._report_kv(now)
 
