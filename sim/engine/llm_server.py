@@ -174,7 +174,12 @@ class LlmServer(Server):
         watermark so that running sequences can grow before the next preemption (as vLLM does)."""
         if not self.seqs:
             return True
-        need = self._need(attempt, self.suspended.get(attempt))
+        seq = self.suspended.get(attempt)
+        if seq is None:  # _need of a sequence not yet started
+            prompt = attempt.prompt_tokens
+            need = float(prompt + attempt.output_tokens) if self.reserve_all else float(prompt)
+        else:
+            need = self._need(attempt, seq)
         if self.decoding:  # kv_used() + need against the room below the watermark
             used = self.kv_fixed + self.kv_decoding + self.n_decoding * self.v
             return used + need <= self.kv_capacity * (1.0 - WATERMARK) + _EPS
@@ -332,26 +337,23 @@ class LlmServer(Server):
             gap = 0.0
         delay_s = gap / rate
         at_s = self.tick_s = self.kernel.now + delay_s
-        for pending_s in self.pending_s:  # _arm(), inline
-            if pending_s <= at_s:
-                return
-        self.pending_s.append(at_s)
-        self.call_at(at_s, self._tick, at_s)
-
-    def _arm(self) -> None:
-        """Queue a tick at ``tick_s`` unless one is queued at or before it."""
-        at_s = self.tick_s
-        for pending_s in self.pending_s:
+        for pending_s in self.pending_s:  # queue a tick at at_s unless one is queued at or before it
             if pending_s <= at_s:
                 return
         self.pending_s.append(at_s)
         self.call_at(at_s, self._tick, at_s)
 
     def _tick(self, at_s: float) -> None:
-        self.pending_s.remove(at_s)
-        if at_s != self.tick_s:  # early (the batch changed since it was queued) or no longer wanted
-            if self.tick_s != math.inf:
-                self._arm()
+        pending = self.pending_s
+        pending.remove(at_s)
+        tick_s = self.tick_s
+        if at_s != tick_s:  # early (the batch changed since it was queued) or no longer wanted
+            if tick_s != math.inf:  # move it on to tick_s, as _reschedule would queue it
+                for pending_s in pending:
+                    if pending_s <= tick_s:
+                        return
+                pending.append(tick_s)
+                self.call_at(tick_s, self._tick, tick_s)
             return
         now = self.kernel.now
         v = self.v
