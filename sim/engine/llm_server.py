@@ -174,7 +174,7 @@ class LlmServer(Server):
         watermark so that running sequences can grow before the next preemption (as vLLM does)."""
         if not self.seqs:
             return True
-        seq = self.suspended.get(attempt)
+        seq = self.suspended.get(attempt) if self.suspended else None  # none without preemption
         if seq is None:  # _need of a sequence not yet started
             prompt = attempt.prompt_tokens
             need = float(prompt + attempt.output_tokens) if self.reserve_all else float(prompt)
@@ -224,7 +224,7 @@ class LlmServer(Server):
     def start(self, attempt: Attempt) -> None:
         """Put ``attempt`` in the batch: start (or resume) its prefill. Call ``_reschedule`` after."""
         now = self.kernel.now
-        resumed = self.suspended.pop(attempt, None)
+        resumed = self.suspended.pop(attempt, None) if self.suspended else None
         self.busy += 1
         self.running[attempt] = None
         if resumed is None:
