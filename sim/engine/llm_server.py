@@ -371,7 +371,7 @@ class LlmServer(Server):
             entry = heap[0]
             seq = entry[2]
             if seq.phase == DECODE and entry[1] == seq.order:  # not stale
-                if entry[0] > v + _EPS:
+                if not entry[0] <= v + _EPS:  # not due (written as the test it replaces, NaN alike)
                     break
                 heappop(heap)
                 self.n_decoding -= 1  # _leave(seq), a decoding sequence
