@@ -9,7 +9,10 @@ import sys
 import numpy as np
 import pytest
 
-from sim.analysis.metrics import _window_percentiles
+from sim.analysis.metrics import _window_percentiles, summarize, timeseries
+from sim.engine import simulate
+from sim.scenario.loading import load_scenario
+from sim.scenario.paths import scenarios_dir
 
 
 def per_window(idx: np.ndarray, values: np.ndarray, n: int, ps: tuple[int, ...]) -> dict[int, np.ndarray]:
@@ -59,3 +62,17 @@ def test_a_simulating_process_imports_neither_matplotlib_nor_scipy_stats() -> No
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == ""
+
+
+def test_series_without_the_shown_columns_give_the_same_summary() -> None:
+    # compare, sweep and calibration keep only the summary: they skip the columns only files and plots show
+    scenario = load_scenario(scenarios_dir() / "reasoning-hol.yaml", ["duration=20m", "warmup=5m"])
+    result = simulate(scenario, 3)
+    full, lean = timeseries(result), timeseries(result, shown=False)
+    left_out = set(full) - set(lean)
+    assert "ttft_p95_s" in left_out and any(k.startswith("latency_p99_s__") for k in left_out)
+    assert all(k == "ttft_p95_s" or "__" in k for k in left_out) and set(lean) <= set(full)
+    assert list(lean) == [k for k in full if k in lean]  # the same order
+    for name, column in lean.items():
+        assert column.tobytes() == full[name].tobytes(), name
+    assert summarize(result, lean).to_dict() == summarize(result, full).to_dict() == summarize(result).to_dict()

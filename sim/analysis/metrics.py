@@ -39,7 +39,7 @@ def summarize(result: SimResult, series: dict[str, np.ndarray] | None = None) ->
     ``series`` is ``timeseries(result)`` when the caller has it already.
     """
     sc = result.scenario
-    series = timeseries(result) if series is None else series  # first: its temporaries are gone before ours
+    series = timeseries(result, shown=False) if series is None else series  # first: its temporaries go before ours
     mask = _measured(result)
     codes = result.req_code[mask]
     offered = int(mask.sum())
@@ -200,8 +200,12 @@ def _llm_figures(result: SimResult, series: dict[str, np.ndarray]) -> Llm | None
     )
 
 
-def timeseries(result: SimResult) -> dict[str, np.ndarray]:
-    """Per-window columns over ``[0, duration)``: counts by time of event, gauges time-averaged."""
+def timeseries(result: SimResult, *, shown: bool = True) -> dict[str, np.ndarray]:
+    """Per-window columns over ``[0, duration)``: counts by time of event, gauges time-averaged.
+
+    ``shown=False`` leaves out what only ``timeseries.csv`` and the plots show (TTFT p95, the per-class
+    p99s): every column ``summarize()`` reads is there, with the same values.
+    """
     sc = result.scenario
     start = result.windows["start_s"]
     n = start.size
@@ -237,16 +241,17 @@ def timeseries(result: SimResult) -> dict[str, np.ndarray]:
         cols[name] = result.windows[name]
     cols["utilization"] = result.windows["busy_slots"] / sc.total_slots
     if "kv_cache_tokens" in result.windows:
-        cols.update(_llm_columns(result, tokens, n))
-    cols.update(_class_columns(result, tokens, n))
+        cols.update(_llm_columns(result, tokens, n, shown))
+    if shown:
+        cols.update(_class_columns(result, tokens, n))
     cols["active_faults"] = np.zeros(n, dtype=np.int64)  # faults in force at some instant of the window
     for fault in sc.faults:
         cols["active_faults"] += (fault.at < end) & (fault.end_s > start)
     return cols
 
 
-def _llm_columns(result: SimResult, tokens: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
-    """Batch size (sequences per server up), KV-cache use, TTFT p95 and output tokens per window."""
+def _llm_columns(result: SimResult, tokens: dict[str, np.ndarray], n: int, shown: bool) -> dict[str, np.ndarray]:
+    """Batch size (sequences per server up), KV-cache use, output tokens and (``shown``) TTFT p95 per window."""
     sc = result.scenario
     capacity = sum(
         c.max_servers * c.service.kv_cache_tokens for c in sc.clusters if c.service.kv_cache_tokens is not None
@@ -261,14 +266,13 @@ def _llm_columns(result: SimResult, tokens: dict[str, np.ndarray], n: int) -> di
     out_tokens = np.bincount(idx, weights=result.output_tokens[ok][inside], minlength=n)[:n]
     start = result.windows["start_s"]
     lengths = np.minimum(start + sc.window, sc.duration) - start
-    ttft = tokens["ttft_s"][ok][inside]
-    known = ~np.isnan(ttft)
-    return {
-        "batch_size": batch,
-        "kv_cache_utilization": kv,
-        "ttft_p95_s": _window_percentiles(idx[known], ttft[known], n, (95,))[95],
-        "output_tokens_per_s": out_tokens / lengths,
-    }
+    cols = {"batch_size": batch, "kv_cache_utilization": kv}
+    if shown:
+        ttft = tokens["ttft_s"][ok][inside]
+        known = ~np.isnan(ttft)
+        cols["ttft_p95_s"] = _window_percentiles(idx[known], ttft[known], n, (95,))[95]
+    cols["output_tokens_per_s"] = out_tokens / lengths
+    return cols
 
 
 def _class_columns(result: SimResult, tokens: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:

@@ -158,7 +158,7 @@ class RowRun:
 
 def run_one(label: str, scenario: Scenario, seed: int) -> RowRun:
     """One (strategy, seed) run: its summary, a few per-window series and latency quantiles."""
-    run = simulate_and_summarise(scenario, seed, trace=shared_trace(scenario, seed))
+    run = simulate_and_summarise(scenario, seed, trace=shared_trace(scenario, seed), shown=False)
     result, series = run.result, run.series
     ok = result.req_code == 200
     measured = ok & (result.arrival_s >= scenario.warmup)

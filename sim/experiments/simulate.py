@@ -28,9 +28,10 @@ class Simulated:
     result: SimResult
 
 
-def summarise(result: SimResult) -> tuple[Summary, dict[str, np.ndarray]]:
-    """The summary and per-window columns of records already made (simulated or measured)."""
-    series = timeseries(result)
+def summarise(result: SimResult, *, shown: bool = True) -> tuple[Summary, dict[str, np.ndarray]]:
+    """The summary and per-window columns of records already made (simulated or measured); ``shown=False``:
+    only the columns the summary reads (see ``timeseries``)."""
+    series = timeseries(result, shown=shown)
     return summarize(result, series), series
 
 
@@ -42,19 +43,21 @@ def simulate_and_summarise(
     progress: Callable[[float, float], None] | None = None,
     adjust: Callable[[SimResult], SimResult] | None = None,
     monitoring: bool = False,
+    shown: bool = True,
 ) -> Simulated:
     """Simulate ``scenario`` with ``seed`` (default: the scenario's own) and summarise it.
 
     ``trace``: arrivals made already (common random numbers); ``progress(now_s, end_s)`` follows the
     simulated time; ``adjust`` transforms the records before they are summarised (validate adds the
     network delay); ``monitoring`` adds the status pages' columns to the series (what a run folder's
-    timeseries.csv shows).
+    timeseries.csv shows); ``shown=False`` leaves out the series' columns that only files and plots show
+    (for callers that keep the summary alone: the same summary, less work).
     """
     run_seed = scenario.seed if seed is None else seed
     result = Simulation(scenario, run_seed, trace).run(progress)
     if adjust is not None:
         result = adjust(result)
-    summary, series = summarise(result)
+    summary, series = summarise(result, shown=shown)
     if monitoring:
         series = {**series, **monitoring_columns(scenario, run_seed, series)}
     return Simulated(summary, series, result)

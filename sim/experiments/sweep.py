@@ -97,7 +97,7 @@ def point_scenarios(path: Path, overrides: list[str], grid: Grid) -> list[Scenar
 
 def run_point(scenario: Scenario, seed: int) -> Summary:
     """Simulate one point for one seed; return its summary (runs on any worker)."""
-    return simulate_and_summarise(scenario, seed).summary
+    return simulate_and_summarise(scenario, seed, shown=False).summary
 
 
 @dataclass(frozen=True)

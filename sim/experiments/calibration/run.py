@@ -96,7 +96,7 @@ def _spread(tokens: int) -> dict[str, Any]:
 
 def summary_of(scenario: Scenario) -> tuple[float, float]:
     """Mean TTFT and TPOT of one run of ``scenario`` (the figures of its summary.json)."""
-    summary = simulate_and_summarise(scenario).summary
+    summary = simulate_and_summarise(scenario, shown=False).summary
     ttft, tpot = summary.ttft_s.mean, None if summary.tpot_s is None else summary.tpot_s.mean
     return (math.nan if ttft is None else float(ttft)), (math.nan if tpot is None else float(tpot))
 
