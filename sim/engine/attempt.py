@@ -30,6 +30,7 @@ __all__ = [
     "DONE",
     "ENDED",
     "ENDED_ROUTED",
+    "NATIVE",
     "ROUTED",
     "SENT",
     "SERVER_OVER",
@@ -58,6 +59,9 @@ ENDED_ROUTED: Final = State.ENDED_ROUTED
 ENDED: Final = State.ENDED
 DONE: Final = State.DONE
 SERVER_OVER: Final = frozenset({ENDED_ROUTED, ENDED, DONE})  # its server side is over
+# this module runs compiled by mypyc (an extension module, not its .py): the engine's classes are native
+NATIVE: Final = not __file__.endswith(".py")
+NAN: Final = float("nan")  # a constant: a compiled class evaluates the defaults below for each instance
 
 
 class Attempt:
@@ -80,12 +84,12 @@ class Attempt:
     prompt_tokens = 1
     output_tokens = 1
     tokens = 2  # prompt + answer: what token-aware routing counts
-    first_token_s = float("nan")
+    first_token_s = NAN
     limited = False  # counted by its cluster's adaptive concurrency limit (the limiter's bookkeeping)
     hop = 0  # router retries of this client attempt so far
-    start_s = float("nan")
-    end_s = float("nan")
-    server_end_s = float("nan")
+    start_s = NAN
+    end_s = NAN
+    server_end_s = NAN
     code = 0
     server: Any = None
     cluster = -1

@@ -17,7 +17,7 @@ from collections.abc import Callable
 import numpy as np
 
 from sim.control.retry import AdaptiveThrottle, Budget, TokenBucket, backoff_s
-from sim.engine.attempt import ABANDONED, DONE, ENDED, Attempt
+from sim.engine.attempt import ABANDONED, DONE, ENDED, NATIVE, Attempt
 from sim.engine.kernel import Kernel
 from sim.engine.records import AttemptLog
 from sim.rng import Draws, retry_draws
@@ -88,14 +88,21 @@ class Clients:
         # attempts in the order sent, whose timeout may still come: with one timeout for all, their
         # deadlines come in that order too, so one queued event (for the oldest) watches them all
         self.expiring: deque[Attempt] = deque()
-        # what every attempt of this run shares lives on a per-run class, not stored per attempt
+        # what every attempt of this run shares lives on a per-run class, not stored per attempt; compiled
+        # (mypyc), attributes are slots a subclass cannot default: each attempt stores them, the same values
         priorities = set(self.class_priority)
-        self.per_class_priority = len(priorities) > 1
-        self.per_request_tokens = not (isinstance(self.prompt_tokens, int) and isinstance(self.output_tokens, int))
-        self.new_attempt = _attempt_class(
-            priorities.pop() if len(priorities) == 1 else 0,
-            self.prompt_tokens if isinstance(self.prompt_tokens, int) else 1,
-            self.output_tokens if isinstance(self.output_tokens, int) else 1,
+        self.per_class_priority = len(priorities) > 1 or NATIVE
+        self.per_request_tokens = NATIVE or not (
+            isinstance(self.prompt_tokens, int) and isinstance(self.output_tokens, int)
+        )
+        self.new_attempt = (
+            Attempt
+            if NATIVE
+            else _attempt_class(
+                priorities.pop() if len(priorities) == 1 else 0,
+                self.prompt_tokens if isinstance(self.prompt_tokens, int) else 1,
+                self.output_tokens if isinstance(self.output_tokens, int) else 1,
+            )
         )
 
     def _open_pool(self, users: int) -> None:
@@ -133,13 +140,13 @@ class Clients:
 
     def _send(self, req: int, number: int) -> None:
         klass = self.klass[req]
-        attempt = self.new_attempt(
-            req,
-            number,
-            klass,
-            req if self.session is None else self.session[req],
-            self.class_work[klass],
-            self.kernel.now,
+        session = req if self.session is None else self.session[req]
+        work, now = self.class_work[klass], self.kernel.now
+        # compiled, the class itself: a direct call of its constructor (not one through an attribute)
+        attempt = (
+            Attempt(req, number, klass, session, work, now)
+            if NATIVE
+            else self.new_attempt(req, number, klass, session, work, now)
         )
         if self.per_class_priority:
             attempt.priority = self.class_priority[klass]
@@ -318,16 +325,17 @@ class _Pool:
 
 
 def _attempt_class(priority: int, prompt_tokens: int, output_tokens: int) -> type[Attempt]:
-    """A class of attempts whose priority and token counts default to this run's constant ones."""
-
-    class RunAttempt(Attempt):
-        __doc__ = Attempt.__doc__
-
-    RunAttempt.priority = priority
-    RunAttempt.prompt_tokens = prompt_tokens
-    RunAttempt.output_tokens = output_tokens
-    RunAttempt.tokens = prompt_tokens + output_tokens
-    return RunAttempt
+    """A class of attempts whose priority and token counts default to this run's constant ones (pure Python
+    only: built with ``type``, as a compiled module may not define a class in a function)."""
+    defaults = {
+        "__doc__": "An attempt of one run: its priority and token counts default to the run's constant ones.",
+        "priority": priority,
+        "prompt_tokens": prompt_tokens,
+        "output_tokens": output_tokens,
+        "tokens": prompt_tokens + output_tokens,
+    }
+    run_attempt: type[Attempt] = type("RunAttempt", (Attempt,), defaults)
+    return run_attempt
 
 
 def _column(values: np.ndarray) -> array[int] | int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 from sim.control.capacity import RouterSlots
@@ -52,6 +53,9 @@ class Router(RouterSlots):
         self.log = log  # the router writes the record of each try it retried (the client never sees one)
         self.clusters: list[Cluster] = []  # by cluster index
         self.candidates: list[list[Cluster]] = []  # per request class, the clusters able to serve it
+        # admit and route an attempt: ``admit``, or a shorter path ``route_to`` chooses (an attribute, not a
+        # method rebound on the instance, which a compiled class does not allow)
+        self.submit: Callable[[Attempt], None] = self.admit
 
     def route_to(self, clusters: list[Cluster], candidates: list[list[Cluster]]) -> None:
         """Route to ``clusters``: ``candidates`` are, per request class, those able to serve it."""
@@ -66,19 +70,19 @@ class Router(RouterSlots):
         )
         if direct:
             self.direct = [serving[0] for serving in candidates]
-            self.submit = self._submit_direct  # type: ignore[method-assign]
+            self.submit = self._submit_direct
             # one cluster for every class: it takes the attempt itself (no slot to hold: no capacity)
             routed = self.clusters[0].routed_submit() if len(self.clusters) == 1 else None
             if routed is not None:
-                self.submit = routed  # type: ignore[method-assign,assignment]
+                self.submit = routed
 
     def answer_to(self, clients: ClientSide) -> None:
         """Hand the answers of the server side to ``clients``."""
         self._answer = clients.answer
         self._record = clients.record
 
-    def submit(self, attempt: Attempt) -> None:
-        """Admit ``attempt`` (503 when every router slot is taken) and route it."""
+    def admit(self, attempt: Attempt) -> None:
+        """Admit ``attempt`` (503 when every router slot is taken) and route it (``submit``'s general path)."""
         if self.capacity is not None and self.in_flight >= self.capacity:
             self._refuse(attempt)
             return
