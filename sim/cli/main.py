@@ -31,6 +31,7 @@ from sim.cli.options import (
     positive,
 )
 from sim.cli.verbs import add_plugged_verbs
+from sim.compiled import compiled_engine
 from sim.experiments.cost import cli_refusal
 from sim.output.out_folder import OutFolderError
 from sim.scenario.loading import ScenarioError
@@ -47,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="A shipped scenario may be named without its path: orchsim run peak-hour-surge. "
         "Every verb takes --json, -q/--quiet and --tz; orchsim VERB --help shows its options and an example.",
     )
-    parser.add_argument("--version", action="version", version=f"orchsim {__version__}")
+    engine = "compiled by mypyc" if compiled_engine() else "pure Python"  # sim.compiled: how it was installed
+    parser.add_argument("--version", action="version", version=f"orchsim {__version__} (engine: {engine})")
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
 
     run = verbs.add_parser(
