@@ -36,7 +36,6 @@ MODULES = (
     "sim.engine.router",
     "sim.engine.records",
     "sim.control.capacity",  # the router's base class
-    "sim.rng",
     "sim.workload.service",
 )
 

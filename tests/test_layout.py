@@ -15,11 +15,11 @@ from sim.cli import verbs as plug
 from sim.cli.verbs import GROUP, Verb, add_plugged_verbs
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_AT_ROOT = {"__init__.py", "__main__.py", "api.py", "clock.py", "rng.py"}
+SHARED_AT_ROOT = {"__init__.py", "__main__.py", "api.py", "clock.py", "compiled.py", "rng.py"}
 # sim's packages (and root modules) in layers, bottom first: a module imports from its own layer or below
 # (ARCHITECTURE.md). Names in one layer may import each other.
 LAYERS = (
-    {"inputs", "rng", "clock"},
+    {"inputs", "rng", "clock", "compiled"},
     {"strategies"},
     {"implementations"},
     {"control"},  # decisions of the routing layer; scenario models only for types

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from sim.control.capacity import RouterSlots
-from sim.control.cluster_choice import CLUSTER_CHOICES, choose_cluster
+from sim.control.cluster_choice import CLUSTER_CHOICES, ClusterLoad, choose_cluster
 from sim.control.retry import router_retries
 from sim.control.routing import is_remote
 from sim.engine.attempt import ABANDONED, DONE, ENDED, ENDED_ROUTED, ROUTED, SENT, Attempt
-from sim.engine.cluster import Cluster
 from sim.engine.kernel import Kernel
 from sim.engine.records import AttemptLog
 from sim.rng import Draws
 from sim.scenario import Router as RouterSpec
 
-__all__ = ["ClientSide", "Router"]
+__all__ = ["ClientSide", "RoutedCluster", "Router"]
 
 
 class ClientSide(Protocol):
@@ -27,6 +26,20 @@ class ClientSide(Protocol):
 
     def record(self, attempt: Attempt) -> None:
         """Write the record of ``attempt`` (its client and server are both done with it)."""
+
+
+class RoutedCluster(ClusterLoad, Protocol):
+    """A cluster as the router sees it (``sim.engine.cluster.Cluster`` is one; so are the tests' stand-ins,
+    which a compiled router would refuse in place of the class)."""
+
+    def submit(self, attempt: Attempt) -> None:
+        """Route ``attempt`` to a server of the cluster."""
+
+    def routed_submit(self) -> Callable[[Attempt], None] | None:
+        """What the router may call instead of its own ``submit`` (``Cluster.routed_submit``)."""
+
+    def cancel(self, attempt: Attempt) -> None:
+        """The client gave up on ``attempt``: drop the work it still holds."""
 
 
 class Router(RouterSlots):
@@ -51,13 +64,13 @@ class Router(RouterSlots):
         self.draws = draws
         self.retries = router_retries(spec.retries)
         self.log = log  # the router writes the record of each try it retried (the client never sees one)
-        self.clusters: list[Cluster] = []  # by cluster index
-        self.candidates: list[list[Cluster]] = []  # per request class, the clusters able to serve it
+        self.clusters: Sequence[RoutedCluster] = []  # by cluster index
+        self.candidates: Sequence[Sequence[RoutedCluster]] = []  # per request class, the clusters able to serve it
         # admit and route an attempt: ``admit``, or a shorter path ``route_to`` chooses (an attribute, not a
         # method rebound on the instance, which a compiled class does not allow)
         self.submit: Callable[[Attempt], None] = self.admit
 
-    def route_to(self, clusters: list[Cluster], candidates: list[list[Cluster]]) -> None:
+    def route_to(self, clusters: Sequence[RoutedCluster], candidates: Sequence[Sequence[RoutedCluster]]) -> None:
         """Route to ``clusters``: ``candidates`` are, per request class, those able to serve it."""
         self.clusters = clusters
         self.candidates = candidates
@@ -147,7 +160,7 @@ class Router(RouterSlots):
         attempt.start_s = attempt.server_end_s = attempt.first_token_s = float("nan")
         self._dispatch(attempt)
 
-    def _arrive_remote(self, arg: tuple[Cluster, Attempt]) -> None:
+    def _arrive_remote(self, arg: tuple[RoutedCluster, Attempt]) -> None:
         cluster, attempt = arg
         if attempt.state is ABANDONED:
             self.answer(attempt, 0)
@@ -160,7 +173,7 @@ class Router(RouterSlots):
             return
         clusters = self.candidates[attempt.klass]
         if len(clusters) == 1:  # the hot path's shortcut: what choose_cluster answers for one candidate
-            cluster: Cluster | None = clusters[0]
+            cluster: RoutedCluster | None = clusters[0]
         else:
             cluster = choose_cluster(self.choice, clusters, self.regions[attempt.klass], self.draws, self.spill)
         if self.remote_s and cluster is not None and is_remote(cluster.spec.region, self.regions[attempt.klass]):
