@@ -17,6 +17,7 @@ import pytest
 
 from sim.analysis.metrics import summarize
 from sim.analysis.summary import Summary
+from sim.compiled import PURE_ENV
 from sim.engine import SimResult, simulate
 from sim.scenario import Scenario
 from sim.scenario.loading import parse_scenario
@@ -117,3 +118,13 @@ async def wait_for_async(condition: Callable[[], bool], what: str, timeout_s: fl
         if time.monotonic() > deadline:
             raise AssertionError(f"waited {timeout_s:g} s for {what}")
         await asyncio.sleep(0.02)
+
+
+def in_pure_python(request: pytest.FixtureRequest) -> None:
+    """Run this test in a fresh process on the engine's pure-Python sources: it patches or subclasses an
+    engine class, which the compiled engine's classes (mypyc, ``sim/compiled.py``) do not allow."""
+    env = {**os.environ, PURE_ENV: "1"}
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", request.node.nodeid]
+    done = subprocess.run(command, cwd=request.config.rootpath, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert " passed" in done.stdout  # run, not skipped

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from typing import Any
 
 import numpy as np
 import pytest
 
-from sim.compiled import PURE_ENV
 from sim.engine import SimResult, Simulation
 from sim.engine.attempt import NATIVE
 from sim.workload.trace import Trace
-from tests.conftest import make_scenario
+from tests.conftest import in_pure_python, make_scenario
 
 DET = {"kind": "deterministic", "mean": 1.0}
 
@@ -33,16 +29,6 @@ def attempts_of(result: SimResult) -> list[tuple[Any, ...]]:
         tuple(round(float(a[c][i]), 6) if c.endswith("_s") else int(a[c][i]) for c in cols)
         for i in range(len(a["req"]))
     ]
-
-
-def in_pure_python(request: pytest.FixtureRequest) -> None:
-    """Run this test in a fresh process on the engine's pure-Python sources: it patches an engine class,
-    which the compiled engine's classes (mypyc) do not allow."""
-    env = {**os.environ, PURE_ENV: "1"}
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", request.node.nodeid]
-    done = subprocess.run(command, cwd=request.config.rootpath, env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stdout[-3000:]
-    assert " passed" in done.stdout  # run, not skipped
 
 
 def test_fcfs_single_server() -> None:
