@@ -1,9 +1,9 @@
 """orchsim: simulate, compare and load-test the routing layer of an LLM service."""
 
-from sim.compiled import pure_requested, use_sources
+from sim.compiled import compiled_engine, use_sources
 
 __version__ = "0.1.0"
 __all__ = ["__version__"]
 
-if pure_requested():  # ORCHSIM_PURE_PYTHON=1: the engine's sources, not its compiled extensions (sim.compiled)
+if not compiled_engine():  # ORCHSIM_PURE_PYTHON=1, or sources edited since the build: load the sources (sim.compiled)
     use_sources()

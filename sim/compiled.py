@@ -21,7 +21,7 @@ from importlib.machinery import ModuleSpec
 from pathlib import Path
 from types import ModuleType
 
-__all__ = ["GROUP", "MODULES", "PURE_ENV", "compiled_engine", "pure_requested", "use_sources"]
+__all__ = ["GROUP", "MODULES", "PURE_ENV", "compiled_engine", "engine_label", "pure_requested", "stale", "use_sources"]
 
 PURE_ENV = "ORCHSIM_PURE_PYTHON"  # set (not "0"): build without compiling; at run time, load the sources
 GROUP = "sim.native"  # mypyc's shared library of the compiled modules: sim/native__mypyc.<suffix>
@@ -45,13 +45,50 @@ def pure_requested() -> bool:
     return os.environ.get(PURE_ENV, "") not in ("", "0")
 
 
+ROOT = Path(__file__).resolve().parent.parent  # the folder holding the package ``sim``
+
+
+def _extension(module: str, root: Path = ROOT) -> Path | None:
+    """The compiled extension of ``module`` next to its source under ``root``, if one is installed."""
+    source = _source(module, root)
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        built = source.with_name(source.stem + suffix)
+        if built.exists():
+            return built
+    return None
+
+
+def _source(module: str, root: Path = ROOT) -> Path:
+    return root.joinpath(*module.split(".")).with_suffix(".py")
+
+
+def stale(root: Path = ROOT) -> list[str]:
+    """``MODULES`` whose source changed after their extension was built (an editable install edited since)."""
+    out = []
+    for module in MODULES:
+        built = _extension(module, root)
+        if built is not None and _source(module, root).stat().st_mtime > built.stat().st_mtime:
+            out.append(module)
+    return out
+
+
 def compiled_engine() -> bool:
-    """Whether this process runs (or, before the engine is imported, will run) the compiled engine:
-    its extension modules are installed and ``ORCHSIM_PURE_PYTHON`` does not rule them out."""
-    if pure_requested():
+    """Whether this process runs (or, before the engine is imported, will run) the compiled engine: its
+    extension modules are installed, none is older than its source, and ``ORCHSIM_PURE_PYTHON`` does not
+    rule them out. The modules call each other's native classes, so it is all of them or none."""
+    if pure_requested() or stale():
         return False
-    engine = Path(__file__).resolve().parent / "engine"
-    return any((engine / f"kernel{suffix}").exists() for suffix in importlib.machinery.EXTENSION_SUFFIXES)
+    return all(_extension(module) is not None for module in MODULES)
+
+
+def engine_label() -> str:
+    """How this process runs the engine, for ``orchsim --version``."""
+    if compiled_engine():
+        return "compiled by mypyc"
+    changed = stale()
+    if changed and not pure_requested():
+        return f"pure Python: {changed[0]} changed since it was compiled (pip install -e . compiles it again)"
+    return "pure Python"
 
 
 class _Sources:

@@ -38,8 +38,8 @@ def compiled() -> None:
     if compiled_engine():
         return
     reason = (
-        f"the compiled engine is not built ({PURE_ENV} set, or installed without mypyc or a C compiler): "
-        "pip install -e . builds it"
+        f"the compiled engine is not built or not in use ({PURE_ENV} set, installed without mypyc or a C "
+        "compiler, or its sources edited since): pip install -e . builds it"
     )
     if os.environ.get(REQUIRE_ENV, "") not in ("", "0"):
         pytest.fail(f"{REQUIRE_ENV} is set but {reason}")

@@ -31,7 +31,7 @@ from sim.cli.options import (
     positive,
 )
 from sim.cli.verbs import add_plugged_verbs
-from sim.compiled import compiled_engine
+from sim.compiled import engine_label
 from sim.experiments.cost import cli_refusal
 from sim.output.out_folder import OutFolderError
 from sim.scenario.loading import ScenarioError
@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="A shipped scenario may be named without its path: orchsim run peak-hour-surge. "
         "Every verb takes --json, -q/--quiet and --tz; orchsim VERB --help shows its options and an example.",
     )
-    engine = "compiled by mypyc" if compiled_engine() else "pure Python"  # sim.compiled: how it was installed
+    engine = engine_label()  # sim.compiled: how it was installed, and whether still in use
     parser.add_argument("--version", action="version", version=f"orchsim {__version__} (engine: {engine})")
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
 
