@@ -245,9 +245,9 @@ def write_validation(out: Path, validation: Validation, router: dict[str, str] |
                 "time (loadtest.path_delay)",
             },
             "dispatch_lag_real_s": validation.dispatch_lag_s.to_dict(),
-            "noise_note": "a row also passes within noise_band: --tolerance noise (default 2) standard deviations "
-            "of the difference of two "
-            "independent runs, from more simulated seeds of the same arrivals (within_noise_only marks those)",
+            "noise_note": "simulated is the mean over simulated_runs runs of the measured arrivals (the run's seed, "
+            "simulated_seed, and the noise seeds after it); a row also passes within noise_band: --tolerance noise "
+            "(default 2) standard deviations of one run's difference from that mean (within_noise_only marks those)",
         },
     )
     for name, side in (("simulated", validation.simulated), ("measured", validation.measured)):

@@ -7,11 +7,13 @@ rows (availability, the share of user requests failing with each code) pass when
 difference is within ``tolerance`` (a fraction: 0.02 = 2 percentage points).
 
 Sampling noise: a 5-minute run of a queue has tail figures that move by 10-40% from seed to seed
-(the p95 of a wait that is zero for 95% of requests, say), so no model could meet 10% there.
-Each row therefore also passes within ``noise`` standard deviations of the difference between
-two independent runs (sqrt(2) x the simulator's own spread over extra seeds of the same
-arrivals: the measured run shares its arrivals with the simulation). Such rows are
-marked: "pass*" in the table, ``"within_noise_only": true`` in the JSON.
+(the p95 of a wait that is zero for 95% of requests, say), so no model could meet 10% there; and
+the measured run is one draw of the real balancer's own randomness, not the simulator's. Each row
+therefore compares the measured figure with the simulator's mean over ``n`` runs of the measured
+arrivals (the run's seed and the extra seeds after it), not with one of them, and also passes
+within ``noise`` standard deviations of that difference: the simulator's spread over the ``n`` runs
+x sqrt(1 + 1/n), one run against the mean of ``n`` (a real run's spread taken to be the model's).
+Such rows are marked: "pass*" in the table, ``"within_noise_only": true`` in the JSON.
 """
 
 from __future__ import annotations
@@ -74,7 +76,9 @@ class Row:
     kind: str  # "relative" or "absolute"
     tolerance: float
     floor: float = 0.0
-    noise_band: float = 0.0  # absolute: the simulator's seed-to-seed spread of a two-run difference
+    noise_band: float = 0.0  # absolute: the spread of one run's difference from the mean of ``runs``
+    runs: int = 1  # simulated runs ``simulated`` is the mean of (the run's seed and the noise seeds)
+    seed_value: float | None = None  # the run's own seed's figure, when ``simulated`` is a mean over runs
 
     @property
     def difference(self) -> float | None:
@@ -115,6 +119,8 @@ class Row:
             "floor": self.floor,
             "kind": self.kind,
             "noise_band": self.noise_band,
+            "simulated_runs": self.runs,
+            "simulated_seed": self.seed_value if self.runs > 1 else self.simulated,
             "within_noise_only": self.within_noise_only,
             "pass": self.passed,
         }
@@ -155,7 +161,9 @@ def _share(summary: Summary, code: str) -> float:
 def rows_table(rows: list[Row], title: str) -> Table:
     """The side-by-side table."""
     table = Table(title=title)
-    for name, justify in (("metric", "left"), ("simulated", "right"), ("measured", "right")):
+    runs = max((row.runs for row in rows), default=1)
+    simulated = f"simulated (mean of {runs} runs)" if runs > 1 else "simulated"
+    for name, justify in (("metric", "left"), (simulated, "right"), ("measured", "right")):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     table.add_column("difference", justify="right")
     table.add_column("tolerance", justify="right")
@@ -206,12 +214,19 @@ def _band(row: Row) -> str:
 
 
 def with_noise(rows: list[Row], seed_values: dict[str, list[float | None]], k: float) -> list[Row]:
-    """``rows`` with noise bands: ``k`` x sqrt(2) x the standard deviation of each metric over seeds."""
+    """``rows`` judged against the simulator's mean over the run's seed and ``seed_values`` (the extra
+    seeds), with noise bands of ``k`` x their standard deviation x sqrt(1 + 1/n) over the n runs. A row
+    with no simulated figure keeps none; with fewer than two figures a row stays as it is."""
     out = []
     for row in rows:
-        values = [v for v in seed_values.get(row.metric, []) if v is not None]
-        band = k * math.sqrt(2.0) * statistics.stdev(values) if k > 0 and len(values) >= 2 else 0.0
-        out.append(replace(row, noise_band=band))
+        others = [v for v in seed_values.get(row.metric, []) if v is not None]
+        if row.simulated is None or not others:
+            out.append(row)
+            continue
+        values = [row.simulated, *others]
+        n = len(values)
+        band = k * statistics.stdev(values) * math.sqrt(1.0 + 1.0 / n) if k > 0 else 0.0
+        out.append(replace(row, simulated=statistics.fmean(values), noise_band=band, runs=n, seed_value=row.simulated))
     return out
 
 
