@@ -176,3 +176,34 @@ def test_arrivals_beside_the_heap_run_where_the_heap_would_run_them() -> None:
         ("after arrival 5", 2.0),
         ("stop", 3.0),
     ]
+
+
+def test_the_kernels_heap_pops_in_the_order_of_heapq() -> None:
+    """The compiled loop's own heap (``_push``/``_pop``/``_before``) against heapq on tuples, ties included."""
+    import heapq
+
+    import numpy as np
+
+    from sim.engine import kernel as kernel_module
+
+    rng = np.random.default_rng(18)
+    ours: list[tuple[Any, ...]] = []
+    theirs: list[tuple[Any, ...]] = []
+    popped_ours: list[tuple[Any, ...]] = []
+    popped_theirs: list[tuple[Any, ...]] = []
+    for entry_id in range(5000):  # few distinct times and both priorities: many ties broken by priority, then id
+        entry = (float(rng.integers(0, 40)) / 4, int(rng.integers(0, 2)), entry_id, print, None)
+        kernel_module._push(ours, entry)
+        heapq.heappush(theirs, entry[:3])
+        if rng.random() < 0.4:
+            popped_ours.append(kernel_module._pop(ours)[:3])
+            popped_theirs.append(heapq.heappop(theirs))
+    while theirs:
+        popped_ours.append(kernel_module._pop(ours)[:3])
+        popped_theirs.append(heapq.heappop(theirs))
+    assert not ours
+    assert popped_ours == popped_theirs
+    assert len(popped_ours) == 5000
+    before = kernel_module._before
+    assert before((1.0, 1, 5), (1.0, 1, 6)) and not before((1.0, 1, 6), (1.0, 1, 6))
+    assert before((1.0, 0, 9), (1.0, 1, 6)) and not before(kernel_module.NO_ARRIVAL, (1e300, 1, 6))

@@ -6,15 +6,85 @@ import math
 from collections.abc import Callable
 from heapq import heappop, heappush
 from itertools import count
-from typing import Any
+from typing import Any, Final
 
 import simpy
 from simpy.events import NORMAL, URGENT, Event
 
 __all__ = ["Gauge", "Kernel"]
 
-Entry = tuple[float, float, float, Callable[[Any], None], Any]  # (time, priority, id, callback, arg)
-NO_ARRIVAL: Entry = (math.inf, math.inf, math.inf, lambda _: None, None)  # no arrival pending: after every event
+# (time_s: float, priority: int, id: int, callback, arg). Typed as a variable-length tuple on purpose:
+# mypyc unboxes a fixed-length tuple type into a C struct and boxes it again on every store to the heap.
+Entry = tuple[Any, ...]
+LAST: Final = (1 << 62) - 1  # a priority and an id after every real one (mypyc's largest unboxed int)
+NATIVE: Final = not __file__.endswith(".py")  # compiled by mypyc: the heap compares keys in C, not tuples
+
+
+def _nothing(_: Any) -> None:
+    """The callback of the markers that are never called."""
+
+
+NO_ARRIVAL: Entry = (math.inf, LAST, LAST, _nothing, None)  # no arrival pending: after every event
+
+
+def _before(a: Entry, b: Entry) -> bool:
+    """``a[:3] < b[:3]`` for entries: time, then priority, then id (unique: callbacks are never compared).
+
+    Compiled, this compares unboxed floats and ints; Python's tuple comparison would go through
+    rich comparison of each element. Same answer, NaN included (a NaN time is never before).
+    """
+    a_s: float = a[0]
+    b_s: float = b[0]
+    if a_s != b_s:
+        return a_s < b_s
+    a_priority: int = a[1]
+    b_priority: int = b[1]
+    if a_priority != b_priority:
+        return a_priority < b_priority
+    a_id: int = a[2]
+    b_id: int = b[2]
+    return a_id < b_id
+
+
+def _push(heap: list[Entry], entry: Entry) -> None:
+    """``heapq.heappush`` ordered by ``_before`` (the same algorithm: sift the new leaf up)."""
+    heap.append(entry)
+    pos = len(heap) - 1
+    while pos > 0:
+        parent_pos = (pos - 1) >> 1
+        parent = heap[parent_pos]
+        if not _before(entry, parent):
+            break
+        heap[pos] = parent
+        pos = parent_pos
+    heap[pos] = entry
+
+
+def _pop(heap: list[Entry]) -> Entry:
+    """``heapq.heappop`` ordered by ``_before``: the last leaf replaces the top, via heapq's bottom-up sift."""
+    last = heap.pop()
+    if not heap:
+        return last
+    top = heap[0]
+    end = len(heap)
+    pos = 0
+    child = 1
+    while child < end:  # move the smaller child up until a leaf is reached
+        right = child + 1
+        if right < end and not _before(heap[child], heap[right]):
+            child = right
+        heap[pos] = heap[child]
+        pos = child
+        child = 2 * pos + 1
+    while pos > 0:  # then put the old last leaf there and sift it up
+        parent_pos = (pos - 1) >> 1
+        parent = heap[parent_pos]
+        if not _before(last, parent):
+            break
+        heap[pos] = parent
+        pos = parent_pos
+    heap[pos] = last
+    return top
 
 
 class Kernel:
@@ -49,21 +119,37 @@ class Kernel:
         if until_s <= now:
             raise ValueError(f"until ({until_s}) must be greater than the current simulation time")
         until_s = now + (until_s - now)  # SimPy schedules the marker after a delay: same rounding
-        stop = (until_s, URGENT, next(self._eid))
+        stop: Entry = (until_s, URGENT, next(self._eid), _nothing, None)
         queue = self._queue
-        while True:
-            entry = self._arrival  # the arrival runs when its key is below the heap's top, as if in it
-            if queue and queue[0] < entry:
-                entry = queue[0]
-                if entry[0] >= until_s and entry[:3] > stop:
-                    break
-                heappop(queue)
-            else:
-                if entry[0] >= until_s and entry[:3] > stop:
-                    break  # NO_ARRIVAL (no arrival, empty heap) always stops here
-                self._arrival = NO_ARRIVAL
-            self.now = entry[0]
-            entry[3](entry[4])
+        if NATIVE:
+            while True:
+                entry = self._arrival  # the arrival runs when its key is below the heap's top, as if in it
+                if queue and _before(queue[0], entry):
+                    entry = queue[0]
+                    if entry[0] >= until_s and _before(stop, entry):
+                        break
+                    _pop(queue)
+                else:
+                    if entry[0] >= until_s and _before(stop, entry):
+                        break  # NO_ARRIVAL (no arrival, empty heap) always stops here
+                    self._arrival = NO_ARRIVAL
+                self.now = entry[0]
+                entry[3](entry[4])
+        else:  # the same loop with Python's tuple comparison and heapq (C): faster when not compiled
+            stop_key = stop[:3]
+            while True:
+                entry = self._arrival
+                if queue and queue[0] < entry:
+                    entry = queue[0]
+                    if entry[0] >= until_s and entry[:3] > stop_key:
+                        break
+                    heappop(queue)
+                else:
+                    if entry[0] >= until_s and entry[:3] > stop_key:
+                        break
+                    self._arrival = NO_ARRIVAL
+                self.now = entry[0]
+                entry[3](entry[4])
         self.now = until_s
 
     def count_events(self) -> int:
@@ -72,11 +158,19 @@ class Kernel:
 
     def call_later(self, delay_s: float, callback: Callable[[Any], None], arg: Any) -> None:
         """Call ``callback(arg)`` after ``delay_s`` simulated seconds."""
-        heappush(self._queue, (self.now + delay_s, NORMAL, next(self._eid), callback, arg))
+        entry: Entry = (self.now + delay_s, NORMAL, next(self._eid), callback, arg)
+        if NATIVE:
+            _push(self._queue, entry)
+        else:
+            heappush(self._queue, entry)
 
     def call_at(self, at_s: float, callback: Callable[[Any], None], arg: Any) -> None:
         """Call ``callback(arg)`` at simulated time ``at_s`` (not before now)."""
-        heappush(self._queue, (at_s, NORMAL, next(self._eid), callback, arg))
+        entry: Entry = (at_s, NORMAL, next(self._eid), callback, arg)
+        if NATIVE:
+            _push(self._queue, entry)
+        else:
+            heappush(self._queue, entry)
 
     def call_arrival(self, at_s: float, callback: Callable[[Any], None], arg: Any) -> None:
         """``call_at`` for a source whose calls come in time order, one pending at a time (open-loop arrivals).
@@ -90,7 +184,11 @@ class Kernel:
 
     def schedule_event(self, event: Event, priority: int, delay_s: float) -> None:
         """Queue a SimPy event of ``env`` (``Environment.schedule`` of the processes' environment)."""
-        heappush(self._queue, (self.now + delay_s, priority, next(self._eid), _fire, event))
+        entry: Entry = (self.now + delay_s, priority, next(self._eid), _fire, event)
+        if NATIVE:
+            _push(self._queue, entry)
+        else:
+            heappush(self._queue, entry)
 
 
 class _Processes(simpy.Environment):
