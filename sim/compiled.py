@@ -26,6 +26,7 @@ __all__ = ["GROUP", "MODULES", "PURE_ENV", "compiled_engine", "engine_label", "p
 PURE_ENV = "ORCHSIM_PURE_PYTHON"  # set (not "0"): build without compiling; at run time, load the sources
 GROUP = "sim.native"  # mypyc's shared library of the compiled modules: sim/native__mypyc.<suffix>
 MODULES = (
+    "sim.engine.heap",  # before the kernel and the LLM server, which use it
     "sim.engine.kernel",
     "sim.engine.attempt",
     "sim.engine.server",

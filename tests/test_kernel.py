@@ -178,32 +178,55 @@ def test_arrivals_beside_the_heap_run_where_the_heap_would_run_them() -> None:
     ]
 
 
-def test_the_kernels_heap_pops_in_the_order_of_heapq() -> None:
-    """The compiled loop's own heap (``_push``/``_pop``/``_before``) against heapq on tuples, ties included."""
+def test_the_engines_heap_pops_in_the_order_of_heapq() -> None:
+    """``sim.engine.heap`` (the compiled engine's heaps) against heapq on the same keys, ties included."""
     import heapq
 
     import numpy as np
 
-    from sim.engine import kernel as kernel_module
+    from sim.engine import heap
 
     rng = np.random.default_rng(18)
     ours: list[tuple[Any, ...]] = []
-    theirs: list[tuple[Any, ...]] = []
+    theirs: list[tuple[float, int]] = []
     popped_ours: list[tuple[Any, ...]] = []
-    popped_theirs: list[tuple[Any, ...]] = []
-    for entry_id in range(5000):  # few distinct times and both priorities: many ties broken by priority, then id
-        entry = (float(rng.integers(0, 40)) / 4, int(rng.integers(0, 2)), entry_id, print, None)
-        kernel_module._push(ours, entry)
-        heapq.heappush(theirs, entry[:3])
+    popped_theirs: list[tuple[float, int]] = []
+    ranks = rng.permutation(5000)  # unique tie-breakers, not in the order pushed
+    for rank in ranks:  # few distinct floats: many ties, broken by the rank
+        entry = (float(rng.integers(0, 40)) / 4, int(rank), print, None)
+        heap.push(ours, entry)
+        heapq.heappush(theirs, entry[:2])
         if rng.random() < 0.4:
-            popped_ours.append(kernel_module._pop(ours)[:3])
+            popped_ours.append(heap.pop(ours)[:2])
             popped_theirs.append(heapq.heappop(theirs))
     while theirs:
-        popped_ours.append(kernel_module._pop(ours)[:3])
+        popped_ours.append(heap.pop(ours)[:2])
         popped_theirs.append(heapq.heappop(theirs))
     assert not ours
     assert popped_ours == popped_theirs
     assert len(popped_ours) == 5000
-    before = kernel_module._before
-    assert before((1.0, 1, 5), (1.0, 1, 6)) and not before((1.0, 1, 6), (1.0, 1, 6))
-    assert before((1.0, 0, 9), (1.0, 1, 6)) and not before(kernel_module.NO_ARRIVAL, (1e300, 1, 6))
+    assert heap.before((1.0, 5), (1.0, 6)) and not heap.before((1.0, 6), (1.0, 6))
+    assert heap.before((0.5, 9), (1.0, 6)) and not heap.before((float("nan"), 1), (1.0, 6))
+
+
+def test_schedule_ties_follow_simpy_priority_then_order() -> None:
+    """An urgent event scheduled after normal ones at the same time still runs first, as in SimPy."""
+    kernel = Kernel()
+    log: list[str] = []
+
+    def noting(name: str) -> Callable[[Any], None]:
+        return lambda _: log.append(name)
+
+    for name in ("normal 1", "normal 2"):
+        event = kernel.env.event()
+        event._ok, event._value = True, None
+        event.callbacks.append(noting(name))
+        kernel.env.schedule(event, delay=1.0)
+    urgent = kernel.env.event()
+    urgent._ok, urgent._value = True, None
+    urgent.callbacks.append(lambda _: log.append("urgent"))
+    kernel.env.schedule(urgent, URGENT, 1.0)
+    kernel.call_at(1.0, log.append, "call")
+    kernel.run(2.0)
+    assert log == ["urgent", "normal 1", "normal 2", "call"]
+    assert kernel.count_events() == 5  # four entries and the stop marker

@@ -34,6 +34,7 @@ LAYERS = (
 # imports only from a layer below its own, for types too (no cycle, even under TYPE_CHECKING). What a
 # server, a health checker or an autoscaler needs from its cluster is a Protocol of server.py.
 ENGINE_LAYERS = (
+    {"heap"},
     {"kernel", "attempt", "intervals"},
     {"records"},
     {"server"},

@@ -5,94 +5,38 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from heapq import heappop, heappush
-from itertools import count
 from typing import Any, Final
 
 import simpy
-from simpy.events import NORMAL, URGENT, Event
+import simpy.events
+from simpy.events import Event
+
+from sim.engine.heap import NATIVE, Entry, before, pop, push
 
 __all__ = ["Gauge", "Kernel"]
 
-# (time_s: float, priority: int, id: int, callback, arg). Typed as a variable-length tuple on purpose:
-# mypyc unboxes a fixed-length tuple type into a C struct and boxes it again on every store to the heap.
-Entry = tuple[Any, ...]
-LAST: Final = (1 << 62) - 1  # a priority and an id after every real one (mypyc's largest unboxed int)
-NATIVE: Final = not __file__.endswith(".py")  # compiled by mypyc: the heap compares keys in C, not tuples
+URGENT: Final = 0  # SimPy's priorities (simpy.events.URGENT and NORMAL, checked below): urgent first
+NORMAL: Final = 1
+if (URGENT, NORMAL) != (simpy.events.URGENT, simpy.events.NORMAL):
+    raise ImportError("simpy's event priorities changed: sim.engine.kernel needs URGENT=0 and NORMAL=1")
+RANK_BITS: Final = 56  # an entry's rank is priority << RANK_BITS | id: ids stay far below 2**56
+LAST: Final = (1 << 62) - 1  # a rank after every real one (mypyc's largest unboxed int)
 
 
 def _nothing(_: Any) -> None:
     """The callback of the markers that are never called."""
 
 
-NO_ARRIVAL: Entry = (math.inf, LAST, LAST, _nothing, None)  # no arrival pending: after every event
-
-
-def _before(a: Entry, b: Entry) -> bool:
-    """``a[:3] < b[:3]`` for entries: time, then priority, then id (unique: callbacks are never compared).
-
-    Compiled, this compares unboxed floats and ints; Python's tuple comparison would go through
-    rich comparison of each element. Same answer, NaN included (a NaN time is never before).
-    """
-    a_s: float = a[0]
-    b_s: float = b[0]
-    if a_s != b_s:
-        return a_s < b_s
-    a_priority: int = a[1]
-    b_priority: int = b[1]
-    if a_priority != b_priority:
-        return a_priority < b_priority
-    a_id: int = a[2]
-    b_id: int = b[2]
-    return a_id < b_id
-
-
-def _push(heap: list[Entry], entry: Entry) -> None:
-    """``heapq.heappush`` ordered by ``_before`` (the same algorithm: sift the new leaf up)."""
-    heap.append(entry)
-    pos = len(heap) - 1
-    while pos > 0:
-        parent_pos = (pos - 1) >> 1
-        parent = heap[parent_pos]
-        if not _before(entry, parent):
-            break
-        heap[pos] = parent
-        pos = parent_pos
-    heap[pos] = entry
-
-
-def _pop(heap: list[Entry]) -> Entry:
-    """``heapq.heappop`` ordered by ``_before``: the last leaf replaces the top, via heapq's bottom-up sift."""
-    last = heap.pop()
-    if not heap:
-        return last
-    top = heap[0]
-    end = len(heap)
-    pos = 0
-    child = 1
-    while child < end:  # move the smaller child up until a leaf is reached
-        right = child + 1
-        if right < end and not _before(heap[child], heap[right]):
-            child = right
-        heap[pos] = heap[child]
-        pos = child
-        child = 2 * pos + 1
-    while pos > 0:  # then put the old last leaf there and sift it up
-        parent_pos = (pos - 1) >> 1
-        parent = heap[parent_pos]
-        if not _before(last, parent):
-            break
-        heap[pos] = parent
-        pos = parent_pos
-    heap[pos] = last
-    return top
+NO_ARRIVAL: Final[Entry] = (math.inf, LAST, _nothing, None)  # no arrival pending: after every event
 
 
 class Kernel:
     """A heap of scheduled callbacks, run in exactly the order SimPy would run them.
 
-    An entry is ``(time, priority, id, callback, arg)``; the loop calls ``callback(arg)``. Ties
-    break as SimPy breaks them: by time, then priority (urgent first), then the order scheduled
-    (the id; unique, so callbacks and arguments are never compared). A request costs a tuple per
+    An entry is ``(time, rank, callback, arg)``; the loop calls ``callback(arg)``. Ties break as
+    SimPy breaks them: by time, then priority (urgent first), then the order scheduled (the id):
+    the rank is ``priority << RANK_BITS | id``, unique, so callbacks and arguments are never
+    compared. The heap is ``sim.engine.heap``'s when compiled, heapq's otherwise. A request costs a tuple per
     step and no SimPy ``Event``. The engine's few periodic processes (monitors, health checks,
     faults) are SimPy processes on ``env``, whose events join the same heap and clock. The next
     open-loop arrival waits beside the heap with the key it would have in it (``call_arrival``):
@@ -105,7 +49,7 @@ class Kernel:
         self.now = 0.0  # simulated time in seconds (SimPy processes read the same clock as env.now)
         self._queue: list[Entry] = []
         self._arrival: Entry = NO_ARRIVAL  # the next arrival of a sorted column, beside the heap
-        self._eid = count()
+        self._eid = 0  # the id of the next entry: the order scheduled
         self.env: simpy.Environment = _Processes(self)
 
     def run(self, until_s: float) -> None:
@@ -119,56 +63,61 @@ class Kernel:
         if until_s <= now:
             raise ValueError(f"until ({until_s}) must be greater than the current simulation time")
         until_s = now + (until_s - now)  # SimPy schedules the marker after a delay: same rounding
-        stop: Entry = (until_s, URGENT, next(self._eid), _nothing, None)
+        stop: Entry = (until_s, URGENT << RANK_BITS | self._eid, _nothing, None)
+        self._eid += 1
         queue = self._queue
         if NATIVE:
             while True:
                 entry = self._arrival  # the arrival runs when its key is below the heap's top, as if in it
-                if queue and _before(queue[0], entry):
+                if queue and before(queue[0], entry):
                     entry = queue[0]
-                    if entry[0] >= until_s and _before(stop, entry):
+                    if entry[0] >= until_s and before(stop, entry):
                         break
-                    _pop(queue)
+                    pop(queue)
                 else:
-                    if entry[0] >= until_s and _before(stop, entry):
+                    if entry[0] >= until_s and before(stop, entry):
                         break  # NO_ARRIVAL (no arrival, empty heap) always stops here
                     self._arrival = NO_ARRIVAL
                 self.now = entry[0]
-                entry[3](entry[4])
+                entry[2](entry[3])
         else:  # the same loop with Python's tuple comparison and heapq (C): faster when not compiled
-            stop_key = stop[:3]
+            stop_key = stop[:2]
             while True:
                 entry = self._arrival
                 if queue and queue[0] < entry:
                     entry = queue[0]
-                    if entry[0] >= until_s and entry[:3] > stop_key:
+                    if entry[0] >= until_s and entry[:2] > stop_key:
                         break
                     heappop(queue)
                 else:
-                    if entry[0] >= until_s and entry[:3] > stop_key:
+                    if entry[0] >= until_s and entry[:2] > stop_key:
                         break
                     self._arrival = NO_ARRIVAL
                 self.now = entry[0]
-                entry[3](entry[4])
+                entry[2](entry[3])
         self.now = until_s
 
     def count_events(self) -> int:
         """Events scheduled so far (call once, at the end)."""
-        return next(self._eid)
+        return self._eid
 
     def call_later(self, delay_s: float, callback: Callable[[Any], None], arg: Any) -> None:
         """Call ``callback(arg)`` after ``delay_s`` simulated seconds."""
-        entry: Entry = (self.now + delay_s, NORMAL, next(self._eid), callback, arg)
+        eid = self._eid
+        self._eid = eid + 1
+        entry: Entry = (self.now + delay_s, NORMAL << RANK_BITS | eid, callback, arg)
         if NATIVE:
-            _push(self._queue, entry)
+            push(self._queue, entry)
         else:
             heappush(self._queue, entry)
 
     def call_at(self, at_s: float, callback: Callable[[Any], None], arg: Any) -> None:
         """Call ``callback(arg)`` at simulated time ``at_s`` (not before now)."""
-        entry: Entry = (at_s, NORMAL, next(self._eid), callback, arg)
+        eid = self._eid
+        self._eid = eid + 1
+        entry: Entry = (at_s, NORMAL << RANK_BITS | eid, callback, arg)
         if NATIVE:
-            _push(self._queue, entry)
+            push(self._queue, entry)
         else:
             heappush(self._queue, entry)
 
@@ -180,13 +129,17 @@ class Kernel:
         key is the smallest, so the order of events is exactly the heap's. The callback of the
         pending call schedules the next one; one source only may use this.
         """
-        self._arrival = (at_s, NORMAL, next(self._eid), callback, arg)
+        eid = self._eid
+        self._eid = eid + 1
+        self._arrival = (at_s, NORMAL << RANK_BITS | eid, callback, arg)
 
     def schedule_event(self, event: Event, priority: int, delay_s: float) -> None:
         """Queue a SimPy event of ``env`` (``Environment.schedule`` of the processes' environment)."""
-        entry: Entry = (self.now + delay_s, priority, next(self._eid), _fire, event)
+        eid = self._eid
+        self._eid = eid + 1
+        entry: Entry = (self.now + delay_s, priority << RANK_BITS | eid, _fire, event)
         if NATIVE:
-            _push(self._queue, entry)
+            push(self._queue, entry)
         else:
             heappush(self._queue, entry)
 

@@ -21,8 +21,9 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from heapq import heappop, heappush
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
+import sim.engine.heap as native_heap
 from sim.engine.attempt import SERVER_OVER, Attempt
 from sim.engine.kernel import Gauge
 from sim.engine.server import Server
@@ -35,10 +36,14 @@ if TYPE_CHECKING:
 
 __all__ = ["DECODE", "GONE", "PREFILL", "LlmServer", "Seq", "stale"]
 
-_EPS = 1e-9
-_KV_EPS = 1e-6  # tokens: the cache counts as full this close to its size (float sums of large clocks)
-WATERMARK = 0.01  # share of the KV cache kept free at admission when sequences may grow
-PREFILL, DECODE, GONE = 0, 1, 2
+# Final: compiled, a constant, not a lookup in the module's dict at every use
+_EPS: Final = 1e-9
+_KV_EPS: Final = 1e-6  # tokens: the cache counts as full this close to its size (float sums of large clocks)
+WATERMARK: Final = 0.01  # share of the KV cache kept free at admission when sequences may grow
+PREFILL: Final = 0
+DECODE: Final = 1
+GONE: Final = 2
+NATIVE: Final = native_heap.NATIVE  # the decode heap is sim.engine.heap's when compiled, heapq's otherwise
 
 
 class Seq:
@@ -77,9 +82,11 @@ class Seq:
         return self.attempt.output_tokens - self.remaining
 
 
-def stale(entry: tuple[float, int, Seq]) -> bool:
+def stale(entry: native_heap.Entry) -> bool:
     """A heap entry of a sequence that left the batch since (finished, preempted, or resumed anew)."""
-    return entry[2].phase != DECODE or entry[1] != entry[2].order
+    seq: Seq = entry[2]
+    order: int = entry[1]
+    return seq.phase != DECODE or order != seq.order
 
 
 class LlmServer(Server):
@@ -132,7 +139,7 @@ class LlmServer(Server):
         self.kv_capacity = math.inf if self.llm.kv_cache_tokens is None else float(self.llm.kv_cache_tokens)
         self.seqs: dict[Attempt, Seq] = {}
         self.suspended: dict[Attempt, Seq] = {}  # preempted, waiting at the head of the queue
-        self.heap: list[tuple[float, int, Seq]] = []  # (v_end, order, seq) of decoding sequences
+        self.heap: list[native_heap.Entry] = []  # (v_end, order, seq) of decoding sequences
         self.v = 0.0
         self.v_at_s = 0.0
         self.rate = 0.0  # tokens per second per decoding sequence, as last scheduled
@@ -290,7 +297,10 @@ class LlmServer(Server):
             v = seq.v_join = self.v
             v_end = seq.v_end = v + remaining
             self.n_decoding += 1
-            heappush(self.heap, (v_end, seq.order, seq))
+            if NATIVE:
+                native_heap.push(self.heap, (v_end, seq.order, seq))
+            else:
+                heappush(self.heap, (v_end, seq.order, seq))
             if self.decoding:
                 self.kv_decoding += seq.kv_base - v
         if self.queue or self.cluster.central_queued:  # _after_change()
@@ -314,10 +324,14 @@ class LlmServer(Server):
         heap = self.heap
         while heap:  # drop stale entries at the top (``stale``)
             top = heap[0]
-            seq = top[2]
-            if seq.phase == DECODE and top[1] == seq.order:
+            seq: Seq = top[2]
+            order: int = top[1]
+            if seq.phase == DECODE and order == seq.order:
                 break
-            heappop(heap)
+            if NATIVE:
+                native_heap.pop(heap)
+            else:
+                heappop(heap)
         n_decoding = self.n_decoding
         if not n_decoding:
             self.rate = 0.0
@@ -326,7 +340,7 @@ class LlmServer(Server):
         factors = self.factors
         factor = factors[self.busy] if factors is not None else 1.0
         rate = self.rate = 1.0 / (self.itl * factor * self.slow_factor)
-        target = heap[0][0]
+        target: float = heap[0][0]
         if self.decoding and len(self.seqs) > 1:  # a sequence alone is never preempted
             full_v = (self.kv_capacity - self.kv_fixed - self.kv_decoding) / n_decoding
             if full_v < target:  # min(target, full_v) without the call
@@ -369,11 +383,16 @@ class LlmServer(Server):
         heap = self.heap
         while heap:
             entry = heap[0]
-            seq = entry[2]
-            if seq.phase == DECODE and entry[1] == seq.order:  # not stale
-                if not entry[0] <= v + _EPS:  # not due (written as the test it replaces, NaN alike)
+            seq: Seq = entry[2]
+            order: int = entry[1]
+            if seq.phase == DECODE and order == seq.order:  # not stale
+                v_end: float = entry[0]
+                if not v_end <= v + _EPS:  # not due (written as the test it replaces, NaN alike)
                     break
-                heappop(heap)
+                if NATIVE:
+                    native_heap.pop(heap)
+                else:
+                    heappop(heap)
                 self.n_decoding -= 1  # _leave(seq), a decoding sequence
                 if self.decoding:
                     self.kv_decoding -= seq.kv_base - seq.v_join
@@ -384,6 +403,8 @@ class LlmServer(Server):
                 seq.phase = GONE
                 del self.seqs[seq.attempt]
                 self._finished(seq.attempt)
+            elif NATIVE:
+                native_heap.pop(heap)
             else:
                 heappop(heap)
         while (
