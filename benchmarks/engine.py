@@ -314,7 +314,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=200_000, help="requests per speed run (default 200000)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per implementation; best is kept (default 3)")
-    parser.add_argument("--memory-requests", type=int, default=1_000_000, help="requests of the memory run")
+    parser.add_argument(
+        "--memory-requests", type=int, default=1_000_000, help="requests of the memory run (0: no memory run)"
+    )
     parser.add_argument("--memory-child", type=int, default=None, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -326,10 +328,15 @@ def main(argv: list[str] | None = None) -> None:
         return
     console = Console(highlight=False, width=120)
     header(console, args)
-    memory = measure_memory(args.memory_requests)  # first, while this process is still small (see _force_fork)
+    if args.requests < 1 or args.repeat < 1 or args.memory_requests < 0:
+        console.print("--requests and --repeat must be at least 1, --memory-requests at least 0")
+        sys.exit(2)
+    # the memory run first, while this process is still small (see _force_fork)
+    memory = measure_memory(args.memory_requests) if args.memory_requests else None
     rows = [(model, *measure(model, args.requests, args.repeat)) for model in MODELS]
     console.print(speed_table(rows))
-    console.print(memory_table(*memory))
+    if memory is not None:
+        console.print(memory_table(*memory))
 
 
 if __name__ == "__main__":
