@@ -34,15 +34,7 @@ def before(a: Entry, b: Entry) -> bool:
 def push(heap: list[Entry], entry: Entry) -> None:
     """``heapq.heappush`` ordered by ``before``: the new leaf sifts up."""
     heap.append(entry)
-    pos = len(heap) - 1
-    while pos > 0:
-        parent_pos = (pos - 1) >> 1
-        parent = heap[parent_pos]
-        if not before(entry, parent):
-            break
-        heap[pos] = parent
-        pos = parent_pos
-    heap[pos] = entry
+    _sift_up(heap, len(heap) - 1, entry)
 
 
 def pop(heap: list[Entry]) -> Entry:
@@ -61,12 +53,17 @@ def pop(heap: list[Entry]) -> Entry:
         heap[pos] = heap[child]
         pos = child
         child = 2 * pos + 1
-    while pos > 0:  # then put the old last leaf there and sift it up
+    _sift_up(heap, pos, last)  # then put the old last leaf there and sift it up
+    return top
+
+
+def _sift_up(heap: list[Entry], pos: int, entry: Entry) -> None:
+    """Put ``entry`` at ``pos`` or above it, moving the parents it comes before down a level."""
+    while pos > 0:
         parent_pos = (pos - 1) >> 1
         parent = heap[parent_pos]
-        if not before(last, parent):
+        if not before(entry, parent):
             break
         heap[pos] = parent
         pos = parent_pos
-    heap[pos] = last
-    return top
+    heap[pos] = entry
