@@ -38,6 +38,16 @@ MODULES = (
     "sim.engine.records",
     "sim.control.capacity",  # the router's base class
     "sim.workload.service",
+    "sim.rng",  # the strategies' draws
+    # the built-in strategies the shipped scenarios and the flagship's comparison route with; their base
+    # (sim.strategies.base) stays Python: plug-in strategies subclass it, and a registered (decorated)
+    # class compiles as a regular Python class with compiled methods, which may not extend a compiled one
+    "sim.strategies.round_robin",
+    "sim.strategies.least_connections",
+    "sim.strategies.power_of_two",
+    "sim.strategies.least_outstanding_tokens",
+    "sim.strategies.random_choice",
+    "sim.strategies.central_queue",
 )
 
 
