@@ -38,8 +38,8 @@ MODULES = (
     "sim.engine.records",
     "sim.control.capacity",  # the router's base class
     "sim.workload.service",
-    # the built-in strategies the shipped scenarios and the flagship's comparison route with (sim.rng stays
-    # Python: compiled, Draws would refuse the scripted draws tests pass in its place); their base
+    "sim.rng",  # the strategies' draws
+    # the built-in strategies the shipped scenarios and the flagship's comparison route with; their base
     # (sim.strategies.base) stays Python: plug-in strategies subclass it, and a registered (decorated)
     # class compiles as a regular Python class with compiled methods, which may not extend a compiled one
     "sim.strategies.round_robin",

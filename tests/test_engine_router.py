@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+import numpy as np
+
 from sim.engine.attempt import Attempt
 from sim.engine.kernel import Kernel
 from sim.engine.records import AttemptLog
@@ -50,13 +52,28 @@ class Clients:
         self.recorded.append(a)
 
 
+class _Scripted:
+    """A Generator's ``random`` that hands out a Script's values (the router takes a real ``Draws``:
+    compiled, it refuses any other class)."""
+
+    def __init__(self, script: Script) -> None:
+        self.script = script
+
+    def random(self, size: int) -> np.ndarray:
+        return np.array([self.script.uniform() for _ in range(size)])
+
+
+def _real_draws(script: Script) -> Draws:
+    return Draws(cast(np.random.Generator, _Scripted(script)), block=1)  # one value a refill: the script's order
+
+
 def router(
     clusters: list[Sink], regions: tuple[str | None, ...] = (None,), draws: Any = None, **fields: Any
 ) -> tuple[Kernel, Finish, Router]:
     kernel = clusters[0].kernel
     finish = Finish(kernel)
     spec = RouterSpec(**fields)
-    made = Router(kernel, spec, regions, cast(Draws, draws or Script()), AttemptLog())
+    made = Router(kernel, spec, regions, _real_draws(draws or Script()), AttemptLog())
     made.route_to(cast(Any, clusters), cast(Any, [clusters] * len(regions)))
     made.answer_to(Clients(finish))
     return kernel, finish, made
