@@ -103,23 +103,11 @@ class Kernel:
 
     def call_later(self, delay_s: float, callback: Callable[[Any], None], arg: Any) -> None:
         """Call ``callback(arg)`` after ``delay_s`` simulated seconds."""
-        eid = self._eid
-        self._eid = eid + 1
-        entry: Entry = (self.now + delay_s, NORMAL << RANK_BITS | eid, callback, arg)
-        if NATIVE:
-            push(self._queue, entry)
-        else:
-            heappush(self._queue, entry)
+        self._schedule(self.now + delay_s, NORMAL, callback, arg)
 
     def call_at(self, at_s: float, callback: Callable[[Any], None], arg: Any) -> None:
         """Call ``callback(arg)`` at simulated time ``at_s`` (not before now)."""
-        eid = self._eid
-        self._eid = eid + 1
-        entry: Entry = (at_s, NORMAL << RANK_BITS | eid, callback, arg)
-        if NATIVE:
-            push(self._queue, entry)
-        else:
-            heappush(self._queue, entry)
+        self._schedule(at_s, NORMAL, callback, arg)
 
     def call_arrival(self, at_s: float, callback: Callable[[Any], None], arg: Any) -> None:
         """``call_at`` for a source whose calls come in time order, one pending at a time (open-loop arrivals).
@@ -135,9 +123,13 @@ class Kernel:
 
     def schedule_event(self, event: Event, priority: int, delay_s: float) -> None:
         """Queue a SimPy event of ``env`` (``Environment.schedule`` of the processes' environment)."""
+        self._schedule(self.now + delay_s, priority, _fire, event)
+
+    def _schedule(self, at_s: float, priority: int, callback: Callable[[Any], None], arg: Any) -> None:
+        """Push ``callback(arg)`` at ``at_s`` with SimPy's ``priority``, ranked after every entry scheduled before."""
         eid = self._eid
         self._eid = eid + 1
-        entry: Entry = (self.now + delay_s, priority << RANK_BITS | eid, _fire, event)
+        entry: Entry = (at_s, priority << RANK_BITS | eid, callback, arg)
         if NATIVE:
             push(self._queue, entry)
         else:
