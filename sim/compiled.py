@@ -37,6 +37,8 @@ MODULES = (
     "sim.engine.router",
     "sim.engine.records",
     "sim.control.capacity",  # the router's base class
+    "sim.control.shedding",  # a full waiting room's search for a lower-priority victim, CoDel
+    "sim.control.retry",  # the clients' backoff and retry rules
     "sim.workload.service",
     "sim.rng",  # the strategies' draws
     # the built-in strategies the shipped scenarios and the flagship's comparison route with; their base

@@ -154,6 +154,7 @@ def test_codel_drops_from_the_queue_once_waits_stayed_above_target_for_an_interv
 
 def test_a_freed_slot_pulls_from_the_clusters_central_queue() -> None:
     kernel, finish, cluster, server = one_server()
+    server.central = True  # as a cluster with a central queue sets it
     waiting = attempt(7, 0.2)
 
     def queue_centrally() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING
 
-from sim.rng import Draws, Uniform
+from sim.rng import Uniform
 
 if TYPE_CHECKING:  # scenario models for types only: the control plane stands below the scenario
     from sim.scenario import AdaptiveThrottling, RetryBudget, RetryPolicy, RetryThrottle
@@ -91,7 +91,7 @@ class AdaptiveThrottle:
 
     __slots__ = ("_accepts", "_draws", "_requests", "_spec")
 
-    def __init__(self, spec: AdaptiveThrottling, draws: Draws) -> None:
+    def __init__(self, spec: AdaptiveThrottling, draws: Uniform) -> None:
         self._spec = spec
         self._draws = draws
         self._requests: deque[float] = deque()

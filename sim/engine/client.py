@@ -44,8 +44,6 @@ class Clients:
         log: AttemptLog,
     ) -> None:
         self.kernel = kernel
-        self.call_at = kernel.call_at
-        self.call_arrival = kernel.call_arrival
         self.spec = spec
         self.timeout_s = spec.timeout
         self.deadline_s = spec.deadline
@@ -130,7 +128,7 @@ class Clients:
     def _arrive(self, req: int) -> None:
         following = req + 1
         if following < self.n_requests:  # the trace's sorted column: beside the kernel's heap, not in it
-            self.call_arrival(self.arrival_s[following], self._arrive, following)
+            self.kernel.call_arrival(self.arrival_s[following], self._arrive, following)
         if self.budget is not None:
             self.budget.deposit(self.kernel.now)
         self._send(req, 1)
@@ -170,7 +168,7 @@ class Clients:
         if self.timeout_s is not None:
             self.expiring.append(attempt)
             if len(self.expiring) == 1:
-                self.call_at(attempt.sent_s + self.timeout_s, self._timeout, None)
+                self.kernel.call_at(attempt.sent_s + self.timeout_s, self._timeout, None)
         self._submit(attempt)
 
     def _timeout(self, _: None) -> None:

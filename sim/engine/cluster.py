@@ -112,6 +112,7 @@ class Cluster:
         observe = getattr(self.strategy, "on_complete", None)  # the strategy learns from completions
         for server in self.servers:
             server.observe = observe
+            server.central = self.central
         # a balancer that finds failed servers itself from the answers (nginx's max_fails): no probes,
         # every server stays routable, and the strategy hears how each attempt ended
         self.passive = bool(getattr(self.strategy, "passive_health", False))

@@ -93,6 +93,7 @@ class LlmServer(Server):
     """A ``Server`` whose service is the LLM token model (``service.kind == "llm"``)."""
 
     __slots__ = (
+        "by_priority",
         "decoding",
         "epoch",
         "heap",
@@ -135,6 +136,7 @@ class LlmServer(Server):
         self.llm = cluster.spec.service
         self.itl = self.llm.itl  # seconds a token, read at every reschedule
         self.reserve_all = self.llm.preemption == "none"  # a sequence reserves prompt + answer at admission
+        self.by_priority = self.llm.scheduling == "priority"  # its queue serves the highest priority first
         self.prefill_costs = (self.llm.prefill_overhead, self.llm.prefill_per_token)  # read at every admission
         self.kv_capacity = math.inf if self.llm.kv_cache_tokens is None else float(self.llm.kv_cache_tokens)
         self.seqs: dict[Attempt, Seq] = {}
@@ -271,7 +273,7 @@ class LlmServer(Server):
                     tokens = attempt.prompt_tokens * (1.0 - cache.hit_share)
             overhead_s, per_token_s = self.prefill_costs
             prefill_s = (overhead_s + per_token_s * tokens) * self.slow_factor
-        self.call_at(now + prefill_s, self._prefilled, (seq, seq.prefills))
+        self.kernel.call_at(now + prefill_s, self._prefilled, (seq, seq.prefills))
         self._report_kv(now)
 
     def _prefilled(self, arg: tuple[Seq, int]) -> None:
@@ -303,7 +305,7 @@ class LlmServer(Server):
                 heappush(self.heap, (v_end, seq.order, seq))
             if self.decoding:
                 self.kv_decoding += seq.kv_base - v
-        if self.queue or self.cluster.central_queued:  # _after_change()
+        if self.queue or (self.central and self.cluster.central_queued):  # _after_change()
             self.pull()
         self._reschedule()
         self._report_kv(now)
@@ -355,11 +357,14 @@ class LlmServer(Server):
             if pending_s <= at_s:
                 return
         self.pending_s.append(at_s)
-        self.call_at(at_s, self._tick, at_s)
+        self.kernel.call_at(at_s, self._tick, at_s)
 
     def _tick(self, at_s: float) -> None:
         pending = self.pending_s
-        pending.remove(at_s)
+        i = 0
+        while pending[i] != at_s:  # pending.remove(at_s), with the floats compared unboxed
+            i += 1
+        pending.pop(i)
         tick_s = self.tick_s
         if at_s != tick_s:  # early (the batch changed since it was queued) or no longer wanted
             if tick_s != math.inf:  # move it on to tick_s, as _reschedule would queue it
@@ -367,7 +372,7 @@ class LlmServer(Server):
                     if pending_s <= tick_s:
                         return
                 pending.append(tick_s)
-                self.call_at(tick_s, self._tick, tick_s)
+                self.kernel.call_at(tick_s, self._tick, tick_s)
             return
         now = self.kernel.now
         v = self.v
@@ -416,13 +421,13 @@ class LlmServer(Server):
                 self._fail_newest()
             else:
                 self._preempt_newest()
-        if self.queue or self.cluster.central_queued:  # _after_change()
+        if self.queue or (self.central and self.cluster.central_queued):  # _after_change()
             self.pull()
         self._reschedule()
         self._report_kv(now)
 
     def _after_change(self) -> None:
-        if self.queue or self.cluster.central_queued:
+        if self.queue or (self.central and self.cluster.central_queued):
             self.pull()
         self._reschedule()
         self._report_kv(self.kernel.now)
@@ -458,8 +463,17 @@ class LlmServer(Server):
         if self.observe is not None:
             self.observe(self, attempt, self.kernel.now)
 
+    def _newest(self) -> Seq:
+        """The sequence admitted last (the highest ``order``: orders are unique) of the batch."""
+        newest: Seq | None = None
+        for seq in self.seqs.values():
+            if newest is None or seq.order > newest.order:
+                newest = seq
+        assert newest is not None  # called with two sequences or more
+        return newest
+
     def _preempt_newest(self) -> None:
-        newest = max(self.seqs.values(), key=lambda s: s.order)
+        newest = self._newest()
         attempt = newest.attempt
         self._leave(newest)
         newest.resumed = True
@@ -472,7 +486,7 @@ class LlmServer(Server):
 
     def _fail_newest(self) -> None:
         """The cache overflowed and the server has no preemption: the newest sequence errors (500)."""
-        newest = max(self.seqs.values(), key=lambda s: s.order)
+        newest = self._newest()
         attempt = newest.attempt
         self._leave(newest)
         self._release(attempt)
@@ -498,7 +512,7 @@ class LlmServer(Server):
                 return
             if not self._fits(attempt):
                 return  # head-of-line: the cache frees as sequences finish
-            self.queue.remove(attempt) if self.llm.scheduling == "priority" else self.queue.popleft()
+            self.queue.remove(attempt) if self.by_priority else self.queue.popleft()
             if attempt not in self.suspended:
                 self._unqueue(attempt)
             else:
@@ -516,9 +530,12 @@ class LlmServer(Server):
             queue.popleft()
         if not queue:
             return None
-        if self.llm.scheduling == "priority":
-            live = [a for a in queue if a.state not in SERVER_OVER]
-            return max(live, key=lambda a: a.priority)  # max keeps the first of equals: FCFS within a class
+        if self.by_priority:  # the first live one of the highest priority: FCFS within a class
+            best = queue[0]
+            for waiting in queue:
+                if waiting.priority > best.priority and waiting.state not in SERVER_OVER:
+                    best = waiting
+            return best
         return queue[0]
 
     def cancel(self, attempt: Attempt) -> None:

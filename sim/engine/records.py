@@ -5,6 +5,7 @@ from __future__ import annotations
 import struct
 from array import array
 from dataclasses import dataclass, field
+from typing import Final
 
 import numpy as np
 
@@ -27,19 +28,27 @@ ATTEMPT_COLUMNS = (
     "server_end_s",
 )
 INT_COLUMNS = 6  # the first six columns hold integers (int32)
+# one row as written: native byte order, standard sizes, no padding (6 x 4 + 5 x 8 = 64 bytes)
+ROW: Final = struct.Struct("=6i5d")
+ROW_BYTES: Final = 64
+ROW_DTYPE: Final = np.dtype([(name, "=i4" if i < INT_COLUMNS else "=f8") for i, name in enumerate(ATTEMPT_COLUMNS)])
+if ROW.size != ROW_BYTES or ROW_DTYPE.itemsize != ROW_BYTES:
+    raise ImportError("sim.engine.records: a row must take 64 bytes in struct and numpy alike")
 
 
 class AttemptLog:
-    """Rows of attempts: tuples in a list (the cheapest append), packed into one typed column each.
+    """Rows of attempts, packed as written into a block of bytes, then into one typed column each.
 
-    A packed row takes 64 bytes (six int32, five float64); ``to_numpy`` sorts one column at a time,
-    freeing each packed column as its sorted copy is made, so the rows exist about once.
+    A row takes 64 bytes (six int32, five float64), written straight into the block by ``struct``
+    (no tuple per row); a full block is split into the columns. ``to_numpy`` sorts one column at a
+    time, freeing each packed column as its sorted copy is made, so the rows exist about once.
     """
 
-    BLOCK = 4096  # rows held as tuples before packing (a few MB at most)
+    BLOCK = 4096  # rows held in the block before they are split into the columns (256 kB)
 
     def __init__(self) -> None:
-        self._pending: list[tuple[float, ...]] = []
+        self._block = bytearray(ROW.size * self.BLOCK)
+        self._used = 0  # rows written in the block
         self._columns: list[array[int] | array[float]] = [
             array("i") if i < INT_COLUMNS else array("d") for i in range(len(ATTEMPT_COLUMNS))
         ]
@@ -47,43 +56,47 @@ class AttemptLog:
 
     def append(self, a: Attempt) -> None:
         """Record ``a`` (called once both client and server are done with it, or at the end)."""
-        server = -1 if a.server is None else a.server.global_index
-        pending = self._pending
-        pending.append(
-            (
-                a.req,
-                a.number,
-                a.hop,
-                a.cluster,
-                server,
-                a.code,
-                a.sent_s,
-                a.start_s,
-                a.first_token_s,
-                a.end_s,
-                a.server_end_s,
-            )
-        )
-        if len(pending) >= self.BLOCK:
-            self._pack()
+        self._write(a, a.code, a.end_s, a.server_end_s)
 
     def append_router_try(self, a: Attempt, code: int, now_s: float) -> None:
         """Record a try the router retried: it ended at ``now_s`` with ``code`` and the client never saw it."""
+        self._write(a, code, now_s, now_s)
+
+    def _write(self, a: Attempt, code: int, end_s: float, server_end_s: float) -> None:
         server = -1 if a.server is None else a.server.global_index
-        row = (a.req, a.number, a.hop, a.cluster, server, code, a.sent_s, a.start_s, a.first_token_s, now_s, now_s)
-        self._pending.append(row)
+        used = self._used
+        ROW.pack_into(
+            self._block,
+            used * ROW_BYTES,
+            a.req,
+            a.number,
+            a.hop,
+            a.cluster,
+            server,
+            code,
+            a.sent_s,
+            a.start_s,
+            a.first_token_s,
+            end_s,
+            server_end_s,
+        )
+        used = self._used = used + 1
+        if used >= self.BLOCK or (used + 1) * ROW_BYTES > len(self._block):
+            self._pack()
 
     def _pack(self) -> None:
-        if not self._pending:
+        used = self._used
+        if not used:
             return
-        pending, self._pending = self._pending, []
-        self._rows += len(pending)
-        for column, values in zip(self._columns, zip(*pending, strict=True), strict=True):
-            # packed by struct, a C int or double each (about ten times cheaper than the array's own extend)
-            column.frombytes(struct.pack(f"{len(values)}{column.typecode}", *values))
+        rows = np.frombuffer(self._block, dtype=ROW_DTYPE, count=used)
+        for column, name in zip(self._columns, ATTEMPT_COLUMNS, strict=True):
+            column.frombytes(rows[name].tobytes())  # a strided field, copied out contiguous
+        del rows  # the block is written again: no view of it may outlive the copies
+        self._rows += used
+        self._used = 0
 
     def __len__(self) -> int:
-        return self._rows + len(self._pending)
+        return self._rows + self._used
 
     def to_numpy(self) -> dict[str, np.ndarray]:
         """Columns as numpy arrays (integers as int32), sorted by send time, request, attempt.

@@ -55,7 +55,7 @@ class Server:
 
     __slots__ = (
         "busy",
-        "call_at",
+        "central",
         "cluster",
         "codel",
         "consecutive_5xx",
@@ -103,7 +103,6 @@ class Server:
         fault_draws: Draws,
     ) -> None:
         self.kernel = kernel
-        self.call_at = kernel.call_at
         self.cluster = cluster
         self.index = index
         self.global_index = global_index
@@ -115,6 +114,9 @@ class Server:
         self.work_in_flight = 0.0  # work units (class work) of the attempts it holds
         self.tokens_in_flight = 0  # prompt + answer tokens of the attempts it holds
         self.observe: Callable[[Server, Attempt, float], None] | None = None  # the strategy's on_complete
+        # its cluster queues centrally (set by the cluster): a freed slot asks the cluster's central queue
+        # too; without one, ``cluster.central_queued`` stays 0 and the server need not read it
+        self.central = False
         self.queue: deque[Attempt] = deque()
         self.running: dict[Attempt, None] = {}
         self.service = service
@@ -210,14 +212,14 @@ class Server:
         now = attempt.start_s = self.kernel.now
         attempt.server = self
         if self.error_fractions and self._fails(attempt):
-            self.call_at(now + attempt.outcome_delay_s, self._complete, attempt)
+            self.kernel.call_at(now + attempt.outcome_delay_s, self._complete, attempt)
             return
         attempt.outcome = 200
         u = attempt.service_u
         delay_s = (self.service.next_s() if u < 0.0 else self.service.at_s(u)) * attempt.work * self.slow_factor
         if self.factors is not None:
             delay_s *= self.factors[busy]
-        self.call_at(now + delay_s, self._complete, attempt)
+        self.kernel.call_at(now + delay_s, self._complete, attempt)
 
     def _fails(self, attempt: Attempt) -> bool:
         """Draw whether an active error-rate fault answers ``attempt`` with a quick 500."""
@@ -239,7 +241,7 @@ class Server:
         self.finish(attempt, attempt.outcome)
         if self.outlier is not None:
             self.outlier.observe(self, attempt.outcome)
-        if self.queue or self.cluster.central_queued:
+        if self.queue or (self.central and self.cluster.central_queued):
             self.pull()
         if self.observe is not None:
             self.observe(self, attempt, self.kernel.now)
