@@ -187,26 +187,34 @@ def test_the_engines_heap_pops_in_the_order_of_heapq() -> None:
     from sim.engine import heap
 
     rng = np.random.default_rng(18)
-    ours: list[tuple[Any, ...]] = []
+    ours: list[heap.Entry] = []
     theirs: list[tuple[float, int]] = []
-    popped_ours: list[tuple[Any, ...]] = []
+    popped_ours: list[tuple[float, int]] = []
     popped_theirs: list[tuple[float, int]] = []
+
+    def key(entry: heap.Entry) -> tuple[float, int]:
+        return entry.key, entry.rank
+
     ranks = rng.permutation(5000)  # unique tie-breakers, not in the order pushed
     for rank in ranks:  # few distinct floats: many ties, broken by the rank
-        entry = (float(rng.integers(0, 40)) / 4, int(rank), print, None)
+        entry = heap.Entry(float(rng.integers(0, 40)) / 4, int(rank), print, None)
         heap.push(ours, entry)
-        heapq.heappush(theirs, entry[:2])
+        heapq.heappush(theirs, key(entry))
         if rng.random() < 0.4:
-            popped_ours.append(heap.pop(ours)[:2])
+            popped_ours.append(key(heap.pop(ours)))
             popped_theirs.append(heapq.heappop(theirs))
     while theirs:
-        popped_ours.append(heap.pop(ours)[:2])
+        popped_ours.append(key(heap.pop(ours)))
         popped_theirs.append(heapq.heappop(theirs))
     assert not ours
     assert popped_ours == popped_theirs
     assert len(popped_ours) == 5000
-    assert heap.before((1.0, 5), (1.0, 6)) and not heap.before((1.0, 6), (1.0, 6))
-    assert heap.before((0.5, 9), (1.0, 6)) and not heap.before((float("nan"), 1), (1.0, 6))
+
+    def at(key: float, rank: int) -> heap.Entry:
+        return heap.Entry(key, rank, None, None)
+
+    assert heap.before(at(1.0, 5), at(1.0, 6)) and not heap.before(at(1.0, 6), at(1.0, 6))
+    assert heap.before(at(0.5, 9), at(1.0, 6)) and not heap.before(at(float("nan"), 1), at(1.0, 6))
 
 
 def test_schedule_ties_follow_simpy_priority_then_order() -> None:

@@ -1,11 +1,10 @@
-"""Binary heaps of tuples ordered by a float, then an int: the engine's heaps, compared in C when compiled.
+"""Binary heaps of entries ordered by a float key, then an int rank: the engine's heaps.
 
-An entry is a tuple whose first item is a float (a time, a token clock) and whose second is an int
-that breaks ties (unique among the entries of a heap, so later items are never compared). These are
-``heapq.heappush`` and ``heapq.heappop`` with heapq's own algorithm: compiled by mypyc, ``before``
-compares the two keys unboxed, where heapq goes through Python's rich comparison of tuples item by
-item. Run as Python they are slower than heapq (written in C): callers use them when ``NATIVE`` and
-heapq otherwise, with the same order of entries either way.
+An ``Entry`` holds its key (a time, a token clock), its rank (unique among the entries of a heap:
+ties of keys break by it, so items are never compared), an item and an argument. ``push`` and ``pop``
+are ``heapq.heappush`` and ``heapq.heappop`` with heapq's own algorithm. Compiled by mypyc, an entry
+is a native object: its key and rank are stored unboxed and ``before`` compares them without touching
+a Python float or int, where a tuple's would be boxed when made and unboxed at every comparison.
 """
 
 from __future__ import annotations
@@ -14,21 +13,28 @@ from typing import Any, Final
 
 __all__ = ["NATIVE", "Entry", "before", "pop", "push"]
 
-# A variable-length tuple type on purpose: mypyc unboxes a fixed-length tuple type into a C struct
-# and boxes it again on every store to the heap's list.
-Entry = tuple[Any, ...]
 NATIVE: Final = not __file__.endswith(".py")  # this module (and so the engine) was compiled by mypyc
 
 
+class Entry:
+    """One heap entry: ordered by ``key``, then ``rank``; ``item`` and ``arg`` are its payload."""
+
+    __slots__ = ("arg", "item", "key", "rank")
+
+    def __init__(self, key: float, rank: int, item: Any, arg: Any) -> None:
+        self.key = key
+        self.rank = rank
+        self.item = item
+        self.arg = arg
+
+
 def before(a: Entry, b: Entry) -> bool:
-    """``a[:2] < b[:2]``: by the float, then the int. A NaN is never before (as in tuple comparison)."""
-    a_key: float = a[0]
-    b_key: float = b[0]
+    """``(a.key, a.rank) < (b.key, b.rank)``. A NaN key is never before (as in tuple comparison)."""
+    a_key = a.key
+    b_key = b.key
     if a_key != b_key:
         return a_key < b_key
-    a_rank: int = a[1]
-    b_rank: int = b[1]
-    return a_rank < b_rank
+    return a.rank < b.rank
 
 
 def push(heap: list[Entry], entry: Entry) -> None:

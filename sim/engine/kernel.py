@@ -27,28 +27,35 @@ def _nothing(_: Any) -> None:
     """The callback of the markers that are never called."""
 
 
-NO_ARRIVAL: Final[Entry] = (math.inf, LAST, _nothing, None)  # no arrival pending: after every event
+NO_ARRIVAL: Final = Entry(math.inf, LAST, _nothing, None)  # no arrival pending: after every event
+# pure Python: the same heap as tuples (time, rank, callback, arg), which heapq (C) orders faster than
+# sim.engine.heap run as Python orders entries
+Scheduled = tuple[float, int, Callable[[Any], None], Any]
+NO_ARRIVAL_TUPLE: Final[Scheduled] = (math.inf, LAST, _nothing, None)
 
 
 class Kernel:
     """A heap of scheduled callbacks, run in exactly the order SimPy would run them.
 
-    An entry is ``(time, rank, callback, arg)``; the loop calls ``callback(arg)``. Ties break as
-    SimPy breaks them: by time, then priority (urgent first), then the order scheduled (the id):
-    the rank is ``priority << RANK_BITS | id``, unique, so callbacks and arguments are never
-    compared. The heap is ``sim.engine.heap``'s when compiled, heapq's otherwise. A request costs a tuple per
-    step and no SimPy ``Event``. The engine's few periodic processes (monitors, health checks,
-    faults) are SimPy processes on ``env``, whose events join the same heap and clock. The next
-    open-loop arrival waits beside the heap with the key it would have in it (``call_arrival``):
-    one push and pop less per request, the same order.
+    An entry (``sim.engine.heap.Entry``) has the time as its key, a rank, the callback as its item
+    and its argument; the loop calls ``callback(arg)``. Ties break as SimPy breaks them: by time,
+    then priority (urgent first), then the order scheduled (the id): the rank is
+    ``priority << RANK_BITS | id``, unique, so callbacks and arguments are never compared. A request
+    costs an entry per step and no SimPy ``Event``. Run as pure Python, the kernel keeps the same
+    keys in tuples ordered by heapq instead (``_tuples``, ``_arrival_tuple``). The engine's few
+    periodic processes (monitors, health checks, faults) are SimPy processes on ``env``, whose
+    events join the same heap and clock. The next open-loop arrival waits beside the heap with the
+    key it would have in it (``call_arrival``): one push and pop less per request, the same order.
     """
 
-    __slots__ = ("_arrival", "_eid", "_queue", "env", "now")
+    __slots__ = ("_arrival", "_arrival_tuple", "_eid", "_queue", "_tuples", "env", "now")
 
     def __init__(self) -> None:
         self.now = 0.0  # simulated time in seconds (SimPy processes read the same clock as env.now)
         self._queue: list[Entry] = []
         self._arrival: Entry = NO_ARRIVAL  # the next arrival of a sorted column, beside the heap
+        self._tuples: list[Scheduled] = []  # pure Python: the heap
+        self._arrival_tuple: Scheduled = NO_ARRIVAL_TUPLE  # pure Python: the next arrival
         self._eid = 0  # the id of the next entry: the order scheduled
         self.env: simpy.Environment = _Processes(self)
 
@@ -63,38 +70,40 @@ class Kernel:
         if until_s <= now:
             raise ValueError(f"until ({until_s}) must be greater than the current simulation time")
         until_s = now + (until_s - now)  # SimPy schedules the marker after a delay: same rounding
-        stop: Entry = (until_s, URGENT << RANK_BITS | self._eid, _nothing, None)
+        rank = URGENT << RANK_BITS | self._eid
         self._eid += 1
-        queue = self._queue
         if NATIVE:
+            stop = Entry(until_s, rank, _nothing, None)
+            queue = self._queue
             while True:
                 entry = self._arrival  # the arrival runs when its key is below the heap's top, as if in it
                 if queue and before(queue[0], entry):
                     entry = queue[0]
-                    if entry[0] >= until_s and before(stop, entry):
+                    if entry.key >= until_s and before(stop, entry):
                         break
                     pop(queue)
                 else:
-                    if entry[0] >= until_s and before(stop, entry):
+                    if entry.key >= until_s and before(stop, entry):
                         break  # NO_ARRIVAL (no arrival, empty heap) always stops here
                     self._arrival = NO_ARRIVAL
-                self.now = entry[0]
-                entry[2](entry[3])
-        else:  # the same loop with Python's tuple comparison and heapq (C): faster when not compiled
-            stop_key = stop[:2]
+                self.now = entry.key
+                entry.item(entry.arg)
+        else:  # the same loop over tuples with Python's tuple comparison and heapq
+            stop_key = (until_s, rank)
+            tuples = self._tuples
             while True:
-                entry = self._arrival
-                if queue and queue[0] < entry:
-                    entry = queue[0]
-                    if entry[0] >= until_s and entry[:2] > stop_key:
+                scheduled = self._arrival_tuple
+                if tuples and tuples[0] < scheduled:
+                    scheduled = tuples[0]
+                    if scheduled[0] >= until_s and scheduled[:2] > stop_key:
                         break
-                    heappop(queue)
+                    heappop(tuples)
                 else:
-                    if entry[0] >= until_s and entry[:2] > stop_key:
+                    if scheduled[0] >= until_s and scheduled[:2] > stop_key:
                         break
-                    self._arrival = NO_ARRIVAL
-                self.now = entry[0]
-                entry[2](entry[3])
+                    self._arrival_tuple = NO_ARRIVAL_TUPLE
+                self.now = scheduled[0]
+                scheduled[2](scheduled[3])
         self.now = until_s
 
     def count_events(self) -> int:
@@ -119,7 +128,10 @@ class Kernel:
         """
         eid = self._eid
         self._eid = eid + 1
-        self._arrival = (at_s, NORMAL << RANK_BITS | eid, callback, arg)
+        if NATIVE:
+            self._arrival = Entry(at_s, NORMAL << RANK_BITS | eid, callback, arg)
+        else:
+            self._arrival_tuple = (at_s, NORMAL << RANK_BITS | eid, callback, arg)
 
     def schedule_event(self, event: Event, priority: int, delay_s: float) -> None:
         """Queue a SimPy event of ``env`` (``Environment.schedule`` of the processes' environment)."""
@@ -129,11 +141,10 @@ class Kernel:
         """Push ``callback(arg)`` at ``at_s`` with SimPy's ``priority``, ranked after every entry scheduled before."""
         eid = self._eid
         self._eid = eid + 1
-        entry: Entry = (at_s, priority << RANK_BITS | eid, callback, arg)
         if NATIVE:
-            push(self._queue, entry)
+            push(self._queue, Entry(at_s, priority << RANK_BITS | eid, callback, arg))
         else:
-            heappush(self._queue, entry)
+            heappush(self._tuples, (at_s, priority << RANK_BITS | eid, callback, arg))
 
 
 class _Processes(simpy.Environment):

@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from heapq import heappop, heappush
 from typing import TYPE_CHECKING, Final
 
-import sim.engine.heap as native_heap
 from sim.engine.attempt import SERVER_OVER, Attempt
+from sim.engine.heap import Entry, pop, push
 from sim.engine.kernel import Gauge
 from sim.engine.server import Server
 
@@ -43,7 +42,6 @@ WATERMARK: Final = 0.01  # share of the KV cache kept free at admission when seq
 PREFILL: Final = 0
 DECODE: Final = 1
 GONE: Final = 2
-NATIVE: Final = native_heap.NATIVE  # the decode heap is sim.engine.heap's when compiled, heapq's otherwise
 
 
 class Seq:
@@ -82,11 +80,10 @@ class Seq:
         return self.attempt.output_tokens - self.remaining
 
 
-def stale(entry: native_heap.Entry) -> bool:
+def stale(entry: Entry) -> bool:
     """A heap entry of a sequence that left the batch since (finished, preempted, or resumed anew)."""
-    seq: Seq = entry[2]
-    order: int = entry[1]
-    return seq.phase != DECODE or order != seq.order
+    seq: Seq = entry.item
+    return seq.phase != DECODE or entry.rank != seq.order
 
 
 class LlmServer(Server):
@@ -141,7 +138,7 @@ class LlmServer(Server):
         self.kv_capacity = math.inf if self.llm.kv_cache_tokens is None else float(self.llm.kv_cache_tokens)
         self.seqs: dict[Attempt, Seq] = {}
         self.suspended: dict[Attempt, Seq] = {}  # preempted, waiting at the head of the queue
-        self.heap: list[native_heap.Entry] = []  # (v_end, order, seq) of decoding sequences
+        self.heap: list[Entry] = []  # decoding sequences: key v_end, rank order, item the sequence
         self.v = 0.0
         self.v_at_s = 0.0
         self.rate = 0.0  # tokens per second per decoding sequence, as last scheduled
@@ -299,10 +296,7 @@ class LlmServer(Server):
             v = seq.v_join = self.v
             v_end = seq.v_end = v + remaining
             self.n_decoding += 1
-            if NATIVE:
-                native_heap.push(self.heap, (v_end, seq.order, seq))
-            else:
-                heappush(self.heap, (v_end, seq.order, seq))
+            push(self.heap, Entry(v_end, seq.order, seq, None))
             if self.decoding:
                 self.kv_decoding += seq.kv_base - v
         if self.queue or (self.central and self.cluster.central_queued):  # _after_change()
@@ -326,14 +320,10 @@ class LlmServer(Server):
         heap = self.heap
         while heap:  # drop stale entries at the top (``stale``)
             top = heap[0]
-            seq: Seq = top[2]
-            order: int = top[1]
-            if seq.phase == DECODE and order == seq.order:
+            seq: Seq = top.item
+            if seq.phase == DECODE and top.rank == seq.order:
                 break
-            if NATIVE:
-                native_heap.pop(heap)
-            else:
-                heappop(heap)
+            pop(heap)
         n_decoding = self.n_decoding
         if not n_decoding:
             self.rate = 0.0
@@ -342,7 +332,7 @@ class LlmServer(Server):
         factors = self.factors
         factor = factors[self.busy] if factors is not None else 1.0
         rate = self.rate = 1.0 / (self.itl * factor * self.slow_factor)
-        target: float = heap[0][0]
+        target = heap[0].key
         if self.decoding and len(self.seqs) > 1:  # a sequence alone is never preempted
             full_v = (self.kv_capacity - self.kv_fixed - self.kv_decoding) / n_decoding
             if full_v < target:  # min(target, full_v) without the call
@@ -388,16 +378,11 @@ class LlmServer(Server):
         heap = self.heap
         while heap:
             entry = heap[0]
-            seq: Seq = entry[2]
-            order: int = entry[1]
-            if seq.phase == DECODE and order == seq.order:  # not stale
-                v_end: float = entry[0]
-                if not v_end <= v + _EPS:  # not due (written as the test it replaces, NaN alike)
+            seq: Seq = entry.item
+            if seq.phase == DECODE and entry.rank == seq.order:  # not stale
+                if not entry.key <= v + _EPS:  # not due (written as the test it replaces, NaN alike)
                     break
-                if NATIVE:
-                    native_heap.pop(heap)
-                else:
-                    heappop(heap)
+                pop(heap)
                 self.n_decoding -= 1  # _leave(seq), a decoding sequence
                 if self.decoding:
                     self.kv_decoding -= seq.kv_base - seq.v_join
@@ -408,10 +393,8 @@ class LlmServer(Server):
                 seq.phase = GONE
                 del self.seqs[seq.attempt]
                 self._finished(seq.attempt)
-            elif NATIVE:
-                native_heap.pop(heap)
             else:
-                heappop(heap)
+                pop(heap)
         while (
             self.decoding
             and len(self.seqs) > 1

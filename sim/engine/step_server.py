@@ -17,11 +17,11 @@ answer from admission (``preemption: none``).
 
 from __future__ import annotations
 
-import heapq
 from collections import deque
 from typing import TYPE_CHECKING
 
 from sim.engine.attempt import Attempt
+from sim.engine.heap import Entry, pop, push
 from sim.engine.llm_server import DECODE, GONE, PREFILL, LlmServer, Seq, stale
 
 if TYPE_CHECKING:
@@ -148,10 +148,10 @@ class StepLlmServer(LlmServer):
         self.steps += 1
         self.kv_tokens += self.n_decoding  # every decoding sequence cached one more token
         heap = self.heap
-        while heap and (stale(heap[0]) or heap[0][0] <= self.steps):
-            entry = heapq.heappop(heap)
+        while heap and (stale(heap[0]) or heap[0].key <= self.steps):
+            entry = pop(heap)
             if not stale(entry):
-                self._finish_seq(entry[2])
+                self._finish_seq(entry.item)
         for seq, chunk in self.step_chunks:
             if seq.phase != PREFILL or seq not in self.prefilled:
                 continue  # cancelled or lost during the step
@@ -175,7 +175,7 @@ class StepLlmServer(LlmServer):
         seq.phase = DECODE
         seq.v_join, seq.v_end = float(self.steps), float(self.steps + seq.remaining)
         self.n_decoding += 1
-        heapq.heappush(self.heap, (seq.v_end, seq.order, seq))
+        push(self.heap, Entry(seq.v_end, seq.order, seq, None))
 
     def _leave(self, seq: Seq) -> None:
         """Take ``seq`` out of the batch and the cache (it stays in ``seqs`` for the caller)."""
