@@ -86,6 +86,10 @@ class Clients:
         # attempts in the order sent, whose timeout may still come: with one timeout for all, their
         # deadlines come in that order too, so one queued event (for the oldest) watches them all
         self.expiring: deque[Attempt] = deque()
+        # bound once, not at every arrival, timeout and retry (a bound method object each time)
+        self._arrive_call: Callable[[int], None] = self._arrive
+        self._timeout_call: Callable[[None], None] = self._timeout
+        self._retry_call: Callable[[tuple[int, int]], None] = self._retry
         # what every attempt of this run shares lives on a per-run class, not stored per attempt; compiled
         # (mypyc), attributes are slots a subclass cannot default: each attempt stores them, the same values
         priorities = set(self.class_priority)
@@ -128,7 +132,7 @@ class Clients:
     def _arrive(self, req: int) -> None:
         following = req + 1
         if following < self.n_requests:  # the trace's sorted column: beside the kernel's heap, not in it
-            self.kernel.call_arrival(self.arrival_s[following], self._arrive, following)
+            self.kernel.call_arrival(self.arrival_s[following], self._arrive_call, following)
         if self.budget is not None:
             self.budget.deposit(self.kernel.now)
         self._send(req, 1)
@@ -168,7 +172,7 @@ class Clients:
         if self.timeout_s is not None:
             self.expiring.append(attempt)
             if len(self.expiring) == 1:
-                self.kernel.call_at(attempt.sent_s + self.timeout_s, self._timeout, None)
+                self.kernel.call_at(attempt.sent_s + self.timeout_s, self._timeout_call, None)
         self._submit(attempt)
 
     def _timeout(self, _: None) -> None:
@@ -181,7 +185,7 @@ class Clients:
             if state is not DONE and state is not ABANDONED:  # no answer yet
                 due_s = attempt.sent_s + timeout_s
                 if due_s > now_s:
-                    self.kernel.call_at(due_s, self._timeout, None)
+                    self.kernel.call_at(due_s, self._timeout_call, None)
                     return
                 self.answer(attempt, 504)
                 if self.spec.cancel_on_timeout:
@@ -210,7 +214,7 @@ class Clients:
             delay_s = backoff_s(self.policy, attempt.number, self._backoff_s.get(req, 0.0), draws)
             if self.deadline_s is None or now + delay_s < self.arrival_s[req] + self.deadline_s:
                 self._backoff_s[req] = delay_s
-                self.kernel.call_later(delay_s, self._retry, (req, attempt.number + 1))
+                self.kernel.call_later(delay_s, self._retry_call, (req, attempt.number + 1))
                 return
         self.code[req] = code
         self.end_s[req] = now

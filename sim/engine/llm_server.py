@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
 from sim.engine.attempt import SERVER_OVER, Attempt
@@ -90,6 +91,8 @@ class LlmServer(Server):
     """A ``Server`` whose service is the LLM token model (``service.kind == "llm"``)."""
 
     __slots__ = (
+        "_prefilled_call",
+        "_tick_call",
         "by_priority",
         "decoding",
         "epoch",
@@ -159,6 +162,9 @@ class LlmServer(Server):
         self.prefix: OrderedDict[int, None] | None = None if cache is None else OrderedDict()
         if self.prefix is not None:
             self.prefix_sessions = self.prefix
+        # bound once, not at each admission and each tick (a bound method object each time)
+        self._prefilled_call: Callable[[tuple[Seq, int]], None] = self._prefilled
+        self._tick_call: Callable[[float], None] = self._tick
 
     # --- cache arithmetic -------------------------------------------------------------------
     def kv_used(self) -> float:
@@ -270,7 +276,7 @@ class LlmServer(Server):
                     tokens = attempt.prompt_tokens * (1.0 - cache.hit_share)
             overhead_s, per_token_s = self.prefill_costs
             prefill_s = (overhead_s + per_token_s * tokens) * self.slow_factor
-        self.kernel.call_at(now + prefill_s, self._prefilled, (seq, seq.prefills))
+        self.kernel.call_at(now + prefill_s, self._prefilled_call, (seq, seq.prefills))
         self._report_kv(now)
 
     def _prefilled(self, arg: tuple[Seq, int]) -> None:
@@ -347,7 +353,7 @@ class LlmServer(Server):
             if pending_s <= at_s:
                 return
         self.pending_s.append(at_s)
-        self.kernel.call_at(at_s, self._tick, at_s)
+        self.kernel.call_at(at_s, self._tick_call, at_s)
 
     def _tick(self, at_s: float) -> None:
         pending = self.pending_s
@@ -362,7 +368,7 @@ class LlmServer(Server):
                     if pending_s <= tick_s:
                         return
                 pending.append(tick_s)
-                self.kernel.call_at(tick_s, self._tick, tick_s)
+                self.kernel.call_at(tick_s, self._tick_call, tick_s)
             return
         now = self.kernel.now
         v = self.v

@@ -54,6 +54,7 @@ class Server:
     tokens_in_flight, prefix_sessions."""
 
     __slots__ = (
+        "_complete_call",
         "busy",
         "central",
         "cluster",
@@ -139,6 +140,8 @@ class Server:
         self.prefix_sessions: Container[int] = ()  # sessions whose prompt prefix it has cached (llm)
         self.codel = None if cluster.spec.codel is None else Codel(cluster.spec.codel)
         self.finish = cluster.finish
+        # bound once: ``self._complete`` would make a bound method object at every service start
+        self._complete_call: Callable[[Attempt], None] = self._complete
 
     @property
     def up(self) -> bool:
@@ -219,7 +222,7 @@ class Server:
         delay_s = (self.service.next_s() if u < 0.0 else self.service.at_s(u)) * attempt.work * self.slow_factor
         if self.factors is not None:
             delay_s *= self.factors[busy]
-        self.kernel.call_at(now + delay_s, self._complete, attempt)
+        self.kernel.call_at(now + delay_s, self._complete_call, attempt)
 
     def _fails(self, attempt: Attempt) -> bool:
         """Draw whether an active error-rate fault answers ``attempt`` with a quick 500."""
