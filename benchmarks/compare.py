@@ -12,7 +12,10 @@ speed-up of at least 1.7x on 2 cores. A benchmark, not a test: it never asserts.
 strategies and seven mitigations) over ``--seeds`` seeds with the sources of ``--tree`` (default: this
 one), and prints its wall and CPU seconds (the command and its worker processes) and the CPU seconds
 per row and seed. Issue #18's target is the 11 rows x 10 seeds of full days in at most 5 minutes on two
-cores: the estimate printed is CPU seconds x (10 / seeds) / 2, what two free cores would take.
+cores: the estimate printed is CPU seconds x (10 / seeds) / 2, what two free cores would take. Before
+and after, it times ``engine.py``'s textbook SimPy model (random routing over 64 servers, 100,000
+requests, one core): the machine's speed at the time, so that runs taken at different times compare
+(a row's CPU seconds x textbook requests per CPU second is the row's cost in textbook requests).
 """
 
 from __future__ import annotations
@@ -31,6 +34,10 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from engine import MODELS, textbook
+
 STRATEGIES = "random,round_robin,least_connections,power_of_two"
 FLAGSHIP_ROWS = [  # the README's mitigation comparison of the flagship scenario
     "--strategies",
@@ -45,6 +52,15 @@ FLAGSHIP_ROWS = [  # the README's mitigation comparison of the flagship scenario
     *("faults.0.at=14h", "workload.surges=[]"),
 ]
 FLAGSHIP_TARGET_S = 300.0
+SPEED_REQUESTS = 100_000  # the textbook model's run that measures the machine's speed
+
+
+def machine_speed() -> float:
+    """Textbook SimPy requests per CPU second (random routing over 64 servers, load 0.9) in this process."""
+    model = next(m for m in MODELS if m.key == "rnd")
+    started = time.process_time()
+    requests = textbook(model, SPEED_REQUESTS)
+    return requests / (time.process_time() - started)
 
 
 def scenario(duration: str, rate: float) -> dict[str, object]:
@@ -91,7 +107,9 @@ def requests_simulated(out: Path) -> int:
 
 
 def flagship(seeds: int, duration: str, jobs: int, tree: Path, console: Console) -> None:
-    """Time the flagship's 11-row comparison with the sources of ``tree``; print wall, CPU and the estimate."""
+    """Time the flagship's 11-row comparison with the sources of ``tree``; print wall, CPU and the estimate,
+    and the machine's speed before and after (``machine_speed``)."""
+    speed_before = machine_speed()
     with tempfile.TemporaryDirectory() as tmp:
         command = [sys.executable, "-m", "sim", "compare", "chatgpt-2026-02-04", "--seeds", str(seeds)]
         command += ["--jobs", str(jobs), "--rank-by", "uptime", "--no-plots", "--out", str(Path(tmp) / "out")]
@@ -112,6 +130,12 @@ def flagship(seeds: int, duration: str, jobs: int, tree: Path, console: Console)
         f"flagship compare ({tree}): {runs} runs of {duration}, --jobs {jobs}: wall {wall_s:.1f} s, CPU {cpu_s:.1f} s "
         f"({cpu_s / runs:.1f} CPU s a run); 11 rows x 10 seeds on two free cores ~= {estimate_s / 60:.1f} min "
         f"(target <= {FLAGSHIP_TARGET_S / 60:.0f} min: {'PASS' if estimate_s <= FLAGSHIP_TARGET_S else 'MISS'})"
+    )
+    speed_after = machine_speed()
+    speed = (speed_before + speed_after) / 2
+    console.print(
+        f"machine speed: textbook SimPy (random, 64 servers) {speed_before:,.0f} req/CPU-s before, "
+        f"{speed_after:,.0f} after; a run cost {cpu_s / runs * speed:,.0f} textbook requests"
     )
 
 
