@@ -179,7 +179,8 @@ def test_arrivals_beside_the_heap_run_where_the_heap_would_run_them() -> None:
 
 
 def test_the_engines_heap_pops_in_the_order_of_heapq() -> None:
-    """``sim.engine.heap`` (the compiled engine's heaps) against heapq on the same keys, ties included."""
+    """``sim.engine.heap`` (the compiled kernel's heap and every LLM decode heap) against heapq on the same keys,
+    ties included."""
     import heapq
 
     import numpy as np

@@ -215,7 +215,7 @@ class Server:
         now = attempt.start_s = self.kernel.now
         attempt.server = self
         if self.error_fractions and self._fails(attempt):
-            self.kernel.call_at(now + attempt.outcome_delay_s, self._complete, attempt)
+            self.kernel.call_at(now + attempt.outcome_delay_s, self._complete_call, attempt)
             return
         attempt.outcome = 200
         u = attempt.service_u
