@@ -349,7 +349,11 @@ class LlmServer(Server):
             gap = 0.0
         delay_s = gap / rate
         at_s = self.tick_s = self.kernel.now + delay_s
-        for pending_s in self.pending_s:  # queue a tick at at_s unless one is queued at or before it
+        self._queue_tick(at_s)
+
+    def _queue_tick(self, at_s: float) -> None:
+        """Queue a tick at ``at_s`` unless one is queued at or before it (``_tick`` moves an early one on)."""
+        for pending_s in self.pending_s:
             if pending_s <= at_s:
                 return
         self.pending_s.append(at_s)
@@ -364,11 +368,7 @@ class LlmServer(Server):
         tick_s = self.tick_s
         if at_s != tick_s:  # early (the batch changed since it was queued) or no longer wanted
             if tick_s != math.inf:  # move it on to tick_s, as _reschedule would queue it
-                for pending_s in pending:
-                    if pending_s <= tick_s:
-                        return
-                pending.append(tick_s)
-                self.kernel.call_at(tick_s, self._tick_call, tick_s)
+                self._queue_tick(tick_s)
             return
         now = self.kernel.now
         v = self.v
